@@ -1,0 +1,30 @@
+/**
+ * The crypto seam. Everything in core that touches a key, a hash or randomness goes through
+ * a `CryptoBackend`, so the same proof logic runs on `node:crypto` (synchronous, fastest under
+ * Node) and on WebCrypto (browsers, Deno, Bun, workers). Methods may answer synchronously or
+ * with a promise; callers always `await`.
+ */
+import type { AlgorithmSpec } from '../algorithms.js'
+import type { PublicJwk } from '../types.js'
+
+/** A public key ready for signature checks, in the backend's own form. */
+export type VerifyKey = unknown
+
+/** The primitives core needs from a platform. */
+export interface CryptoBackend {
+  readonly name: 'node' | 'webcrypto'
+  sha256(data: Uint8Array): Uint8Array | Promise<Uint8Array>
+  hmacSha256(secret: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>
+  randomBytes(length: number): Uint8Array
+  /** Imports the public members of a JWK already checked against `spec`; throws on a bad key. */
+  importVerifyKey(jwk: PublicJwk, spec: AlgorithmSpec): VerifyKey | Promise<VerifyKey>
+  verify(spec: AlgorithmSpec, key: VerifyKey, data: Uint8Array, signature: Uint8Array): boolean | Promise<boolean>
+  sign(spec: AlgorithmSpec, privateKey: CryptoKey, data: Uint8Array): Uint8Array | Promise<Uint8Array>
+  encodeBase64url(bytes: Uint8Array): string
+  /** base64url of the UTF-8 bytes of `text`. */
+  encodeTextBase64url(text: string): string
+  /** Decodes base64url that was already checked to be canonical. */
+  decodeBase64url(text: string): Uint8Array
+  /** Bytes of an ASCII string (JWS signing inputs are ASCII by construction). */
+  asciiBytes(text: string): Uint8Array
+}

@@ -1,0 +1,62 @@
+/**
+ * Strict base64url (RFC 4648 §5, no padding) as JWS requires (RFC 7515 §2). A value is only
+ * accepted in its one canonical spelling: no padding, no characters outside the alphabet, no
+ * impossible length, and no stray bits in the last character. Lenient decoders turn
+ * `...Lg` and `...Lh` into the same bytes, which lets two different strings pass as one proof.
+ */
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const VALUE_OF = new Int16Array(128).fill(-1)
+for (let i = 0; i < ALPHABET.length; i++) VALUE_OF[ALPHABET.charCodeAt(i)] = i
+
+/** True when `text` is canonical unpadded base64url (the empty string is canonical). */
+export function isCanonicalBase64url(text: string): boolean {
+  const length = text.length
+  if (length % 4 === 1) return false
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i)
+    if (code > 127 || VALUE_OF[code]! < 0) return false
+  }
+  if (length === 0) return true
+  const last = VALUE_OF[text.charCodeAt(length - 1)]!
+  // 2 trailing chars carry 4 spare bits, 3 trailing chars carry 2 spare bits; they must be zero.
+  if (length % 4 === 2) return (last & 0b1111) === 0
+  if (length % 4 === 3) return (last & 0b11) === 0
+  return true
+}
+
+/** Decodes base64url that `isCanonicalBase64url` accepted (portable, no Buffer). */
+export function decodeBase64urlPortable(text: string): Uint8Array {
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4))
+  let bits = 0
+  let buffered = 0
+  let j = 0
+  for (let i = 0; i < text.length; i++) {
+    buffered = (buffered << 6) | VALUE_OF[text.charCodeAt(i)]!
+    bits += 6
+    if (bits >= 8) {
+      bits -= 8
+      out[j++] = (buffered >> bits) & 0xff
+    }
+  }
+  return out
+}
+
+/** Encodes bytes as unpadded base64url (portable, no Buffer). */
+export function encodeBase64urlPortable(bytes: Uint8Array): string {
+  let out = ''
+  let i = 0
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!
+  }
+  const rest = bytes.length - i
+  if (rest === 1) {
+    const n = bytes[i]! << 16
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]!
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8)
+    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]!
+  }
+  return out
+}

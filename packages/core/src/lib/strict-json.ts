@@ -1,0 +1,161 @@
+/**
+ * A strict JSON parser (RFC 8259) for the small objects inside a JWS. It exists because
+ * `JSON.parse` silently keeps the last of two members with the same name, and RFC 7515 §4
+ * allows that only if every party does the same; two parsers that disagree let one proof mean
+ * two things. Here a duplicate member name is an error, as are a depth over `maxDepth`,
+ * trailing data and anything RFC 8259 does not allow.
+ */
+
+/** Thrown by {@link parseStrictJson}; callers turn it into a `ProofMalformed`. */
+export class StrictJsonError extends Error {}
+
+const MAX_DEPTH = 32
+
+/** Parses `text` as one JSON value, rejecting duplicate member names. */
+export function parseStrictJson(text: string, maxDepth = MAX_DEPTH): unknown {
+  const parser = new Parser(text, maxDepth)
+  parser.skipWhitespace()
+  const value = parser.parseValue(0)
+  parser.skipWhitespace()
+  if (parser.position !== text.length) throw new StrictJsonError('trailing data')
+  return value
+}
+
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
+
+class Parser {
+  position = 0
+  constructor(
+    private readonly text: string,
+    private readonly maxDepth: number,
+  ) {}
+
+  skipWhitespace(): void {
+    const text = this.text
+    let code = text.charCodeAt(this.position)
+    while (code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09) {
+      code = text.charCodeAt(++this.position)
+    }
+  }
+
+  parseValue(depth: number): unknown {
+    const code = this.text.charCodeAt(this.position)
+    if (code === 0x7b) return this.parseObject(depth + 1)
+    if (code === 0x5b) return this.parseArray(depth + 1)
+    if (code === 0x22) return this.parseString()
+    if (code === 0x74) return this.parseLiteral('true', true)
+    if (code === 0x66) return this.parseLiteral('false', false)
+    if (code === 0x6e) return this.parseLiteral('null', null)
+    return this.parseNumber()
+  }
+
+  private parseObject(depth: number): Record<string, unknown> {
+    if (depth > this.maxDepth) throw new StrictJsonError('too deeply nested')
+    this.position++
+    const result: Record<string, unknown> = {}
+    const seen = new Set<string>()
+    this.skipWhitespace()
+    if (this.text.charCodeAt(this.position) === 0x7d) {
+      this.position++
+      return result
+    }
+    for (;;) {
+      if (this.text.charCodeAt(this.position) !== 0x22) throw new StrictJsonError('member name expected')
+      const name = this.parseString()
+      if (seen.has(name)) throw new StrictJsonError('duplicate member name')
+      seen.add(name)
+      this.skipWhitespace()
+      if (this.text.charCodeAt(this.position) !== 0x3a) throw new StrictJsonError('":" expected')
+      this.position++
+      this.skipWhitespace()
+      const value = this.parseValue(depth)
+      // A plain assignment of "__proto__" would change the prototype instead of adding a member.
+      Object.defineProperty(result, name, { value, enumerable: true, writable: true, configurable: true })
+      this.skipWhitespace()
+      const code = this.text.charCodeAt(this.position++)
+      if (code === 0x7d) return result
+      if (code !== 0x2c) throw new StrictJsonError('"," or "}" expected')
+      this.skipWhitespace()
+    }
+  }
+
+  private parseArray(depth: number): unknown[] {
+    if (depth > this.maxDepth) throw new StrictJsonError('too deeply nested')
+    this.position++
+    const result: unknown[] = []
+    this.skipWhitespace()
+    if (this.text.charCodeAt(this.position) === 0x5d) {
+      this.position++
+      return result
+    }
+    for (;;) {
+      this.skipWhitespace()
+      result.push(this.parseValue(depth))
+      this.skipWhitespace()
+      const code = this.text.charCodeAt(this.position++)
+      if (code === 0x5d) return result
+      if (code !== 0x2c) throw new StrictJsonError('"," or "]" expected')
+    }
+  }
+
+  private parseString(): string {
+    const text = this.text
+    let start = ++this.position
+    let out = ''
+    for (;;) {
+      const code = text.charCodeAt(this.position)
+      if (Number.isNaN(code)) throw new StrictJsonError('unterminated string')
+      if (code === 0x22) {
+        out += text.slice(start, this.position++)
+        return out
+      }
+      if (code < 0x20) throw new StrictJsonError('control character in string')
+      if (code === 0x5c) {
+        out += text.slice(start, this.position)
+        out += this.parseEscape()
+        start = this.position
+        continue
+      }
+      this.position++
+    }
+  }
+
+  private parseEscape(): string {
+    const escape = this.text.charCodeAt(this.position + 1)
+    this.position += 2
+    switch (escape) {
+      case 0x22: return '"'
+      case 0x5c: return '\\'
+      case 0x2f: return '/'
+      case 0x62: return '\b'
+      case 0x66: return '\f'
+      case 0x6e: return '\n'
+      case 0x72: return '\r'
+      case 0x74: return '\t'
+      case 0x75: {
+        const hex = this.text.slice(this.position, this.position + 4)
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new StrictJsonError('bad \\u escape')
+        this.position += 4
+        return String.fromCharCode(parseInt(hex, 16))
+      }
+      default:
+        throw new StrictJsonError('bad escape')
+    }
+  }
+
+  private parseLiteral<T>(word: string, value: T): T {
+    if (!this.text.startsWith(word, this.position)) throw new StrictJsonError('unexpected token')
+    this.position += word.length
+    return value
+  }
+
+  private parseNumber(): number {
+    NUMBER.lastIndex = this.position
+    const match = NUMBER.exec(this.text)
+    if (match === null) throw new StrictJsonError('unexpected token')
+    this.position += match[0].length
+    const value = Number(match[0])
+    if (!Number.isFinite(value)) throw new StrictJsonError('number out of range')
+    return value
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Shared types of `@keybound/core`.
+ * @packageDocumentation
+ */
+import type { ReplayStore } from './replay/replay-store.js'
+
+/** JWS algorithms Keybound accepts for DPoP proofs (RFC 9449 §4.2, RFC 7518 §3.1, RFC 8037). */
+export type DPoPAlgorithm =
+  | 'ES256'
+  | 'ES384'
+  | 'ES512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'EdDSA'
+
+/** A public JSON Web Key as it appears in a proof's `jwk` header (RFC 7517). */
+export interface PublicJwk {
+  kty: string
+  crv?: string
+  x?: string
+  y?: string
+  n?: string
+  e?: string
+  [member: string]: unknown
+}
+
+/** A private JSON Web Key (RFC 7517, RFC 7518 §6, RFC 8037). */
+export interface PrivateJwk extends PublicJwk {
+  d: string
+}
+
+/**
+ * Anything that can sign a proof: the public JWK and a `sign` function over the JWS signing
+ * input. Use it to keep the private key in an HSM, a cloud KMS or a device keystore.
+ * The signature must be the JWS form (for ECDSA the 64/96/132-byte `R||S`, RFC 7518 §3.4).
+ */
+export interface ProofSigner {
+  readonly alg: DPoPAlgorithm
+  readonly publicJwk: PublicJwk
+  sign(signingInput: Uint8Array): Uint8Array | Promise<Uint8Array>
+}
+
+/** A key pair for DPoP: WebCrypto keys plus the public JWK and its thumbprint. */
+export interface DPoPKeyPair {
+  readonly alg: DPoPAlgorithm
+  readonly privateKey: CryptoKey
+  readonly publicKey: CryptoKey
+  readonly publicJwk: PublicJwk
+  /** RFC 7638 SHA-256 thumbprint of `publicJwk`, as used in `cnf.jkt`. */
+  readonly jkt: string
+}
+
+/** What `createProof` needs to know about the request (RFC 9449 §4.2). */
+export interface CreateProofOptions {
+  /** HTTP method, sent as-is in `htm` (methods are case-sensitive). */
+  htm: string
+  /** Target URI; query and fragment are stripped before it goes into `htu`. */
+  htu: string | URL
+  /** The access token the request carries; adds `ath`. Leave out at the token endpoint. */
+  accessToken?: string
+  /** The most recent `DPoP-Nonce` this server sent. */
+  nonce?: string
+  /** Extra payload claims (they cannot override the DPoP claims). */
+  claims?: Record<string, unknown>
+  /** Extra JOSE header parameters (they cannot override `typ`, `alg`, `jwk`). */
+  header?: Record<string, unknown>
+  /** Creation time in seconds; defaults to the current time. */
+  iat?: number
+  /** Proof identifier; defaults to 128 random bits, base64url. */
+  jti?: string
+}
+
+/** The request a proof is checked against. */
+export interface ProofRequest {
+  method: string
+  /** The URL the server was reached at, from its configured public base URL (DESIGN.md). */
+  url: string | URL
+}
+
+/** Outcome of a nonce check: `current` is fine, `previous` is fine but should be rotated. */
+export type NonceCheckResult =
+  | { valid: false }
+  | { valid: true; rotate: boolean; expiresAt: number }
+
+/** Validates nonces this server issued (RFC 9449 §8, §9). */
+export interface NonceVerifier {
+  checkNonce(nonce: string, now: number): NonceCheckResult | Promise<NonceCheckResult>
+}
+
+/** Options of `verifyProof`. Times are in seconds unless named `…Ms`. */
+export interface VerifyProofOptions {
+  /**
+   * Where used proofs are recorded (keyed by `jkt` and `jti`). Pass `false` to skip the replay
+   * check deliberately; there is no silent default.
+   */
+  replayStore: ReplayStore | false
+  /** The access token sent with the request: `ath` is then required and must match (§4.3 item 12). */
+  accessToken?: string
+  /** The thumbprint the access token is bound to (`cnf.jkt`); the proof's key must match. */
+  expectedJkt?: string
+  /** Accepted `alg` values; defaults to every algorithm Keybound supports. */
+  algorithms?: readonly string[]
+  /** How old `iat` may be (default 60 s). */
+  maxAge?: number
+  /** How far in the future `iat` may be (default 10 s). */
+  clockTolerance?: number
+  /** Current time in milliseconds; defaults to `Date.now`. */
+  now?: () => number
+  /**
+   * Nonce policy: a `NonceVerifier` (stateless nonces) or the one exact nonce expected. When
+   * set, a proof without a valid `nonce` fails with `NonceRequired`, and a valid nonce also
+   * establishes the proof's freshness (§4.3 item 11), so clients with wrong clocks recover.
+   */
+  nonce?: NonceVerifier | string
+  /** Accept `http:` in `htu` for hosts other than loopback (never do this in production; §2). */
+  allowInsecureHttp?: boolean
+  /** Maximum proof length in characters, checked before anything is parsed (default 8192). */
+  maxProofLength?: number
+}
+
+/** A proof that passed every check. */
+export interface VerifiedProof {
+  header: Record<string, unknown> & { typ: string; alg: DPoPAlgorithm; jwk: PublicJwk }
+  claims: Record<string, unknown> & { jti: string; htm: string; htu: string; iat: number }
+  /** RFC 7638 thumbprint of the proof key. */
+  jkt: string
+  /** True when the nonce was valid but should be replaced by a fresh one (§8.2). */
+  rotateNonce: boolean
+}

@@ -1,0 +1,313 @@
+/**
+ * Proof verification: every check of RFC 9449 §4.3 plus the decisions of DESIGN.md. The order
+ * is chosen for cost and for useful errors: cheap syntax first, the signature before anything
+ * that trusts the payload, the nonce before the clock (so a client with a wrong clock is told
+ * to use a nonce), and the replay store last, so that a rejected proof never uses up its `jti`.
+ * @packageDocumentation
+ */
+import { findAlgorithm, SUPPORTED_ALGORITHMS, type AlgorithmSpec } from './algorithms.js'
+import type { CryptoBackend, VerifyKey } from './backends/backend.js'
+import {
+  DPoPError,
+  InvalidArgument,
+  KeyBindingMismatch,
+  NonceRequired,
+  ProofClaimInvalid,
+  ProofClaimMismatch,
+  ProofHeaderInvalid,
+  ProofMalformed,
+  ProofReplayed,
+  ProofSignatureInvalid,
+  ProofTimeInvalid,
+  ReplayStoreUnavailable,
+} from './errors.js'
+import { isLoopbackHost, normalizeHtu, stripQueryAndFragment } from './htu.js'
+import type { BoundedCache } from './lib/bounded-cache.js'
+import { decodeBase64urlPortable, isCanonicalBase64url } from './lib/base64url.js'
+import { checkProofJwk } from './lib/jwk-checks.js'
+import { parseStrictJson, StrictJsonError } from './lib/strict-json.js'
+import { athWith, thumbprintWith } from './thumbprint.js'
+import type { PublicJwk, ProofRequest, VerifiedProof, VerifyProofOptions } from './types.js'
+
+/** What is known about a proof header once it passed every check; cached per encoded header. */
+export interface VerifiedHeader {
+  readonly header: VerifiedProof['header']
+  readonly spec: AlgorithmSpec
+  readonly jkt: string
+  readonly key: VerifyKey
+  /** Exact signature length in bytes. */
+  readonly signatureLength: number
+}
+
+/** The per-backend cache of verified headers. */
+export type HeaderCache = BoundedCache<string, VerifiedHeader>
+
+const DEFAULT_MAX_AGE = 60
+const DEFAULT_CLOCK_TOLERANCE = 10
+const DEFAULT_MAX_PROOF_LENGTH = 8192
+const MAX_JTI_LENGTH = 512
+const ACCEPTED_TYP = new Set(['dpop+jwt', 'application/dpop+jwt'])
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function malformed(reason: string, cause?: unknown): never {
+  throw new ProofMalformed(`DPoP proof is not a well-formed JWT: ${reason}`, {
+    reason,
+    ...(cause === undefined ? {} : { cause }),
+  })
+}
+
+function decodeJsonSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
+  if (segment.length === 0 || !isCanonicalBase64url(segment)) malformed(`${what} is not canonical base64url`)
+  let value: unknown
+  try {
+    value = parseStrictJson(utf8.decode(decodeBase64urlPortable(segment)))
+  } catch (error) {
+    malformed(error instanceof StrictJsonError ? `${what} JSON: ${error.message}` : `${what} is not UTF-8 JSON`, error)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) malformed(`${what} is not a JSON object`)
+  return value as Record<string, unknown>
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const member of Object.values(value)) deepFreeze(member)
+    Object.freeze(value)
+  }
+  return value
+}
+
+function checkHeaderParameters(header: Record<string, unknown>): AlgorithmSpec {
+  if (typeof header.typ !== 'string' || !ACCEPTED_TYP.has(header.typ.toLowerCase())) {
+    throw new ProofHeaderInvalid('"typ" (Type) header parameter must be dpop+jwt', {
+      claim: 'typ',
+      reason: header.typ === undefined ? 'missing' : 'unexpected value',
+    })
+  }
+  if (header.crit !== undefined) {
+    throw new ProofHeaderInvalid('"crit" (Critical) header parameter names an unsupported extension', {
+      claim: 'crit',
+      reason: 'unsupported',
+    })
+  }
+  const spec = findAlgorithm(header.alg)
+  if (spec === undefined) {
+    throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not an accepted asymmetric algorithm', {
+      claim: 'alg',
+      reason: header.alg === undefined ? 'missing' : 'unsupported',
+    })
+  }
+  return spec
+}
+
+function signatureLengthOf(spec: AlgorithmSpec, jwk: PublicJwk): number {
+  return spec.signatureLength ?? decodeBase64urlPortable(jwk.n!).length
+}
+
+async function readHeader(backend: CryptoBackend, cache: HeaderCache, segment: string): Promise<VerifiedHeader> {
+  const cached = cache.get(segment)
+  if (cached !== undefined) return cached
+  const header = decodeJsonSegment(segment, 'header')
+  const spec = checkHeaderParameters(header)
+  checkProofJwk(header.jwk, spec)
+  const jwk = header.jwk
+  let key: VerifyKey
+  try {
+    key = await backend.importVerifyKey(jwk, spec)
+  } catch (error) {
+    throw new ProofHeaderInvalid('"jwk" (JSON Web Key) header parameter is not a usable public key', {
+      claim: 'jwk',
+      reason: 'unusable key',
+      cause: error,
+    })
+  }
+  const entry: VerifiedHeader = {
+    header: deepFreeze(header) as VerifiedProof['header'],
+    spec,
+    jkt: await thumbprintWith(backend, jwk),
+    key,
+    signatureLength: signatureLengthOf(spec, jwk),
+  }
+  cache.set(segment, entry)
+  return entry
+}
+
+function splitCompact(proof: unknown, maxLength: number): [string, string, string] {
+  if (typeof proof !== 'string' || proof.length === 0) malformed('missing')
+  if (proof.length > maxLength) malformed(`longer than ${maxLength} characters`)
+  const first = proof.indexOf('.')
+  const second = first === -1 ? -1 : proof.indexOf('.', first + 1)
+  if (second === -1 || proof.indexOf('.', second + 1) !== -1) malformed('not three dot-separated parts')
+  return [proof.slice(0, first), proof.slice(first + 1, second), proof.slice(second + 1)]
+}
+
+function requireClaim(claims: Record<string, unknown>, name: string, type: 'string' | 'number'): void {
+  const value = claims[name]
+  if (value === undefined) throw new ProofClaimInvalid(`"${name}" claim is missing`, { claim: name, reason: 'missing' })
+  const ok = type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && value.length > 0
+  if (!ok) throw new ProofClaimInvalid(`"${name}" claim must be a ${type === 'number' ? 'NumericDate' : 'non-empty string'}`, { claim: name, reason: 'invalid type' })
+}
+
+function checkRequiredClaims(claims: Record<string, unknown>): void {
+  requireClaim(claims, 'jti', 'string')
+  requireClaim(claims, 'htm', 'string')
+  requireClaim(claims, 'htu', 'string')
+  requireClaim(claims, 'iat', 'number')
+  if ((claims.jti as string).length > MAX_JTI_LENGTH) {
+    throw new ProofClaimInvalid('"jti" (JWT ID) claim is unreasonably long', { claim: 'jti', reason: 'too long' })
+  }
+}
+
+function checkHtu(htu: string, requestUrl: string | URL, allowInsecureHttp: boolean): void {
+  const expected = stripQueryAndFragment(requestUrl)
+  // Fast path: the exact string the server expects, over https, needs no normalization.
+  if (htu === expected && htu.startsWith('https://')) return
+  const normalized = normalizeHtu(htu)
+  if (normalized === undefined) {
+    throw new ProofClaimInvalid('"htu" (HTTP URI) claim is not an absolute http(s) URI', { claim: 'htu', reason: 'invalid' })
+  }
+  if (normalized.startsWith('http:') && !allowInsecureHttp && !isLoopbackHost(new URL(normalized).hostname)) {
+    throw new ProofClaimInvalid('"htu" (HTTP URI) claim uses plain http outside loopback', { claim: 'htu', reason: 'insecure scheme' })
+  }
+  if (htu !== expected && normalized !== normalizeHtu(expected)) {
+    throw new ProofClaimMismatch('"htu" (HTTP URI) claim mismatch', {
+      claim: 'htu',
+      reason: 'mismatch',
+      details: { htu: stripQueryAndFragment(htu), expected },
+    })
+  }
+}
+
+async function checkNonce(
+  claims: Record<string, unknown>,
+  policy: NonNullable<VerifyProofOptions['nonce']>,
+  nowMs: number,
+): Promise<{ expiresAt?: number; rotate: boolean }> {
+  const nonce = claims.nonce
+  if (nonce === undefined) throw new NonceRequired('"nonce" claim is required', { claim: 'nonce', reason: 'missing' })
+  if (typeof nonce === 'string') {
+    if (typeof policy === 'string') {
+      if (nonce === policy) return { rotate: false }
+    } else {
+      const result = await policy.checkNonce(nonce, nowMs)
+      if (result.valid) return { expiresAt: result.expiresAt, rotate: result.rotate }
+    }
+  }
+  throw new NonceRequired('"nonce" claim is not a current server nonce', { claim: 'nonce', reason: 'mismatch' })
+}
+
+function checkIssuedAt(iat: number, nowSeconds: number, maxAge: number, tolerance: number): void {
+  const reason = iat < nowSeconds - maxAge ? 'stale' : iat > nowSeconds + tolerance ? 'future' : undefined
+  if (reason === undefined) return
+  throw new ProofTimeInvalid(`"iat" (Issued At) claim is ${reason === 'stale' ? 'too old' : 'in the future'}`, {
+    claim: 'iat',
+    reason,
+    details: { iat, now: Math.floor(nowSeconds), maxAge, clockTolerance: tolerance },
+  })
+}
+
+async function recordUse(options: VerifyProofOptions, jkt: string, jti: string, ttlMs: number): Promise<void> {
+  if (options.replayStore === false) return
+  let fresh: boolean
+  try {
+    fresh = await options.replayStore.checkAndRecord(jkt, jti, ttlMs)
+  } catch (error) {
+    if (error instanceof DPoPError) throw error
+    throw new ReplayStoreUnavailable('replay store is unavailable', { reason: 'unreachable', cause: error })
+  }
+  if (!fresh) throw new ProofReplayed('DPoP proof was already used ("jti" replay)', { claim: 'jti', reason: 'replay' })
+}
+
+function checkOptions(request: ProofRequest, options: VerifyProofOptions): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgument('verify options are required')
+  const store = options.replayStore
+  if (store !== false && (typeof store !== 'object' || store === null || typeof store.checkAndRecord !== 'function')) {
+    throw new InvalidArgument('replayStore must be a ReplayStore or false')
+  }
+  if (typeof request !== 'object' || request === null || typeof request.method !== 'string') {
+    throw new InvalidArgument('request must have a method and a url')
+  }
+  if (typeof request.url !== 'string' && !(request.url instanceof URL)) throw new InvalidArgument('request.url is required')
+}
+
+async function verifyChecked(
+  backend: CryptoBackend,
+  cache: HeaderCache,
+  proof: string,
+  request: ProofRequest,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
+  const [headerSegment, payloadSegment, signatureSegment] = splitCompact(proof, options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH)
+  const verified = await readHeader(backend, cache, headerSegment)
+  const algorithms = options.algorithms ?? SUPPORTED_ALGORITHMS
+  if (!algorithms.includes(verified.spec.alg)) {
+    throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not allowed here', { claim: 'alg', reason: 'not allowed' })
+  }
+  const claims = decodeJsonSegment(payloadSegment, 'payload')
+  if (!isCanonicalBase64url(signatureSegment)) malformed('signature is not canonical base64url')
+  const signature = backend.decodeBase64url(signatureSegment)
+  const data = backend.asciiBytes(proof.slice(0, headerSegment.length + 1 + payloadSegment.length))
+  let valid = false
+  if (signature.length === verified.signatureLength) {
+    try {
+      valid = await backend.verify(verified.spec, verified.key, data, signature)
+    } catch {
+      valid = false
+    }
+  }
+  if (!valid) throw new ProofSignatureInvalid('DPoP proof signature verification failed', { reason: 'invalid signature' })
+
+  checkRequiredClaims(claims)
+  if (claims.htm !== request.method) {
+    throw new ProofClaimMismatch('"htm" (HTTP Method) claim mismatch', {
+      claim: 'htm',
+      reason: 'mismatch',
+      details: { htm: claims.htm, expected: request.method },
+    })
+  }
+  checkHtu(claims.htu as string, request.url, options.allowInsecureHttp === true)
+  if (options.accessToken !== undefined) {
+    if (claims.ath === undefined) throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
+    if (claims.ath !== (await athWith(backend, options.accessToken))) {
+      throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', { claim: 'ath', reason: 'mismatch' })
+    }
+  }
+  if (options.expectedJkt !== undefined && options.expectedJkt !== verified.jkt) {
+    throw new KeyBindingMismatch('DPoP proof key does not match the key the access token is bound to', {
+      claim: 'jwk',
+      reason: 'jkt mismatch',
+    })
+  }
+
+  const nowMs = options.now?.() ?? Date.now()
+  const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
+  const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
+  const nonce = options.nonce === undefined ? { rotate: false } : await checkNonce(claims, options.nonce, nowMs)
+  let ttlMs = (maxAge + tolerance) * 1000
+  if (nonce.expiresAt === undefined) checkIssuedAt(claims.iat as number, nowMs / 1000, maxAge, tolerance)
+  else ttlMs = Math.max(nonce.expiresAt - nowMs, 0) + tolerance * 1000
+
+  await recordUse(options, verified.jkt, claims.jti as string, ttlMs)
+  return {
+    header: verified.header,
+    claims: claims as VerifiedProof['claims'],
+    jkt: verified.jkt,
+    rotateNonce: nonce.rotate,
+  }
+}
+
+/** Verifies a proof (core binds the backend and the key cache for you). Only `DPoPError`s escape. */
+export async function verifyProofWith(
+  backend: CryptoBackend,
+  cache: HeaderCache,
+  proof: string,
+  request: ProofRequest,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
+  try {
+    checkOptions(request, options)
+    return await verifyChecked(backend, cache, proof, request, options)
+  } catch (error) {
+    if (error instanceof DPoPError) throw error
+    throw new ProofMalformed('DPoP proof could not be processed', { reason: 'unexpected input', cause: error })
+  }
+}

@@ -22,9 +22,30 @@ export interface AlgorithmSpec {
 }
 
 const SPECS: Record<DPoPAlgorithm, AlgorithmSpec> = {
-  ES256: { alg: 'ES256', kty: 'EC', crv: 'P-256', hash: 'SHA-256', signatureLength: 64, coordinateLength: 32 },
-  ES384: { alg: 'ES384', kty: 'EC', crv: 'P-384', hash: 'SHA-384', signatureLength: 96, coordinateLength: 48 },
-  ES512: { alg: 'ES512', kty: 'EC', crv: 'P-521', hash: 'SHA-512', signatureLength: 132, coordinateLength: 66 },
+  ES256: {
+    alg: 'ES256',
+    kty: 'EC',
+    crv: 'P-256',
+    hash: 'SHA-256',
+    signatureLength: 64,
+    coordinateLength: 32,
+  },
+  ES384: {
+    alg: 'ES384',
+    kty: 'EC',
+    crv: 'P-384',
+    hash: 'SHA-384',
+    signatureLength: 96,
+    coordinateLength: 48,
+  },
+  ES512: {
+    alg: 'ES512',
+    kty: 'EC',
+    crv: 'P-521',
+    hash: 'SHA-512',
+    signatureLength: 132,
+    coordinateLength: 66,
+  },
   PS256: { alg: 'PS256', kty: 'RSA', hash: 'SHA-256', padding: 'pss' },
   PS384: { alg: 'PS384', kty: 'RSA', hash: 'SHA-384', padding: 'pss' },
   PS512: { alg: 'PS512', kty: 'RSA', hash: 'SHA-512', padding: 'pss' },
@@ -62,5 +83,7 @@ export const RSA_MAX_BITS = 8192
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
 export function findAlgorithm(alg: unknown): AlgorithmSpec | undefined {
-  return typeof alg === 'string' && Object.hasOwn(SPECS, alg) ? SPECS[alg as DPoPAlgorithm] : undefined
+  return typeof alg === 'string' && Object.hasOwn(SPECS, alg)
+    ? SPECS[alg as DPoPAlgorithm]
+    : undefined
 }

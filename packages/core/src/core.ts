@@ -58,7 +58,11 @@ export interface KeyboundCore {
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
    */
-  verifyProof(proof: string, request: ProofRequest, options: VerifyProofOptions): Promise<VerifiedProof>
+  verifyProof(
+    proof: string,
+    request: ProofRequest,
+    options: VerifyProofOptions,
+  ): Promise<VerifiedProof>
 
   /**
    * RFC 7638 SHA-256 JWK thumbprint, base64url: the `cnf.jkt` and `dpop_jkt` value.
@@ -120,7 +124,8 @@ export function createCore(backend: CryptoBackend): KeyboundCore {
   return {
     backend: backend.name,
     createProof: (key, options) => createProofWith(backend, key, options),
-    verifyProof: (proof, request, options) => verifyProofWith(backend, headerCache, proof, request, options),
+    verifyProof: (proof, request, options) =>
+      verifyProofWith(backend, headerCache, proof, request, options),
     calculateJwkThumbprint: (jwk) => thumbprintWith(backend, jwk),
     calculateAth: (accessToken) => athWith(backend, accessToken),
     generateKeyPair: (alg, options) => generateKeyPairWith(backend, alg, options),

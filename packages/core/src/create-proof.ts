@@ -24,13 +24,18 @@ function isKeyPair(key: DPoPKeyPair | ProofSigner): key is DPoPKeyPair {
   return 'privateKey' in key && typeof (key as DPoPKeyPair).privateKey === 'object'
 }
 
-function encodeHeader(backend: CryptoBackend, key: DPoPKeyPair | ProofSigner, extra?: Record<string, unknown>): string {
+function encodeHeader(
+  backend: CryptoBackend,
+  key: DPoPKeyPair | ProofSigner,
+  extra?: Record<string, unknown>,
+): string {
   if (extra === undefined) {
     const cached = encodedHeaders.get(key)
     if (cached !== undefined) return cached
   }
   const header: Record<string, unknown> = {}
-  for (const [name, value] of Object.entries(extra ?? {})) if (!RESERVED_HEADER.has(name)) header[name] = value
+  for (const [name, value] of Object.entries(extra ?? {}))
+    if (!RESERVED_HEADER.has(name)) header[name] = value
   const encoded = backend.encodeTextBase64url(
     JSON.stringify({ typ: 'dpop+jwt', alg: key.alg, jwk: toPublicJwk(key.publicJwk), ...header }),
   )
@@ -39,14 +44,18 @@ function encodeHeader(backend: CryptoBackend, key: DPoPKeyPair | ProofSigner, ex
 }
 
 function checkCreateOptions(key: DPoPKeyPair | ProofSigner, options: CreateProofOptions): void {
-  if (typeof key !== 'object' || key === null) throw new InvalidArgument('a key pair or signer is required')
+  if (typeof key !== 'object' || key === null)
+    throw new InvalidArgument('a key pair or signer is required')
   if (findAlgorithm(key.alg) === undefined) {
-    throw new KeyUnsupported(`"alg" ${String(key.alg)} is not supported for DPoP proofs`, { claim: 'alg' })
+    throw new KeyUnsupported(`"alg" ${String(key.alg)} is not supported for DPoP proofs`, {
+      claim: 'alg',
+    })
   }
   if (!isKeyPair(key) && typeof (key as ProofSigner).sign !== 'function') {
     throw new InvalidArgument('a signer needs a sign(bytes) function')
   }
-  if (typeof options !== 'object' || options === null) throw new InvalidArgument('proof options are required')
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgument('proof options are required')
   if (typeof options.htm !== 'string' || !METHOD.test(options.htm)) {
     throw new InvalidArgument('"htm" must be an HTTP method', { claim: 'htm' })
   }
@@ -60,7 +69,8 @@ export async function createProofWith(
 ): Promise<string> {
   checkCreateOptions(key, options)
   const htu = stripQueryAndFragment(options.htu)
-  if (!/^https?:\/\/[^/]/i.test(htu)) throw new InvalidArgument('"htu" must be an absolute http(s) URI', { claim: 'htu' })
+  if (!/^https?:\/\/[^/]/i.test(htu))
+    throw new InvalidArgument('"htu" must be an absolute http(s) URI', { claim: 'htu' })
   const claims: Record<string, unknown> = {
     jti: options.jti ?? backend.encodeBase64url(backend.randomBytes(16)),
     htm: options.htm,
@@ -70,13 +80,16 @@ export async function createProofWith(
   if (options.accessToken !== undefined) claims.ath = await athWith(backend, options.accessToken)
   if (options.nonce !== undefined) claims.nonce = options.nonce
   if (options.claims !== undefined) {
-    for (const [name, value] of Object.entries(options.claims)) if (!RESERVED_CLAIMS.has(name)) claims[name] = value
+    for (const [name, value] of Object.entries(options.claims))
+      if (!RESERVED_CLAIMS.has(name)) claims[name] = value
   }
   const signingInput = `${encodeHeader(backend, key, options.header)}.${backend.encodeTextBase64url(JSON.stringify(claims))}`
   const data = backend.asciiBytes(signingInput)
   const spec = findAlgorithm(key.alg)!
   try {
-    const signature = isKeyPair(key) ? await backend.sign(spec, key.privateKey, data) : await key.sign(data)
+    const signature = isKeyPair(key)
+      ? await backend.sign(spec, key.privateKey, data)
+      : await key.sign(data)
     return `${signingInput}.${backend.encodeBase64url(signature)}`
   } catch (error) {
     if (error instanceof DPoPError) throw error

@@ -10,6 +10,9 @@
 const URI_CHARACTERS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/
 const PERCENT_ENCODED = /%([0-9a-fA-F]{2})/g
 const UNRESERVED = /[A-Za-z0-9\-._~]/
+// RFC 3986 `scheme "://" authority`: the WHATWG parser also takes `https:host/p`, `https:///host/p`
+// and an empty `@` user info, and repairs them into `https://host/p`; those are other URIs.
+const AUTHORITY = /^https?:\/\/([^/?#]*)/i
 
 function normalizePercentEncoding(_match: string, hex: string): string {
   const character = String.fromCharCode(parseInt(hex, 16))
@@ -32,6 +35,8 @@ function normalizePercentEncoding(_match: string, hex: string): string {
 export function normalizeHtu(uri: string | URL): string | undefined {
   const text = typeof uri === 'string' ? uri : uri.href
   if (text.length > 8192 || !URI_CHARACTERS.test(text)) return undefined
+  const authority = AUTHORITY.exec(text)?.[1]
+  if (authority === undefined || authority === '' || authority.includes('@')) return undefined
   let url: URL
   try {
     url = new URL(text)

@@ -39,7 +39,9 @@ const subtle = (): SubtleCrypto => globalThis.crypto.subtle
 function specOf(alg: unknown): AlgorithmSpec {
   const spec = findAlgorithm(alg)
   if (spec === undefined) {
-    throw new KeyUnsupported(`"alg" ${String(alg)} is not supported for DPoP proofs`, { claim: 'alg' })
+    throw new KeyUnsupported(`"alg" ${String(alg)} is not supported for DPoP proofs`, {
+      claim: 'alg',
+    })
   }
   return spec
 }
@@ -55,10 +57,12 @@ function specOf(alg: unknown): AlgorithmSpec {
  */
 export function toPublicJwk(jwk: PublicJwk): PublicJwk {
   const members = PUBLIC_MEMBERS[jwk?.kty]
-  if (members === undefined) throw new KeyUnsupported('JWK "kty" must be EC, RSA or OKP', { claim: 'kty' })
+  if (members === undefined)
+    throw new KeyUnsupported('JWK "kty" must be EC, RSA or OKP', { claim: 'kty' })
   const out: PublicJwk = { kty: jwk.kty }
   for (const member of members) {
-    if (typeof jwk[member] !== 'string') throw new InvalidArgument(`JWK member "${member}" is missing`, { claim: member })
+    if (typeof jwk[member] !== 'string')
+      throw new InvalidArgument(`JWK member "${member}" is missing`, { claim: member })
     out[member] = jwk[member]
   }
   return out
@@ -66,7 +70,8 @@ export function toPublicJwk(jwk: PublicJwk): PublicJwk {
 
 function defaultAlgorithmOf(jwk: PublicJwk): DPoPAlgorithm {
   if (typeof jwk.alg === 'string') return jwk.alg as DPoPAlgorithm
-  if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256'
+  if (jwk.kty === 'EC')
+    return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256'
   if (jwk.kty === 'OKP') return 'EdDSA'
   return 'PS256'
 }
@@ -85,7 +90,13 @@ async function describeKeyPair(
   const publicJwk = toPublicJwk((await subtle().exportKey('jwk', publicKey)) as PublicJwk)
   checkProofJwk(publicJwk, spec)
   const jkt = await thumbprintWith(backend, publicJwk)
-  return Object.freeze({ alg: spec.alg, privateKey, publicKey, publicJwk: Object.freeze(publicJwk), jkt })
+  return Object.freeze({
+    alg: spec.alg,
+    privateKey,
+    publicKey,
+    publicJwk: Object.freeze(publicJwk),
+    jkt,
+  })
 }
 
 function wrapKeyError(error: unknown, what: string): never {
@@ -105,10 +116,11 @@ export async function generateKeyPairWith(
     throw new InvalidArgument('modulusLength must be between 2048 and 8192')
   }
   try {
-    const pair = (await subtle().generateKey(generateParamsOf(spec, modulusLength), options.extractable === true, [
-      'sign',
-      'verify',
-    ])) as CryptoKeyPair
+    const pair = (await subtle().generateKey(
+      generateParamsOf(spec, modulusLength),
+      options.extractable === true,
+      ['sign', 'verify'],
+    )) as CryptoKeyPair
     return await describeKeyPair(backend, spec, pair.privateKey, pair.publicKey)
   } catch (error) {
     wrapKeyError(error, 'key generation')

@@ -40,8 +40,12 @@ function timingSafeEqualText(a: string, b: string): boolean {
 }
 
 /** Builds a stateless nonce source on a crypto backend (core binds the backend for you). */
-export function createNonceSourceWith(backend: CryptoBackend, options: NonceSourceOptions): NonceSource {
-  const secret = typeof options.secret === 'string' ? encoder.encode(options.secret) : options.secret
+export function createNonceSourceWith(
+  backend: CryptoBackend,
+  options: NonceSourceOptions,
+): NonceSource {
+  const secret =
+    typeof options.secret === 'string' ? encoder.encode(options.secret) : options.secret
   if (!(secret instanceof Uint8Array) || secret.length < 32) {
     throw new InvalidArgument('nonce secret must be at least 32 bytes')
   }

@@ -6,7 +6,12 @@ export * from './errors.js'
 export type * from './types.js'
 export { SUPPORTED_ALGORITHMS, findAlgorithm, type AlgorithmSpec } from './algorithms.js'
 export { normalizeHtu, stripQueryAndFragment, isLoopbackHost } from './htu.js'
-export { toPublicJwk, exportKeyPair, type GenerateKeyPairOptions, type ImportKeyPairOptions } from './keys.js'
+export {
+  toPublicJwk,
+  exportKeyPair,
+  type GenerateKeyPairOptions,
+  type ImportKeyPairOptions,
+} from './keys.js'
 export { canonicalThumbprintInput } from './thumbprint.js'
 export type { ReplayStore } from './replay/replay-store.js'
 export { MemoryReplayStore, type MemoryReplayStoreOptions } from './replay/memory-replay-store.js'

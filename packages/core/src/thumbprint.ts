@@ -20,12 +20,15 @@ const REQUIRED_MEMBERS: Record<string, readonly string[]> = {
  */
 export function canonicalThumbprintInput(jwk: Record<string, unknown>): string {
   const members = typeof jwk.kty === 'string' ? REQUIRED_MEMBERS[jwk.kty] : undefined
-  if (members === undefined) throw new InvalidArgument('JWK "kty" is missing or unsupported', { claim: 'kty' })
+  if (members === undefined)
+    throw new InvalidArgument('JWK "kty" is missing or unsupported', { claim: 'kty' })
   const parts: string[] = []
   for (const member of members) {
     const value = jwk[member]
     if (typeof value !== 'string') {
-      throw new InvalidArgument(`JWK member "${member}" is missing or not a string`, { claim: member })
+      throw new InvalidArgument(`JWK member "${member}" is missing or not a string`, {
+        claim: member,
+      })
     }
     parts.push(`${JSON.stringify(member)}:${JSON.stringify(value)}`)
   }
@@ -35,8 +38,13 @@ export function canonicalThumbprintInput(jwk: Record<string, unknown>): string {
 const encoder = new TextEncoder()
 
 /** RFC 7638 SHA-256 thumbprint, base64url (the `cnf.jkt` / `dpop_jkt` value). */
-export async function thumbprintWith(backend: CryptoBackend, jwk: Record<string, unknown>): Promise<string> {
-  return backend.encodeBase64url(await backend.sha256(encoder.encode(canonicalThumbprintInput(jwk))))
+export async function thumbprintWith(
+  backend: CryptoBackend,
+  jwk: Record<string, unknown>,
+): Promise<string> {
+  return backend.encodeBase64url(
+    await backend.sha256(encoder.encode(canonicalThumbprintInput(jwk))),
+  )
 }
 
 /** `ath`: base64url(SHA-256(ASCII(access token))). */

@@ -6,16 +6,7 @@ import type { ReplayStore } from './replay/replay-store.js'
 
 /** JWS algorithms Keybound accepts for DPoP proofs (RFC 9449 §4.2, RFC 7518 §3.1, RFC 8037). */
 export type DPoPAlgorithm =
-  | 'ES256'
-  | 'ES384'
-  | 'ES512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512'
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'EdDSA'
+  'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512' | 'RS256' | 'RS384' | 'RS512' | 'EdDSA'
 
 /** A public JSON Web Key as it appears in a proof's `jwk` header (RFC 7517). */
 export interface PublicJwk {
@@ -83,8 +74,7 @@ export interface ProofRequest {
 
 /** Outcome of a nonce check: `current` is fine, `previous` is fine but should be rotated. */
 export type NonceCheckResult =
-  | { valid: false }
-  | { valid: true; rotate: boolean; expiresAt: number }
+  { valid: false } | { valid: true; rotate: boolean; expiresAt: number }
 
 /** Validates nonces this server issued (RFC 9449 §8, §9). */
 export interface NonceVerifier {

@@ -57,14 +57,21 @@ function malformed(reason: string, cause?: unknown): never {
 }
 
 function decodeJsonSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
-  if (segment.length === 0 || !isCanonicalBase64url(segment)) malformed(`${what} is not canonical base64url`)
+  if (segment.length === 0 || !isCanonicalBase64url(segment))
+    malformed(`${what} is not canonical base64url`)
   let value: unknown
   try {
     value = parseStrictJson(utf8.decode(decodeBase64urlPortable(segment)))
   } catch (error) {
-    malformed(error instanceof StrictJsonError ? `${what} JSON: ${error.message}` : `${what} is not UTF-8 JSON`, error)
+    malformed(
+      error instanceof StrictJsonError
+        ? `${what} JSON: ${error.message}`
+        : `${what} is not UTF-8 JSON`,
+      error,
+    )
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) malformed(`${what} is not a JSON object`)
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    malformed(`${what} is not a JSON object`)
   return value as Record<string, unknown>
 }
 
@@ -84,17 +91,23 @@ function checkHeaderParameters(header: Record<string, unknown>): AlgorithmSpec {
     })
   }
   if (header.crit !== undefined) {
-    throw new ProofHeaderInvalid('"crit" (Critical) header parameter names an unsupported extension', {
-      claim: 'crit',
-      reason: 'unsupported',
-    })
+    throw new ProofHeaderInvalid(
+      '"crit" (Critical) header parameter names an unsupported extension',
+      {
+        claim: 'crit',
+        reason: 'unsupported',
+      },
+    )
   }
   const spec = findAlgorithm(header.alg)
   if (spec === undefined) {
-    throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not an accepted asymmetric algorithm', {
-      claim: 'alg',
-      reason: header.alg === undefined ? 'missing' : 'unsupported',
-    })
+    throw new ProofHeaderInvalid(
+      '"alg" (Algorithm) header parameter is not an accepted asymmetric algorithm',
+      {
+        claim: 'alg',
+        reason: header.alg === undefined ? 'missing' : 'unsupported',
+      },
+    )
   }
   return spec
 }
@@ -103,7 +116,11 @@ function signatureLengthOf(spec: AlgorithmSpec, jwk: PublicJwk): number {
   return spec.signatureLength ?? decodeBase64urlPortable(jwk.n!).length
 }
 
-async function readHeader(backend: CryptoBackend, cache: HeaderCache, segment: string): Promise<VerifiedHeader> {
+async function readHeader(
+  backend: CryptoBackend,
+  cache: HeaderCache,
+  segment: string,
+): Promise<VerifiedHeader> {
   const cached = cache.get(segment)
   if (cached !== undefined) return cached
   const header = decodeJsonSegment(segment, 'header')
@@ -114,11 +131,14 @@ async function readHeader(backend: CryptoBackend, cache: HeaderCache, segment: s
   try {
     key = await backend.importVerifyKey(jwk, spec)
   } catch (error) {
-    throw new ProofHeaderInvalid('"jwk" (JSON Web Key) header parameter is not a usable public key', {
-      claim: 'jwk',
-      reason: 'unusable key',
-      cause: error,
-    })
+    throw new ProofHeaderInvalid(
+      '"jwk" (JSON Web Key) header parameter is not a usable public key',
+      {
+        claim: 'jwk',
+        reason: 'unusable key',
+        cause: error,
+      },
+    )
   }
   const entry: VerifiedHeader = {
     header: deepFreeze(header) as VerifiedProof['header'],
@@ -136,15 +156,28 @@ function splitCompact(proof: unknown, maxLength: number): [string, string, strin
   if (proof.length > maxLength) malformed(`longer than ${maxLength} characters`)
   const first = proof.indexOf('.')
   const second = first === -1 ? -1 : proof.indexOf('.', first + 1)
-  if (second === -1 || proof.indexOf('.', second + 1) !== -1) malformed('not three dot-separated parts')
+  if (second === -1 || proof.indexOf('.', second + 1) !== -1)
+    malformed('not three dot-separated parts')
   return [proof.slice(0, first), proof.slice(first + 1, second), proof.slice(second + 1)]
 }
 
-function requireClaim(claims: Record<string, unknown>, name: string, type: 'string' | 'number'): void {
+function requireClaim(
+  claims: Record<string, unknown>,
+  name: string,
+  type: 'string' | 'number',
+): void {
   const value = claims[name]
-  if (value === undefined) throw new ProofClaimInvalid(`"${name}" claim is missing`, { claim: name, reason: 'missing' })
-  const ok = type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && value.length > 0
-  if (!ok) throw new ProofClaimInvalid(`"${name}" claim must be a ${type === 'number' ? 'NumericDate' : 'non-empty string'}`, { claim: name, reason: 'invalid type' })
+  if (value === undefined)
+    throw new ProofClaimInvalid(`"${name}" claim is missing`, { claim: name, reason: 'missing' })
+  const ok =
+    type === 'number'
+      ? typeof value === 'number' && Number.isFinite(value)
+      : typeof value === 'string' && value.length > 0
+  if (!ok)
+    throw new ProofClaimInvalid(
+      `"${name}" claim must be a ${type === 'number' ? 'NumericDate' : 'non-empty string'}`,
+      { claim: name, reason: 'invalid type' },
+    )
 }
 
 function checkRequiredClaims(claims: Record<string, unknown>): void {
@@ -153,7 +186,10 @@ function checkRequiredClaims(claims: Record<string, unknown>): void {
   requireClaim(claims, 'htu', 'string')
   requireClaim(claims, 'iat', 'number')
   if ((claims.jti as string).length > MAX_JTI_LENGTH) {
-    throw new ProofClaimInvalid('"jti" (JWT ID) claim is unreasonably long', { claim: 'jti', reason: 'too long' })
+    throw new ProofClaimInvalid('"jti" (JWT ID) claim is unreasonably long', {
+      claim: 'jti',
+      reason: 'too long',
+    })
   }
 }
 
@@ -163,10 +199,20 @@ function checkHtu(htu: string, requestUrl: string | URL, allowInsecureHttp: bool
   if (htu === expected && htu.startsWith('https://')) return
   const normalized = normalizeHtu(htu)
   if (normalized === undefined) {
-    throw new ProofClaimInvalid('"htu" (HTTP URI) claim is not an absolute http(s) URI', { claim: 'htu', reason: 'invalid' })
+    throw new ProofClaimInvalid('"htu" (HTTP URI) claim is not an absolute http(s) URI', {
+      claim: 'htu',
+      reason: 'invalid',
+    })
   }
-  if (normalized.startsWith('http:') && !allowInsecureHttp && !isLoopbackHost(new URL(normalized).hostname)) {
-    throw new ProofClaimInvalid('"htu" (HTTP URI) claim uses plain http outside loopback', { claim: 'htu', reason: 'insecure scheme' })
+  if (
+    normalized.startsWith('http:') &&
+    !allowInsecureHttp &&
+    !isLoopbackHost(new URL(normalized).hostname)
+  ) {
+    throw new ProofClaimInvalid('"htu" (HTTP URI) claim uses plain http outside loopback', {
+      claim: 'htu',
+      reason: 'insecure scheme',
+    })
   }
   if (htu !== expected && normalized !== normalizeHtu(expected)) {
     throw new ProofClaimMismatch('"htu" (HTTP URI) claim mismatch', {
@@ -183,7 +229,8 @@ async function checkNonce(
   nowMs: number,
 ): Promise<{ expiresAt?: number; rotate: boolean }> {
   const nonce = claims.nonce
-  if (nonce === undefined) throw new NonceRequired('"nonce" claim is required', { claim: 'nonce', reason: 'missing' })
+  if (nonce === undefined)
+    throw new NonceRequired('"nonce" claim is required', { claim: 'nonce', reason: 'missing' })
   if (typeof nonce === 'string') {
     if (typeof policy === 'string') {
       if (nonce === policy) return { rotate: false }
@@ -192,41 +239,65 @@ async function checkNonce(
       if (result.valid) return { expiresAt: result.expiresAt, rotate: result.rotate }
     }
   }
-  throw new NonceRequired('"nonce" claim is not a current server nonce', { claim: 'nonce', reason: 'mismatch' })
-}
-
-function checkIssuedAt(iat: number, nowSeconds: number, maxAge: number, tolerance: number): void {
-  const reason = iat < nowSeconds - maxAge ? 'stale' : iat > nowSeconds + tolerance ? 'future' : undefined
-  if (reason === undefined) return
-  throw new ProofTimeInvalid(`"iat" (Issued At) claim is ${reason === 'stale' ? 'too old' : 'in the future'}`, {
-    claim: 'iat',
-    reason,
-    details: { iat, now: Math.floor(nowSeconds), maxAge, clockTolerance: tolerance },
+  throw new NonceRequired('"nonce" claim is not a current server nonce', {
+    claim: 'nonce',
+    reason: 'mismatch',
   })
 }
 
-async function recordUse(options: VerifyProofOptions, jkt: string, jti: string, ttlMs: number): Promise<void> {
+function checkIssuedAt(iat: number, nowSeconds: number, maxAge: number, tolerance: number): void {
+  const reason =
+    iat < nowSeconds - maxAge ? 'stale' : iat > nowSeconds + tolerance ? 'future' : undefined
+  if (reason === undefined) return
+  throw new ProofTimeInvalid(
+    `"iat" (Issued At) claim is ${reason === 'stale' ? 'too old' : 'in the future'}`,
+    {
+      claim: 'iat',
+      reason,
+      details: { iat, now: Math.floor(nowSeconds), maxAge, clockTolerance: tolerance },
+    },
+  )
+}
+
+async function recordUse(
+  options: VerifyProofOptions,
+  jkt: string,
+  jti: string,
+  ttlMs: number,
+): Promise<void> {
   if (options.replayStore === false) return
   let fresh: boolean
   try {
     fresh = await options.replayStore.checkAndRecord(jkt, jti, ttlMs)
   } catch (error) {
     if (error instanceof DPoPError) throw error
-    throw new ReplayStoreUnavailable('replay store is unavailable', { reason: 'unreachable', cause: error })
+    throw new ReplayStoreUnavailable('replay store is unavailable', {
+      reason: 'unreachable',
+      cause: error,
+    })
   }
-  if (!fresh) throw new ProofReplayed('DPoP proof was already used ("jti" replay)', { claim: 'jti', reason: 'replay' })
+  if (!fresh)
+    throw new ProofReplayed('DPoP proof was already used ("jti" replay)', {
+      claim: 'jti',
+      reason: 'replay',
+    })
 }
 
 function checkOptions(request: ProofRequest, options: VerifyProofOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgument('verify options are required')
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgument('verify options are required')
   const store = options.replayStore
-  if (store !== false && (typeof store !== 'object' || store === null || typeof store.checkAndRecord !== 'function')) {
+  if (
+    store !== false &&
+    (typeof store !== 'object' || store === null || typeof store.checkAndRecord !== 'function')
+  ) {
     throw new InvalidArgument('replayStore must be a ReplayStore or false')
   }
   if (typeof request !== 'object' || request === null || typeof request.method !== 'string') {
     throw new InvalidArgument('request must have a method and a url')
   }
-  if (typeof request.url !== 'string' && !(request.url instanceof URL)) throw new InvalidArgument('request.url is required')
+  if (typeof request.url !== 'string' && !(request.url instanceof URL))
+    throw new InvalidArgument('request.url is required')
 }
 
 async function verifyChecked(
@@ -236,11 +307,17 @@ async function verifyChecked(
   request: ProofRequest,
   options: VerifyProofOptions,
 ): Promise<VerifiedProof> {
-  const [headerSegment, payloadSegment, signatureSegment] = splitCompact(proof, options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH)
+  const [headerSegment, payloadSegment, signatureSegment] = splitCompact(
+    proof,
+    options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH,
+  )
   const verified = await readHeader(backend, cache, headerSegment)
   const algorithms = options.algorithms ?? SUPPORTED_ALGORITHMS
   if (!algorithms.includes(verified.spec.alg)) {
-    throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not allowed here', { claim: 'alg', reason: 'not allowed' })
+    throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not allowed here', {
+      claim: 'alg',
+      reason: 'not allowed',
+    })
   }
   const claims = decodeJsonSegment(payloadSegment, 'payload')
   if (!isCanonicalBase64url(signatureSegment)) malformed('signature is not canonical base64url')
@@ -254,7 +331,10 @@ async function verifyChecked(
       valid = false
     }
   }
-  if (!valid) throw new ProofSignatureInvalid('DPoP proof signature verification failed', { reason: 'invalid signature' })
+  if (!valid)
+    throw new ProofSignatureInvalid('DPoP proof signature verification failed', {
+      reason: 'invalid signature',
+    })
 
   checkRequiredClaims(claims)
   if (claims.htm !== request.method) {
@@ -266,24 +346,33 @@ async function verifyChecked(
   }
   checkHtu(claims.htu as string, request.url, options.allowInsecureHttp === true)
   if (options.accessToken !== undefined) {
-    if (claims.ath === undefined) throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
+    if (claims.ath === undefined)
+      throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
     if (claims.ath !== (await athWith(backend, options.accessToken))) {
-      throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', { claim: 'ath', reason: 'mismatch' })
+      throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', {
+        claim: 'ath',
+        reason: 'mismatch',
+      })
     }
   }
   if (options.expectedJkt !== undefined && options.expectedJkt !== verified.jkt) {
-    throw new KeyBindingMismatch('DPoP proof key does not match the key the access token is bound to', {
-      claim: 'jwk',
-      reason: 'jkt mismatch',
-    })
+    throw new KeyBindingMismatch(
+      'DPoP proof key does not match the key the access token is bound to',
+      {
+        claim: 'jwk',
+        reason: 'jkt mismatch',
+      },
+    )
   }
 
   const nowMs = options.now?.() ?? Date.now()
   const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
   const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
-  const nonce = options.nonce === undefined ? { rotate: false } : await checkNonce(claims, options.nonce, nowMs)
+  const nonce =
+    options.nonce === undefined ? { rotate: false } : await checkNonce(claims, options.nonce, nowMs)
   let ttlMs = (maxAge + tolerance) * 1000
-  if (nonce.expiresAt === undefined) checkIssuedAt(claims.iat as number, nowMs / 1000, maxAge, tolerance)
+  if (nonce.expiresAt === undefined)
+    checkIssuedAt(claims.iat as number, nowMs / 1000, maxAge, tolerance)
   else ttlMs = Math.max(nonce.expiresAt - nowMs, 0) + tolerance * 1000
 
   await recordUse(options, verified.jkt, claims.jti as string, ttlMs)
@@ -308,6 +397,9 @@ export async function verifyProofWith(
     return await verifyChecked(backend, cache, proof, request, options)
   } catch (error) {
     if (error instanceof DPoPError) throw error
-    throw new ProofMalformed('DPoP proof could not be processed', { reason: 'unexpected input', cause: error })
+    throw new ProofMalformed('DPoP proof could not be processed', {
+      reason: 'unexpected input',
+      cause: error,
+    })
   }
 }

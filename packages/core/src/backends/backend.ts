@@ -18,8 +18,17 @@ export interface CryptoBackend {
   randomBytes(length: number): Uint8Array
   /** Imports the public members of a JWK already checked against `spec`; throws on a bad key. */
   importVerifyKey(jwk: PublicJwk, spec: AlgorithmSpec): VerifyKey | Promise<VerifyKey>
-  verify(spec: AlgorithmSpec, key: VerifyKey, data: Uint8Array, signature: Uint8Array): boolean | Promise<boolean>
-  sign(spec: AlgorithmSpec, privateKey: CryptoKey, data: Uint8Array): Uint8Array | Promise<Uint8Array>
+  verify(
+    spec: AlgorithmSpec,
+    key: VerifyKey,
+    data: Uint8Array,
+    signature: Uint8Array,
+  ): boolean | Promise<boolean>
+  sign(
+    spec: AlgorithmSpec,
+    privateKey: CryptoKey,
+    data: Uint8Array,
+  ): Uint8Array | Promise<Uint8Array>
   encodeBase64url(bytes: Uint8Array): string
   /** base64url of the UTF-8 bytes of `text`. */
   encodeTextBase64url(text: string): string

@@ -70,9 +70,10 @@ export const nodeBackend: CryptoBackend = {
     verify(hashOf(spec), data, keyOptions(spec, key as KeyObject), signature),
   sign: (spec, privateKey, data) => sign(hashOf(spec), data, keyOptions(spec, privateKey)),
   encodeBase64url: (bytes) =>
-    (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString(
-      'base64url',
-    ),
+    (Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    ).toString('base64url'),
   encodeTextBase64url: (text) => Buffer.from(text, 'utf8').toString('base64url'),
   decodeBase64url: (text) => Buffer.from(text, 'base64url'),
   asciiBytes: (text) => Buffer.from(text, 'latin1'),

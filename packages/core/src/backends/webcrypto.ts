@@ -10,7 +10,9 @@ import type { CryptoBackend } from './backend.js'
 const HASH_LENGTH = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 } as const
 
 /** WebCrypto import parameters for an algorithm. */
-export function importParamsOf(spec: AlgorithmSpec): EcKeyImportParams | RsaHashedImportParams | Algorithm {
+export function importParamsOf(
+  spec: AlgorithmSpec,
+): EcKeyImportParams | RsaHashedImportParams | Algorithm {
   if (spec.kty === 'EC') return { name: 'ECDSA', namedCurve: spec.crv! }
   if (spec.kty === 'OKP') return { name: 'Ed25519' }
   return { name: spec.padding === 'pss' ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5', hash: spec.hash! }
@@ -39,7 +41,9 @@ const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
 function hmacKeyOf(secret: Uint8Array): Promise<CryptoKey> {
   let key = hmacKeys.get(secret)
   if (key === undefined) {
-    key = subtle().importKey('raw', source(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+    key = subtle().importKey('raw', source(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'sign',
+    ])
     hmacKeys.set(secret, key)
   }
   return key
@@ -50,11 +54,15 @@ const encoder = new TextEncoder()
 export const webcryptoBackend: CryptoBackend = {
   name: 'webcrypto',
   sha256: async (data) => new Uint8Array(await subtle().digest('SHA-256', source(data))),
-  hmacSha256: async (secret, data) => new Uint8Array(await subtle().sign('HMAC', await hmacKeyOf(secret), source(data))),
+  hmacSha256: async (secret, data) =>
+    new Uint8Array(await subtle().sign('HMAC', await hmacKeyOf(secret), source(data))),
   randomBytes: (length) => globalThis.crypto.getRandomValues(new Uint8Array(length)),
-  importVerifyKey: (jwk, spec) => subtle().importKey('jwk', publicMembers(jwk), importParamsOf(spec), false, ['verify']),
-  verify: (spec, key, data, signature) => subtle().verify(signParamsOf(spec), key as CryptoKey, source(signature), source(data)),
-  sign: async (spec, privateKey, data) => new Uint8Array(await subtle().sign(signParamsOf(spec), privateKey, source(data))),
+  importVerifyKey: (jwk, spec) =>
+    subtle().importKey('jwk', publicMembers(jwk), importParamsOf(spec), false, ['verify']),
+  verify: (spec, key, data, signature) =>
+    subtle().verify(signParamsOf(spec), key as CryptoKey, source(signature), source(data)),
+  sign: async (spec, privateKey, data) =>
+    new Uint8Array(await subtle().sign(signParamsOf(spec), privateKey, source(data))),
   encodeBase64url: encodeBase64urlPortable,
   encodeTextBase64url: (text) => encodeBase64urlPortable(encoder.encode(text)),
   decodeBase64url: decodeBase64urlPortable,

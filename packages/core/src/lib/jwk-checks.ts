@@ -37,11 +37,13 @@ function checkRsa(jwk: PublicJwk): void {
   const bits = bitLength(n)
   if (bits < RSA_MIN_BITS) reject('RSA modulus shorter than 2048 bits', { bits })
   if (bits > RSA_MAX_BITS) reject('RSA modulus longer than 8192 bits', { bits })
-  if (e.length > 4 || (e[e.length - 1]! & 1) === 0 || bitLength(e) < 2) reject('unusable RSA exponent')
+  if (e.length > 4 || (e[e.length - 1]! & 1) === 0 || bitLength(e) < 2)
+    reject('unusable RSA exponent')
 }
 
 function checkCurve(jwk: PublicJwk, spec: AlgorithmSpec): void {
-  if (jwk.crv !== spec.crv) reject(`"crv" does not fit "alg" ${spec.alg}`, { crv: jwk.crv, alg: spec.alg })
+  if (jwk.crv !== spec.crv)
+    reject(`"crv" does not fit "alg" ${spec.alg}`, { crv: jwk.crv, alg: spec.alg })
   if (decodedLength(jwk.x, 'x').length !== spec.coordinateLength) reject('"x" has the wrong length')
   if (spec.kty === 'EC' && decodedLength(jwk.y, 'y').length !== spec.coordinateLength) {
     reject('"y" has the wrong length')
@@ -54,12 +56,14 @@ function checkCurve(jwk: PublicJwk, spec: AlgorithmSpec): void {
  * `spec`.
  */
 export function checkProofJwk(jwk: unknown, spec: AlgorithmSpec): asserts jwk is PublicJwk {
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) reject('missing or not an object')
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk))
+    reject('missing or not an object')
   const key = jwk as PublicJwk
   for (const member of PRIVATE_MEMBERS) {
     if (Object.hasOwn(key, member)) reject('contains a private key', { member })
   }
-  if (key.kty !== spec.kty) reject(`"kty" does not fit "alg" ${spec.alg}`, { kty: key.kty, alg: spec.alg })
+  if (key.kty !== spec.kty)
+    reject(`"kty" does not fit "alg" ${spec.alg}`, { kty: key.kty, alg: spec.alg })
   if (spec.kty === 'RSA') checkRsa(key)
   else checkCurve(key, spec)
 }

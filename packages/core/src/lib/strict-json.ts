@@ -60,7 +60,8 @@ class Parser {
       return result
     }
     for (;;) {
-      if (this.text.charCodeAt(this.position) !== 0x22) throw new StrictJsonError('member name expected')
+      if (this.text.charCodeAt(this.position) !== 0x22)
+        throw new StrictJsonError('member name expected')
       const name = this.parseString()
       if (seen.has(name)) throw new StrictJsonError('duplicate member name')
       seen.add(name)
@@ -70,7 +71,12 @@ class Parser {
       this.skipWhitespace()
       const value = this.parseValue(depth)
       // A plain assignment of "__proto__" would change the prototype instead of adding a member.
-      Object.defineProperty(result, name, { value, enumerable: true, writable: true, configurable: true })
+      Object.defineProperty(result, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
       this.skipWhitespace()
       const code = this.text.charCodeAt(this.position++)
       if (code === 0x7d) return result
@@ -124,14 +130,22 @@ class Parser {
     const escape = this.text.charCodeAt(this.position + 1)
     this.position += 2
     switch (escape) {
-      case 0x22: return '"'
-      case 0x5c: return '\\'
-      case 0x2f: return '/'
-      case 0x62: return '\b'
-      case 0x66: return '\f'
-      case 0x6e: return '\n'
-      case 0x72: return '\r'
-      case 0x74: return '\t'
+      case 0x22:
+        return '"'
+      case 0x5c:
+        return '\\'
+      case 0x2f:
+        return '/'
+      case 0x62:
+        return '\b'
+      case 0x66:
+        return '\f'
+      case 0x6e:
+        return '\n'
+      case 0x72:
+        return '\r'
+      case 0x74:
+        return '\t'
       case 0x75: {
         const hex = this.text.slice(this.position, this.position + 4)
         if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new StrictJsonError('bad \\u escape')

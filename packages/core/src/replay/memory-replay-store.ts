@@ -65,7 +65,9 @@ export class MemoryReplayStore implements ReplayStore {
     if (expiry === undefined && this.entries.size >= this.maxEntries) {
       this.sweepAll(now)
       if (this.entries.size >= this.maxEntries) {
-        throw new ReplayStoreUnavailable('replay store is full of unexpired entries', { reason: 'full' })
+        throw new ReplayStoreUnavailable('replay store is full of unexpired entries', {
+          reason: 'full',
+        })
       }
     }
     this.entries.set(key, this.seconds(this.now() + Math.max(0, ttlMs)) + 1)

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * The `keybound` command.
+ */
+import { Command, CommanderError } from 'commander'
+import { DPoPError } from '@keybound/core'
+import { addKeygenCommand, addThumbprintCommand } from './commands/key-commands.js'
+import { addExplainCommand, addProofCommand, addVerifyCommand } from './commands/proof-commands.js'
+
+const program = new Command()
+  .name('keybound')
+  .description('DPoP (RFC 9449) from the terminal: keys, proofs, verification and a proof debugger')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride()
+
+addKeygenCommand(program)
+addThumbprintCommand(program)
+addProofCommand(program)
+addVerifyCommand(program)
+addExplainCommand(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : 2
+  } else {
+    const label =
+      error instanceof DPoPError
+        ? `${error.code}: ${error.message}`
+        : error instanceof Error
+          ? error.message
+          : String(error)
+    process.stderr.write(`keybound: ${label}\n`)
+    process.exitCode = 2
+  }
+}

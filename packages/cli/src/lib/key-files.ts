@@ -1,0 +1,59 @@
+/**
+ * Key files for the CLI: JWK (JSON) or PEM (PKCS #8 private, SPKI public), read from a file or
+ * standard input, written with mode 0600 because they hold private keys.
+ */
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
+import {
+  exportKeyPair,
+  importKeyPair,
+  InvalidArgument,
+  toPublicJwk,
+  type DPoPAlgorithm,
+  type DPoPKeyPair,
+  type PrivateJwk,
+  type PublicJwk,
+} from '@keybound/core'
+
+/** Reads a file, or standard input when the path is `-` or missing. */
+export async function readInput(path: string | undefined): Promise<string> {
+  if (path !== undefined && path !== '-') return readFile(path, 'utf8')
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Parses a JWK or PEM key (public or private) into a JWK. */
+export function parseKeyText(text: string): PublicJwk | PrivateJwk {
+  const trimmed = text.trim()
+  if (trimmed.startsWith('{')) return JSON.parse(trimmed) as PublicJwk
+  if (trimmed.includes('PRIVATE KEY'))
+    return createPrivateKey(trimmed).export({ format: 'jwk' }) as PrivateJwk
+  if (trimmed.includes('PUBLIC KEY'))
+    return createPublicKey(trimmed).export({ format: 'jwk' }) as PublicJwk
+  throw new InvalidArgument('the key is neither a JWK (JSON) nor a PEM key')
+}
+
+/** Loads a private key file as a proof key pair. */
+export async function loadKeyPair(path: string, alg?: DPoPAlgorithm): Promise<DPoPKeyPair> {
+  const jwk = parseKeyText(await readInput(path))
+  if (typeof (jwk as PrivateJwk).d !== 'string')
+    throw new InvalidArgument(`${path} holds no private key`)
+  return importKeyPair(jwk as PrivateJwk, alg === undefined ? {} : { alg })
+}
+
+/** Serializes an extractable key pair as JWK or PEM. */
+export async function serializeKeyPair(pair: DPoPKeyPair, format: 'jwk' | 'pem'): Promise<string> {
+  const jwk = await exportKeyPair(pair)
+  if (format === 'jwk') return `${JSON.stringify(jwk, null, 2)}\n`
+  return createPrivateKey({ key: jwk as never, format: 'jwk' })
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString()
+}
+
+/** Writes a private key file readable by its owner only. */
+export async function writePrivateKeyFile(path: string, content: string): Promise<void> {
+  await writeFile(path, content, { mode: 0o600, flag: 'wx' })
+}
+
+export { toPublicJwk }

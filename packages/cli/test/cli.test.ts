@@ -1,0 +1,420 @@
+/**
+ * The `keybound` command, run as a child process: exit codes and output of every command, and
+ * `explain` on broken proofs, each of which must be blamed on the right check.
+ */
+import { execFile } from 'node:child_process'
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
+const API = 'https://api.example.com/v1/items'
+const TOKEN = 'access-token-for-the-cli-tests'
+
+interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function runCli(args: string[], input?: string): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin?.end(input ?? '')
+  })
+}
+
+const b64 = (value: string | Buffer): string => Buffer.from(value).toString('base64url')
+const json = (value: unknown): string => b64(JSON.stringify(value))
+const ath = (token: string): string => createHash('sha256').update(token).digest('base64url')
+
+let workDir: string
+let keyFile: string
+let privateKey: KeyObject
+let publicJwk: Record<string, unknown>
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000)
+}
+
+/** Signs arbitrary header and payload JSON with the test key (ES256, JWS R||S form). */
+function signParts(
+  header: unknown,
+  payload: unknown,
+  encoding: 'ieee-p1363' | 'der' = 'ieee-p1363',
+): string {
+  const input = `${typeof header === 'string' ? header : json(header)}.${typeof payload === 'string' ? payload : json(payload)}`
+  return `${input}.${b64(sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: encoding }))}`
+}
+
+function goodHeader(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { typ: 'dpop+jwt', alg: 'ES256', jwk: publicJwk, ...extra }
+}
+
+function goodClaims(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    jti: `jti-${Math.random()}`,
+    htm: 'GET',
+    htu: API,
+    iat: nowSeconds(),
+    ath: ath(TOKEN),
+    ...extra,
+  }
+}
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'keybound-cli-'))
+  keyFile = join(workDir, 'key.json')
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  privateKey = pair.privateKey
+  publicJwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>
+})
+
+afterAll(async () => {
+  await rm(workDir, { recursive: true, force: true })
+})
+
+describe('keybound keygen, thumbprint, proof, verify', () => {
+  it('prints help for every command and exits 0', async () => {
+    for (const command of [[], ['keygen'], ['thumbprint'], ['proof'], ['verify'], ['explain']]) {
+      const result = await runCli([...command, '--help'])
+      expect(result.code, command.join(' ')).toBe(0)
+      expect(result.stdout).toMatch(/Usage: keybound/)
+    }
+  })
+
+  it('keygen writes a private key with mode 0600 and refuses to overwrite it', async () => {
+    const result = await runCli(['keygen', '--alg', 'ES256', '--out', keyFile, '--json'])
+    expect(result.code).toBe(0)
+    const summary = JSON.parse(result.stdout) as { jkt: string; publicJwk: Record<string, unknown> }
+    expect(summary.jkt).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(summary.publicJwk).not.toHaveProperty('d')
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(await readFile(keyFile, 'utf8'))).toHaveProperty('d')
+    const again = await runCli(['keygen', '--out', keyFile])
+    expect(again.code).toBe(2)
+    expect(again.stderr).toMatch(/EEXIST|exists/)
+  })
+
+  it('keygen writes PEM for EdDSA, and thumbprint reads it back', async () => {
+    const pemFile = join(workDir, 'ed.pem')
+    const made = await runCli([
+      'keygen',
+      '--alg',
+      'EdDSA',
+      '--format',
+      'pem',
+      '--out',
+      pemFile,
+      '--json',
+    ])
+    expect(made.code).toBe(0)
+    expect(await readFile(pemFile, 'utf8')).toMatch(/BEGIN PRIVATE KEY/)
+    const printed = await runCli(['thumbprint', pemFile])
+    expect(printed.stdout.trim()).toBe((JSON.parse(made.stdout) as { jkt: string }).jkt)
+  })
+
+  it('thumbprint reads a JWK from stdin (RFC 7638 §3.1 vector)', async () => {
+    const rsa = {
+      kty: 'RSA',
+      n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
+      e: 'AQAB',
+      alg: 'RS256',
+      kid: '2011-04-29',
+    }
+    const result = await runCli(['thumbprint', '-'], JSON.stringify(rsa))
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim()).toBe('NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs')
+  })
+
+  it('proof signs a proof that verify accepts, and verify exits 1 with the code otherwise', async () => {
+    const made = await runCli([
+      'proof',
+      '--key',
+      keyFile,
+      '-m',
+      'POST',
+      '-u',
+      `${API}?page=2#top`,
+      '-t',
+      TOKEN,
+      '--json',
+    ])
+    expect(made.code).toBe(0)
+    const { proof, jkt } = JSON.parse(made.stdout) as { proof: string; jkt: string }
+    const claims = JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >
+    expect(claims).toMatchObject({ htm: 'POST', htu: API, ath: ath(TOKEN) })
+
+    const ok = await runCli(['verify', proof, '-m', 'POST', '-u', API, '-t', TOKEN, '--jkt', jkt])
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(`valid: jkt ${jkt}`)
+
+    const wrongMethod = await runCli([
+      'verify',
+      proof,
+      '-m',
+      'GET',
+      '-u',
+      API,
+      '-t',
+      TOKEN,
+      '--json',
+    ])
+    expect(wrongMethod.code).toBe(1)
+    expect(JSON.parse(wrongMethod.stdout)).toMatchObject({
+      valid: false,
+      code: 'ERR_DPOP_CLAIM_MISMATCH',
+      claim: 'htm',
+    })
+
+    const fromStdin = await runCli(
+      ['verify', '-', '-m', 'POST', '-u', API, '-t', 'another-token'],
+      proof,
+    )
+    expect(fromStdin.code).toBe(1)
+    expect(fromStdin.stdout).toMatch(/invalid: ERR_DPOP_CLAIM_MISMATCH: "ath"/)
+  })
+
+  it('reports bad input with exit code 2 and no stack trace', async () => {
+    const missing = await runCli([
+      'proof',
+      '--key',
+      join(workDir, 'nope.json'),
+      '-m',
+      'GET',
+      '-u',
+      API,
+    ])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/^keybound: /)
+    expect(missing.stderr).not.toMatch(/\n\s+at /)
+    const usage = await runCli(['verify'])
+    expect(usage.code).toBe(2)
+  })
+})
+
+describe('keybound explain', () => {
+  const request = ['-m', 'GET', '-u', API, '-t', TOKEN]
+
+  it('passes every check of a valid proof and exits 0', async () => {
+    const result = await runCli([
+      'explain',
+      signParts(goodHeader(), goodClaims()),
+      ...request,
+      '--json',
+    ])
+    expect(result.code).toBe(0)
+    const report = JSON.parse(result.stdout) as {
+      valid: boolean
+      checks: { check: string; status: string }[]
+    }
+    expect(report.valid).toBe(true)
+    expect(report.checks.filter((c) => c.status === 'fail')).toEqual([])
+  })
+
+  // Each broken proof and the check that must be named as failing.
+  const broken: { name: string; proof: () => string; check: string; args?: string[] }[] = [
+    {
+      name: 'alg none, unsigned',
+      check: 'alg',
+      proof: () => `${json(goodHeader({ alg: 'none' }))}.${json(goodClaims())}.`,
+    },
+    {
+      name: 'HS256',
+      check: 'alg',
+      proof: () => signParts(goodHeader({ alg: 'HS256' }), goodClaims()),
+    },
+    {
+      name: 'typ JWT',
+      check: 'typ',
+      proof: () => signParts(goodHeader({ typ: 'JWT' }), goodClaims()),
+    },
+    {
+      name: 'no typ',
+      check: 'typ',
+      proof: () => signParts({ alg: 'ES256', jwk: publicJwk }, goodClaims()),
+    },
+    {
+      name: 'crit present',
+      check: 'crit',
+      proof: () => signParts(goodHeader({ crit: ['exp'] }), goodClaims()),
+    },
+    {
+      name: 'private key in jwk',
+      check: 'jwk',
+      proof: () => signParts(goodHeader({ jwk: { ...publicJwk, d: 'AAAA' } }), goodClaims()),
+    },
+    {
+      name: 'RSA alg with an EC key',
+      check: 'jwk',
+      proof: () => signParts(goodHeader({ alg: 'RS256' }), goodClaims()),
+    },
+    {
+      name: 'flipped signature byte',
+      check: 'signature',
+      proof: () => {
+        const proof = signParts(goodHeader(), goodClaims())
+        const signature = Buffer.from(proof.split('.')[2]!, 'base64url')
+        signature[5] = signature[5]! ^ 0xff
+        return `${proof.split('.').slice(0, 2).join('.')}.${b64(signature)}`
+      },
+    },
+    {
+      name: 'DER-encoded ECDSA signature',
+      check: 'signature',
+      proof: () => signParts(goodHeader(), goodClaims(), 'der'),
+    },
+    {
+      name: 'two segments',
+      check: 'compact',
+      proof: () => `${json(goodHeader())}.${json(goodClaims())}`,
+    },
+    {
+      name: 'two proofs joined by a comma',
+      check: 'compact',
+      proof: () =>
+        `${signParts(goodHeader(), goodClaims())}, ${signParts(goodHeader(), goodClaims())}`,
+    },
+    {
+      name: 'padded base64url header',
+      check: 'header',
+      proof: () => signParts(`${json(goodHeader())}==`, json(goodClaims())),
+    },
+    {
+      name: 'duplicate claim name',
+      check: 'payload',
+      proof: () =>
+        signParts(
+          goodHeader(),
+          b64(`{"jti":"a","jti":"b","htm":"GET","htu":"${API}","iat":${nowSeconds()}}`),
+        ),
+    },
+    {
+      name: 'no jti',
+      check: 'claims',
+      proof: () => signParts(goodHeader(), goodClaims({ jti: undefined })),
+    },
+    {
+      name: 'iat as a string',
+      check: 'claims',
+      proof: () => signParts(goodHeader(), goodClaims({ iat: String(nowSeconds()) })),
+    },
+    {
+      name: 'htm POST on a GET',
+      check: 'htm',
+      proof: () => signParts(goodHeader(), goodClaims({ htm: 'POST' })),
+    },
+    {
+      name: 'htm in lower case',
+      check: 'htm',
+      proof: () => signParts(goodHeader(), goodClaims({ htm: 'get' })),
+    },
+    {
+      name: 'htu on another port',
+      check: 'htu',
+      proof: () =>
+        signParts(goodHeader(), goodClaims({ htu: 'https://api.example.com:8443/v1/items' })),
+    },
+    {
+      name: 'htu path in another case',
+      check: 'htu',
+      proof: () => signParts(goodHeader(), goodClaims({ htu: 'https://api.example.com/v1/Items' })),
+    },
+    {
+      name: 'htu over plain http',
+      check: 'htu',
+      proof: () => signParts(goodHeader(), goodClaims({ htu: 'http://api.example.com/v1/items' })),
+    },
+    {
+      name: 'stale iat',
+      check: 'iat',
+      proof: () => signParts(goodHeader(), goodClaims({ iat: nowSeconds() - 3600 })),
+    },
+    {
+      name: 'iat in the future',
+      check: 'iat',
+      proof: () => signParts(goodHeader(), goodClaims({ iat: nowSeconds() + 600 })),
+    },
+    {
+      name: 'ath of another token',
+      check: 'ath',
+      proof: () => signParts(goodHeader(), goodClaims({ ath: ath('another token') })),
+    },
+    {
+      name: 'no ath with a token',
+      check: 'ath',
+      proof: () => signParts(goodHeader(), goodClaims({ ath: undefined })),
+    },
+    {
+      name: 'key not the one the token is bound to',
+      check: 'jkt',
+      proof: () => signParts(goodHeader(), goodClaims()),
+      args: ['--jkt', '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I'],
+    },
+    {
+      name: 'nonce missing',
+      check: 'nonce',
+      proof: () => signParts(goodHeader(), goodClaims()),
+      args: ['--nonce', 'server-nonce-1'],
+    },
+    {
+      name: 'stale nonce',
+      check: 'nonce',
+      proof: () => signParts(goodHeader(), goodClaims({ nonce: 'server-nonce-0' })),
+      args: ['--nonce', 'server-nonce-1'],
+    },
+    {
+      name: 'alg not in the server list',
+      check: 'alg-policy',
+      proof: () => signParts(goodHeader(), goodClaims()),
+      args: ['--algs', 'EdDSA PS256'],
+    },
+    {
+      name: 'longer than 8 KiB',
+      check: 'compact',
+      proof: () => signParts(goodHeader(), goodClaims({ pad: 'x'.repeat(9000) })),
+    },
+  ]
+
+  it(`has at least 20 broken proofs (${broken.length})`, () => {
+    expect(broken.length).toBeGreaterThanOrEqual(20)
+  })
+
+  it.each(broken)('names the failing check: $name → $check', async ({ proof, check, args }) => {
+    const result = await runCli(['explain', proof(), ...request, ...(args ?? []), '--json'])
+    expect(result.code).toBe(1)
+    const report = JSON.parse(result.stdout) as {
+      valid: boolean
+      checks: { check: string; status: string; fix?: string }[]
+    }
+    expect(report.valid).toBe(false)
+    const failing = report.checks.find((c) => c.check === check)
+    expect(failing?.status, JSON.stringify(report.checks)).toBe('fail')
+    expect(failing?.fix).toBeTruthy()
+  })
+
+  it('prints one human line per check with the values compared', async () => {
+    await writeFile(join(workDir, 'proof.txt'), signParts(goodHeader(), goodClaims()))
+    const proof = await readFile(join(workDir, 'proof.txt'), 'utf8')
+    const result = await runCli(
+      ['explain', '-', '-m', 'GET', '-u', 'https://api.example.com:8443/v1/items', '-t', TOKEN],
+      proof,
+    )
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(
+      /FAIL {2}htu +htu https:\/\/api\.example\.com\/v1\/items does not match request URL https:\/\/api\.example\.com:8443\/v1\/items: the port differs/,
+    )
+    expect(result.stdout).toMatch(/fix: .*public base URL/)
+    expect(result.stdout).toMatch(/PASS {2}signature/)
+    expect(result.stdout).toMatch(/result: 1 check\(s\) failed: htu/)
+  })
+})

@@ -22,6 +22,9 @@ export type DPoPErrorCode =
   | 'ERR_DPOP_REPLAYED'
   | 'ERR_DPOP_REPLAY_STORE_UNAVAILABLE'
   | 'ERR_DPOP_KEY_UNSUPPORTED'
+  // Raised by @keybound/server's access-token validators, kept in the one error family.
+  | 'ERR_DPOP_ACCESS_TOKEN_INVALID'
+  | 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
 
 /** Structured details that travel with an error (never secrets). */
 export interface DPoPErrorDetails {

@@ -1,0 +1,204 @@
+/**
+ * RFC 9068 JWT access tokens, verified with the issuer's keys through `jose` (remote JWKS with
+ * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up).
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
+import { InvalidArgument } from '@keybound/core'
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTHeaderParameters,
+  type JWTVerifyGetKey,
+  type RemoteJWKSetOptions,
+} from 'jose'
+import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
+import { hashToken, TokenCache } from '../lib/token-cache.js'
+import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
+import { infoFromClaims } from './claims.js'
+
+/** Options of {@link jwtAccessTokens}. Times are in seconds unless named `…Ms`. */
+export interface JwtAccessTokenOptions {
+  /** Exact `iss` expected. */
+  issuer: string
+  /** This resource server's identifier(s); `aud` must contain one. */
+  audience: string | readonly string[]
+  /** The issuer's JWKS URL (fetched with `jose`'s `createRemoteJWKSet`). */
+  jwksUri?: string | URL
+  /** A static JWKS instead of `jwksUri`. */
+  jwks?: JSONWebKeySet
+  /** Signature algorithms accepted for the token (default: every asymmetric JWS algorithm). */
+  algorithms?: readonly string[]
+  /** Leeway for `exp`/`nbf`/`iat` (default 10). */
+  clockTolerance?: number
+  /** Claims that must be present (default: RFC 9068 §2.2's `iss exp aud sub client_id iat jti`). */
+  requiredClaims?: readonly string[]
+  /** Passed to `createRemoteJWKSet` (`cooldownDuration`, `cacheMaxAge`, `timeoutDuration`, …). */
+  jwksOptions?: RemoteJWKSetOptions
+  /**
+   * Most verified tokens remembered (default 10,000; 0 turns the cache off). A returning token
+   * then costs a hash instead of a signature check. Entries are keyed by a SHA-256 of the token.
+   */
+  cacheSize?: number
+  /** Longest a verified token is remembered, whatever its `exp` (default 300). */
+  cacheMaxAge?: number
+  /** Current time in milliseconds (default `Date.now`); for tests. */
+  now?: () => number
+}
+
+const DEFAULT_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'EdDSA',
+  'Ed25519',
+]
+/** A token that passed verification, with the key that verified it. */
+interface VerifiedToken {
+  info: AccessTokenInfo
+  header: JWTHeaderParameters
+  key: unknown
+}
+
+const RFC9068_REQUIRED = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti']
+
+// The token is at fault: refuse it. Anything else (JWKS timeout, unreachable, not JSON, not a
+// JWKS) means we could not tell: answer 503, never acceptance and never a misleading 401.
+const TOKEN_FAULTS = new Set<string>([
+  errors.JWTClaimValidationFailed.code,
+  errors.JWTExpired.code,
+  errors.JOSEAlgNotAllowed.code,
+  errors.JOSENotSupported.code,
+  errors.JWSInvalid.code,
+  errors.JWTInvalid.code,
+  errors.JWKInvalid.code,
+  errors.JWKSNoMatchingKey.code,
+  errors.JWKSMultipleMatchingKeys.code,
+  errors.JWSSignatureVerificationFailed.code,
+])
+
+function classify(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && TOKEN_FAULTS.has(code)) {
+    const claim = (error as { claim?: unknown }).claim
+    throw new AccessTokenInvalid('access token is not valid', {
+      reason: code,
+      ...(typeof claim === 'string' ? { claim } : {}),
+      cause: error,
+    })
+  }
+  throw new AccessTokenUnavailable('access token keys could not be obtained', {
+    reason: typeof code === 'string' ? code : 'jwks unavailable',
+    cause: error,
+  })
+}
+
+function keySource(options: JwtAccessTokenOptions): JWTVerifyGetKey {
+  if (options.jwks !== undefined) return createLocalJWKSet(options.jwks)
+  if (options.jwksUri === undefined)
+    throw new InvalidArgument('jwtAccessTokens needs jwksUri or jwks')
+  return createRemoteJWKSet(new URL(options.jwksUri), options.jwksOptions)
+}
+
+/**
+ * Validates RFC 9068 JWT access tokens: `typ` `at+jwt` (or `application/at+jwt`), exact `iss`,
+ * `aud` containing this server, signature by the issuer's keys (`none` and symmetric
+ * algorithms never), `exp`/`nbf` with leeway, and the RFC 9068 required claims. `cnf.jkt`, when
+ * present, makes the token DPoP-bound (RFC 9449 §6.1).
+ *
+ * @example
+ * ```ts
+ * const accessTokens = jwtAccessTokens({
+ *   issuer: 'https://as.example.com',
+ *   audience: 'https://api.example.com',
+ *   jwksUri: 'https://as.example.com/jwks',
+ * })
+ * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
+ */
+export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenValidator {
+  if (typeof options?.issuer !== 'string' || options.issuer === '')
+    throw new InvalidArgument('issuer is required')
+  const audience =
+    typeof options.audience === 'string' ? options.audience : [...(options.audience ?? [])]
+  if (audience.length === 0) throw new InvalidArgument('audience is required')
+  const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)]
+  if (algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {
+    throw new InvalidArgument('access token algorithms must be asymmetric')
+  }
+  const getKey = keySource(options)
+  const requiredClaims = [...(options.requiredClaims ?? RFC9068_REQUIRED)]
+  const clockTolerance = options.clockTolerance ?? 10
+  const now = options.now
+  const clock = now ?? Date.now
+  const cache = new TokenCache<VerifiedToken>(options.cacheSize ?? 10_000, clock)
+  const maxAgeMs = (options.cacheMaxAge ?? 300) * 1000
+
+  async function verifyToken(token: string): Promise<VerifiedToken> {
+    let payload: Record<string, unknown>
+    let header: JWTHeaderParameters
+    let key: unknown
+    try {
+      const result = await jwtVerify(
+        token,
+        async (protectedHeader, input) => (key = await getKey(protectedHeader, input)),
+        {
+          issuer: options.issuer,
+          audience,
+          typ: 'at+jwt',
+          algorithms,
+          clockTolerance,
+          requiredClaims,
+          ...(now === undefined ? {} : { currentDate: new Date(now()) }),
+        },
+      )
+      payload = result.payload as Record<string, unknown>
+      header = result.protectedHeader
+    } catch (error) {
+      classify(error)
+    }
+    return { info: infoFromClaims(payload), header, key }
+  }
+
+  // A remembered token stays valid only while the issuer still publishes the very key that
+  // signed it: the key set answers from its own cache, and after a rotation it hands out new
+  // key objects (or none), which sends the token back through full verification.
+  async function isStillPublished(entry: VerifiedToken, token: string): Promise<boolean> {
+    try {
+      const [protectedPart, payloadPart, signature] = token.split('.')
+      const input = {
+        protected: protectedPart,
+        payload: payloadPart ?? '',
+        signature: signature ?? '',
+      }
+      return (await getKey(entry.header, input)) === entry.key
+    } catch {
+      return false
+    }
+  }
+
+  return {
+    async validate(token) {
+      if (cache.capacity <= 0 || maxAgeMs <= 0) return (await verifyToken(token)).info
+      const cacheKey = await hashToken(token)
+      const cached = cache.get(cacheKey)
+      if (cached !== undefined && (await isStillPublished(cached, token))) return cached.info
+      const verified = await verifyToken(token)
+      const expiresAt = verified.info.expiresAt
+      // Only until the token expires (exp is required), and never past cacheMaxAge.
+      if (expiresAt !== undefined)
+        cache.set(cacheKey, verified, Math.min(expiresAt * 1000, clock() + maxAgeMs))
+      return verified.info
+    },
+  }
+}

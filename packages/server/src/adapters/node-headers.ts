@@ -1,0 +1,37 @@
+/**
+ * Shared by the adapters that sit on `node:http`: the request shape with repeated header lines
+ * kept apart, and writing verdict headers onto a `ServerResponse`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { mergeHeaderList } from '../lib/header-list.js'
+import type { RequestLike } from '../types.js'
+
+/**
+ * The `RequestLike` of a Node request. `headersDistinct` keeps every `Authorization` line
+ * (Node's `headers` silently drops repeated ones, which would hide a second token).
+ */
+export function requestLikeOf(req: IncomingMessage, url: string, body?: unknown): RequestLike {
+  const request: RequestLike = { method: req.method ?? '', url, headers: req.headersDistinct }
+  if (body !== undefined) request.body = body
+  return request
+}
+
+/** Sets verdict headers on a Node response, merging `Access-Control-Expose-Headers`. */
+export function writeHeaders(
+  headers: Record<string, string>,
+  get: (name: string) => string | number | readonly string[] | undefined,
+  set: (name: string, value: string) => void,
+): void {
+  for (const [name, value] of Object.entries(headers)) {
+    set(name, name === 'Access-Control-Expose-Headers' ? mergeHeaderList(get(name), value) : value)
+  }
+}
+
+/** `writeHeaders` for a plain `ServerResponse`. */
+export function writeNodeHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  writeHeaders(
+    headers,
+    (name) => res.getHeader(name),
+    (name, value) => res.setHeader(name, value),
+  )
+}

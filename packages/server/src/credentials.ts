@@ -1,0 +1,119 @@
+/**
+ * Finding the access token: the `Authorization` header (`DPoP` and `Bearer` schemes), the
+ * `access_token` query parameter and form body member (RFC 6750 §2.2, §2.3), so that a token
+ * sent in more than one way, or a bound token sent the Bearer way, is noticed.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2
+ */
+import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
+import type { RequestLike } from './types.js'
+
+/** One access token and how it was sent. */
+export interface Credential {
+  scheme: 'DPoP' | 'Bearer'
+  token: string
+  via: 'authorization' | 'query' | 'body'
+}
+
+/** What the request carries. */
+export type CredentialSearch =
+  | { kind: 'none' }
+  | { kind: 'one'; credential: Credential }
+  | { kind: 'multiple' }
+  | { kind: 'malformed'; scheme: 'DPoP' | 'Bearer' }
+
+/** Longest access token accepted (far above any real JWT access token). */
+export const MAX_TOKEN_LENGTH = 16_384
+
+const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
+const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded\s*(;|$)/i
+
+type Found = Credential | { malformed: 'DPoP' | 'Bearer' }
+
+// RFC 7235 `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. The scheme is
+// case-insensitive; anything but spaces between scheme and token (a tab, say) is malformed.
+function parseCredentials(value: string): Found | undefined {
+  const scheme = TOKEN_CHARS.exec(value)?.[0]
+  if (scheme === undefined) return undefined
+  const name =
+    scheme.toLowerCase() === 'dpop'
+      ? 'DPoP'
+      : scheme.toLowerCase() === 'bearer'
+        ? 'Bearer'
+        : undefined
+  if (name === undefined) return undefined
+  const rest = value.slice(scheme.length)
+  const token = rest.replace(/^ +/, '')
+  if (token === rest || token.length > MAX_TOKEN_LENGTH || !TOKEN68.test(token))
+    return { malformed: name }
+  return { scheme: name, token, via: 'authorization' }
+}
+
+// A token68 never contains a comma, so a comma means that field lines were combined
+// (RFC 9110 §5.3): each part is judged on its own, and two credentials are two methods.
+function findInAuthorization(headers: RequestLike['headers']): Found[] {
+  const found: Found[] = []
+  for (const line of readHeaderValues(headers, 'authorization')) {
+    for (const part of line.split(',')) {
+      const credentials = parseCredentials(trimOws(part))
+      if (credentials !== undefined) found.push(credentials)
+    }
+  }
+  return found
+}
+
+function queryOf(url: string): string | undefined {
+  const start = url.indexOf('?')
+  if (start === -1) return undefined
+  const end = url.indexOf('#', start)
+  return url.slice(start + 1, end === -1 ? undefined : end)
+}
+
+function bearerFound(values: readonly unknown[], via: 'query' | 'body'): Found[] {
+  return values.map((value) =>
+    typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH
+      ? { scheme: 'Bearer', token: value, via }
+      : { malformed: 'Bearer' },
+  )
+}
+
+function findInQuery(url: string): Found[] {
+  const query = queryOf(url)
+  if (query === undefined || !query.includes('access_token')) return []
+  return bearerFound(new URLSearchParams(query).getAll('access_token'), 'query')
+}
+
+function formTokens(body: unknown): unknown[] {
+  if (typeof body === 'string') return new URLSearchParams(body).getAll('access_token')
+  if (body instanceof URLSearchParams) return body.getAll('access_token')
+  if (typeof body !== 'object' || body === null || !Object.hasOwn(body, 'access_token')) return []
+  const value = (body as Record<string, unknown>).access_token
+  return Array.isArray(value) ? value : [value]
+}
+
+// RFC 6750 §2.2: only a form-encoded body of a method whose body has semantics (never GET).
+function findInBody(request: RequestLike): Found[] {
+  if (request.body === undefined || request.method === 'GET' || request.method === 'HEAD') return []
+  const contentType = readHeader(request.headers, 'content-type')
+  if (contentType === undefined || !FORM_CONTENT_TYPE.test(contentType)) return []
+  return bearerFound(formTokens(request.body), 'body')
+}
+
+/**
+ * Looks for access tokens in every place a client may put one. `Proxy-Authorization` is never
+ * read (RFC 9449 §7.1 MUST NOT), and unknown schemes count as no credentials (RFC 6750 §3.1).
+ */
+export function findCredentials(request: RequestLike): CredentialSearch {
+  const found = [
+    ...findInAuthorization(request.headers),
+    ...findInQuery(request.url),
+    ...findInBody(request),
+  ]
+  if (found.length === 0) return { kind: 'none' }
+  if (found.length > 1) return { kind: 'multiple' }
+  const only = found[0]!
+  return 'malformed' in only
+    ? { kind: 'malformed', scheme: only.malformed }
+    : { kind: 'one', credential: only }
+}

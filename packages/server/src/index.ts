@@ -1,0 +1,30 @@
+/**
+ * `@keybound/server`: DPoP (RFC 9449) for resource servers. Verify a request-like object, get a
+ * verdict with the exact challenge to send. Framework adapters live in the subpath exports
+ * `@keybound/server/express`, `/fastify`, `/hono` and `/node`; a Redis replay store in `/redis`.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @packageDocumentation
+ */
+export { createResourceServer, checkRouteOptions } from './resource-server.js'
+export { jwtAccessTokens, type JwtAccessTokenOptions } from './access-tokens/jwt.js'
+export {
+  introspectedAccessTokens,
+  type IntrospectionOptions,
+} from './access-tokens/introspection.js'
+export { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+export { renderRejection, EXPOSED_HEADERS, REJECTION_CODES } from './challenges.js'
+export { mergeHeaderList } from './lib/header-list.js'
+export type {
+  AccessTokenInfo,
+  AccessTokenValidator,
+  OutcomeEvent,
+  Rejection,
+  RejectionStatus,
+  RequestLike,
+  ResourceServer,
+  ResourceServerOptions,
+  RouteOptions,
+  Verdict,
+  VerifiedIdentity,
+} from './types.js'
+export { MemoryReplayStore, type ReplayStore, type NonceSource } from '@keybound/core'

@@ -1,0 +1,300 @@
+/**
+ * `@keybound/server/redis`: a `ReplayStore` on Redis, so that every replica of a resource server
+ * accepts a DPoP proof once (RFC 9449 §11.1). One atomic `SET key 1 NX PX ttl` per proof.
+ *
+ * Failure model: when Redis cannot answer (down, restarting, partitioned, too slow), the store
+ * throws `ReplayStoreUnavailable` (reason `unreachable`) within `commandTimeoutMs`, the request
+ * fails closed (503 `temporarily_unavailable` from `createResourceServer`), the process stays up,
+ * and the store recovers by itself when Redis is back.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
+ * @packageDocumentation
+ */
+import {
+  DPoPError,
+  InvalidArgument,
+  ReplayStoreUnavailable,
+  type ReplayStore,
+} from '@keybound/core'
+import { createClient, type RedisClientType, type RedisClusterType } from 'redis'
+import { replayKey } from './key.js'
+
+export { replayKey, HASHED_KEY_LENGTH } from './key.js'
+
+/**
+ * A node-redis v5 client the store can use: a standalone client from `createClient` or a
+ * cluster client from `createCluster`, with any modules, scripts or RESP version.
+ *
+ * @example
+ * ```ts
+ * const client: RedisReplayClient = createCluster({ rootNodes: [{ url: 'redis://10.0.0.1:6379' }] })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
+ */
+// `any` because node-redis' generics (modules, functions, scripts, RESP, type mapping) differ per
+// client, and the store only calls `SET` with plain string arguments.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type RedisReplayClient =
+  RedisClientType<any, any, any, any, any> | RedisClusterType<any, any, any, any, any>
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/**
+ * Options of {@link createRedisReplayStore}. Give `url` (the store creates, connects and owns a
+ * client tuned for failing fast) or `client` (yours; you connect and close it).
+ *
+ * @example
+ * ```ts
+ * const options: RedisReplayStoreOptions = { url: process.env.REDIS_URL, commandTimeoutMs: 250 }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
+ */
+export interface RedisReplayStoreOptions {
+  /** `redis[s]://[[user][:password]@]host[:port][/db]`. The store owns the client it creates. */
+  url?: string
+  /**
+   * Your client (standalone or cluster). The store does not connect or close it, but it adds an
+   * `error` listener, because an `error` event without one would end the process. For fast
+   * failure create it with `disableOfflineQueue: true` (cluster: in `defaults`).
+   */
+  client?: RedisReplayClient
+  /** Prefix of every key (default `keybound:dpop:jti:`). Replicas that share proofs share it. */
+  keyPrefix?: string
+  /**
+   * How long one check may take before it fails with `ReplayStoreUnavailable` (default 1000 ms).
+   * node-redis' own command timeout stops counting once a command is written, so a Redis that
+   * accepted the command and then hung would block requests forever without this.
+   */
+  commandTimeoutMs?: number
+  /** Longest pause between reconnection attempts of the store's own client (default 2000 ms). */
+  maxReconnectDelayMs?: number
+  /** Called with connection errors (for logging); they are otherwise swallowed, never thrown. */
+  onError?: (error: unknown) => void
+}
+
+/**
+ * A {@link ReplayStore} on Redis, as returned by {@link createRedisReplayStore}.
+ *
+ * @example
+ * ```ts
+ * const store: RedisReplayStore = createRedisReplayStore({ url: 'redis://127.0.0.1:6379' })
+ * await store.checkAndRecord(jkt, jti, 70_000) // true, then false for the same pair
+ * await store.close()
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
+ */
+export interface RedisReplayStore extends ReplayStore {
+  /**
+   * Atomically records `(jkt, jti)` for `ttlMs` milliseconds: `true` the first time, `false`
+   * for a replay. Throws `ReplayStoreUnavailable` (reason `unreachable`) when Redis does not
+   * answer within `commandTimeoutMs` or is not connected.
+   */
+  checkAndRecord(jkt: string, jti: string, ttlMs: number): Promise<boolean>
+  /** The prefix of every key this store writes. */
+  readonly keyPrefix: string
+  /** The client in use (the store's own when it was given a `url`). */
+  readonly client: RedisReplayClient
+  /** Closes the client when the store created it; a given client is left alone. */
+  close(): Promise<void>
+}
+
+const DEFAULT_KEY_PREFIX = 'keybound:dpop:jti:'
+const DEFAULT_COMMAND_TIMEOUT_MS = 1000
+const DEFAULT_MAX_RECONNECT_DELAY_MS = 2000
+
+// The part of both client kinds the store uses; node-redis' overloaded generic signatures are
+// narrowed to this once, at construction.
+interface SetNxClient {
+  set(
+    key: string,
+    value: string,
+    options: { condition: 'NX'; expiration: { type: 'PX'; value: number } },
+  ): Promise<unknown>
+  on(event: 'error', listener: (error: unknown) => void): unknown
+  readonly isOpen: boolean
+  readonly isReady?: boolean
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgument(`${name} must be a positive number of milliseconds`)
+  }
+  return value
+}
+
+function unavailable(message: string, cause?: unknown): ReplayStoreUnavailable {
+  return new ReplayStoreUnavailable(message, {
+    reason: 'unreachable',
+    ...(cause === undefined ? {} : { cause }),
+  })
+}
+
+/**
+ * Exponential backoff from 50 ms, capped, with up to 100 ms of jitter so that many replicas do
+ * not reconnect in lockstep after a Redis restart. Never gives up: a store that stopped
+ * reconnecting would need a process restart, and the point is to recover by itself.
+ */
+function reconnectStrategy(maxDelayMs: number): (retries: number) => number {
+  return (retries) =>
+    Math.min(maxDelayMs, 50 * 2 ** Math.min(retries, 16)) + Math.floor(Math.random() * 100)
+}
+
+/**
+ * Creates a `ReplayStore` on Redis (node-redis v5) for resource servers that run as more than one
+ * process: a proof accepted by one replica is a replay for all others (RFC 9449 §11.1).
+ *
+ * Each check is one atomic `SET <prefix><hash> 1 NX PX <ttl>`; Redis runs it as a unit, so of
+ * any number of concurrent checks of the same `(jkt, jti)`, from any number of replicas, exactly
+ * one sees `OK`. The key is the prefix plus a fixed-length SHA-256 of `jkt` and `jti` (see
+ * {@link replayKey}), so memory per proof does not depend on the client's `jti`.
+ *
+ * Redis Cluster: pass a `createCluster` client. Each check touches a single key, so keys need no
+ * `{…}` hash tags: every command goes to the one node owning its slot, and without tags the keys
+ * spread evenly over all slots (a shared tag would put every proof on one node).
+ *
+ * With `url`, the store creates a client with the offline queue disabled (a check made while
+ * disconnected fails at once instead of waiting for a reconnect), reconnects forever with capped
+ * backoff, and connects in the background: checks fail with `ReplayStoreUnavailable` until the
+ * first connection is up. With `client`, checks also fail at once while a standalone client is not
+ * ready. In every case a check that takes longer than `commandTimeoutMs` fails; it may still be
+ * applied by Redis later, which only ever refuses that one proof again (fail closed).
+ *
+ * @example
+ * ```ts
+ * import { createResourceServer, jwtAccessTokens } from '@keybound/server'
+ * import { createRedisReplayStore } from '@keybound/server/redis'
+ *
+ * const replayStore = createRedisReplayStore({ url: process.env.REDIS_URL })
+ * const resourceServer = createResourceServer({
+ *   publicBaseUrl: 'https://api.example.com',
+ *   accessTokens: jwtAccessTokens({ issuer, audience, jwksUri }),
+ *   replayStore,
+ * })
+ * ```
+ * @example With your own cluster client
+ * ```ts
+ * import { createCluster } from 'redis'
+ *
+ * const cluster = createCluster({
+ *   rootNodes: [{ url: 'redis://10.0.0.1:6379' }],
+ *   defaults: { disableOfflineQueue: true },
+ * })
+ * await cluster.connect()
+ * const replayStore = createRedisReplayStore({ client: cluster, keyPrefix: 'api:dpop:' })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
+ */
+export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisReplayStore {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgument('Redis replay store options are required')
+  }
+  if ((options.client === undefined) === (options.url === undefined)) {
+    throw new InvalidArgument('give exactly one of client or url')
+  }
+  // A bad URL is a configuration error: say so now rather than retrying it forever.
+  if (options.url !== undefined && !/^rediss?:\/\/./i.test(String(options.url))) {
+    throw new InvalidArgument('url must be a redis:// or rediss:// URL')
+  }
+  const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
+  if (typeof keyPrefix !== 'string') throw new InvalidArgument('keyPrefix must be a string')
+  const commandTimeoutMs = positive(
+    'commandTimeoutMs',
+    options.commandTimeoutMs,
+    DEFAULT_COMMAND_TIMEOUT_MS,
+  )
+  const maxReconnectDelayMs = positive(
+    'maxReconnectDelayMs',
+    options.maxReconnectDelayMs,
+    DEFAULT_MAX_RECONNECT_DELAY_MS,
+  )
+  const onError = options.onError ?? (() => {})
+
+  const owned = options.client === undefined
+  const client: RedisReplayClient =
+    options.client ??
+    createClient({
+      url: options.url,
+      disableOfflineQueue: true,
+      socket: {
+        reconnectStrategy: reconnectStrategy(maxReconnectDelayMs),
+        // A connection attempt to a host that does not answer is abandoned after this long.
+        connectTimeout: Math.max(commandTimeoutMs, 1000),
+      },
+    })
+  const redis = client as unknown as SetNxClient
+  if (typeof redis.set !== 'function' || typeof redis.on !== 'function') {
+    throw new InvalidArgument('client must be a node-redis v5 client or cluster')
+  }
+  // Without a listener, an `error` event (connection refused, reset) would end the process.
+  redis.on('error', (error) => {
+    try {
+      onError(error)
+    } catch {
+      // A failing logger must not turn a Redis outage into a crash.
+    }
+  })
+  if (owned) {
+    // Connect in the background; until it succeeds, checks fail fast. The promise only rejects
+    // when the client is closed before it ever connected.
+    ;(client as RedisClientType).connect().catch((error: unknown) => onError(error))
+  }
+
+  // A standalone client says when it is ready; a cluster client only whether it is open.
+  const usable = (): boolean => (redis.isReady ?? redis.isOpen) === true
+  let closed = false
+
+  return {
+    keyPrefix,
+    client,
+
+    async checkAndRecord(jkt: string, jti: string, ttlMs: number): Promise<boolean> {
+      if (typeof jkt !== 'string' || typeof jti !== 'string') {
+        throw new InvalidArgument('jkt and jti must be strings')
+      }
+      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs)) {
+        throw new InvalidArgument('ttlMs must be a finite number')
+      }
+      if (closed) throw unavailable('Redis replay store is closed')
+      if (!usable()) throw unavailable('Redis replay store is not connected')
+      // PX must be a positive integer; round up so the entry never outlives the window by less.
+      const px = Math.max(1, Math.ceil(ttlMs))
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(unavailable(`Redis did not answer within ${commandTimeoutMs} ms`)),
+          commandTimeoutMs,
+        )
+      })
+      try {
+        // Promise.race subscribes to both promises, so a late rejection of `set` is handled.
+        const reply = await Promise.race([
+          redis.set(replayKey(keyPrefix, jkt, jti), '1', {
+            condition: 'NX',
+            expiration: { type: 'PX', value: px },
+          }),
+          timeout,
+        ])
+        if (reply === null) return false
+        // 'OK' (or its bytes, under a type mapping). Anything else is not understood: fail closed.
+        if (String(reply) === 'OK') return true
+        throw unavailable('Redis answered SET NX with an unexpected reply')
+      } catch (error) {
+        if (error instanceof DPoPError) throw error
+        throw unavailable('Redis replay store is unreachable', error)
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+
+    async close(): Promise<void> {
+      if (closed) return
+      closed = true
+      if (!owned || !redis.isOpen) return
+      const own = client as RedisClientType
+      // close() waits for pending replies; while reconnecting there are none to wait for, and
+      // destroy() also stops the reconnect loop at once.
+      if (own.isReady) await own.close()
+      else own.destroy()
+    },
+  }
+}

@@ -1,0 +1,466 @@
+/**
+ * `verifyRequest`: the resource-server side of RFC 9449 §7 and §9. It finds the access token,
+ * validates it, verifies the proof against the token (`ath`, `cnf.jkt`) and the URL the server
+ * was reached at, checks the route's scopes, and returns a verdict. It decides; the wire shape
+ * of every outcome comes from `challenges.ts`.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @packageDocumentation
+ */
+import {
+  createNonceSource,
+  DPoPError,
+  InvalidArgument,
+  KeyBindingMismatch,
+  MemoryReplayStore,
+  NonceRequired,
+  ProofTimeInvalid,
+  ReplayStoreUnavailable,
+  SUPPORTED_ALGORITHMS,
+  verifyProof,
+  type NonceSource,
+  type ReplayStore,
+} from '@keybound/core'
+import {
+  acceptanceHeaders,
+  describeCoreError,
+  rejectBearer,
+  rejectBoundTokenAsBearer,
+  rejectInsufficientScope,
+  rejectInvalidProof,
+  rejectInvalidToken,
+  rejectKeyBinding,
+  rejectMalformedAuthorization,
+  rejectMultipleMethods,
+  rejectNoCredentials,
+  rejectNonceRequired,
+  rejectTokenNotBound,
+  rejectUnavailable,
+  rejectUnsupportedTarget,
+  REJECTION_CODES,
+  type ChallengeContext,
+} from './challenges.js'
+import { findCredentials, type Credential } from './credentials.js'
+import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
+import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
+import type {
+  AccessTokenInfo,
+  AccessTokenValidator,
+  OutcomeEvent,
+  RequestLike,
+  ResourceServer,
+  ResourceServerOptions,
+  RouteOptions,
+  Verdict,
+  VerifiedIdentity,
+} from './types.js'
+
+interface Settings {
+  readonly base: PublicBase
+  readonly trustProxy: boolean
+  readonly accessTokens: AccessTokenValidator
+  readonly replayStore: ReplayStore
+  readonly nonces?: NonceSource
+  readonly allowBearer: boolean
+  readonly algorithms: readonly string[]
+  readonly algs: string
+  readonly maxAge?: number
+  readonly clockTolerance?: number
+  readonly realm?: string
+  readonly onOutcome?: (event: OutcomeEvent) => void
+  readonly allowInsecureHttp: boolean
+  readonly now?: () => number
+}
+
+/** A verdict plus what the outcome event needs to know about it. */
+interface Decision {
+  verdict: Verdict
+  claim?: string
+  detail?: string
+  nonceRotated?: boolean
+}
+
+// RFC 6749 §3.3 scope-token: NQCHAR, which also keeps `scope="…"` safe in a challenge.
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+// RFC 9110 quoted-string content without quotes, backslashes or controls.
+const REALM = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/
+
+/**
+ * Validates per-route options when a middleware is built (so mistakes throw at start-up).
+ * @example
+ * ```ts
+ * checkRouteOptions({ scopes: ['read', 'write'] })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ */
+export function checkRouteOptions(routeOptions: RouteOptions | undefined): readonly string[] {
+  const scopes = routeOptions?.scopes ?? []
+  if (
+    !Array.isArray(scopes) ||
+    !scopes.every((scope) => typeof scope === 'string' && SCOPE_TOKEN.test(scope))
+  ) {
+    throw new InvalidArgument('scopes must be an array of RFC 6749 scope tokens')
+  }
+  return scopes
+}
+
+function isNonceSource(value: unknown): value is NonceSource {
+  return (
+    typeof (value as NonceSource).issueNonce === 'function' &&
+    typeof (value as NonceSource).checkNonce === 'function'
+  )
+}
+
+function nonceSourceOf(options: ResourceServerOptions): NonceSource | undefined {
+  const nonces = options.nonces
+  if (nonces === undefined) return undefined
+  if (isNonceSource(nonces)) return nonces
+  // Purpose `rs`: nonces minted by an authorization server with the same secret fail here (§9).
+  return createNonceSource({
+    secret: nonces.secret,
+    purpose: 'rs',
+    ...(nonces.stepSeconds === undefined ? {} : { stepSeconds: nonces.stepSeconds }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  })
+}
+
+function checkAlgorithms(algorithms: readonly string[] | undefined): readonly string[] {
+  const chosen = algorithms ?? SUPPORTED_ALGORITHMS
+  if (!Array.isArray(chosen) || chosen.length === 0)
+    throw new InvalidArgument('algorithms must be a non-empty array')
+  for (const alg of chosen) {
+    if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg))
+      throw new InvalidArgument(`unsupported algorithm ${String(alg)}`)
+  }
+  return Object.freeze([...chosen])
+}
+
+function checkOptions(options: ResourceServerOptions): Settings {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgument('options are required')
+  if (typeof options.accessTokens?.validate !== 'function')
+    throw new InvalidArgument('accessTokens must have a validate method')
+  if (
+    options.realm !== undefined &&
+    (typeof options.realm !== 'string' || !REALM.test(options.realm))
+  ) {
+    throw new InvalidArgument('realm must be printable ASCII without quotes or backslashes')
+  }
+  if (
+    options.replayStore !== undefined &&
+    typeof options.replayStore?.checkAndRecord !== 'function'
+  ) {
+    throw new InvalidArgument('replayStore must be a ReplayStore')
+  }
+  const algorithms = checkAlgorithms(options.algorithms)
+  const settings: Settings = {
+    base: parsePublicBaseUrl(options.publicBaseUrl, options.allowInsecureHttp === true),
+    trustProxy: options.trustProxy === true,
+    accessTokens: options.accessTokens,
+    replayStore: options.replayStore ?? new MemoryReplayStore(),
+    allowBearer: options.allowBearer === true,
+    algorithms,
+    algs: algorithms.join(' '),
+    allowInsecureHttp: options.allowInsecureHttp === true,
+  }
+  const optional: Partial<Record<keyof Settings, unknown>> = {
+    nonces: nonceSourceOf(options),
+    maxAge: options.maxAge,
+    clockTolerance: options.clockTolerance,
+    realm: options.realm,
+    onOutcome: options.onOutcome,
+    now: options.now,
+  }
+  for (const [key, value] of Object.entries(optional))
+    if (value !== undefined) Object.assign(settings, { [key]: value })
+  return settings
+}
+
+function contextOf(settings: Settings, request: RequestLike): ChallengeContext {
+  const context: { -readonly [K in keyof ChallengeContext]: ChallengeContext[K] } = {
+    algs: settings.algs,
+    bearerOffered: settings.allowBearer,
+    cors: readHeader(request.headers, 'origin') !== undefined,
+  }
+  if (settings.realm !== undefined) context.realm = settings.realm
+  return context
+}
+
+type TokenResult = { info: AccessTokenInfo } | { decision: Decision }
+
+async function validateToken(
+  settings: Settings,
+  context: ChallengeContext,
+  credential: Credential,
+): Promise<TokenResult> {
+  try {
+    return { info: await settings.accessTokens.validate(credential.token) }
+  } catch (error) {
+    if (error instanceof AccessTokenUnavailable) {
+      return {
+        decision: {
+          verdict: rejectUnavailable(context, error.code),
+          ...(error.reason ? { detail: error.reason } : {}),
+        },
+      }
+    }
+    // Any other failure of a validator, ours or custom, refuses the token: fail closed.
+    const detail = error instanceof AccessTokenInvalid ? error.reason : 'validator error'
+    return {
+      decision: {
+        verdict: rejectInvalidToken(context, credential.scheme),
+        ...(detail ? { detail } : {}),
+      },
+    }
+  }
+}
+
+function hasConfirmation(info: AccessTokenInfo): boolean {
+  const cnf = info.claims.cnf
+  return (
+    info.jkt !== undefined ||
+    (typeof cnf === 'object' && cnf !== null && Object.keys(cnf).length > 0)
+  )
+}
+
+function missingScopes(info: AccessTokenInfo, scopes: readonly string[]): boolean {
+  return scopes.some((scope) => !info.scope.includes(scope))
+}
+
+function identityOf(
+  info: AccessTokenInfo,
+  tokenType: 'DPoP' | 'Bearer',
+  jkt: string,
+): VerifiedIdentity {
+  const identity: VerifiedIdentity = { scope: [...info.scope], jkt, claims: info.claims, tokenType }
+  if (info.subject !== undefined) identity.subject = info.subject
+  if (info.clientId !== undefined) identity.clientId = info.clientId
+  return identity
+}
+
+async function decideBearer(
+  settings: Settings,
+  context: ChallengeContext,
+  credential: Credential,
+  scopes: readonly string[],
+): Promise<Decision> {
+  if (!settings.allowBearer) return { verdict: rejectBearer(context) }
+  const token = await validateToken(settings, context, credential)
+  if ('decision' in token) return token.decision
+  // §7.2 MUST: a bound token (any `cnf`, also without `token_type`) is never a bearer token.
+  if (hasConfirmation(token.info)) return { verdict: rejectBoundTokenAsBearer(context) }
+  if (missingScopes(token.info, scopes))
+    return { verdict: rejectInsufficientScope(context, 'Bearer', scopes) }
+  return {
+    verdict: {
+      ok: true,
+      identity: identityOf(token.info, 'Bearer', ''),
+      responseHeaders: acceptanceHeaders(context),
+    },
+  }
+}
+
+type ProofHeader = { proof: string } | { decision: Decision }
+
+// §4.3 items 1–2: exactly one DPoP field line with one value; a comma means lines were combined.
+function readProof(request: RequestLike, context: ChallengeContext): ProofHeader {
+  const values = readHeaderValues(request.headers, 'dpop')
+  if (values.length === 0)
+    return { decision: { verdict: rejectInvalidProof(context, REJECTION_CODES.proofMissing) } }
+  if (values.length > 1 || values[0]!.includes(',')) {
+    return { decision: { verdict: rejectInvalidProof(context, REJECTION_CODES.multipleProofs) } }
+  }
+  return { proof: trimOws(values[0]!) }
+}
+
+async function rejectProofError(
+  settings: Settings,
+  context: ChallengeContext,
+  error: unknown,
+): Promise<Decision> {
+  if (!(error instanceof DPoPError) || error instanceof InvalidArgument) {
+    return { verdict: rejectUnavailable(context, REJECTION_CODES.internal) }
+  }
+  const { code, claim, detail } = describeCoreError(error)
+  const details = {
+    ...(claim === undefined ? {} : { claim }),
+    ...(detail === undefined ? {} : { detail }),
+  }
+  if (error instanceof ReplayStoreUnavailable)
+    return { verdict: rejectUnavailable(context, code), ...details }
+  if (error instanceof KeyBindingMismatch)
+    return { verdict: rejectKeyBinding(context, code), ...details }
+  // With nonces on, a bad clock is answered with a nonce so the client can recover (DESIGN.md).
+  if (
+    settings.nonces !== undefined &&
+    (error instanceof NonceRequired || error instanceof ProofTimeInvalid)
+  ) {
+    return {
+      verdict: rejectNonceRequired(context, await settings.nonces.issueNonce(), code),
+      ...details,
+    }
+  }
+  return { verdict: rejectInvalidProof(context, code, claim), ...details }
+}
+
+async function decideDPoP(
+  settings: Settings,
+  request: RequestLike,
+  context: ChallengeContext,
+  credential: Credential,
+  scopes: readonly string[],
+): Promise<Decision> {
+  const header = readProof(request, context)
+  if ('decision' in header) return header.decision
+  const url = expectedUrl(request, settings.base, settings.trustProxy)
+  if (url === undefined) return { verdict: rejectUnsupportedTarget(context) }
+  const token = await validateToken(settings, context, credential)
+  if ('decision' in token) return token.decision
+  // RS17 / DESIGN.md: an unbound token has no key to check the proof against.
+  if (token.info.jkt === undefined) return { verdict: rejectTokenNotBound(context) }
+
+  let rotate: boolean
+  let jkt: string
+  try {
+    const verified = await verifyProof(
+      header.proof,
+      { method: request.method, url },
+      {
+        replayStore: settings.replayStore,
+        accessToken: credential.token,
+        expectedJkt: token.info.jkt,
+        algorithms: settings.algorithms,
+        allowInsecureHttp: settings.allowInsecureHttp,
+        ...(settings.nonces === undefined ? {} : { nonce: settings.nonces }),
+        ...(settings.maxAge === undefined ? {} : { maxAge: settings.maxAge }),
+        ...(settings.clockTolerance === undefined
+          ? {}
+          : { clockTolerance: settings.clockTolerance }),
+        ...(settings.now === undefined ? {} : { now: settings.now }),
+      },
+    )
+    rotate = verified.rotateNonce
+    jkt = verified.jkt
+  } catch (error) {
+    return rejectProofError(settings, context, error)
+  }
+  if (missingScopes(token.info, scopes))
+    return { verdict: rejectInsufficientScope(context, 'DPoP', scopes) }
+  const nonce =
+    rotate && settings.nonces !== undefined ? await settings.nonces.issueNonce() : undefined
+  return {
+    verdict: {
+      ok: true,
+      identity: identityOf(token.info, 'DPoP', jkt),
+      responseHeaders: acceptanceHeaders(context, nonce),
+    },
+    nonceRotated: nonce !== undefined,
+  }
+}
+
+async function decide(
+  settings: Settings,
+  request: RequestLike,
+  context: ChallengeContext,
+  routeOptions: RouteOptions | undefined,
+): Promise<Decision> {
+  const scopes = checkRouteOptions(routeOptions)
+  const search = findCredentials(request)
+  switch (search.kind) {
+    case 'none':
+      return { verdict: rejectNoCredentials(context) }
+    case 'multiple':
+      return { verdict: rejectMultipleMethods(context) }
+    case 'malformed':
+      return { verdict: rejectMalformedAuthorization(context, search.scheme) }
+  }
+  const { credential } = search
+  return credential.scheme === 'DPoP'
+    ? decideDPoP(settings, request, context, credential, scopes)
+    : decideBearer(settings, context, credential, scopes)
+}
+
+function outcomeOf(request: RequestLike, decision: Decision): OutcomeEvent {
+  const method = typeof request.method === 'string' ? request.method : ''
+  const path = (typeof request.url === 'string' ? pathOf(request.url) : undefined) ?? ''
+  const { verdict } = decision
+  if (verdict.ok) {
+    const { identity } = verdict
+    return {
+      outcome: 'accepted',
+      method,
+      path,
+      tokenType: identity.tokenType,
+      jkt: identity.jkt,
+      ...(identity.subject === undefined ? {} : { subject: identity.subject }),
+      ...(identity.clientId === undefined ? {} : { clientId: identity.clientId }),
+      nonceRotated: decision.nonceRotated === true,
+    }
+  }
+  return {
+    outcome: 'rejected',
+    method,
+    path,
+    status: verdict.status,
+    error: verdict.error,
+    reason: verdict.code ?? REJECTION_CODES.internal,
+    ...(decision.claim === undefined ? {} : { claim: decision.claim }),
+    ...(decision.detail === undefined ? {} : { detail: decision.detail }),
+  }
+}
+
+function emit(settings: Settings, request: RequestLike, decision: Decision): void {
+  if (settings.onOutcome === undefined) return
+  try {
+    settings.onOutcome(outcomeOf(request, decision))
+  } catch {
+    // A metrics or logging hook must never change (or break) the verdict.
+  }
+}
+
+/**
+ * Builds a resource server: one per API. Options are validated here (it throws at once).
+ * `verifyRequest` then never throws; every failure is a rejection verdict with the exact
+ * status, error and headers to send.
+ *
+ * @example
+ * ```ts
+ * import { createResourceServer, jwtAccessTokens } from '@keybound/server'
+ *
+ * const resourceServer = createResourceServer({
+ *   publicBaseUrl: 'https://api.example.com',
+ *   accessTokens: jwtAccessTokens({
+ *     issuer: 'https://as.example.com',
+ *     audience: 'https://api.example.com',
+ *     jwksUri: 'https://as.example.com/jwks',
+ *   }),
+ *   nonces: { secret: process.env.DPOP_NONCE_SECRET! },
+ * })
+ * const verdict = await resourceServer.verifyRequest(request, { scopes: ['read'] })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-9
+ */
+export function createResourceServer(options: ResourceServerOptions): ResourceServer {
+  const settings = checkOptions(options)
+  return {
+    algorithms: settings.algorithms,
+    async verifyRequest(request, routeOptions) {
+      let context: ChallengeContext = {
+        algs: settings.algs,
+        bearerOffered: settings.allowBearer,
+        cors: false,
+      }
+      let decision: Decision
+      try {
+        context = contextOf(settings, request)
+        decision = await decide(settings, request, context, routeOptions)
+      } catch {
+        // Unexpected input or a bug: fail closed, never crash the caller and never accept.
+        decision = { verdict: rejectUnavailable(context, REJECTION_CODES.internal) }
+      }
+      emit(settings, request, decision)
+      return decision.verdict
+    },
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Access tokens of both kinds for the suites: RFC 9068 JWTs from the test issuer, or opaque
+ * tokens registered at the test introspection endpoint. Same options, same meaning.
+ */
+import type { AccessTokenValidator } from '@keybound/server'
+import { introspectedAccessTokens, jwtAccessTokens } from '@keybound/server'
+import type { TestIntrospection } from './introspection.js'
+import type { TestIssuer } from './issuer.js'
+
+export type TokenKind = 'jwt' | 'introspection'
+export const TOKEN_KINDS: readonly TokenKind[] = ['jwt', 'introspection']
+
+export interface TokenOptions {
+  jkt?: string
+  scope?: string
+  sub?: string
+}
+
+export interface TokenFactory {
+  readonly kind: TokenKind
+  issue(options?: TokenOptions): Promise<string>
+  /** A token the validator must refuse (bad `typ` for JWTs, inactive for introspection). */
+  issueInvalid(options?: TokenOptions): Promise<string>
+  validator(): AccessTokenValidator
+}
+
+export function tokenFactory(
+  kind: TokenKind,
+  issuer: TestIssuer,
+  introspection: TestIntrospection,
+): TokenFactory {
+  if (kind === 'jwt') {
+    return {
+      kind,
+      issue: (options = {}) => issuer.mint(options),
+      issueInvalid: (options = {}) => issuer.mint({ ...options, typ: 'JWT' }),
+      validator: () =>
+        jwtAccessTokens({
+          issuer: issuer.issuer,
+          audience: issuer.audience,
+          jwksUri: issuer.jwksUri,
+          jwksOptions: { cooldownDuration: 0 },
+        }),
+    }
+  }
+  const response = (options: TokenOptions): Record<string, unknown> => ({
+    sub: options.sub ?? 'alice',
+    client_id: 'client-1',
+    scope: options.scope ?? 'read write',
+    iss: issuer.issuer,
+    exp: Math.floor(Date.now() / 1000) + 300,
+    ...(options.jkt === undefined
+      ? { token_type: 'Bearer' }
+      : { token_type: 'DPoP', cnf: { jkt: options.jkt } }),
+  })
+  return {
+    kind,
+    issue: async (options = {}) => introspection.issue(response(options)),
+    issueInvalid: async (options = {}) =>
+      introspection.issue({ ...response(options), active: false }),
+    validator: () =>
+      introspectedAccessTokens({
+        endpoint: introspection.endpoint,
+        clientId: introspection.clientId,
+        clientSecret: introspection.clientSecret,
+      }),
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * `verifyRequest` itself: Web `Request` input, combined header values, hostile inputs (it never
+ * throws and never accepts), option checks at build time, and outcome events for metrics.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'node:http'
+import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
+import {
+  AccessTokenInvalid,
+  createResourceServer,
+  jwtAccessTokens,
+  type AccessTokenValidator,
+  type OutcomeEvent,
+} from '@keybound/server'
+import { dpop as expressDpop } from '@keybound/server/express'
+import { dpop as honoDpop } from '@keybound/server/hono'
+import { protect } from '@keybound/server/node'
+import { listen, send } from './support/http.js'
+import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+
+const BASE = 'https://rs.example.test'
+
+let issuer: TestIssuer
+let key: DPoPKeyPair
+let accessTokens: AccessTokenValidator
+
+beforeAll(async () => {
+  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  accessTokens = jwtAccessTokens({ issuer: issuer.issuer, audience: BASE, jwksUri: issuer.jwksUri })
+})
+
+afterAll(async () => {
+  await issuer?.close()
+})
+
+async function signedRequest(path = '/items', method = 'GET') {
+  const token = await issuer.mint({ jkt: key.jkt })
+  const proof = await createProof(key, { htm: method, htu: `${BASE}${path}`, accessToken: token })
+  return { token, proof }
+}
+
+describe('verifyRequest', () => {
+  it('takes a Web Request as it is', async () => {
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens })
+    const { token, proof } = await signedRequest()
+    const request = new Request('http://internal-host:8080/items?x=1', {
+      headers: { Authorization: `DPoP ${token}`, DPoP: proof },
+    })
+    const verdict = await resourceServer.verifyRequest(request)
+    expect(verdict).toMatchObject({ ok: true, identity: { subject: 'alice', jkt: key.jkt } })
+  })
+
+  it('sees two credentials in a comma-joined Authorization value (RFC 9110 §5.3)', async () => {
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens })
+    const { token, proof } = await signedRequest()
+    const headers = new Headers()
+    headers.append('Authorization', `Bearer ${token}`)
+    headers.append('Authorization', `DPoP ${token}`)
+    headers.set('DPoP', proof)
+    const verdict = await resourceServer.verifyRequest({ method: 'GET', url: '/items', headers })
+    expect(verdict).toMatchObject({ ok: false, status: 400, error: 'invalid_request' })
+  })
+
+  it('never throws and never accepts on hostile input', async () => {
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens })
+    const { token, proof } = await signedRequest()
+    const hostile: unknown[] = [
+      null,
+      {},
+      { method: 'GET' },
+      { method: 'GET', url: '/items', headers: null },
+      { method: 'GET', url: 42, headers: { authorization: `DPoP ${token}`, dpop: proof } },
+      { method: 'GET', url: '*', headers: { authorization: `DPoP ${token}`, dpop: proof } },
+      {
+        method: 'GET',
+        url: '/items',
+        headers: { authorization: `DPoP ${'a'.repeat(20_000)}`, dpop: proof },
+      },
+      {
+        method: 'GET',
+        url: '/items',
+        headers: { authorization: `DPoP ${token}`, dpop: 'x'.repeat(10_000) },
+      },
+      { method: 'GET', url: '/items', headers: { authorization: `DPoP ${token}`, dpop: '' } },
+      {
+        method: 'GET',
+        url: '/items',
+        headers: { authorization: [`DPoP ${token}`, 42], dpop: [proof, {}] },
+      },
+      { method: 'get', url: '/items', headers: { authorization: `DPoP ${token}`, dpop: proof } },
+    ]
+    for (const request of hostile) {
+      const verdict = await resourceServer.verifyRequest(request as never)
+      expect(verdict.ok).toBe(false)
+    }
+  })
+
+  it('validates its options when built', () => {
+    expect(() =>
+      createResourceServer({ publicBaseUrl: 'http://api.example.com', accessTokens }),
+    ).toThrow(/https/)
+    expect(() =>
+      createResourceServer({ publicBaseUrl: 'https://api.example.com?x=1', accessTokens }),
+    ).toThrow()
+    expect(() =>
+      createResourceServer({ publicBaseUrl: BASE, accessTokens, algorithms: ['HS256'] }),
+    ).toThrow()
+    expect(() =>
+      createResourceServer({ publicBaseUrl: BASE, accessTokens, realm: 'a"b' }),
+    ).toThrow()
+    expect(() =>
+      createResourceServer({ publicBaseUrl: BASE, accessTokens, nonces: { secret: 'short' } }),
+    ).toThrow()
+    expect(() => createResourceServer({ publicBaseUrl: BASE } as never)).toThrow()
+    const resourceServer = createResourceServer({
+      publicBaseUrl: 'http://127.0.0.1:8080',
+      accessTokens,
+    })
+    expect(() => expressDpop(resourceServer, { scopes: ['bad"scope'] })).toThrow()
+    expect(() => honoDpop(resourceServer, { scopes: [''] })).toThrow()
+  })
+
+  it('puts realm in every challenge', async () => {
+    const resourceServer = createResourceServer({
+      publicBaseUrl: BASE,
+      accessTokens,
+      realm: 'api',
+      allowBearer: true,
+    })
+    const verdict = await resourceServer.verifyRequest({
+      method: 'GET',
+      url: '/items',
+      headers: {},
+    })
+    expect(verdict.responseHeaders['WWW-Authenticate']).toBe(
+      'Bearer realm="api", DPoP realm="api", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA"',
+    )
+  })
+
+  it('refuses tokens from a custom validator that throws anything, as invalid_token', async () => {
+    const broken: AccessTokenValidator = {
+      validate: async () => {
+        throw new Error('database is on fire')
+      },
+    }
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens: broken })
+    const { token, proof } = await signedRequest()
+    const verdict = await resourceServer.verifyRequest({
+      method: 'GET',
+      url: '/items',
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    })
+    expect(verdict).toMatchObject({ ok: false, status: 401, error: 'invalid_token' })
+  })
+
+  it('refuses a token bound by another confirmation method (e.g. mTLS x5t#S256) as Bearer', async () => {
+    const custom: AccessTokenValidator = {
+      validate: async (token) => {
+        if (token !== 'cert-bound') throw new AccessTokenInvalid('unknown')
+        return { claims: { cnf: { 'x5t#S256': 'abc' } }, scope: [] }
+      },
+    }
+    const resourceServer = createResourceServer({
+      publicBaseUrl: BASE,
+      accessTokens: custom,
+      allowBearer: true,
+    })
+    const verdict = await resourceServer.verifyRequest({
+      method: 'GET',
+      url: '/items',
+      headers: { authorization: 'Bearer cert-bound' },
+    })
+    expect(verdict).toMatchObject({
+      ok: false,
+      status: 401,
+      error: 'invalid_token',
+      code: 'ERR_DPOP_BOUND_TOKEN_AS_BEARER',
+    })
+  })
+})
+
+describe('outcome events', () => {
+  it('reports accepted and rejected requests with stable reasons, over HTTP, without tokens', async () => {
+    const events: OutcomeEvent[] = []
+    const resourceServer = createResourceServer({
+      publicBaseUrl: BASE,
+      accessTokens,
+      onOutcome: (event) => {
+        events.push(event)
+        throw new Error('a broken metrics hook changes nothing')
+      },
+    })
+    const server = createServer(protect(resourceServer, (_req, res) => res.end('ok')))
+    const { url, close } = await listen(server)
+    try {
+      const { token, proof } = await signedRequest('/items')
+      const ok = await send(`${url}/items?secret=1`, {
+        headers: { Authorization: `DPoP ${token}`, DPoP: proof },
+      })
+      expect(ok.status).toBe(200)
+      const replay = await send(`${url}/items`, {
+        headers: { Authorization: `DPoP ${token}`, DPoP: proof },
+      })
+      expect(replay.status).toBe(401)
+      await send(`${url}/items`)
+      await send(`${url}/items`, { headers: { Authorization: `Bearer ${token}` } })
+      const wrongKey = await generateKeyPair('ES256')
+      const other = await createProof(wrongKey, {
+        htm: 'GET',
+        htu: `${BASE}/items`,
+        accessToken: token,
+      })
+      await send(`${url}/items`, { headers: { Authorization: `DPoP ${token}`, DPoP: other } })
+    } finally {
+      await close()
+    }
+    expect(events).toEqual([
+      {
+        outcome: 'accepted',
+        method: 'GET',
+        path: '/items',
+        tokenType: 'DPoP',
+        jkt: key.jkt,
+        subject: 'alice',
+        clientId: 'client-1',
+        nonceRotated: false,
+      },
+      {
+        outcome: 'rejected',
+        method: 'GET',
+        path: '/items',
+        status: 401,
+        error: 'invalid_dpop_proof',
+        reason: 'ERR_DPOP_REPLAYED',
+        claim: 'jti',
+        detail: 'replay',
+      },
+      {
+        outcome: 'rejected',
+        method: 'GET',
+        path: '/items',
+        status: 401,
+        error: '',
+        reason: 'ERR_DPOP_NO_CREDENTIALS',
+      },
+      {
+        outcome: 'rejected',
+        method: 'GET',
+        path: '/items',
+        status: 401,
+        error: 'invalid_token',
+        reason: 'ERR_DPOP_BEARER_REFUSED',
+      },
+      {
+        outcome: 'rejected',
+        method: 'GET',
+        path: '/items',
+        status: 401,
+        error: 'invalid_token',
+        reason: 'ERR_DPOP_KEY_BINDING_MISMATCH',
+        claim: 'jwk',
+        detail: 'jkt mismatch',
+      },
+    ])
+    const serialized = JSON.stringify(events)
+    expect(serialized).not.toContain('eyJ')
+  })
+})

@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander'
 import { DPoPError } from '@keybound/core'
 import { addKeygenCommand, addThumbprintCommand } from './commands/key-commands.js'
 import { addExplainCommand, addProofCommand, addVerifyCommand } from './commands/proof-commands.js'
+import { addGatewayCommand } from './commands/gateway-command.js'
+import { addCurlCommand } from './commands/curl-command.js'
 
 const program = new Command()
   .name('keybound')
@@ -19,6 +21,8 @@ addThumbprintCommand(program)
 addProofCommand(program)
 addVerifyCommand(program)
 addExplainCommand(program)
+addCurlCommand(program)
+addGatewayCommand(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -1,0 +1,124 @@
+/**
+ * `keybound curl`: a DPoP request from the terminal, like curl, with a fresh proof per request
+ * and the nonce challenge answered once (RFC 9449 §8, §9).
+ */
+import { readFile } from 'node:fs/promises'
+import type { Command } from 'commander'
+import { generateKeyPair, type DPoPAlgorithm, type DPoPKeyPair } from '@keybound/core'
+import { createDPoPFetch } from '@keybound/client'
+import { loadKeyPair } from '../lib/key-files.js'
+
+interface CurlOptions {
+  request?: string
+  header: string[]
+  data?: string
+  token?: string
+  key?: string
+  alg: DPoPAlgorithm
+  include?: boolean
+  verbose?: boolean
+  fail?: boolean
+  insecureHttp?: boolean
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value]
+}
+
+function parseHeaders(lines: readonly string[]): Headers {
+  const headers = new Headers()
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    if (colon <= 0) throw new Error(`bad header "${line}": expected "Name: value"`)
+    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim())
+  }
+  return headers
+}
+
+async function readData(data: string | undefined): Promise<string | undefined> {
+  if (data === undefined || !data.startsWith('@')) return data
+  return readFile(data.slice(1), 'utf8')
+}
+
+async function proofKeyOf(options: CurlOptions): Promise<DPoPKeyPair> {
+  if (options.key !== undefined) return loadKeyPair(options.key, options.alg)
+  const key = await generateKeyPair(options.alg)
+  process.stderr.write(`* no --key given: using a new ${key.alg} key, jkt ${key.jkt}\n`)
+  return key
+}
+
+// Shows what crosses the wire in verbose mode, without printing tokens or proofs whole.
+function tracingFetch(verbose: boolean): typeof fetch {
+  if (!verbose) return fetch
+  return async (input, init) => {
+    const request = new Request(input, init)
+    const proof = request.headers.get('dpop')
+    const claims =
+      proof === null
+        ? undefined
+        : (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString()) as Record<
+            string,
+            unknown
+          >)
+    process.stderr.write(`> ${request.method} ${request.url}\n`)
+    if (claims !== undefined) {
+      process.stderr.write(
+        `> DPoP proof: htm ${String(claims.htm)}, htu ${String(claims.htu)}, jti ${String(claims.jti)}${claims.nonce === undefined ? '' : ', with nonce'}${claims.ath === undefined ? '' : ', with ath'}\n`,
+      )
+    }
+    const response = await fetch(request)
+    process.stderr.write(`< ${response.status} ${response.statusText}\n`)
+    const challenge = response.headers.get('www-authenticate')
+    if (challenge !== null) process.stderr.write(`< WWW-Authenticate: ${challenge}\n`)
+    if (response.headers.has('dpop-nonce')) process.stderr.write('< DPoP-Nonce: (new nonce)\n')
+    return response
+  }
+}
+
+/** Registers `curl`. */
+export function addCurlCommand(program: Command): void {
+  program
+    .command('curl')
+    .description(
+      'make a DPoP request like curl: fresh proof per request, nonce challenges answered once',
+    )
+    .argument('<url>', 'request URL')
+    .option('-X, --request <method>', 'HTTP method (default GET, or POST with --data)')
+    .option('-H, --header <header>', 'extra request header "Name: value" (repeatable)', collect, [])
+    .option('-d, --data <data>', 'request body (@file reads a file)')
+    .option('-t, --token <token>', 'access token, sent as Authorization: DPoP (adds ath)')
+    .option('-k, --key <file>', 'private key file (JWK or PEM); a new key when absent')
+    .option('-a, --alg <alg>', 'algorithm for a new key or a key file without alg', 'ES256')
+    .option('-i, --include', 'print the status line and response headers')
+    .option(
+      '-v, --verbose',
+      'show each request, its proof claims, nonce challenges and retries on stderr',
+    )
+    .option('-f, --fail', 'exit 22 when the response status is 400 or more')
+    .option(
+      '--insecure-http',
+      'allow plain http to hosts other than loopback (never in production)',
+    )
+    .action(async (url: string, options: CurlOptions) => {
+      const key = await proofKeyOf(options)
+      const dpopFetch = createDPoPFetch({
+        key,
+        fetch: tracingFetch(options.verbose === true),
+        ...(options.token === undefined ? {} : { accessToken: options.token }),
+        ...(options.insecureHttp ? { allowInsecureHttp: true } : {}),
+      })
+      const body = await readData(options.data)
+      const response = await dpopFetch(url, {
+        method: options.request ?? (body === undefined ? 'GET' : 'POST'),
+        headers: parseHeaders(options.header),
+        ...(body === undefined ? {} : { body }),
+      })
+      if (options.include) {
+        process.stdout.write(`HTTP ${response.status} ${response.statusText}\n`)
+        response.headers.forEach((value, name) => process.stdout.write(`${name}: ${value}\n`))
+        process.stdout.write('\n')
+      }
+      process.stdout.write(Buffer.from(await response.arrayBuffer()))
+      if (options.fail && response.status >= 400) process.exitCode = 22
+    })
+}

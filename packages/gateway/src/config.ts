@@ -1,0 +1,685 @@
+/**
+ * The gateway's configuration: the file shape (YAML or JSON), its validation, and the resolved
+ * shape the gateway runs on. Secrets never sit in the file: the introspection client secret and
+ * the nonce secret are read from environment variables the file names.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @packageDocumentation
+ */
+import { readFile } from 'node:fs/promises'
+import { extname } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+
+/**
+ * One route of the gateway, as written in the config file. Give `path` (a pattern) or `prefix`.
+ *
+ * @example
+ * ```yaml
+ * routes:
+ *   - { path: /items/:id, methods: [GET], scopes: [items:read] }
+ *   - { prefix: /admin, scopes: [admin] }
+ *   - { path: /status, methods: [GET], public: true }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export interface RouteConfigInput {
+  /** A path pattern: literal segments, `:name` for one segment, a final `/*` for any rest. */
+  path?: string
+  /** A path prefix matched on segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`. */
+  prefix?: string
+  /** Allowed methods (default: any). `GET` also allows `HEAD`. */
+  methods?: string[]
+  /** Scopes the access token must all carry (403 `insufficient_scope` otherwise). */
+  scopes?: string[]
+  /** Forward without any authentication. */
+  public?: boolean
+}
+
+/**
+ * The configuration file, before defaults and environment variables are applied.
+ *
+ * @example
+ * ```ts
+ * const input: GatewayConfigInput = {
+ *   publicBaseUrl: 'https://api.example.com',
+ *   upstream: { url: 'http://127.0.0.1:3000' },
+ *   tokens: { jwt: { issuer: 'https://as.example.com', audience: 'https://api.example.com', jwksUri: 'https://as.example.com/jwks' } },
+ *   routes: [{ prefix: '/', scopes: ['api'] }],
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export interface GatewayConfigInput {
+  listen?: { host?: string; port?: number }
+  publicBaseUrl: string
+  trustProxy?: boolean
+  upstream: { url: string; timeoutMs?: number; connections?: number }
+  tokens:
+    | { jwt: { issuer: string; audience: string | string[]; jwksUri: string } }
+    | {
+        introspection: {
+          endpoint: string
+          clientId: string
+          /** Name of the environment variable holding the client secret. */
+          clientSecretEnv: string
+        }
+      }
+  replay?: 'memory' | { memory: { maxEntries?: number } } | { redis: RedisReplayInput }
+  nonces?: 'off' | false | { secretEnv: string; stepSeconds?: number }
+  routes: RouteConfigInput[]
+  identityHeaders?: { subject?: string; clientId?: string; scope?: string; jkt?: string }
+  forwardAuthorization?: 'strip' | 'keep'
+  limits?: { bodyBytes?: number; headerBytes?: number; requestTimeoutMs?: number }
+  admin?: { pathPrefix?: string; metrics?: boolean }
+  shutdownTimeoutMs?: number
+  allowBearer?: boolean
+  algorithms?: string[]
+  log?: { level?: string }
+}
+
+/** Where the Redis replay store connects: `url`, or the name of a variable holding it. */
+export interface RedisReplayInput {
+  url?: string
+  urlEnv?: string
+  keyPrefix?: string
+}
+
+/** A route after validation. */
+export interface RouteConfig {
+  /** The pattern as written (for logs and metrics). */
+  readonly pattern: string
+  /** Literal segments, `:name`, or a final `*`. */
+  readonly segments: readonly string[]
+  /** Upper-case methods, or `undefined` for any. */
+  readonly methods?: readonly string[]
+  readonly scopes: readonly string[]
+  readonly public: boolean
+}
+
+/**
+ * The validated configuration with every default applied and every secret resolved.
+ *
+ * @example
+ * ```ts
+ * const config: GatewayConfig = resolveGatewayConfig(parseYaml(text))
+ * console.log(config.upstream.timeoutMs) // 30000 unless the file says otherwise
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export interface GatewayConfig {
+  readonly listen: { readonly host: string; readonly port: number }
+  readonly publicBaseUrl: string
+  readonly trustProxy: boolean
+  readonly upstream: { readonly url: URL; readonly timeoutMs: number; readonly connections: number }
+  readonly tokens:
+    | {
+        readonly kind: 'jwt'
+        readonly issuer: string
+        readonly audience: string | string[]
+        readonly jwksUri: string
+      }
+    | {
+        readonly kind: 'introspection'
+        readonly endpoint: string
+        readonly clientId: string
+        readonly clientSecret: string
+      }
+  readonly replay:
+    | { readonly kind: 'memory'; readonly maxEntries?: number }
+    | { readonly kind: 'redis'; readonly url: string; readonly keyPrefix?: string }
+  readonly nonces: false | { readonly secret: string; readonly stepSeconds: number }
+  readonly routes: readonly RouteConfig[]
+  readonly identityHeaders: {
+    readonly subject: string
+    readonly clientId: string
+    readonly scope: string
+    readonly jkt: string
+  }
+  readonly forwardAuthorization: 'strip' | 'keep'
+  readonly limits: {
+    readonly bodyBytes: number
+    readonly headerBytes: number
+    readonly requestTimeoutMs: number
+  }
+  readonly admin: { readonly pathPrefix: string; readonly metrics: boolean }
+  readonly shutdownTimeoutMs: number
+  readonly allowBearer: boolean
+  readonly algorithms?: readonly string[]
+  readonly log: { readonly level: string }
+}
+
+/**
+ * Thrown when the configuration is invalid. `problems` lists every bad field by its path
+ * (`upstream.url`, `routes[2].methods`), so one run shows everything to fix.
+ *
+ * @example
+ * ```ts
+ * try { resolveGatewayConfig(input) } catch (error) {
+ *   if (error instanceof GatewayConfigError) console.error(error.problems.join('\n'))
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export class GatewayConfigError extends Error {
+  readonly code = 'ERR_KEYBOUND_GATEWAY_CONFIG'
+  readonly problems: readonly string[]
+  constructor(problems: readonly string[], source?: string) {
+    super(
+      `invalid gateway config${source === undefined ? '' : ` (${source})`}:\n  ${problems.join('\n  ')}`,
+    )
+    this.name = 'GatewayConfigError'
+    this.problems = problems
+  }
+}
+
+/** Default names of the identity headers sent to the upstream. */
+export const DEFAULT_IDENTITY_HEADERS = {
+  subject: 'x-keybound-subject',
+  clientId: 'x-keybound-client-id',
+  scope: 'x-keybound-scope',
+  jkt: 'x-keybound-jkt',
+} as const
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  timeoutMs: 30_000,
+  connections: 128,
+  bodyBytes: 10 * 1024 * 1024,
+  headerBytes: 16 * 1024,
+  requestTimeoutMs: 60_000,
+  adminPrefix: '/_keybound',
+  shutdownTimeoutMs: 10_000,
+  stepSeconds: 60,
+  logLevel: 'info',
+} as const
+
+// RFC 9110 §5.1 field-name (token) and §9.1 method (token).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+// Identity headers must not collide with what the gateway itself reads or forwards.
+const RESERVED_HEADERS = new Set([
+  'authorization',
+  'dpop',
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'cookie',
+])
+
+type Json = Record<string, unknown>
+
+/** Collects problems instead of stopping at the first, so one run names every bad field. */
+class Checker {
+  readonly problems: string[] = []
+
+  fail(path: string, message: string): undefined {
+    this.problems.push(`${path}: ${message}`)
+    return undefined
+  }
+
+  object(value: unknown, path: string, required = true): Json | undefined {
+    if (value === undefined && !required) return undefined
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return this.fail(path, value === undefined ? 'is required' : 'must be an object')
+    return value as Json
+  }
+
+  string(value: unknown, path: string, required = true): string | undefined {
+    if (value === undefined && !required) return undefined
+    if (typeof value !== 'string' || value.trim() === '')
+      return this.fail(path, value === undefined ? 'is required' : 'must be a non-empty string')
+    return value
+  }
+
+  boolean(value: unknown, path: string, fallback: boolean): boolean {
+    if (value === undefined) return fallback
+    if (typeof value !== 'boolean') {
+      this.fail(path, 'must be true or false')
+      return fallback
+    }
+    return value
+  }
+
+  integer(value: unknown, path: string, fallback: number, min: number, max: number): number {
+    if (value === undefined) return fallback
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.fail(path, `must be an integer from ${min} to ${max}`)
+      return fallback
+    }
+    return value
+  }
+
+  url(value: unknown, path: string, protocols: readonly string[]): string | undefined {
+    const text = this.string(value, path)
+    if (text === undefined) return undefined
+    let url: URL
+    try {
+      url = new URL(text)
+    } catch {
+      return this.fail(path, 'must be an absolute URL')
+    }
+    if (!protocols.includes(url.protocol))
+      return this.fail(path, `must be a ${protocols.map((p) => p.slice(0, -1)).join(' or ')} URL`)
+    return text
+  }
+
+  stringList(value: unknown, path: string, pattern?: RegExp): string[] | undefined {
+    if (value === undefined) return undefined
+    if (!Array.isArray(value) || value.length === 0)
+      return this.fail(path, 'must be a non-empty list')
+    const out: string[] = []
+    value.forEach((item, index) => {
+      if (typeof item !== 'string' || item === '' || (pattern !== undefined && !pattern.test(item)))
+        this.fail(`${path}[${index}]`, 'is not a valid value')
+      else out.push(item)
+    })
+    return out
+  }
+
+  unknownKeys(value: Json, path: string, known: readonly string[]): void {
+    for (const key of Object.keys(value))
+      if (!known.includes(key))
+        this.fail(path === '' ? key : `${path}.${key}`, 'is not a known field')
+  }
+
+  env(env: NodeJS.ProcessEnv, name: string | undefined, path: string): string | undefined {
+    if (name === undefined) return undefined
+    if (!ENV_NAME.test(name)) return this.fail(path, 'must be an environment variable name')
+    const value = env[name]
+    // The value is a secret: the message names the variable, never its content.
+    if (value === undefined || value === '')
+      return this.fail(path, `environment variable ${name} is not set`)
+    return value
+  }
+}
+
+/**
+ * Compiles a route pattern into segments, or reports why it cannot be one.
+ * @example
+ * ```ts
+ * compilePattern('/items/:id') // ['items', ':id']
+ * compilePattern('/files/*')   // ['files', '*']
+ * ```
+ */
+function compilePattern(pattern: string): string[] | string {
+  if (!pattern.startsWith('/')) return 'must start with /'
+  if (pattern === '/') return ['']
+  const segments = pattern.slice(1).split('/')
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!
+    if (segment === '*' && i !== segments.length - 1) return 'may only end with /*'
+    if (segment === '' && i !== segments.length - 1) return 'must not contain empty segments'
+    if (segment === '.' || segment === '..') return 'must not contain dot segments'
+    if (/[?#%\\]/.test(segment)) return 'must be a plain, decoded path (no ?, #, % or \\)'
+    if (segment.startsWith(':') && segment.length === 1) return 'has a parameter without a name'
+  }
+  return segments
+}
+
+function checkRoute(checker: Checker, value: unknown, path: string): RouteConfig | undefined {
+  const route = checker.object(value, path)
+  if (route === undefined) return undefined
+  checker.unknownKeys(route, path, ['path', 'prefix', 'methods', 'scopes', 'public'])
+  const hasPath = route.path !== undefined
+  const hasPrefix = route.prefix !== undefined
+  if (hasPath === hasPrefix) return checker.fail(path, 'needs exactly one of "path" or "prefix"')
+  const written = checker.string(
+    hasPath ? route.path : route.prefix,
+    `${path}.${hasPath ? 'path' : 'prefix'}`,
+  )
+  if (written === undefined) return undefined
+  const pattern = hasPath ? written : `${written.replace(/\/+$/, '')}/*`
+  const segments = compilePattern(pattern)
+  if (typeof segments === 'string')
+    return checker.fail(`${path}.${hasPath ? 'path' : 'prefix'}`, segments)
+  const methods = checker.stringList(route.methods, `${path}.methods`, TOKEN)
+  const scopes = checker.stringList(route.scopes, `${path}.scopes`, /^[\x21\x23-\x5B\x5D-\x7E]+$/)
+  const isPublic = checker.boolean(route.public, `${path}.public`, false)
+  if (isPublic && scopes !== undefined)
+    checker.fail(`${path}.scopes`, 'a public route cannot require scopes')
+  const upper = methods?.map((method) => method.toUpperCase())
+  // HEAD is GET without a body (RFC 9110 §9.3.2): allowing GET allows HEAD.
+  if (upper !== undefined && upper.includes('GET') && !upper.includes('HEAD')) upper.push('HEAD')
+  return {
+    pattern: written,
+    segments,
+    ...(upper === undefined ? {} : { methods: upper }),
+    scopes: scopes ?? [],
+    public: isPublic,
+  }
+}
+
+function checkTokens(
+  checker: Checker,
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+): GatewayConfig['tokens'] | undefined {
+  const tokens = checker.object(value, 'tokens')
+  if (tokens === undefined) return undefined
+  checker.unknownKeys(tokens, 'tokens', ['jwt', 'introspection'])
+  if ((tokens.jwt === undefined) === (tokens.introspection === undefined))
+    return checker.fail('tokens', 'needs exactly one of "jwt" or "introspection"')
+  if (tokens.jwt !== undefined) {
+    const jwt = checker.object(tokens.jwt, 'tokens.jwt')
+    if (jwt === undefined) return undefined
+    checker.unknownKeys(jwt, 'tokens.jwt', ['issuer', 'audience', 'jwksUri'])
+    const issuer = checker.string(jwt.issuer, 'tokens.jwt.issuer')
+    const audience = Array.isArray(jwt.audience)
+      ? checker.stringList(jwt.audience, 'tokens.jwt.audience')
+      : checker.string(jwt.audience, 'tokens.jwt.audience')
+    const jwksUri = checker.url(jwt.jwksUri, 'tokens.jwt.jwksUri', ['https:', 'http:'])
+    if (issuer === undefined || audience === undefined || jwksUri === undefined) return undefined
+    return { kind: 'jwt', issuer, audience, jwksUri }
+  }
+  const introspection = checker.object(tokens.introspection, 'tokens.introspection')
+  if (introspection === undefined) return undefined
+  checker.unknownKeys(introspection, 'tokens.introspection', [
+    'endpoint',
+    'clientId',
+    'clientSecretEnv',
+  ])
+  const endpoint = checker.url(introspection.endpoint, 'tokens.introspection.endpoint', [
+    'https:',
+    'http:',
+  ])
+  const clientId = checker.string(introspection.clientId, 'tokens.introspection.clientId')
+  const secretEnv = checker.string(
+    introspection.clientSecretEnv,
+    'tokens.introspection.clientSecretEnv',
+  )
+  const clientSecret = checker.env(env, secretEnv, 'tokens.introspection.clientSecretEnv')
+  if (endpoint === undefined || clientId === undefined || clientSecret === undefined)
+    return undefined
+  return { kind: 'introspection', endpoint, clientId, clientSecret }
+}
+
+function checkReplay(
+  checker: Checker,
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+): GatewayConfig['replay'] {
+  if (value === undefined || value === 'memory') return { kind: 'memory' }
+  const replay = checker.object(value, 'replay')
+  if (replay === undefined) return { kind: 'memory' }
+  checker.unknownKeys(replay, 'replay', ['memory', 'redis'])
+  if ((replay.memory === undefined) === (replay.redis === undefined)) {
+    checker.fail('replay', 'must be "memory", { memory: {...} } or { redis: {...} }')
+    return { kind: 'memory' }
+  }
+  if (replay.memory !== undefined) {
+    const memory = checker.object(replay.memory, 'replay.memory') ?? {}
+    checker.unknownKeys(memory, 'replay.memory', ['maxEntries'])
+    const maxEntries =
+      memory.maxEntries === undefined
+        ? undefined
+        : checker.integer(memory.maxEntries, 'replay.memory.maxEntries', 0, 1, 1e9)
+    return maxEntries === undefined ? { kind: 'memory' } : { kind: 'memory', maxEntries }
+  }
+  const redis = checker.object(replay.redis, 'replay.redis') ?? {}
+  checker.unknownKeys(redis, 'replay.redis', ['url', 'urlEnv', 'keyPrefix'])
+  if ((redis.url === undefined) === (redis.urlEnv === undefined))
+    checker.fail('replay.redis', 'needs exactly one of "url" or "urlEnv"')
+  const url =
+    redis.url !== undefined
+      ? checker.url(redis.url, 'replay.redis.url', ['redis:', 'rediss:'])
+      : checker.env(env, checker.string(redis.urlEnv, 'replay.redis.urlEnv'), 'replay.redis.urlEnv')
+  const keyPrefix = checker.string(redis.keyPrefix, 'replay.redis.keyPrefix', false)
+  return { kind: 'redis', url: url ?? '', ...(keyPrefix === undefined ? {} : { keyPrefix }) }
+}
+
+function checkNonces(
+  checker: Checker,
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+): GatewayConfig['nonces'] {
+  if (value === undefined || value === 'off' || value === false) return false
+  const nonces = checker.object(value, 'nonces')
+  if (nonces === undefined) return false
+  checker.unknownKeys(nonces, 'nonces', ['secretEnv', 'stepSeconds'])
+  const secret = checker.env(
+    env,
+    checker.string(nonces.secretEnv, 'nonces.secretEnv'),
+    'nonces.secretEnv',
+  )
+  if (secret !== undefined && Buffer.byteLength(secret) < 32)
+    checker.fail('nonces.secretEnv', 'the secret must be at least 32 bytes')
+  const stepSeconds = checker.integer(
+    nonces.stepSeconds,
+    'nonces.stepSeconds',
+    DEFAULTS.stepSeconds,
+    1,
+    86_400,
+  )
+  return { secret: secret ?? '', stepSeconds }
+}
+
+function checkHeaderName(checker: Checker, value: unknown, path: string, fallback: string): string {
+  if (value === undefined) return fallback
+  const name = checker.string(value, path)
+  if (name === undefined) return fallback
+  if (!TOKEN.test(name)) checker.fail(path, 'must be a valid header name')
+  else if (
+    RESERVED_HEADERS.has(name.toLowerCase()) ||
+    name.toLowerCase().startsWith('x-forwarded-')
+  )
+    checker.fail(path, `must not be ${name}: the gateway reads or sets that header itself`)
+  return name.toLowerCase()
+}
+
+function checkIdentityHeaders(checker: Checker, value: unknown): GatewayConfig['identityHeaders'] {
+  const headers = checker.object(value, 'identityHeaders', false) ?? {}
+  checker.unknownKeys(headers, 'identityHeaders', ['subject', 'clientId', 'scope', 'jkt'])
+  const names = {
+    subject: checkHeaderName(
+      checker,
+      headers.subject,
+      'identityHeaders.subject',
+      DEFAULT_IDENTITY_HEADERS.subject,
+    ),
+    clientId: checkHeaderName(
+      checker,
+      headers.clientId,
+      'identityHeaders.clientId',
+      DEFAULT_IDENTITY_HEADERS.clientId,
+    ),
+    scope: checkHeaderName(
+      checker,
+      headers.scope,
+      'identityHeaders.scope',
+      DEFAULT_IDENTITY_HEADERS.scope,
+    ),
+    jkt: checkHeaderName(checker, headers.jkt, 'identityHeaders.jkt', DEFAULT_IDENTITY_HEADERS.jkt),
+  }
+  if (new Set(Object.values(names)).size !== 4)
+    checker.fail('identityHeaders', 'header names must differ')
+  return names
+}
+
+function checkPrefix(checker: Checker, value: unknown): string {
+  if (value === undefined) return DEFAULTS.adminPrefix
+  const prefix = checker.string(value, 'admin.pathPrefix')
+  if (prefix === undefined) return DEFAULTS.adminPrefix
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(prefix) || prefix.includes('//'))
+    checker.fail('admin.pathPrefix', 'must be a plain path such as /_keybound')
+  return prefix.replace(/\/+$/, '')
+}
+
+/**
+ * Validates a configuration (as parsed from YAML or JSON), applies the defaults and reads the
+ * secrets from `env`. Throws {@link GatewayConfigError} naming every bad field.
+ *
+ * @example
+ * ```ts
+ * const config = resolveGatewayConfig(JSON.parse(text), process.env)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export function resolveGatewayConfig(
+  input: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  source?: string,
+): GatewayConfig {
+  const checker = new Checker()
+  const root = checker.object(input, 'config')
+  if (root === undefined) throw new GatewayConfigError(checker.problems, source)
+  checker.unknownKeys(root, '', [
+    'listen',
+    'publicBaseUrl',
+    'trustProxy',
+    'upstream',
+    'tokens',
+    'replay',
+    'nonces',
+    'routes',
+    'identityHeaders',
+    'forwardAuthorization',
+    'limits',
+    'admin',
+    'shutdownTimeoutMs',
+    'allowBearer',
+    'algorithms',
+    'log',
+  ])
+
+  const listen = checker.object(root.listen, 'listen', false) ?? {}
+  checker.unknownKeys(listen, 'listen', ['host', 'port'])
+  const host = checker.string(listen.host, 'listen.host', false) ?? DEFAULTS.host
+  const port = checker.integer(listen.port, 'listen.port', DEFAULTS.port, 0, 65_535)
+
+  const publicBaseUrl = checker.url(root.publicBaseUrl, 'publicBaseUrl', ['https:', 'http:'])
+  const trustProxy = checker.boolean(root.trustProxy, 'trustProxy', false)
+
+  const upstream = checker.object(root.upstream, 'upstream') ?? {}
+  checker.unknownKeys(upstream, 'upstream', ['url', 'timeoutMs', 'connections'])
+  const upstreamUrl = checker.url(upstream.url, 'upstream.url', ['http:', 'https:'])
+  if (upstreamUrl !== undefined && /[?#]/.test(upstreamUrl))
+    checker.fail('upstream.url', 'must not have a query or fragment')
+  const timeoutMs = checker.integer(
+    upstream.timeoutMs,
+    'upstream.timeoutMs',
+    DEFAULTS.timeoutMs,
+    1,
+    3_600_000,
+  )
+  const connections = checker.integer(
+    upstream.connections,
+    'upstream.connections',
+    DEFAULTS.connections,
+    1,
+    65_536,
+  )
+
+  const tokens = checkTokens(checker, root.tokens, env)
+  const replay = checkReplay(checker, root.replay, env)
+  const nonces = checkNonces(checker, root.nonces, env)
+
+  const routes: RouteConfig[] = []
+  if (!Array.isArray(root.routes) || root.routes.length === 0) {
+    checker.fail('routes', 'must be a non-empty list (requests matching no route get 404)')
+  } else {
+    root.routes.forEach((value, index) => {
+      const route = checkRoute(checker, value, `routes[${index}]`)
+      if (route !== undefined) routes.push(route)
+    })
+  }
+
+  const identityHeaders = checkIdentityHeaders(checker, root.identityHeaders)
+  const forwardAuthorization = root.forwardAuthorization ?? 'strip'
+  if (forwardAuthorization !== 'strip' && forwardAuthorization !== 'keep')
+    checker.fail('forwardAuthorization', 'must be "strip" or "keep"')
+
+  const limits = checker.object(root.limits, 'limits', false) ?? {}
+  checker.unknownKeys(limits, 'limits', ['bodyBytes', 'headerBytes', 'requestTimeoutMs'])
+  const admin = checker.object(root.admin, 'admin', false) ?? {}
+  checker.unknownKeys(admin, 'admin', ['pathPrefix', 'metrics'])
+  const log = checker.object(root.log, 'log', false) ?? {}
+  checker.unknownKeys(log, 'log', ['level'])
+  const level = checker.string(log.level, 'log.level', false) ?? DEFAULTS.logLevel
+  if (!LOG_LEVELS.has(level))
+    checker.fail('log.level', `must be one of ${[...LOG_LEVELS].join(', ')}`)
+
+  const config = {
+    listen: { host, port },
+    publicBaseUrl: publicBaseUrl ?? '',
+    trustProxy,
+    upstream: { url: new URL(upstreamUrl ?? 'http://invalid'), timeoutMs, connections },
+    tokens: tokens!,
+    replay,
+    nonces,
+    routes,
+    identityHeaders,
+    forwardAuthorization: forwardAuthorization as 'strip' | 'keep',
+    limits: {
+      bodyBytes: checker.integer(
+        limits.bodyBytes,
+        'limits.bodyBytes',
+        DEFAULTS.bodyBytes,
+        0,
+        2 ** 50,
+      ),
+      headerBytes: checker.integer(
+        limits.headerBytes,
+        'limits.headerBytes',
+        DEFAULTS.headerBytes,
+        1024,
+        1 << 24,
+      ),
+      requestTimeoutMs: checker.integer(
+        limits.requestTimeoutMs,
+        'limits.requestTimeoutMs',
+        DEFAULTS.requestTimeoutMs,
+        0,
+        3_600_000,
+      ),
+    },
+    admin: {
+      pathPrefix: checkPrefix(checker, admin.pathPrefix),
+      metrics: checker.boolean(admin.metrics, 'admin.metrics', true),
+    },
+    shutdownTimeoutMs: checker.integer(
+      root.shutdownTimeoutMs,
+      'shutdownTimeoutMs',
+      DEFAULTS.shutdownTimeoutMs,
+      0,
+      3_600_000,
+    ),
+    allowBearer: checker.boolean(root.allowBearer, 'allowBearer', false),
+    ...(root.algorithms === undefined
+      ? {}
+      : { algorithms: checker.stringList(root.algorithms, 'algorithms') ?? [] }),
+    log: { level },
+  }
+  if (checker.problems.length > 0) throw new GatewayConfigError(checker.problems, source)
+  return config
+}
+
+/**
+ * Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) config file and resolves it.
+ *
+ * @example
+ * ```ts
+ * const config = await loadGatewayConfig('gateway.yaml')
+ * const gateway = createGateway(config)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export async function loadGatewayConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<GatewayConfig> {
+  const text = await readFile(file, 'utf8')
+  let parsed: unknown
+  try {
+    // YAML 1.2 is a superset of JSON, but JSON files get JSON's stricter errors.
+    parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
+  } catch (error) {
+    throw new GatewayConfigError(
+      [`cannot parse: ${error instanceof Error ? error.message : String(error)}`],
+      file,
+    )
+  }
+  return resolveGatewayConfig(parsed, env, file)
+}

@@ -1,0 +1,492 @@
+/**
+ * The gateway: a Fastify server whose one catch-all route matches the configured routes,
+ * verifies the request with `@keybound/server` (RFC 9449 §7) and streams accepted requests to
+ * the upstream. Refusals are answered here and never reach the upstream.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @packageDocumentation
+ */
+import type { AddressInfo } from 'node:net'
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import { pino, type DestinationStream, type Logger } from 'pino'
+import { MemoryReplayStore, type ReplayStore } from '@keybound/core'
+import {
+  createResourceServer,
+  introspectedAccessTokens,
+  jwtAccessTokens,
+  renderRejection,
+  type AccessTokenValidator,
+  type ResourceServer,
+  type VerifiedIdentity,
+} from '@keybound/server'
+import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
+import { resolveGatewayConfig, type GatewayConfig, type RouteConfig } from './config.js'
+import { buildResponseHeaders, buildUpstreamHeaders, type HeaderPolicy } from './lib/headers.js'
+import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.js'
+import { matchRoute } from './lib/routes.js'
+import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
+
+/**
+ * Options of {@link createGateway} that do not belong in a config file.
+ *
+ * @example
+ * ```ts
+ * createGateway(config, { logStream: pino.destination('/var/log/keybound.log') })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export interface GatewayOptions {
+  /** Where environment variables named by the config are read (default `process.env`). */
+  env?: NodeJS.ProcessEnv
+  /** A pino logger to use instead of one built from `config.log`. */
+  logger?: Logger
+  /** Where the built logger writes (default stdout). */
+  logStream?: DestinationStream
+}
+
+/**
+ * A running (or ready to run) gateway.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway(await loadGatewayConfig('gateway.yaml'))
+ * const { url } = await gateway.listen()
+ * process.once('SIGTERM', () => void gateway.close())
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export interface Gateway {
+  /** Starts listening on `config.listen`; resolves with the bound address. */
+  listen(): Promise<{ url: string; host: string; port: number }>
+  /**
+   * Graceful shutdown: stops accepting connections, lets requests in flight finish (at most
+   * `shutdownTimeoutMs`, then their connections are cut), then closes the upstream pool and the
+   * Redis client. Safe to call more than once.
+   */
+  close(): Promise<void>
+  /** The resolved configuration. */
+  readonly config: GatewayConfig
+  /** The gateway's Prometheus registry (also served at `<admin.pathPrefix>/metrics`). */
+  readonly metrics: GatewayMetrics['registry']
+  /** The logger the gateway writes to. */
+  readonly logger: Logger
+}
+
+/** What one request ended as, for the metrics and the access log. */
+interface RequestNote {
+  outcome: Outcome
+  reason: string
+  route?: string
+  identity?: VerifiedIdentity
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    keyboundNote: RequestNote | null
+  }
+}
+
+const NO_STORE = { 'cache-control': 'no-store' }
+
+function isResolved(config: unknown): config is GatewayConfig {
+  return (
+    typeof config === 'object' &&
+    config !== null &&
+    (config as GatewayConfig).upstream?.url instanceof URL
+  )
+}
+
+function buildLogger(config: GatewayConfig, options: GatewayOptions): Logger {
+  if (options.logger !== undefined) return options.logger
+  return pino(
+    {
+      level: config.log.level,
+      base: { service: 'keybound-gateway' },
+      // Defence in depth: the gateway never logs headers, but a plugin or a future change might.
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.dpop',
+          'headers.authorization',
+          'headers.dpop',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    options.logStream,
+  )
+}
+
+function buildAccessTokens(tokens: GatewayConfig['tokens']): AccessTokenValidator {
+  if (tokens.kind === 'jwt')
+    return jwtAccessTokens({
+      issuer: tokens.issuer,
+      audience: tokens.audience,
+      jwksUri: tokens.jwksUri,
+    })
+  return introspectedAccessTokens({
+    endpoint: tokens.endpoint,
+    clientId: tokens.clientId,
+    clientSecret: tokens.clientSecret,
+  })
+}
+
+function buildReplayStore(
+  config: GatewayConfig,
+  logger: Logger,
+): ReplayStore & { close?(): Promise<void> } {
+  const replay = config.replay
+  if (replay.kind === 'memory')
+    return new MemoryReplayStore(
+      replay.maxEntries === undefined ? {} : { maxEntries: replay.maxEntries },
+    )
+  return createRedisReplayStore({
+    url: replay.url,
+    ...(replay.keyPrefix === undefined ? {} : { keyPrefix: replay.keyPrefix }),
+    // Only the error's code and message: a Redis URL in a message could carry a password.
+    onError: (error) =>
+      logger.warn(
+        { code: (error as { code?: unknown })?.code },
+        'redis replay store connection error',
+      ),
+  })
+}
+
+/** The path of a request target without its query (which may carry an `access_token`). */
+function pathOf(url: string): string {
+  const end = url.search(/[?#]/)
+  return end === -1 ? url : url.slice(0, end)
+}
+
+function contentLengthOf(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined
+  return /^\d{1,16}$/.test(header) ? Number(header) : Number.NaN
+}
+
+/**
+ * Builds a gateway from a resolved config (see `loadGatewayConfig`) or from a config object in
+ * the file's shape, which is validated here. Nothing listens until `listen()`.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({
+ *   publicBaseUrl: 'https://api.example.com',
+ *   upstream: { url: 'http://127.0.0.1:3000' },
+ *   tokens: { jwt: { issuer: 'https://as.example.com', audience: 'https://api.example.com', jwksUri: 'https://as.example.com/jwks' } },
+ *   routes: [{ prefix: '/', scopes: ['api'] }],
+ * })
+ * await gateway.listen()
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export function createGateway(
+  config: GatewayConfig | object,
+  options: GatewayOptions = {},
+): Gateway {
+  const settings = isResolved(config)
+    ? config
+    : resolveGatewayConfig(config, options.env ?? process.env)
+  const logger = buildLogger(settings, options)
+  const metrics = createMetrics()
+  const replayStore = buildReplayStore(settings, logger)
+  const resourceServer: ResourceServer = createResourceServer({
+    publicBaseUrl: settings.publicBaseUrl,
+    trustProxy: settings.trustProxy,
+    accessTokens: buildAccessTokens(settings.tokens),
+    replayStore,
+    allowBearer: settings.allowBearer,
+    ...(settings.nonces === false ? {} : { nonces: settings.nonces }),
+    ...(settings.algorithms === undefined ? {} : { algorithms: settings.algorithms }),
+  })
+  const upstream = createUpstream(settings.upstream.url, settings.upstream)
+  const publicUrl = new URL(settings.publicBaseUrl)
+  const policy: HeaderPolicy = {
+    identity: settings.identityHeaders,
+    stripAuthorization: settings.forwardAuthorization === 'strip',
+    trustProxy: settings.trustProxy,
+    publicProto: publicUrl.protocol.slice(0, -1),
+    publicHost: publicUrl.host,
+  }
+  const routeScopes = new Map<RouteConfig, { scopes: readonly string[] }>(
+    settings.routes.map((route) => [route, { scopes: route.scopes }]),
+  )
+  let closing = false
+
+  const app = Fastify({
+    loggerInstance: logger,
+    // One access-log line per request is written in `onResponse`, without the query string.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestTimeout: settings.limits.requestTimeoutMs,
+    http: { maxHeaderSize: settings.limits.headerBytes },
+    // Long paths are the upstream's business; the header size limit bounds them.
+    routerOptions: { maxParamLength: 1 << 16 },
+    return503OnClosing: true,
+  })
+  app.decorateRequest('keyboundNote', null)
+
+  // Bodies are never parsed: whatever the content type, the request stream goes upstream as is.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null))
+
+  function note(request: FastifyRequest, value: RequestNote): void {
+    request.keyboundNote = value
+  }
+
+  function refuse(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    status: number,
+    error: string,
+    extra: Record<string, string> = {},
+  ) {
+    note(request, { outcome: 'rejected', reason: error })
+    return reply
+      .code(status)
+      .headers({ ...NO_STORE, ...extra })
+      .send({ error })
+  }
+
+  async function forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    identity: VerifiedIdentity | undefined,
+    responseHeaders: Record<string, string> | undefined,
+  ): Promise<FastifyReply> {
+    const raw = request.raw
+    const declared = contentLengthOf(raw.headers['content-length'])
+    const chunked = raw.headers['transfer-encoding'] !== undefined
+    const hasBody = chunked || (declared !== undefined && declared > 0)
+    const aborter = new AbortController()
+    // A client that goes away must not leave the upstream working for nobody.
+    const onClose = () => {
+      if (!reply.raw.writableFinished) aborter.abort()
+    }
+    reply.raw.once('close', onClose)
+    let started = false
+    try {
+      await upstream.forward(
+        {
+          method: request.method,
+          target: request.url,
+          headers: buildUpstreamHeaders(
+            raw.headersDistinct,
+            policy,
+            identity,
+            raw.socket.remoteAddress,
+          ),
+          body: hasBody ? raw : undefined,
+          bodyLimit: chunked ? settings.limits.bodyBytes : undefined,
+          signal: aborter.signal,
+        },
+        (statusCode, headers) => {
+          started = true
+          // From here the response is written straight to the socket, past Fastify's reply
+          // pipeline (one stream less per request); the outcome is recorded when it ends.
+          reply.hijack()
+          const res = reply.raw
+          res.once('close', () => recordOutcome(request, reply))
+          if (closing) res.setHeader('connection', 'close')
+          res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders))
+          return res
+        },
+      )
+      return reply
+    } catch (error) {
+      const failure = classifyUpstreamError(error, aborter.signal.aborted)
+      if (started) {
+        // Headers are on the wire already: the client sees a cut response, the operator a metric.
+        if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind)
+        reply.raw.destroy()
+        return reply
+      }
+      if (failure.kind === 'aborted') {
+        note(request, { outcome: 'aborted', reason: 'client_closed' })
+        return reply
+      }
+      if (failure.kind === 'body_too_large') {
+        return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
+      }
+      metrics.upstreamError(failure.kind)
+      request.log.warn({ path: pathOf(request.url), kind: failure.kind }, 'upstream request failed')
+      note(request, { outcome: 'upstream_error', reason: failure.kind })
+      return reply
+        .code(failure.status)
+        .headers(NO_STORE)
+        .send({ error: failure.status === 504 ? 'upstream_timeout' : 'bad_gateway' })
+    }
+  }
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const path = pathOf(request.url)
+    const adminPrefix = settings.admin.pathPrefix
+    // The admin paths are the gateway's own; no method on them reaches the upstream.
+    if (path === adminPrefix || path.startsWith(`${adminPrefix}/`))
+      return refuse(request, reply, 404, 'not_found')
+    const match = matchRoute(settings.routes, request.method, path)
+    if (match.kind === 'bad-path') return refuse(request, reply, 400, 'invalid_path')
+    if (match.kind === 'no-route') return refuse(request, reply, 404, 'not_found')
+    if (match.kind === 'method')
+      return refuse(request, reply, 405, 'method_not_allowed', { allow: match.allow.join(', ') })
+    const declared = contentLengthOf(request.headers['content-length'])
+    if (declared !== undefined && !(declared <= settings.limits.bodyBytes))
+      // `Connection: close` so the gateway does not read the body it refuses.
+      return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
+    const route = match.route
+    if (route.public) {
+      note(request, { outcome: 'public', reason: '', route: route.pattern })
+      return forward(request, reply, undefined, undefined)
+    }
+    const verdict = await resourceServer.verifyRequest(
+      { method: request.method, url: request.url, headers: request.raw.headersDistinct },
+      routeScopes.get(route),
+    )
+    if (!verdict.ok) {
+      note(request, {
+        outcome: 'rejected',
+        reason: verdict.code ?? (verdict.error || 'no_credentials'),
+        route: route.pattern,
+      })
+      const rejection = renderRejection(verdict)
+      return reply
+        .code(rejection.status)
+        .headers(rejection.headers)
+        .send(rejection.body === '' ? undefined : rejection.body)
+    }
+    note(request, {
+      outcome: 'accepted',
+      reason: '',
+      route: route.pattern,
+      identity: verdict.identity,
+    })
+    return forward(request, reply, verdict.identity, verdict.responseHeaders)
+  }
+
+  app.all('/*', handle)
+  app.setNotFoundHandler((request, reply) => refuse(request, reply, 404, 'not_found'))
+  app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
+    const status =
+      typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500
+    if (status === 500) request.log.error({ code: error.code }, 'gateway error')
+    return refuse(request, reply, status, status === 500 ? 'internal_error' : 'bad_request')
+  })
+
+  const prefix = settings.admin.pathPrefix
+  app.get(`${prefix}/healthz`, async (_request, reply) => {
+    const redis =
+      settings.replay.kind === 'redis' ? (replayStore as RedisReplayStore).client : undefined
+    // A gateway whose replay store is down refuses every protected request (503): take it out
+    // of rotation rather than have a load balancer send it traffic.
+    const replayReady = redis === undefined || redis.isReady !== false
+    const ok = !closing && replayReady
+    return reply
+      .code(ok ? 200 : 503)
+      .headers(NO_STORE)
+      .send({
+        status: ok ? 'ok' : closing ? 'closing' : 'unavailable',
+        replay: replayReady ? 'ready' : 'unavailable',
+      })
+  })
+  if (settings.admin.metrics) {
+    app.get(`${prefix}/metrics`, async (_request, reply) => {
+      return reply
+        .headers({ 'content-type': metrics.registry.contentType, ...NO_STORE })
+        .send(await metrics.registry.metrics())
+    })
+  }
+
+  // Callback-style hooks: an async hook costs a promise per request on the hot path.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    // Requests finishing during shutdown close their connection, so it drains instead of idling.
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    try {
+      recordOutcome(request, reply)
+    } finally {
+      done()
+    }
+  })
+
+  function recordOutcome(request: FastifyRequest, reply: FastifyReply): void {
+    const entry = request.keyboundNote
+    if (entry === null) return
+    // Once per request, whichever of `onResponse` or the hijacked response's `close` comes first.
+    request.keyboundNote = null
+    metrics.record(entry.outcome, entry.reason, reply.elapsedTime / 1000)
+    if (!logger.isLevelEnabled('info')) return
+    // No headers, no query: the proof and the token never reach a log line.
+    const identity = entry.identity
+    request.log.info(
+      {
+        method: request.method,
+        path: pathOf(request.url),
+        status: reply.statusCode,
+        outcome: entry.outcome,
+        ...(entry.reason === '' ? {} : { reason: entry.reason }),
+        ...(entry.route === undefined ? {} : { route: entry.route }),
+        ...(identity === undefined
+          ? {}
+          : { sub: identity.subject, client_id: identity.clientId, jkt: identity.jkt }),
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request',
+    )
+  }
+
+  /**
+   * The Redis store connects in the background; waiting for it (a bounded time) keeps a fresh
+   * instance from answering its first requests with 503. Past the wait it starts anyway and
+   * `/healthz` says the replay store is unavailable until it connects.
+   */
+  async function waitForReplayStore(): Promise<void> {
+    if (settings.replay.kind !== 'redis') return
+    const client = (replayStore as RedisReplayStore).client
+    const deadline = Date.now() + 5_000
+    while (client.isReady === false && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    if (client.isReady === false)
+      logger.warn('redis replay store not connected yet; protected routes answer 503 until it is')
+  }
+
+  let closed: Promise<void> | undefined
+  async function shutdown(): Promise<void> {
+    closing = true
+    // Connections that go idle after their last response would otherwise keep `close` waiting
+    // for the keep-alive timeout.
+    const drain = setInterval(() => app.server.closeIdleConnections(), 50)
+    const deadline = setTimeout(() => app.server.closeAllConnections(), settings.shutdownTimeoutMs)
+    try {
+      await app.close()
+    } finally {
+      clearInterval(drain)
+      clearTimeout(deadline)
+    }
+    await upstream.close()
+    await (replayStore as { close?(): Promise<void> }).close?.()
+    logger.info('gateway closed')
+  }
+
+  return {
+    config: settings,
+    metrics: metrics.registry,
+    logger,
+    async listen() {
+      await waitForReplayStore()
+      await app.listen({ host: settings.listen.host, port: settings.listen.port })
+      const address = app.server.address() as AddressInfo
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      const url = `http://${host}:${address.port}`
+      logger.info(
+        { url, upstream: settings.upstream.url.origin, routes: settings.routes.length },
+        'gateway listening',
+      )
+      return { url, host: address.address, port: address.port }
+    },
+    close() {
+      closed ??= shutdown()
+      return closed
+    },
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * `@keybound/gateway`: a reverse proxy that requires DPoP (RFC 9449) in front of any HTTP API.
+ * It verifies every request with `@keybound/server`, answers refusals with the RFC challenges,
+ * and streams accepted requests to the upstream with the verified identity in headers.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ * @packageDocumentation
+ */
+export { createGateway, type Gateway, type GatewayOptions } from './gateway.js'
+export {
+  loadGatewayConfig,
+  resolveGatewayConfig,
+  GatewayConfigError,
+  DEFAULT_IDENTITY_HEADERS,
+  type GatewayConfig,
+  type GatewayConfigInput,
+  type RouteConfig,
+  type RouteConfigInput,
+  type RedisReplayInput,
+} from './config.js'

@@ -1,0 +1,90 @@
+/**
+ * Route matching. The gateway decides what a request may reach from its path, and the upstream
+ * will read the same path again, maybe decoding or normalizing it. So a path is matched in its
+ * decoded form, and anything an upstream could read as a different path (dot segments, encoded
+ * slashes, backslashes, empty segments) is refused before matching: fail closed.
+ */
+import type { RouteConfig } from '../config.js'
+
+/** The result of {@link matchRoute}. */
+export type RouteMatch =
+  | { kind: 'route'; route: RouteConfig }
+  | { kind: 'bad-path' }
+  | { kind: 'no-route' }
+  | { kind: 'method'; allow: string[] }
+
+const HEX = /^[0-9A-Fa-f]{2}$/
+
+/**
+ * The decoded segments of a request path, or `undefined` when the path could mean something
+ * else to the upstream. `/a/b` → `['a', 'b']`, `/` → `['']`, `/a/` → `['a', '']`.
+ */
+export function decodePath(rawPath: string): string[] | undefined {
+  if (!rawPath.startsWith('/') || rawPath.includes('\\')) return undefined
+  const raw = rawPath.slice(1).split('/')
+  const segments: string[] = []
+  for (let i = 0; i < raw.length; i++) {
+    const segment = raw[i]!
+    // `//` is collapsed by many servers (nginx merge_slashes, some frameworks).
+    if (segment === '' && i !== raw.length - 1 && raw.length > 1) return undefined
+    let decoded = segment
+    if (segment.includes('%')) {
+      for (let at = segment.indexOf('%'); at !== -1; at = segment.indexOf('%', at + 1))
+        if (!HEX.test(segment.slice(at + 1, at + 3))) return undefined
+      try {
+        decoded = decodeURIComponent(segment)
+      } catch {
+        return undefined
+      }
+      // An encoded slash, backslash or NUL would split or end the path for some upstreams.
+      if (/[/\\\0]/.test(decoded)) return undefined
+    }
+    // Matrix parameters (`..;x`) are read as `..` by some servlet containers.
+    const bare = decoded.split(';', 1)[0]!
+    if (bare === '.' || bare === '..') return undefined
+    segments.push(decoded)
+  }
+  return segments
+}
+
+function matchSegments(pattern: readonly string[], path: readonly string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const expected = pattern[i]!
+    if (expected === '*') return true
+    const actual = path[i]
+    if (actual === undefined) return false
+    if (expected.startsWith(':')) {
+      if (actual === '') return false
+    } else if (expected !== actual) {
+      return false
+    }
+  }
+  return pattern.length === path.length
+}
+
+/**
+ * Finds the first route whose pattern matches the path and whose methods include the method.
+ * `prefix: /api` was compiled to `['api', '*']`, which also matches `/api` itself.
+ *
+ * @example
+ * ```ts
+ * matchRoute(config.routes, 'GET', '/items/42') // { kind: 'route', route }
+ * ```
+ */
+export function matchRoute(
+  routes: readonly RouteConfig[],
+  method: string,
+  rawPath: string,
+): RouteMatch {
+  const path = decodePath(rawPath)
+  if (path === undefined) return { kind: 'bad-path' }
+  let allow: Set<string> | undefined
+  for (const route of routes) {
+    if (!matchSegments(route.segments, path)) continue
+    if (route.methods === undefined || route.methods.includes(method))
+      return { kind: 'route', route }
+    allow ??= new Set()
+    for (const allowed of route.methods) allow.add(allowed)
+  }
+  return allow === undefined ? { kind: 'no-route' } : { kind: 'method', allow: [...allow] }
+}

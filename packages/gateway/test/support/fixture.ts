@@ -1,0 +1,78 @@
+/**
+ * Shared set-up of the gateway tests: a config in front of a test upstream and issuer, DPoP
+ * headers for a request, and a log sink to check what the gateway writes.
+ */
+import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/index.js'
+import type { TestIssuer } from './issuer.js'
+import type { TestUpstream } from './upstream.js'
+import { AUDIENCE } from './issuer.js'
+
+/** What clients call; `htu` is built from it, whatever loopback port the gateway has. */
+export const PUBLIC_BASE = AUDIENCE
+
+/** A config object in the file's shape. */
+export function baseConfig(
+  issuer: TestIssuer,
+  upstream: { url: string },
+  overrides: Record<string, unknown> = {},
+) {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    publicBaseUrl: PUBLIC_BASE,
+    upstream: { url: upstream.url, timeoutMs: 2_000 },
+    tokens: { jwt: { issuer: issuer.issuer, audience: AUDIENCE, jwksUri: issuer.jwksUri } },
+    algorithms: ['ES256'],
+    routes: [
+      { path: '/public/*', methods: ['GET'], public: true },
+      { path: '/items/:id', methods: ['GET', 'DELETE'], scopes: ['items:read'] },
+      { prefix: '/items', scopes: ['items:read'] },
+      { path: '/admin/*', scopes: ['admin'] },
+      { path: '/upload', methods: ['POST', 'PUT'], scopes: ['items:write'] },
+      { path: '/slow', scopes: ['items:read'] },
+      { path: '/stream', scopes: ['items:read'] },
+      { path: '/hop', scopes: ['items:read'] },
+    ],
+    log: { level: 'info' },
+    shutdownTimeoutMs: 5_000,
+    ...overrides,
+  }
+}
+
+export interface RunningGateway {
+  readonly gateway: Gateway
+  readonly url: string
+  /** Every log line the gateway wrote. */
+  readonly logs: string[]
+}
+
+/** Builds and starts a gateway that logs into memory. */
+export async function startGateway(
+  config: object,
+  options: GatewayOptions = {},
+): Promise<RunningGateway> {
+  const logs: string[] = []
+  const gateway = createGateway(config, {
+    logStream: { write: (line: string) => void logs.push(line) },
+    ...options,
+  })
+  const { url } = await gateway.listen()
+  return { gateway, url, logs }
+}
+
+/** A fresh ES256 client key. */
+export function clientKey(): Promise<DPoPKeyPair> {
+  return generateKeyPair('ES256')
+}
+
+/** `Authorization: DPoP <token>` and a fresh proof for `method` + the public URL of `path`. */
+export async function dpopHeaders(
+  key: DPoPKeyPair,
+  token: string,
+  method: string,
+  path: string,
+  extra: Array<[string, string]> = [],
+): Promise<Array<[string, string]>> {
+  const proof = await createProof(key, { htm: method, htu: PUBLIC_BASE + path, accessToken: token })
+  return [['authorization', `DPoP ${token}`], ['dpop', proof], ...extra]
+}

@@ -1,0 +1,126 @@
+/**
+ * The API behind the gateway in tests: a plain `node:http` server on loopback that records
+ * every request it receives (method, target, headers, body size and hash), so that tests can
+ * show what reached it and, above all, what did not.
+ */
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface ReceivedRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly bytes: number
+  readonly sha256: string
+}
+
+export interface TestUpstream {
+  readonly url: string
+  readonly port: number
+  readonly received: ReceivedRequest[]
+  /** Requests whose headers arrived (counted before the body is read). */
+  hits(): number
+  /** Resolves once the upstream has read at least `bytes` of the current request body. */
+  bytesSeen(bytes: number): Promise<void>
+  /** Lets a `/stream` response send its remaining chunks. */
+  releaseStream(): void
+  close(): Promise<void>
+}
+
+/**
+ * Paths: `/slow?ms=N` answers after N ms; `/stream` sends one chunk, waits for
+ * `releaseStream()`, then sends the rest; `/hop` answers with hop-by-hop headers; anything else
+ * answers 200 with a JSON summary of what arrived.
+ */
+export async function startUpstream(): Promise<TestUpstream> {
+  const received: ReceivedRequest[] = []
+  let hits = 0
+  let seen = 0
+  let seenWaiters: Array<{ bytes: number; resolve: () => void }> = []
+  let release: (() => void) | undefined
+  let released = new Promise<void>((resolve) => (release = resolve))
+
+  const sockets = new Set<import('node:net').Socket>()
+  const server: Server = createServer((req, res) => {
+    hits++
+    seen = 0
+    const hash = createHash('sha256')
+    let bytes = 0
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length
+      seen = bytes
+      hash.update(chunk)
+      seenWaiters = seenWaiters.filter((waiter) =>
+        waiter.bytes <= seen ? (waiter.resolve(), false) : true,
+      )
+    })
+    req.on('end', () => {
+      const record = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        bytes,
+        sha256: hash.digest('hex'),
+      }
+      received.push(record)
+      void respond(req.url ?? '/', res, record)
+    })
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+
+  async function respond(url: string, res: ServerResponse, record: ReceivedRequest): Promise<void> {
+    const { pathname, searchParams } = new URL(url, 'http://upstream')
+    if (pathname === '/slow') {
+      await new Promise((resolve) => setTimeout(resolve, Number(searchParams.get('ms') ?? 500)))
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done')
+    } else if (pathname === '/stream') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('first chunk\n')
+      await released
+      released = new Promise<void>((resolve) => (release = resolve))
+      for (let i = 0; i < 3; i++) res.write(`chunk ${i}\n`)
+      res.end('last\n')
+    } else if (pathname === '/hop') {
+      res.writeHead(200, {
+        connection: 'x-upstream-hop',
+        'x-upstream-hop': 'secret',
+        'keep-alive': 'timeout=5',
+        'x-kept': 'yes',
+      })
+      res.end('hop')
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'yes' })
+      res.end(
+        JSON.stringify({
+          method: record.method,
+          url: record.url,
+          bytes: record.bytes,
+          sha256: record.sha256,
+        }),
+      )
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    received,
+    hits: () => hits,
+    bytesSeen: (bytes) =>
+      new Promise<void>((resolve) =>
+        seen >= bytes ? resolve() : seenWaiters.push({ bytes, resolve }),
+      ),
+    releaseStream: () => release?.(),
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}

@@ -256,7 +256,7 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
       }
       if (closed) throw unavailable('Redis replay store is closed')
       if (!usable()) throw unavailable('Redis replay store is not connected')
-      // PX must be a positive integer; round up so the entry never outlives the window by less.
+      // PX takes a positive integer; rounding up keeps the entry at least as long as the window.
       const px = Math.max(1, Math.ceil(ttlMs))
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_, reject) => {

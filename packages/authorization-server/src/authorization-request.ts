@@ -1,0 +1,165 @@
+/**
+ * Validation of authorization requests, shared by `/authorize` and `/par`: response type,
+ * redirect URI, PKCE S256 (required), scope, `state`, `dpop_jkt` (RFC 9449 §10) and signed
+ * request objects (RFC 9101, so `dpop_jkt` can travel inside a JAR, AS15).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-10
+ * @packageDocumentation
+ */
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
+import type { Client } from './clients.js'
+import type { ServerContext } from './context.js'
+import { grantScope, type Parameters } from './lib/form.js'
+import { OAuthError } from './wire.js'
+
+/** A validated authorization request. */
+export interface AuthorizationParameters {
+  client_id: string
+  redirect_uri: string
+  scope: string
+  state?: string
+  code_challenge: string
+  dpop_jkt?: string
+}
+
+const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/
+const JKT = /^[A-Za-z0-9_-]{43}$/
+const REQUEST_OBJECT_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'RS256',
+  'EdDSA',
+]
+
+/**
+ * The parameters of a request, taken from its signed request object (`request`, RFC 9101 §6.3)
+ * when there is one: then only the object's claims count, and its `client_id` must match.
+ * @example
+ * ```ts
+ * const effective = await readRequestObject(ctx, client, params)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9101#section-6.3
+ */
+export async function readRequestObject(
+  ctx: ServerContext,
+  client: Client,
+  params: Parameters,
+): Promise<Parameters> {
+  if (params.request === undefined) return params
+  if (client.jwks === undefined)
+    throw new OAuthError(
+      'invalid_request_object',
+      'this client has no registered keys (jwks) for request objects',
+    )
+  let claims: Record<string, unknown>
+  try {
+    const { payload, protectedHeader } = await jwtVerify(
+      params.request,
+      createLocalJWKSet(client.jwks as JSONWebKeySet),
+      {
+        issuer: client.client_id,
+        audience: ctx.urls().issuer,
+        algorithms: REQUEST_OBJECT_ALGORITHMS,
+        currentDate: new Date(ctx.now()),
+        clockTolerance: ctx.config.dpop.clockTolerance,
+      },
+    )
+    // RFC 8725 §3.11 / RFC 9449 §11.5: a DPoP proof is not a request object.
+    if (
+      typeof protectedHeader.typ === 'string' &&
+      !/^(oauth-authz-req\+jwt|jwt)$/i.test(protectedHeader.typ)
+    ) {
+      throw new Error('unexpected typ')
+    }
+    claims = payload
+  } catch (error) {
+    throw new OAuthError('invalid_request_object', 'request object is invalid', { cause: error })
+  }
+  const effective: Parameters = {}
+  for (const [name, value] of Object.entries(claims)) {
+    if (typeof value === 'string') effective[name] = value
+  }
+  if (effective.client_id !== undefined && effective.client_id !== client.client_id) {
+    throw new OAuthError(
+      'invalid_request_object',
+      'request object "client_id" does not match the client',
+    )
+  }
+  effective.client_id = client.client_id
+  delete effective.request
+  delete effective.request_uri
+  return effective
+}
+
+/**
+ * The redirect URI of a request: the given one when it is registered (exact match), the only
+ * registered one when none is given. Errors here must be shown, never redirected.
+ * @example
+ * ```ts
+ * const redirectUri = checkRedirectUri(client, params.redirect_uri)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2.3
+ */
+export function checkRedirectUri(client: Client, redirectUri: string | undefined): string {
+  if (redirectUri === undefined) {
+    if (client.redirect_uris.length === 1) return client.redirect_uris[0]!
+    throw new OAuthError('invalid_request', '"redirect_uri" parameter is required')
+  }
+  if (!client.redirect_uris.includes(redirectUri))
+    throw new OAuthError('invalid_request', '"redirect_uri" is not registered for this client')
+  return redirectUri
+}
+
+/**
+ * Checks everything else of an authorization request once the redirect URI is trusted; the
+ * errors it throws may be sent to the redirect URI.
+ * @example
+ * ```ts
+ * const authorization = checkAuthorizationRequest(client, params, redirectUri)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.4.1
+ */
+export function checkAuthorizationRequest(
+  client: Client,
+  params: Parameters,
+  redirectUri: string,
+): AuthorizationParameters {
+  if (params.response_type !== 'code') {
+    throw new OAuthError(
+      params.response_type === undefined ? 'invalid_request' : 'unsupported_response_type',
+      'response_type must be "code"',
+    )
+  }
+  if (!client.grant_types.includes('authorization_code')) {
+    throw new OAuthError(
+      'unauthorized_client',
+      'this client may not use the authorization code grant',
+    )
+  }
+  if (params.code_challenge === undefined || !CODE_CHALLENGE.test(params.code_challenge)) {
+    throw new OAuthError(
+      'invalid_request',
+      '"code_challenge" is required: PKCE with S256 (43 base64url characters)',
+    )
+  }
+  if (params.code_challenge_method !== 'S256') {
+    throw new OAuthError('invalid_request', '"code_challenge_method" must be S256')
+  }
+  if (params.dpop_jkt !== undefined && !JKT.test(params.dpop_jkt)) {
+    throw new OAuthError('invalid_request', '"dpop_jkt" must be a base64url SHA-256 JWK thumbprint')
+  }
+  const scope = grantScope(params.scope, client.scope)
+  return {
+    client_id: client.client_id,
+    redirect_uri: redirectUri,
+    scope,
+    ...(params.state === undefined ? {} : { state: params.state }),
+    code_challenge: params.code_challenge,
+    ...(params.dpop_jkt === undefined ? {} : { dpop_jkt: params.dpop_jkt }),
+  }
+}

@@ -1,0 +1,762 @@
+/**
+ * Configuration: one JSON or YAML document (issuer, clients, users, lifetimes, algorithms, nonce
+ * policy, storage), `${VAR}` references and a few environment variables for secrets and URLs,
+ * validated up front with errors that name the bad field, e.g.
+ * `clients[1].redirect_uris[0]: must be an absolute https URL or loopback http`.
+ *
+ * Client entries use the RFC 7591 metadata names (`redirect_uris`, `token_endpoint_auth_method`,
+ * `dpop_bound_access_tokens`, …); server settings are camelCase.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ * @packageDocumentation
+ */
+import { readFile } from 'node:fs/promises'
+import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import { parse as parseYaml } from 'yaml'
+
+/** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
+export type ClientAuthMethod =
+  'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+/** Grant types this server issues tokens for. */
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials'
+/** Access-token formats: RFC 9068 JWT or an opaque handle checked by introspection. */
+export type AccessTokenFormat = 'jwt' | 'opaque'
+/** Algorithms this server signs access tokens with. */
+export type SigningAlgorithm = 'ES256' | 'ES384' | 'PS256' | 'RS256' | 'EdDSA'
+
+/** A registered client (config or dynamic registration), RFC 7591 names. */
+export interface ClientConfig {
+  client_id: string
+  /** Shared secret for `client_secret_basic` / `client_secret_post`. */
+  client_secret?: string
+  token_endpoint_auth_method: ClientAuthMethod
+  redirect_uris: string[]
+  grant_types: GrantType[]
+  /** Scopes the client may ask for, space-separated. */
+  scope: string
+  /** RFC 9449 §5.2: token requests without a DPoP header are rejected. */
+  dpop_bound_access_tokens: boolean
+  /** Overrides `accessTokens.format` for this client. */
+  access_token_format?: AccessTokenFormat
+  /** Policy of RFC 9449 §5: issue `Bearer` access tokens even when a proof is sent. */
+  bearer_access_tokens: boolean
+  /** First-party clients skip the consent screen. */
+  first_party: boolean
+  /** Public keys for `private_key_jwt` and signed request objects (RFC 7517 JWK Set). */
+  jwks?: { keys: Record<string, unknown>[] }
+  /** RFC 9126 §6: this client must use PAR. */
+  require_pushed_authorization_requests: boolean
+  client_name?: string
+  /** `aud` of this client's access tokens; defaults to `accessTokens.audience`. */
+  audience?: string
+}
+
+/** A user who can sign in at `/authorize`. */
+export interface UserConfig {
+  username: string
+  /** `scrypt$N$r$p$salt$hash` as made by `hashPassword` or `keybound-as hash-password`. */
+  passwordHash: string
+  /** The `sub` of this user's tokens; defaults to the username. */
+  subject: string
+}
+
+/** The validated configuration. Times are in seconds. */
+export interface AuthorizationServerConfig {
+  /** Issuer URL; when left out, `http://<bound loopback address>:<port>` (development only). */
+  issuer?: string
+  clients: ClientConfig[]
+  users: UserConfig[]
+  accessTokens: {
+    lifetime: number
+    format: AccessTokenFormat
+    /** `aud` of access tokens unless the client sets one; defaults to the issuer. */
+    audience?: string
+  }
+  refreshTokens: { lifetime: number; absoluteLifetime: number }
+  authorizationCodes: { lifetime: number }
+  par: { lifetime: number; required: boolean }
+  signing: { alg: SigningAlgorithm }
+  dpop: {
+    /** Accepted proof algorithms (`dpop_signing_alg_values_supported`). */
+    algorithms: DPoPAlgorithm[]
+    /** Every token request must carry a proof (the default); `false` lets non-DPoP clients get Bearer tokens. */
+    required: boolean
+    maxAge: number
+    clockTolerance: number
+    nonce: {
+      required: boolean
+      /** Shared HMAC secret (>= 32 bytes); generated and stored in the database when left out. */
+      secret?: string
+      stepSeconds: number
+    }
+  }
+  /** Dynamic client registration (RFC 7591); off when left out. */
+  registration?: { initialAccessToken: string }
+  storage: {
+    /** PostgreSQL connection string; SQLite is used when left out. */
+    databaseUrl?: string
+    /** Folder of the SQLite file (`keybound-as.sqlite`). */
+    dataDir: string
+    /** PostgreSQL schema to keep the tables in (default `public`). */
+    schema?: string
+  }
+  replay: {
+    /** Redis URL for the proof replay store shared by all instances; in memory when left out. */
+    redisUrl?: string
+    keyPrefix: string
+  }
+  lint: {
+    /** AS16 (§11.2): warn when access tokens outlive this many seconds without nonces. */
+    maxAccessTokenLifetimeWithoutNonce: number
+  }
+}
+
+/**
+ * A configuration that failed validation; `issues` lists every bad field as `path: problem`.
+ * @example
+ * ```ts
+ * try { resolveConfig(input) } catch (e) { if (e instanceof ConfigError) console.error(e.issues.join('\n')) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ */
+export class ConfigError extends Error {
+  readonly issues: readonly string[]
+  constructor(issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`)
+    this.name = 'ConfigError'
+    this.issues = issues
+  }
+}
+
+/**
+ * Environment variables that override the file (secrets and URLs stay out of it), by the
+ * setting they fill.
+ * @example
+ * ```ts
+ * ENVIRONMENT_VARIABLES.DATABASE_URL // 'storage.databaseUrl'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export const ENVIRONMENT_VARIABLES = {
+  KEYBOUND_ISSUER: 'issuer',
+  DATABASE_URL: 'storage.databaseUrl',
+  KEYBOUND_DB_SCHEMA: 'storage.schema',
+  KEYBOUND_DATA_DIR: 'storage.dataDir',
+  REDIS_URL: 'replay.redisUrl',
+  KEYBOUND_NONCE_SECRET: 'dpop.nonce.secret',
+  KEYBOUND_INITIAL_ACCESS_TOKEN: 'registration.initialAccessToken',
+} as const
+
+const AUTH_METHODS: readonly ClientAuthMethod[] = [
+  'none',
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+]
+const GRANT_TYPES: readonly GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+]
+const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = [
+  'ES256',
+  'ES384',
+  'PS256',
+  'RS256',
+  'EdDSA',
+]
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+const CLIENT_ID = /^[\x21-\x7E]{1,255}$/
+
+type Input = Record<string, unknown>
+
+/** Collects problems while walking the input, each with its dotted path. */
+class Checker {
+  readonly issues: string[] = []
+
+  fail(path: string, problem: string): undefined {
+    this.issues.push(`${path}: ${problem}`)
+    return undefined
+  }
+
+  object(value: unknown, path: string): Input | undefined {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Input
+    return this.fail(path, 'must be an object')
+  }
+
+  optionalObject(value: unknown, path: string): Input {
+    return value === undefined ? {} : (this.object(value, path) ?? {})
+  }
+
+  string(value: unknown, path: string, fallback?: string): string | undefined {
+    if (value === undefined) return fallback
+    if (typeof value === 'string' && value.length > 0) return value
+    return this.fail(path, 'must be a non-empty string')
+  }
+
+  required(value: unknown, path: string): string | undefined {
+    if (value === undefined) return this.fail(path, 'is required')
+    return this.string(value, path)
+  }
+
+  boolean(value: unknown, path: string, fallback: boolean): boolean {
+    if (value === undefined) return fallback
+    if (typeof value === 'boolean') return value
+    this.fail(path, 'must be true or false')
+    return fallback
+  }
+
+  seconds(value: unknown, path: string, fallback: number, max = 366 * 86400): number {
+    if (value === undefined) return fallback
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= max)
+      return value
+    this.fail(path, `must be a whole number of seconds from 1 to ${max}`)
+    return fallback
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+    if (value === undefined) return fallback
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
+      return value as T
+    this.fail(path, `must be one of ${allowed.join(', ')}`)
+    return fallback
+  }
+
+  listOf<T extends string>(
+    value: unknown,
+    path: string,
+    allowed: readonly T[],
+    fallback: T[],
+  ): T[] {
+    if (value === undefined) return fallback
+    if (!Array.isArray(value) || value.length === 0) {
+      this.fail(path, 'must be a non-empty array')
+      return fallback
+    }
+    return value.filter((item, i): item is T => {
+      if (typeof item === 'string' && (allowed as readonly string[]).includes(item)) return true
+      this.fail(`${path}[${i}]`, `must be one of ${allowed.join(', ')}`)
+      return false
+    })
+  }
+
+  url(value: unknown, path: string, kind: 'issuer' | 'redirect' | 'any'): string | undefined {
+    const text = this.string(value, path)
+    if (text === undefined) return undefined
+    const problem = checkUrl(text, kind)
+    return problem === undefined ? text : this.fail(path, problem)
+  }
+}
+
+/**
+ * Why a URL is not acceptable for its use, or `undefined` when it is. Issuers and redirect URIs
+ * must be https, except plain http on a loopback host (RFC 8252 §7.3, RFC 9449 §2).
+ * @example
+ * ```ts
+ * checkUrl('http://example.com/cb', 'redirect') // 'must be an absolute https URL or loopback http'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2
+ */
+export function checkUrl(text: string, kind: 'issuer' | 'redirect' | 'any'): string | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return 'must be an absolute https URL or loopback http'
+  }
+  const secure =
+    url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))
+  if (kind !== 'any' && !secure) return 'must be an absolute https URL or loopback http'
+  if (kind === 'any' && !/^(https?|postgres(ql)?|rediss?):$/.test(url.protocol))
+    return 'must be an absolute URL'
+  if (url.hash !== '' || text.includes('#')) return 'must not contain a fragment'
+  if (kind === 'issuer' && (url.search !== '' || text.includes('?')))
+    return 'must not contain a query'
+  if (kind !== 'any' && (url.username !== '' || url.password !== ''))
+    return 'must not contain user info'
+  return undefined
+}
+
+function checkScope(checker: Checker, value: unknown, path: string): string {
+  // An empty scope is valid (a client without scopes), and is what validation itself produces.
+  if (value === '' || value === undefined) return ''
+  const scope = checker.string(value, path)
+  if (scope === undefined) return ''
+  for (const token of scope.split(' ')) {
+    if (!SCOPE_TOKEN.test(token)) {
+      checker.fail(path, 'must be space-separated scope tokens (RFC 6749 §3.3)')
+      return ''
+    }
+  }
+  return scope
+}
+
+function checkJwks(checker: Checker, value: unknown, path: string): ClientConfig['jwks'] {
+  if (value === undefined) return undefined
+  const jwks = checker.object(value, path)
+  if (jwks === undefined) return undefined
+  if (!Array.isArray(jwks.keys) || jwks.keys.length === 0)
+    return checker.fail(`${path}.keys`, 'must be a non-empty array')
+  const keys: Record<string, unknown>[] = []
+  jwks.keys.forEach((key: unknown, i: number) => {
+    const jwk = checker.object(key, `${path}.keys[${i}]`)
+    if (jwk === undefined) return
+    if (!['EC', 'RSA', 'OKP'].includes(jwk.kty as string))
+      checker.fail(`${path}.keys[${i}].kty`, 'must be EC, RSA or OKP')
+    else if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in jwk)) {
+      checker.fail(`${path}.keys[${i}]`, 'must be a public key (private members found)')
+    } else keys.push(jwk)
+  })
+  return { keys }
+}
+
+/**
+ * Validates one client's metadata, as in the config file or an RFC 7591 registration request.
+ * Problems are reported as `<path>.<field>: <problem>`.
+ * @example
+ * ```ts
+ * const issues: string[] = []
+ * const client = checkClient({ client_id: 'app', redirect_uris: ['https://app.example/cb'] }, 'clients[0]', issues)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
+ */
+export function checkClient(
+  value: unknown,
+  path: string,
+  issues: string[],
+): ClientConfig | undefined {
+  const checker = new Checker()
+  const client = checker.object(value, path)
+  if (client === undefined) {
+    issues.push(...checker.issues)
+    return undefined
+  }
+  const clientId = checker.required(client.client_id, `${path}.client_id`)
+  if (clientId !== undefined && !CLIENT_ID.test(clientId))
+    checker.fail(`${path}.client_id`, 'must be 1 to 255 visible ASCII characters')
+  const secret = checker.string(client.client_secret, `${path}.client_secret`)
+  if (secret !== undefined && secret.length < 16)
+    checker.fail(`${path}.client_secret`, 'must be at least 16 characters')
+  const jwks = checkJwks(checker, client.jwks, `${path}.jwks`)
+  const defaultMethod: ClientAuthMethod =
+    secret !== undefined ? 'client_secret_basic' : jwks !== undefined ? 'private_key_jwt' : 'none'
+  const method = checker.oneOf(
+    client.token_endpoint_auth_method,
+    `${path}.token_endpoint_auth_method`,
+    AUTH_METHODS,
+    defaultMethod,
+  )
+  if (
+    (method === 'client_secret_basic' || method === 'client_secret_post') &&
+    secret === undefined
+  ) {
+    checker.fail(`${path}.client_secret`, `is required for ${method}`)
+  }
+  if (method === 'private_key_jwt' && jwks === undefined)
+    checker.fail(`${path}.jwks`, 'is required for private_key_jwt')
+  if (method === 'none' && secret !== undefined)
+    checker.fail(`${path}.client_secret`, 'must not be set for a public client (none)')
+
+  const grantTypes = checker.listOf(client.grant_types, `${path}.grant_types`, GRANT_TYPES, [
+    'authorization_code',
+    'refresh_token',
+  ])
+  if (method === 'none' && grantTypes.includes('client_credentials')) {
+    checker.fail(
+      `${path}.grant_types`,
+      'client_credentials needs an authenticated (confidential) client',
+    )
+  }
+  const redirectUris: string[] = []
+  if (client.redirect_uris !== undefined && !Array.isArray(client.redirect_uris)) {
+    checker.fail(`${path}.redirect_uris`, 'must be an array')
+  } else {
+    ;((client.redirect_uris as unknown[] | undefined) ?? []).forEach((uri, i) => {
+      const checked = checker.url(uri, `${path}.redirect_uris[${i}]`, 'redirect')
+      if (checked !== undefined) redirectUris.push(checked)
+    })
+  }
+  if (
+    grantTypes.includes('authorization_code') &&
+    redirectUris.length === 0 &&
+    client.redirect_uris === undefined
+  ) {
+    checker.fail(`${path}.redirect_uris`, 'is required for the authorization_code grant')
+  }
+  const dpopBound = checker.boolean(
+    client.dpop_bound_access_tokens,
+    `${path}.dpop_bound_access_tokens`,
+    false,
+  )
+  const bearer = checker.boolean(client.bearer_access_tokens, `${path}.bearer_access_tokens`, false)
+  if (dpopBound && bearer)
+    checker.fail(`${path}.bearer_access_tokens`, 'contradicts dpop_bound_access_tokens')
+  const format =
+    client.access_token_format === undefined
+      ? undefined
+      : checker.oneOf(
+          client.access_token_format,
+          `${path}.access_token_format`,
+          ['jwt', 'opaque'] as const,
+          'jwt',
+        )
+  const audience =
+    client.audience === undefined
+      ? undefined
+      : checker.url(client.audience, `${path}.audience`, 'any')
+  const scope = checkScope(checker, client.scope, `${path}.scope`)
+  const firstParty = checker.boolean(client.first_party, `${path}.first_party`, false)
+  const requirePar = checker.boolean(
+    client.require_pushed_authorization_requests,
+    `${path}.require_pushed_authorization_requests`,
+    false,
+  )
+  if (client.client_name !== undefined) checker.string(client.client_name, `${path}.client_name`)
+  issues.push(...checker.issues)
+  if (checker.issues.length > 0 || clientId === undefined) return undefined
+  return {
+    client_id: clientId,
+    ...(secret === undefined ? {} : { client_secret: secret }),
+    token_endpoint_auth_method: method,
+    redirect_uris: redirectUris,
+    grant_types: grantTypes,
+    scope,
+    dpop_bound_access_tokens: dpopBound,
+    ...(format === undefined ? {} : { access_token_format: format }),
+    bearer_access_tokens: bearer,
+    first_party: firstParty,
+    ...(jwks === undefined ? {} : { jwks }),
+    require_pushed_authorization_requests: requirePar,
+    ...(typeof client.client_name === 'string' ? { client_name: client.client_name } : {}),
+    ...(audience === undefined ? {} : { audience }),
+  }
+}
+
+function checkUsers(checker: Checker, value: unknown): UserConfig[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return checker.fail('users', 'must be an array') ?? []
+  const users: UserConfig[] = []
+  const seen = new Set<string>()
+  value.forEach((item, i) => {
+    const user = checker.object(item, `users[${i}]`)
+    if (user === undefined) return
+    const username = checker.required(user.username, `users[${i}].username`)
+    const hash = checker.required(user.passwordHash, `users[${i}].passwordHash`)
+    if (hash !== undefined && !hash.startsWith('scrypt$')) {
+      checker.fail(`users[${i}].passwordHash`, 'must be an scrypt hash (keybound-as hash-password)')
+    }
+    if (username !== undefined && seen.has(username))
+      checker.fail(`users[${i}].username`, 'is a duplicate')
+    if (username === undefined || hash === undefined) return
+    seen.add(username)
+    users.push({
+      username,
+      passwordHash: hash,
+      subject: checker.string(user.subject, `users[${i}].subject`, username) ?? username,
+    })
+  })
+  return users
+}
+
+function checkClients(checker: Checker, value: unknown): ClientConfig[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return checker.fail('clients', 'must be an array') ?? []
+  const clients: ClientConfig[] = []
+  const seen = new Set<string>()
+  value.forEach((item, i) => {
+    const client = checkClient(item, `clients[${i}]`, checker.issues)
+    if (client === undefined) return
+    if (seen.has(client.client_id)) checker.fail(`clients[${i}].client_id`, 'is a duplicate')
+    seen.add(client.client_id)
+    clients.push(client)
+  })
+  return clients
+}
+
+// `${NAME}` inside any string is replaced by the environment variable; a missing one is an error.
+function substituteEnvironment(
+  value: unknown,
+  path: string,
+  env: NodeJS.ProcessEnv,
+  issues: string[],
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+      const replacement = env[name]
+      if (replacement === undefined) issues.push(`${path}: environment variable ${name} is not set`)
+      return replacement ?? ''
+    })
+  }
+  if (Array.isArray(value))
+    return value.map((item, i) => substituteEnvironment(item, `${path}[${i}]`, env, issues))
+  if (typeof value === 'object' && value !== null) {
+    const out: Input = {}
+    for (const [key, member] of Object.entries(value)) {
+      out[key] = substituteEnvironment(member, path === '' ? key : `${path}.${key}`, env, issues)
+    }
+    return out
+  }
+  return value
+}
+
+function setPath(target: Input, path: string, value: string): void {
+  const parts = path.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part]
+    node =
+      typeof next === 'object' && next !== null && !Array.isArray(next)
+        ? (next as Input)
+        : (node[part] = {})
+  }
+  node[parts.at(-1)!] = value
+}
+
+function applyEnvironment(input: Input, env: NodeJS.ProcessEnv): Input {
+  const copy = structuredClone(input)
+  for (const [name, path] of Object.entries(ENVIRONMENT_VARIABLES)) {
+    const value = env[name]
+    if (value !== undefined && value !== '') setPath(copy, path, value)
+  }
+  return copy
+}
+
+const KNOWN_TOP_LEVEL = new Set([
+  'issuer',
+  'clients',
+  'users',
+  'accessTokens',
+  'refreshTokens',
+  'authorizationCodes',
+  'par',
+  'signing',
+  'dpop',
+  'registration',
+  'storage',
+  'replay',
+  'lint',
+])
+
+function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['dpop'] {
+  const dpop = checker.optionalObject(input.dpop, 'dpop')
+  const nonce = checker.optionalObject(dpop.nonce, 'dpop.nonce')
+  const secret = checker.string(nonce.secret, 'dpop.nonce.secret')
+  if (secret !== undefined && Buffer.byteLength(secret) < 32)
+    checker.fail('dpop.nonce.secret', 'must be at least 32 bytes')
+  return {
+    algorithms: checker.listOf(dpop.algorithms, 'dpop.algorithms', SUPPORTED_ALGORITHMS, [
+      ...SUPPORTED_ALGORITHMS,
+    ]),
+    required: checker.boolean(dpop.required, 'dpop.required', true),
+    maxAge: checker.seconds(dpop.maxAge, 'dpop.maxAge', 60, 3600),
+    clockTolerance: checker.seconds(dpop.clockTolerance, 'dpop.clockTolerance', 10, 600),
+    nonce: {
+      required: checker.boolean(nonce.required, 'dpop.nonce.required', true),
+      ...(secret === undefined ? {} : { secret }),
+      stepSeconds: checker.seconds(nonce.stepSeconds, 'dpop.nonce.stepSeconds', 60, 3600),
+    },
+  }
+}
+
+function checkStorage(
+  checker: Checker,
+  input: Input,
+): Pick<AuthorizationServerConfig, 'storage' | 'replay'> {
+  const storage = checker.optionalObject(input.storage, 'storage')
+  const replay = checker.optionalObject(input.replay, 'replay')
+  const databaseUrl =
+    storage.databaseUrl === undefined
+      ? undefined
+      : checker.url(storage.databaseUrl, 'storage.databaseUrl', 'any')
+  if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl))
+    checker.fail('storage.databaseUrl', 'must be a postgres:// URL')
+  const schema = checker.string(storage.schema, 'storage.schema')
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    checker.fail('storage.schema', 'must be a lower-case SQL identifier')
+  const redisUrl =
+    replay.redisUrl === undefined
+      ? undefined
+      : checker.url(replay.redisUrl, 'replay.redisUrl', 'any')
+  if (redisUrl !== undefined && !/^rediss?:/.test(redisUrl))
+    checker.fail('replay.redisUrl', 'must be a redis:// or rediss:// URL')
+  return {
+    storage: {
+      ...(databaseUrl === undefined ? {} : { databaseUrl }),
+      dataDir: checker.string(storage.dataDir, 'storage.dataDir', './data') ?? './data',
+      ...(schema === undefined ? {} : { schema }),
+    },
+    replay: {
+      ...(redisUrl === undefined ? {} : { redisUrl }),
+      keyPrefix:
+        checker.string(replay.keyPrefix, 'replay.keyPrefix', 'keybound:as:dpop:') ??
+        'keybound:as:dpop:',
+    },
+  }
+}
+
+/**
+ * Validates a parsed config document after applying `${VAR}` references and the environment
+ * variables of {@link ENVIRONMENT_VARIABLES}. Throws a {@link ConfigError} naming every bad field.
+ * @example
+ * ```ts
+ * const config = resolveConfig({ issuer: 'https://as.example.com', clients: [...] }, process.env)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export function resolveConfig(
+  document: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): AuthorizationServerConfig {
+  const issues: string[] = []
+  const checker = new Checker()
+  const root = checker.object(document ?? {}, '(root)')
+  if (root === undefined) throw new ConfigError(checker.issues)
+  const input = applyEnvironment(substituteEnvironment(root, '', env, issues) as Input, env)
+  for (const key of Object.keys(input))
+    if (!KNOWN_TOP_LEVEL.has(key)) checker.fail(key, 'is not a known setting')
+
+  const accessTokens = checker.optionalObject(input.accessTokens, 'accessTokens')
+  const refreshTokens = checker.optionalObject(input.refreshTokens, 'refreshTokens')
+  const codes = checker.optionalObject(input.authorizationCodes, 'authorizationCodes')
+  const par = checker.optionalObject(input.par, 'par')
+  const signing = checker.optionalObject(input.signing, 'signing')
+  const lint = checker.optionalObject(input.lint, 'lint')
+  const registration =
+    input.registration === undefined
+      ? undefined
+      : checker.object(input.registration, 'registration')
+  const initialAccessToken =
+    registration === undefined
+      ? undefined
+      : checker.required(registration.initialAccessToken, 'registration.initialAccessToken')
+  if (initialAccessToken !== undefined && initialAccessToken.length < 16) {
+    checker.fail('registration.initialAccessToken', 'must be at least 16 characters')
+  }
+  const audience =
+    accessTokens.audience === undefined
+      ? undefined
+      : checker.url(accessTokens.audience, 'accessTokens.audience', 'any')
+  const issuer =
+    input.issuer === undefined ? undefined : checker.url(input.issuer, 'issuer', 'issuer')
+  const refreshLifetime = checker.seconds(
+    refreshTokens.lifetime,
+    'refreshTokens.lifetime',
+    14 * 86400,
+  )
+
+  const config: AuthorizationServerConfig = {
+    ...(issuer === undefined ? {} : { issuer: issuer.replace(/\/+$/, '') }),
+    clients: checkClients(checker, input.clients),
+    users: checkUsers(checker, input.users),
+    accessTokens: {
+      lifetime: checker.seconds(accessTokens.lifetime, 'accessTokens.lifetime', 300, 86400),
+      format: checker.oneOf(
+        accessTokens.format,
+        'accessTokens.format',
+        ['jwt', 'opaque'] as const,
+        'jwt',
+      ),
+      ...(audience === undefined ? {} : { audience }),
+    },
+    refreshTokens: {
+      lifetime: refreshLifetime,
+      absoluteLifetime: checker.seconds(
+        refreshTokens.absoluteLifetime,
+        'refreshTokens.absoluteLifetime',
+        Math.max(90 * 86400, refreshLifetime),
+      ),
+    },
+    authorizationCodes: {
+      lifetime: checker.seconds(codes.lifetime, 'authorizationCodes.lifetime', 60, 600),
+    },
+    par: {
+      lifetime: checker.seconds(par.lifetime, 'par.lifetime', 60, 600),
+      required: checker.boolean(par.required, 'par.required', false),
+    },
+    signing: { alg: checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256') },
+    dpop: checkDpop(checker, input),
+    ...(initialAccessToken === undefined ? {} : { registration: { initialAccessToken } }),
+    ...checkStorage(checker, input),
+    lint: {
+      maxAccessTokenLifetimeWithoutNonce: checker.seconds(
+        lint.maxAccessTokenLifetimeWithoutNonce,
+        'lint.maxAccessTokenLifetimeWithoutNonce',
+        3600,
+      ),
+    },
+  }
+  if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
+    checker.fail(
+      'refreshTokens.absoluteLifetime',
+      'must not be shorter than refreshTokens.lifetime',
+    )
+  }
+  issues.push(...checker.issues)
+  if (issues.length > 0) throw new ConfigError(issues)
+  return config
+}
+
+/**
+ * Parses a JSON or YAML config text (YAML is a superset of JSON, so one parser reads both) and
+ * validates it with {@link resolveConfig}.
+ * @example
+ * ```ts
+ * const config = parseConfig('issuer: https://as.example.com\nclients: []\n')
+ * ```
+ * @see https://yaml.org/spec/1.2.2/
+ */
+export function parseConfig(
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+): AuthorizationServerConfig {
+  let document: unknown
+  try {
+    document = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 })
+  } catch (error) {
+    throw new ConfigError([
+      `(file): not valid JSON or YAML: ${(error as Error).message.split('\n')[0]}`,
+    ])
+  }
+  return resolveConfig(document, env)
+}
+
+/**
+ * Reads and validates a config file (`.json`, `.yaml` or `.yml`).
+ * @example
+ * ```ts
+ * const config = await loadConfigFile('./keybound-as.yaml')
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export async function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AuthorizationServerConfig> {
+  return parseConfig(await readFile(path, 'utf8'), env)
+}
+
+/**
+ * Configuration warnings that are not errors. AS16 (RFC 9449 §11.2): without nonces, DPoP
+ * access tokens should not be long-lived, because pre-generated proofs stay usable.
+ * @example
+ * ```ts
+ * for (const warning of lintConfig(config)) logger.warn(warning)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.2
+ */
+export function lintConfig(config: AuthorizationServerConfig): string[] {
+  const warnings: string[] = []
+  const limit = config.lint.maxAccessTokenLifetimeWithoutNonce
+  if (!config.dpop.nonce.required && config.accessTokens.lifetime > limit) {
+    warnings.push(
+      `accessTokens.lifetime: ${config.accessTokens.lifetime} s without DPoP nonces (dpop.nonce.required: false) exceeds ${limit} s; ` +
+        'RFC 9449 §11.2 says such deployments SHOULD NOT issue long-lived DPoP-bound access tokens',
+    )
+  }
+  if (!config.dpop.required && config.clients.some((client) => !client.dpop_bound_access_tokens)) {
+    warnings.push(
+      'dpop.required: false lets clients without dpop_bound_access_tokens obtain Bearer access tokens',
+    )
+  }
+  return warnings
+}

@@ -1,0 +1,39 @@
+/**
+ * `@keybound/authorization-server`: an OAuth 2.0 authorization server that issues DPoP-bound
+ * tokens (RFC 9449), on Fastify, with SQLite or PostgreSQL storage.
+ *
+ * @example
+ * ```ts
+ * import { createAuthorizationServer, loadConfigFile } from '@keybound/authorization-server'
+ * const server = await createAuthorizationServer(await loadConfigFile('keybound-as.yaml'))
+ * await server.listen({ port: 8443 })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449
+ * @packageDocumentation
+ */
+export {
+  createAuthorizationServer,
+  type AuthorizationServer,
+  type AuthorizationServerOptions,
+} from './server.js'
+export {
+  ConfigError,
+  ENVIRONMENT_VARIABLES,
+  checkClient,
+  checkUrl,
+  lintConfig,
+  loadConfigFile,
+  parseConfig,
+  resolveConfig,
+  type AccessTokenFormat,
+  type AuthorizationServerConfig,
+  type ClientAuthMethod,
+  type ClientConfig,
+  type GrantType,
+  type SigningAlgorithm,
+  type UserConfig,
+} from './config.js'
+export { hashPassword, verifyPassword } from './passwords.js'
+export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from './signing-keys.js'
+export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'
+export { OAuthError, toOAuthError, type OAuthErrorCode } from './wire.js'

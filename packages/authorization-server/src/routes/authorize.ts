@@ -1,0 +1,443 @@
+/**
+ * The authorization endpoint (RFC 6749 §4.1) with a login page for configured users and a
+ * consent page for third-party clients. The code goes back with `state` and the RFC 9207 `iss`
+ * parameter; it carries the PKCE challenge and the `dpop_jkt` binding to the token endpoint.
+ *
+ * A login interaction is a row bound to the browser by a cookie (so a form cannot be posted
+ * from another browser) and used once.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ * @see https://www.rfc-editor.org/rfc/rfc9207#section-2
+ * @packageDocumentation
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import {
+  checkAuthorizationRequest,
+  checkRedirectUri,
+  readRequestObject,
+  type AuthorizationParameters,
+} from '../authorization-request.js'
+import type { Client } from '../clients.js'
+import type { ServerContext } from '../context.js'
+import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
+import { readParameters, splitScope, type Parameters } from '../lib/form.js'
+import { verifyPassword } from '../passwords.js'
+import type { AuthorizationRequestsTable } from '../storage/database.js'
+import {
+  escapeHtml,
+  OAuthError,
+  redirectError,
+  setNoStore,
+  showError,
+  toOAuthError,
+} from '../wire.js'
+import { REQUEST_URI_PREFIX } from './par.js'
+
+const BROWSER_COOKIE = 'kb_browser'
+const INTERACTION_LIFETIME = 600
+
+function readCookie(request: FastifyRequest, name: string): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=')
+    if (key === name) return value.join('=')
+  }
+  return undefined
+}
+
+function browserId(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): string {
+  const existing = readCookie(request, BROWSER_COOKIE)
+  if (existing !== undefined && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing
+  const id = randomHandle()
+  const issuer = new URL(ctx.urls().issuer)
+  const secure = issuer.protocol === 'https:' ? '; Secure' : ''
+  reply.header(
+    'Set-Cookie',
+    `${BROWSER_COOKIE}=${id}; Path=${issuer.pathname.replace(/\/?$/, '/')}; HttpOnly; SameSite=Lax${secure}`,
+  )
+  return id
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>${escapeHtml(title)}</title><style>body{font:16px system-ui;max-width:28rem;margin:3rem auto;padding:0 1rem}
+label,input,button{display:block;width:100%;margin:.4rem 0}input,button{padding:.5rem;box-sizing:border-box}.error{color:#b00}</style>
+</head><body>${body}</body></html>`
+}
+
+function clientLabel(client: Client): string {
+  return escapeHtml(client.client_name ?? client.client_id)
+}
+
+function renderLogin(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  client: Client,
+  interaction: string,
+  error?: string,
+): FastifyReply {
+  setNoStore(reply)
+  reply
+    .header('X-Frame-Options', 'DENY')
+    .header(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    )
+  const message =
+    error === undefined ? '' : `<p class="error" role="alert">${escapeHtml(error)}</p>`
+  return reply
+    .code(error === undefined ? 200 : 401)
+    .type('text/html; charset=utf-8')
+    .send(
+      page(
+        'Sign in',
+        `<h1>Sign in</h1><p>to continue to <strong>${clientLabel(client)}</strong></p>${message}
+<form method="post" action="${escapeHtml(ctx.urls().login)}"><input type="hidden" name="interaction" value="${escapeHtml(interaction)}">
+<label>Username <input name="username" autocomplete="username" required></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button></form>`,
+      ),
+    )
+}
+
+function renderConsent(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  client: Client,
+  interaction: string,
+  scope: string,
+): FastifyReply {
+  setNoStore(reply)
+  reply
+    .header('X-Frame-Options', 'DENY')
+    .header(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    )
+  const scopes = splitScope(scope)
+    .map((token) => `<li><code>${escapeHtml(token)}</code></li>`)
+    .join('')
+  return reply.type('text/html; charset=utf-8').send(
+    page(
+      'Allow access',
+      `<h1>Allow access?</h1><p><strong>${clientLabel(client)}</strong> asks for access to your account${scopes === '' ? '.' : ':'}</p><ul>${scopes}</ul>
+<form method="post" action="${escapeHtml(ctx.urls().consent)}"><input type="hidden" name="interaction" value="${escapeHtml(interaction)}">
+<button name="decision" value="allow">Allow</button><button name="decision" value="deny">Deny</button></form>`,
+    ),
+  )
+}
+
+async function takePushedRequest(
+  ctx: ServerContext,
+  client: Client,
+  requestUri: string,
+): Promise<AuthorizationParameters> {
+  const now = epochSeconds(ctx.now())
+  const hash = hashHandle(requestUri)
+  // One-time use (RFC 9126 §7.3): the row is claimed by a compare-and-set.
+  const claimed = await ctx.db
+    .updateTable('kb_authorization_requests')
+    .set({ used_at: now })
+    .where('request_hash', '=', hash)
+    .where('kind', '=', 'par')
+    .where('client_id', '=', client.client_id)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst()
+  if (!requestUri.startsWith(REQUEST_URI_PREFIX) || claimed.numUpdatedRows !== 1n) {
+    throw new OAuthError(
+      'invalid_request_uri',
+      '"request_uri" is unknown, expired, used or issued to another client',
+    )
+  }
+  const row = await ctx.db
+    .selectFrom('kb_authorization_requests')
+    .select('parameters')
+    .where('request_hash', '=', hash)
+    .executeTakeFirstOrThrow()
+  return JSON.parse(row.parameters) as AuthorizationParameters
+}
+
+async function resolveRequest(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  client: Client,
+  params: Parameters,
+): Promise<AuthorizationParameters | FastifyReply> {
+  if (params.request_uri !== undefined) return takePushedRequest(ctx, client, params.request_uri)
+  const effective = await readRequestObject(ctx, client, params)
+  const redirectUri = checkRedirectUri(client, effective.redirect_uri)
+  const context = { state: effective.state, issuer: ctx.urls().issuer }
+  try {
+    if (ctx.config.par.required || client.require_pushed_authorization_requests) {
+      throw new OAuthError(
+        'invalid_request',
+        'this client must use pushed authorization requests (request_uri)',
+      )
+    }
+    return checkAuthorizationRequest(client, effective, redirectUri)
+  } catch (error) {
+    return redirectError(reply, redirectUri, toOAuthError(error), context)
+  }
+}
+
+/**
+ * Handles `GET /authorize`: validates the request (or takes the pushed one) and shows the login
+ * page. Unknown clients and unregistered redirect URIs get an error page, other errors go to
+ * the redirect URI.
+ * @example
+ * ```ts
+ * app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ */
+export async function handleAuthorize(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  try {
+    const params = readParameters(request.query, 'query')
+    const client =
+      params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)
+    if (client === undefined)
+      throw new OAuthError('invalid_request', '"client_id" is missing or unknown')
+    const resolved = await resolveRequest(ctx, reply, client, params)
+    if (!('code_challenge' in resolved)) return resolved
+    const interaction = randomHandle()
+    await ctx.db
+      .insertInto('kb_authorization_requests')
+      .values({
+        request_hash: hashHandle(interaction),
+        kind: 'interaction',
+        client_id: client.client_id,
+        parameters: JSON.stringify(resolved),
+        browser_hash: hashHandle(browserId(ctx, request, reply)),
+        subject: null,
+        expires_at: epochSeconds(ctx.now()) + INTERACTION_LIFETIME,
+        used_at: null,
+      })
+      .execute()
+    return renderLogin(ctx, reply, client, interaction)
+  } catch (error) {
+    return showError(reply, logged(ctx, toOAuthError(error)))
+  }
+}
+
+function logged(ctx: ServerContext, error: OAuthError): OAuthError {
+  if (error.status >= 500)
+    ctx.log.error({ err: error.cause ?? error }, 'authorization endpoint failed')
+  ctx.metrics.errors.inc({ endpoint: '/authorize', error: error.error })
+  return error
+}
+
+interface Interaction {
+  row: AuthorizationRequestsTable
+  client: Client
+  parameters: AuthorizationParameters
+  interaction: string
+}
+
+async function loadInteraction(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  params: Parameters,
+): Promise<Interaction> {
+  const interaction = params.interaction
+  const row =
+    interaction === undefined
+      ? undefined
+      : await ctx.db
+          .selectFrom('kb_authorization_requests')
+          .selectAll()
+          .where('request_hash', '=', hashHandle(interaction))
+          .executeTakeFirst()
+  const browser = readCookie(request, BROWSER_COOKIE)
+  if (
+    row === undefined ||
+    row.kind !== 'interaction' ||
+    row.used_at !== null ||
+    row.expires_at <= epochSeconds(ctx.now()) ||
+    browser === undefined ||
+    row.browser_hash !== hashHandle(browser)
+  ) {
+    throw new OAuthError(
+      'invalid_request',
+      'the sign-in session is unknown, expired or belongs to another browser',
+    )
+  }
+  const client = await ctx.clients.find(row.client_id)
+  if (client === undefined)
+    throw new OAuthError('invalid_request', 'the client of this sign-in no longer exists')
+  return {
+    row,
+    client,
+    parameters: JSON.parse(row.parameters) as AuthorizationParameters,
+    interaction: interaction!,
+  }
+}
+
+async function hasConsent(
+  ctx: ServerContext,
+  client: Client,
+  subject: string,
+  scope: string,
+): Promise<boolean> {
+  if (client.first_party) return true
+  const grants = await ctx.db
+    .selectFrom('kb_grants')
+    .select('scope')
+    .where('client_id', '=', client.client_id)
+    .where('subject', '=', subject)
+    .where('revoked_at', 'is', null)
+    .execute()
+  const wanted = splitScope(scope)
+  return grants.some((grant) => {
+    const granted = new Set(splitScope(grant.scope))
+    return wanted.every((token) => granted.has(token))
+  })
+}
+
+async function issueCode(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  found: Interaction,
+  subject: string,
+): Promise<FastifyReply> {
+  const { parameters, row } = found
+  const now = epochSeconds(ctx.now())
+  const code = randomHandle()
+  const grantId = randomHandle(16)
+  const issued = await ctx.db.transaction().execute(async (trx) => {
+    const claimed = await trx
+      .updateTable('kb_authorization_requests')
+      .set({ used_at: now })
+      .where('request_hash', '=', row.request_hash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst()
+    if (claimed.numUpdatedRows !== 1n) return false
+    await trx
+      .insertInto('kb_grants')
+      .values({
+        grant_id: grantId,
+        client_id: parameters.client_id,
+        subject,
+        scope: parameters.scope,
+        created_at: now,
+        revoked_at: null,
+      })
+      .execute()
+    await trx
+      .insertInto('kb_authorization_codes')
+      .values({
+        code_hash: hashHandle(code),
+        client_id: parameters.client_id,
+        grant_id: grantId,
+        subject,
+        redirect_uri: parameters.redirect_uri,
+        scope: parameters.scope,
+        code_challenge: parameters.code_challenge,
+        dpop_jkt: parameters.dpop_jkt ?? null,
+        resource: null,
+        expires_at: now + ctx.config.authorizationCodes.lifetime,
+        consumed_at: null,
+      })
+      .execute()
+    return true
+  })
+  if (!issued) throw new OAuthError('invalid_request', 'this sign-in was already completed')
+  const target = new URL(parameters.redirect_uri)
+  target.searchParams.set('code', code)
+  if (parameters.state !== undefined) target.searchParams.set('state', parameters.state)
+  target.searchParams.set('iss', ctx.urls().issuer)
+  setNoStore(reply)
+  return reply.redirect(target.href, 303)
+}
+
+/**
+ * Handles `POST /authorize/login`: checks the password (scrypt), then shows the consent page for
+ * third-party clients without a covering grant, or issues the code.
+ * @example
+ * ```ts
+ * app.post('/authorize/login', (request, reply) => handleLogin(ctx, request, reply))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ */
+export async function handleLogin(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  try {
+    const params = readParameters(request.body, 'body')
+    const found = await loadInteraction(ctx, request, params)
+    if (found.row.subject !== null)
+      throw new OAuthError('invalid_request', 'already signed in for this request')
+    const user =
+      params.username === undefined
+        ? undefined
+        : await ctx.db
+            .selectFrom('kb_users')
+            .selectAll()
+            .where('username', '=', params.username)
+            .executeTakeFirst()
+    if (!(await verifyPassword(params.password ?? '', user?.password_hash))) {
+      ctx.log.info({ client_id: found.client.client_id }, 'sign-in failed')
+      return renderLogin(
+        ctx,
+        reply,
+        found.client,
+        found.interaction,
+        'Invalid username or password.',
+      )
+    }
+    const subject = user!.subject
+    if (await hasConsent(ctx, found.client, subject, found.parameters.scope))
+      return await issueCode(ctx, reply, found, subject)
+    await ctx.db
+      .updateTable('kb_authorization_requests')
+      .set({ subject })
+      .where('request_hash', '=', found.row.request_hash)
+      .execute()
+    return renderConsent(ctx, reply, found.client, found.interaction, found.parameters.scope)
+  } catch (error) {
+    return showError(reply, logged(ctx, toOAuthError(error)))
+  }
+}
+
+/**
+ * Handles `POST /authorize/consent`: `decision=allow` issues the code, anything else answers
+ * `access_denied` at the redirect URI.
+ * @example
+ * ```ts
+ * app.post('/authorize/consent', (request, reply) => handleConsent(ctx, request, reply))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
+export async function handleConsent(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  try {
+    const params = readParameters(request.body, 'body')
+    const found = await loadInteraction(ctx, request, params)
+    if (found.row.subject === null) throw new OAuthError('invalid_request', 'sign in first')
+    if (params.decision === 'allow') return await issueCode(ctx, reply, found, found.row.subject)
+    await ctx.db
+      .updateTable('kb_authorization_requests')
+      .set({ used_at: epochSeconds(ctx.now()) })
+      .where('request_hash', '=', found.row.request_hash)
+      .execute()
+    return redirectError(
+      reply,
+      found.parameters.redirect_uri,
+      new OAuthError('access_denied', 'the user denied the request'),
+      {
+        state: found.parameters.state,
+        issuer: ctx.urls().issuer,
+      },
+    )
+  } catch (error) {
+    return showError(reply, logged(ctx, toOAuthError(error)))
+  }
+}

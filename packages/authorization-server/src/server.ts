@@ -1,0 +1,352 @@
+/**
+ * `createAuthorizationServer`: validates the config, opens the database (migrations, config
+ * clients and users, signing keys, nonce secret), picks the replay store and builds the Fastify
+ * app with every endpoint.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
+ * @packageDocumentation
+ */
+import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import formbody from '@fastify/formbody'
+import {
+  createNonceSource,
+  isLoopbackHost,
+  MemoryReplayStore,
+  type ReplayStore,
+} from '@keybound/core'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { sql, type Kysely } from 'kysely'
+import { createClientRegistry } from './clients.js'
+import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
+import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
+import { epochSeconds } from './lib/crypto.js'
+import { createMetrics } from './metrics.js'
+import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
+import { handleIntrospect, handleRevoke } from './routes/introspect-revoke.js'
+import { buildJwks, buildMetadata } from './routes/metadata.js'
+import { handlePar } from './routes/par.js'
+import { handleRegister } from './routes/register.js'
+import { handleToken } from './routes/token.js'
+import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
+import { openDatabase, type Database } from './storage/database.js'
+import { createErrorHandler, OAuthError, sendError, sendJson } from './wire.js'
+
+/** Options that are not configuration: wiring for embedding and tests. */
+export interface AuthorizationServerOptions {
+  /** Fastify logger: `false`, `true`, or pino options (default: info level, secrets redacted). */
+  logger?: FastifyServerOptions['logger']
+  /** Clock in milliseconds (tests); defaults to `Date.now`. */
+  now?: () => number
+  /** Environment for `${VAR}` references and overrides; defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv
+  /** A replay store to use instead of the configured one (e.g. shared between instances in tests). */
+  replayStore?: ReplayStore
+  /** How often to reload signing keys from the database, in ms (default 30 s), so rotations reach every instance. */
+  keyReloadIntervalMs?: number
+}
+
+/** A running (or ready to run) authorization server. */
+export interface AuthorizationServer {
+  /** The Fastify app, for `inject`, extra routes or hooks. */
+  readonly app: FastifyInstance
+  readonly config: AuthorizationServerConfig
+  /** Config lint warnings (AS16 and others), also logged at start. */
+  readonly warnings: readonly string[]
+  /** The issuer, once configured or derived by `listen`. */
+  readonly issuer: string | undefined
+  /** Endpoint URLs under the issuer. */
+  urls(): EndpointUrls
+  /** Starts listening (default 127.0.0.1, port 0 = any free port); resolves with the issuer. */
+  listen(options?: { port?: number; host?: string }): Promise<string>
+  /** Rotates the access-token signing key now; the old one stays published until its tokens expire. */
+  rotateSigningKeys(): Promise<void>
+  /** Stops listening and closes the database and replay store connections. */
+  close(): Promise<void>
+}
+
+const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.dpop',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'res.headers["dpop-nonce"]',
+]
+
+function defaultLogger(): FastifyServerOptions['logger'] {
+  return {
+    level: process.env.LOG_LEVEL ?? 'info',
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: {
+      // Only the path: queries of /authorize can carry state, login hints and request objects.
+      req: (request: { method: string; url: string; id: string }) => ({
+        id: request.id,
+        method: request.method,
+        path: request.url.split('?')[0],
+      }),
+    },
+  }
+}
+
+async function openReplayStore(
+  config: AuthorizationServerConfig,
+  onError: (error: unknown) => void,
+): Promise<{ store: ReplayStore; close(): Promise<void> }> {
+  if (config.replay.redisUrl === undefined)
+    return { store: new MemoryReplayStore(), close: async () => {} }
+  const moduleName = '@keybound/server/redis'
+  let factory:
+    | ((options: { url: string; keyPrefix: string; onError?: (error: unknown) => void }) => unknown)
+    | undefined
+  try {
+    factory = ((await import(moduleName)) as { createRedisReplayStore?: typeof factory })
+      .createRedisReplayStore
+  } catch (error) {
+    throw new Error('REDIS_URL is set but @keybound/server/redis is not available', {
+      cause: error,
+    })
+  }
+  if (factory === undefined)
+    throw new Error('@keybound/server/redis does not export createRedisReplayStore')
+  const store = (await factory({
+    url: config.replay.redisUrl,
+    keyPrefix: config.replay.keyPrefix,
+    onError,
+  })) as ReplayStore & {
+    close?: () => Promise<void>
+    quit?: () => Promise<void>
+  }
+  return { store, close: async () => void (await (store.close ?? store.quit)?.call(store)) }
+}
+
+async function loadNonceSecret(
+  db: Kysely<Database>,
+  configured: string | undefined,
+): Promise<string> {
+  if (configured !== undefined) return configured
+  const read = () =>
+    db
+      .selectFrom('kb_settings')
+      .select('value')
+      .where('name', '=', 'nonce_secret')
+      .executeTakeFirst()
+  const existing = await read()
+  if (existing !== undefined) return existing.value
+  try {
+    await db
+      .insertInto('kb_settings')
+      .values({ name: 'nonce_secret', value: randomBytes(32).toString('base64url') })
+      .execute()
+  } catch {
+    // Another instance stored one first; use that.
+  }
+  return (await read())!.value
+}
+
+async function syncUsers(
+  db: Kysely<Database>,
+  config: AuthorizationServerConfig,
+  nowMs: number,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('kb_users').execute()
+    for (const user of config.users) {
+      await trx
+        .insertInto('kb_users')
+        .values({
+          username: user.username,
+          subject: user.subject,
+          password_hash: user.passwordHash,
+          updated_at: epochSeconds(nowMs),
+        })
+        .execute()
+    }
+  })
+}
+
+function deriveIssuer(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  if (!isLoopbackHost(host))
+    throw new Error('issuer must be configured unless the server listens on a loopback address')
+  return `http://${host}:${address.port}`
+}
+
+/**
+ * Builds an authorization server from a config document (validated here; see `resolveConfig`).
+ * Opens the database and applies migrations, stores the config clients and users, creates the
+ * first signing key on first start.
+ * @example
+ * ```ts
+ * const server = await createAuthorizationServer(await loadConfigFile('keybound-as.yaml'))
+ * const issuer = await server.listen({ port: 8443, host: '0.0.0.0' })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
+ */
+export async function createAuthorizationServer(
+  input: unknown,
+  options: AuthorizationServerOptions = {},
+): Promise<AuthorizationServer> {
+  const config = resolveConfig(input, options.env ?? process.env)
+  const now = options.now ?? Date.now
+  const { db, dialect } = await openDatabase(config.storage)
+  let replay: Awaited<ReturnType<typeof openReplayStore>> | undefined
+  try {
+    // Redis connection errors surface as ReplayStoreUnavailable (503) on requests; log them once here.
+    const onError = (error: unknown) =>
+      process.emitWarning(`replay store: ${(error as Error)?.message ?? String(error)}`)
+    replay =
+      options.replayStore === undefined
+        ? await openReplayStore(config, onError)
+        : { store: options.replayStore, close: async () => {} }
+    return await assemble(config, options, now, db, dialect, replay)
+  } catch (error) {
+    await replay?.close()
+    await db.destroy()
+    throw error
+  }
+}
+
+async function assemble(
+  config: AuthorizationServerConfig,
+  options: AuthorizationServerOptions,
+  now: () => number,
+  db: Kysely<Database>,
+  dialect: 'sqlite' | 'postgres',
+  replay: Awaited<ReturnType<typeof openReplayStore>>,
+): Promise<AuthorizationServer> {
+  const clients = await createClientRegistry(db, config.clients, now())
+  await syncUsers(db, config, now())
+  const secret = await loadNonceSecret(db, config.dpop.nonce.secret)
+  const nonces = createNonceSource({
+    secret,
+    purpose: 'as',
+    stepSeconds: config.dpop.nonce.stepSeconds,
+    now,
+  })
+  let keys: KeySet = await loadSigningKeys(
+    db,
+    config.signing.alg,
+    now(),
+    config.accessTokens.lifetime + 60,
+  )
+  let urls: EndpointUrls | undefined =
+    config.issuer === undefined ? undefined : endpointUrls(config.issuer)
+  const metrics = createMetrics()
+  const app = Fastify({
+    logger: options.logger ?? defaultLogger(),
+    trustProxy: false,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  })
+  const ctx: ServerContext = {
+    config,
+    db,
+    dialect,
+    clients,
+    nonces,
+    replayStore: replay.store,
+    metrics,
+    log: app.log,
+    now,
+    urls: () => urls ?? fail('the issuer is not known before listen()'),
+    keys: () => keys,
+  }
+  const warnings = lintConfig(config)
+  for (const warning of warnings) app.log.warn(warning)
+
+  const reloadKeys = async () => {
+    keys = await loadSigningKeys(db, config.signing.alg, now(), config.accessTokens.lifetime + 60)
+  }
+  const timer = setInterval(
+    () =>
+      reloadKeys().catch((error) => app.log.error({ err: error }, 'reloading signing keys failed')),
+    options.keyReloadIntervalMs ?? 30_000,
+  )
+  timer.unref()
+
+  await app.register(formbody)
+  app.setErrorHandler(
+    createErrorHandler({
+      issueNonce: () => nonces.issueNonce(),
+      count: (endpoint, error) => metrics.errors.inc({ endpoint, error }),
+    }),
+  )
+  app.setNotFoundHandler((_request, reply) =>
+    sendError(reply, new OAuthError('invalid_request', 'no such endpoint', { status: 404 })),
+  )
+  // A callback hook, not an async one: it runs on every request and needs no promise.
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unknown'
+    metrics.duration.observe({ route, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+    done()
+  })
+
+  const metadata = async (_request: unknown, reply: import('fastify').FastifyReply) =>
+    reply.header('Cache-Control', 'public, max-age=300').send(buildMetadata(ctx))
+  app.get('/.well-known/oauth-authorization-server', metadata)
+  app.get('/.well-known/openid-configuration', metadata)
+  app.get('/jwks', async (_request, reply) =>
+    reply
+      .header('Cache-Control', 'public, max-age=60')
+      .type('application/jwk-set+json')
+      .send(buildJwks(ctx)),
+  )
+  app.post('/token', (request, reply) => handleToken(ctx, request, reply))
+  app.post('/par', (request, reply) => handlePar(ctx, request, reply))
+  app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
+  app.post('/authorize/login', (request, reply) => handleLogin(ctx, request, reply))
+  app.post('/authorize/consent', (request, reply) => handleConsent(ctx, request, reply))
+  app.post('/introspect', (request, reply) => handleIntrospect(ctx, request, reply))
+  app.post('/revoke', (request, reply) => handleRevoke(ctx, request, reply))
+  if (config.registration !== undefined)
+    app.post('/register', (request, reply) => handleRegister(ctx, request, reply))
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await sql`select 1`.execute(db)
+      return sendJson(reply, 200, { status: 'ok', database: dialect })
+    } catch (error) {
+      app.log.error({ err: error }, 'health check failed')
+      return sendJson(reply, 503, { status: 'unavailable' })
+    }
+  })
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
+
+  let closed = false
+  return {
+    app,
+    config,
+    warnings,
+    get issuer() {
+      return urls?.issuer
+    },
+    urls: () => ctx.urls(),
+    async listen(listenOptions = {}) {
+      await app.listen({ port: listenOptions.port ?? 0, host: listenOptions.host ?? '127.0.0.1' })
+      urls ??= endpointUrls(deriveIssuer(app.server.address() as AddressInfo))
+      app.log.info({ issuer: urls.issuer }, 'authorization server listening')
+      return urls.issuer
+    },
+    async rotateSigningKeys() {
+      await rotateSigningKeys(db, {
+        alg: config.signing.alg,
+        retireAfter: config.accessTokens.lifetime + 60,
+        nowMs: now(),
+      })
+      await reloadKeys()
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      clearInterval(timer)
+      await app.close()
+      await replay.close()
+      await db.destroy()
+    },
+  }
+}
+
+function fail(message: string): never {
+  throw new Error(message)
+}

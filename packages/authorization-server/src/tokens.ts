@@ -1,0 +1,372 @@
+/**
+ * Access tokens (RFC 9068 JWTs with `cnf.jkt`, or opaque handles) and refresh tokens (opaque,
+ * stored by hash, rotated on every use, a reused one revokes its family).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-6
+ * @packageDocumentation
+ */
+import { createPublicKey, verify, constants, type KeyObject } from 'node:crypto'
+import type { Kysely, Transaction } from 'kysely'
+import type { Client } from './clients.js'
+import type { ServerContext } from './context.js'
+import { epochSeconds, hashHandle, randomHandle } from './lib/crypto.js'
+import { signJwt, type SigningKey } from './signing-keys.js'
+import type { Database, RefreshTokensTable } from './storage/database.js'
+
+/** What an access token is about. */
+export interface AccessTokenClaims {
+  client: Client
+  subject: string
+  scope: string
+  /** Thumbprint of the DPoP key; `undefined` issues a Bearer token. */
+  jkt: string | undefined
+  /** The refresh-token family, so that revoking it also revokes opaque access tokens. */
+  familyId?: string
+}
+
+/** An issued access token. */
+export interface IssuedAccessToken {
+  access_token: string
+  token_type: 'DPoP' | 'Bearer'
+  expires_in: number
+}
+
+/** Opaque access tokens start with this, so introspection can tell them from refresh tokens. */
+const OPAQUE_PREFIX = 'kbat_'
+const REFRESH_PREFIX = 'kbrt_'
+
+/**
+ * Issues an access token: an RFC 9068 JWT (`typ: at+jwt`, `iss`, `aud`, `sub`, `client_id`,
+ * `iat`, `exp`, `jti`, `scope`, `cnf.jkt`) or an opaque token stored by hash.
+ * @example
+ * ```ts
+ * const token = await issueAccessToken(ctx, ctx.db, { client, subject: client.client_id, scope, jkt: proof.jkt })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
+ */
+export async function issueAccessToken(
+  ctx: ServerContext,
+  db: Kysely<Database>,
+  claims: AccessTokenClaims,
+): Promise<IssuedAccessToken> {
+  const { config } = ctx
+  const lifetime = config.accessTokens.lifetime
+  const iat = epochSeconds(ctx.now())
+  const jti = randomHandle(16)
+  const audience = claims.client.audience ?? config.accessTokens.audience ?? ctx.urls().issuer
+  const tokenType = claims.jkt === undefined ? 'Bearer' : 'DPoP'
+  const format = claims.client.access_token_format ?? config.accessTokens.format
+  if (format === 'opaque') {
+    const token = `${OPAQUE_PREFIX}${randomHandle()}`
+    await db
+      .insertInto('kb_access_tokens')
+      .values({
+        token_hash: hashHandle(token),
+        jti,
+        family_id: claims.familyId ?? null,
+        client_id: claims.client.client_id,
+        subject: claims.subject,
+        scope: claims.scope,
+        audience,
+        jkt: claims.jkt ?? null,
+        issued_at: iat,
+        expires_at: iat + lifetime,
+        revoked_at: null,
+      })
+      .execute()
+    return { access_token: token, token_type: tokenType, expires_in: lifetime }
+  }
+  const payload: Record<string, unknown> = {
+    iss: ctx.urls().issuer,
+    sub: claims.subject,
+    aud: audience,
+    client_id: claims.client.client_id,
+    iat,
+    exp: iat + lifetime,
+    jti,
+  }
+  if (claims.scope !== '') payload.scope = claims.scope
+  if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt }
+  return {
+    access_token: signJwt(ctx.keys().active, 'at+jwt', payload),
+    token_type: tokenType,
+    expires_in: lifetime,
+  }
+}
+
+/** A refresh token to store. */
+export interface NewRefreshToken {
+  familyId: string
+  grantId: string
+  client: Client
+  subject: string
+  scope: string
+  resource: string | null
+  jkt: string | null
+  familyExpiresAt: number
+}
+
+/**
+ * Creates and stores a refresh token inside the caller's transaction; returns the token text.
+ * @example
+ * ```ts
+ * const refresh_token = await insertRefreshToken(ctx, trx, { familyId, grantId, client, subject, scope, resource: null, jkt, familyExpiresAt })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export async function insertRefreshToken(
+  ctx: ServerContext,
+  trx: Transaction<Database> | Kysely<Database>,
+  token: NewRefreshToken,
+): Promise<string> {
+  const now = epochSeconds(ctx.now())
+  const value = `${REFRESH_PREFIX}${randomHandle()}`
+  await trx
+    .insertInto('kb_refresh_tokens')
+    .values({
+      token_hash: hashHandle(value),
+      family_id: token.familyId,
+      grant_id: token.grantId,
+      client_id: token.client.client_id,
+      subject: token.subject,
+      scope: token.scope,
+      resource: token.resource,
+      jkt: token.jkt,
+      created_at: now,
+      expires_at: Math.min(now + ctx.config.refreshTokens.lifetime, token.familyExpiresAt),
+      family_expires_at: token.familyExpiresAt,
+      rotated_at: null,
+      revoked_at: null,
+    })
+    .execute()
+  return value
+}
+
+/**
+ * Revokes a refresh-token family and the opaque access tokens issued from it (reuse detection,
+ * RFC 9700 §4.14.2; revocation, RFC 7009 §2.1).
+ * @example
+ * ```ts
+ * await revokeFamily(ctx, ctx.db, row.family_id)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+ */
+export async function revokeFamily(
+  ctx: ServerContext,
+  db: Kysely<Database> | Transaction<Database>,
+  familyId: string,
+): Promise<void> {
+  const now = epochSeconds(ctx.now())
+  await db
+    .updateTable('kb_refresh_tokens')
+    .set({ revoked_at: now })
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute()
+  await db
+    .updateTable('kb_access_tokens')
+    .set({ revoked_at: now })
+    .where('family_id', '=', familyId)
+    .where('revoked_at', 'is', null)
+    .execute()
+}
+
+/**
+ * Revokes every token of a grant (authorization-code reuse, RFC 6749 §4.1.2).
+ * @example
+ * ```ts
+ * await revokeGrant(ctx, ctx.db, code.grant_id)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ */
+export async function revokeGrant(
+  ctx: ServerContext,
+  db: Kysely<Database>,
+  grantId: string,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const now = epochSeconds(ctx.now())
+    await trx
+      .updateTable('kb_grants')
+      .set({ revoked_at: now })
+      .where('grant_id', '=', grantId)
+      .execute()
+    const families = await trx
+      .selectFrom('kb_refresh_tokens')
+      .select('family_id')
+      .distinct()
+      .where('grant_id', '=', grantId)
+      .execute()
+    for (const { family_id } of families) await revokeFamily(ctx, trx, family_id)
+  })
+}
+
+/**
+ * Finds a refresh token by its text (any state); `undefined` when unknown.
+ * @example
+ * ```ts
+ * const row = await findRefreshToken(ctx.db, params.refresh_token)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export async function findRefreshToken(
+  db: Kysely<Database>,
+  token: string,
+): Promise<RefreshTokensTable | undefined> {
+  if (!token.startsWith(REFRESH_PREFIX)) return undefined
+  return db
+    .selectFrom('kb_refresh_tokens')
+    .selectAll()
+    .where('token_hash', '=', hashHandle(token))
+    .executeTakeFirst()
+}
+
+/** What introspection knows about a token (RFC 7662 §2.2 members). */
+export interface TokenInfo {
+  kind: 'access_token' | 'refresh_token'
+  client_id: string
+  sub: string
+  scope: string
+  aud?: string
+  iat?: number
+  exp: number
+  jti?: string
+  jkt?: string | undefined
+  familyId?: string
+}
+
+const publicKeys = new WeakMap<SigningKey, KeyObject>()
+
+function verifySignature(key: SigningKey, data: Buffer, signature: Buffer): boolean {
+  let publicKey = publicKeys.get(key)
+  if (publicKey === undefined) publicKeys.set(key, (publicKey = createPublicKey(key.privateKey)))
+  switch (key.alg) {
+    case 'ES256':
+      return verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+    case 'ES384':
+      return verify('sha384', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+    case 'EdDSA':
+      return verify(null, data, publicKey, signature)
+    case 'PS256':
+      return verify(
+        'sha256',
+        data,
+        { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+        signature,
+      )
+    case 'RS256':
+      return verify('sha256', data, publicKey, signature)
+  }
+}
+
+function parseJson(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function inspectJwt(
+  ctx: ServerContext,
+  token: string,
+  now: number,
+): Promise<TokenInfo | undefined> {
+  const [header, payload, signature] = token.split('.') as [string, string, string]
+  const head = parseJson(header)
+  const key = ctx.keys().published.find((candidate) => candidate.kid === head?.kid)
+  if (head === undefined || key === undefined || head.alg !== key.alg || head.typ !== 'at+jwt')
+    return undefined
+  if (
+    !verifySignature(key, Buffer.from(`${header}.${payload}`), Buffer.from(signature, 'base64url'))
+  )
+    return undefined
+  const claims = parseJson(payload)
+  if (
+    claims === undefined ||
+    claims.iss !== ctx.urls().issuer ||
+    typeof claims.exp !== 'number' ||
+    claims.exp <= now
+  )
+    return undefined
+  const revoked = await ctx.db
+    .selectFrom('kb_revoked_jtis')
+    .select('jti')
+    .where('jti', '=', String(claims.jti))
+    .executeTakeFirst()
+  if (revoked !== undefined) return undefined
+  const cnf = claims.cnf as { jkt?: string } | undefined
+  return {
+    kind: 'access_token',
+    client_id: String(claims.client_id),
+    sub: String(claims.sub),
+    scope: typeof claims.scope === 'string' ? claims.scope : '',
+    aud: String(claims.aud),
+    iat: Number(claims.iat),
+    exp: claims.exp,
+    jti: String(claims.jti),
+    jkt: cnf?.jkt,
+  }
+}
+
+/**
+ * Looks a token up for introspection or revocation: a JWT access token (signature, issuer,
+ * expiry, revocation list), an opaque access token, or a refresh token. Returns `undefined` for
+ * anything that is not an active token of this server.
+ * @example
+ * ```ts
+ * const info = await inspectToken(ctx, params.token)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7662#section-2.2
+ */
+export async function inspectToken(
+  ctx: ServerContext,
+  token: string,
+): Promise<TokenInfo | undefined> {
+  const now = epochSeconds(ctx.now())
+  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token))
+    return inspectJwt(ctx, token, now)
+  if (token.startsWith(OPAQUE_PREFIX)) {
+    const row = await ctx.db
+      .selectFrom('kb_access_tokens')
+      .selectAll()
+      .where('token_hash', '=', hashHandle(token))
+      .executeTakeFirst()
+    if (row === undefined || row.revoked_at !== null || row.expires_at <= now) return undefined
+    return {
+      kind: 'access_token',
+      client_id: row.client_id,
+      sub: row.subject,
+      scope: row.scope,
+      aud: row.audience,
+      iat: row.issued_at,
+      exp: row.expires_at,
+      jti: row.jti,
+      jkt: row.jkt ?? undefined,
+      ...(row.family_id === null ? {} : { familyId: row.family_id }),
+    }
+  }
+  const row = await findRefreshToken(ctx.db, token)
+  if (
+    row === undefined ||
+    row.revoked_at !== null ||
+    row.rotated_at !== null ||
+    row.expires_at <= now
+  )
+    return undefined
+  return {
+    kind: 'refresh_token',
+    client_id: row.client_id,
+    sub: row.subject,
+    scope: row.scope,
+    iat: row.created_at,
+    exp: row.expires_at,
+    jkt: row.jkt ?? undefined,
+    familyId: row.family_id,
+  }
+}

@@ -211,7 +211,13 @@ describe('a Redis outage in the middle of traffic', () => {
     expectReplayRejection(await get(early))
 
     // Traffic: 8 workers, each a fresh proof per request, until told to stop (bounded by time).
-    type Sample = { at: number; phase: 'up' | 'down' | 'back'; proof: string; reply: Reply }
+    type Sample = {
+      sentAt: number
+      at: number
+      phase: 'up' | 'down' | 'back'
+      proof: string
+      reply: Reply
+    }
     const samples: Sample[] = []
     let phase: Sample['phase'] = 'up'
     let stop = false
@@ -220,8 +226,9 @@ describe('a Redis outage in the middle of traffic', () => {
       while (!stop && performance.now() < deadline) {
         const proof = await proofFor(caller)
         const sentIn = phase
+        const sentAt = performance.now()
         const reply = await get(proof)
-        samples.push({ at: performance.now(), phase: sentIn, proof, reply })
+        samples.push({ sentAt, at: performance.now(), phase: sentIn, proof, reply })
         await sleep(5)
       }
     })
@@ -260,8 +267,10 @@ describe('a Redis outage in the middle of traffic', () => {
     for (const sample of samples) {
       if (sample.reply.status === 503) expectUnavailable(sample.reply)
     }
+    // Requests sent after Redis died and answered before it came back. (A request sent just
+    // before the kill may legitimately be answered 200 late on a loaded machine.)
     const downSamples = samples.filter(
-      (sample) => sample.at > killedAt + 50 && sample.at < restartedAt,
+      (sample) => sample.sentAt > killedAt && sample.at < restartedAt,
     )
     expect(downSamples.length).toBeGreaterThan(0)
     for (const sample of downSamples) expect(sample.reply.status).toBe(503)

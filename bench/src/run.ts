@@ -1,1 +1,97 @@
-console.log('placeholder')
+/**
+ * `npm run bench`: runs the registered suites, prints one table per suite and writes the results
+ * to `bench/results/<suite>-<date>.json` and `bench/results/latest.json`.
+ *
+ *   node bench/dist/run.js [--only <suite>[,<suite>…]] [--quick]
+ *
+ * Numbers from a shared machine are noisy; the harness alternates contenders round by round and
+ * reports medians and ratios. Missed targets are reported, never turned into a failing exit code.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { DEFAULT_ROUND_MS, DEFAULT_ROUNDS, DEFAULT_WARMUP_MS } from './lib/measure.js'
+import { renderSuite, suiteRecord, type SuiteRecord } from './lib/report.js'
+import type { SuiteContext } from './lib/suite.js'
+import { suites } from './suites/index.js'
+
+const RESULTS = fileURLToPath(new URL('../results/', import.meta.url))
+
+function usage(): string {
+  return [
+    'usage: node bench/dist/run.js [--only <suite>[,<suite>...]] [--quick]',
+    `suites: ${suites.map((suite) => suite.name).join(', ')}`,
+  ].join('\n')
+}
+
+async function readLatest(path: string): Promise<Record<string, SuiteRecord>> {
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as {
+      suites?: Record<string, SuiteRecord>
+    }
+    return parsed.suites ?? {}
+  } catch {
+    return {}
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help === true) {
+    console.log(usage())
+    return
+  }
+  const only = (values.only ?? []).flatMap((value) => value.split(',')).filter(Boolean)
+  const unknown = only.filter((name) => !suites.some((suite) => suite.name === name))
+  if (unknown.length > 0) {
+    console.error(`unknown suite: ${unknown.join(', ')}\n${usage()}`)
+    process.exitCode = 2
+    return
+  }
+  const selected = only.length === 0 ? suites : suites.filter((suite) => only.includes(suite.name))
+  const quick = values.quick === true
+  const context: SuiteContext = {
+    quick,
+    rounds: quick ? 3 : DEFAULT_ROUNDS,
+    roundMs: quick ? 100 : DEFAULT_ROUND_MS,
+    warmupMs: quick ? 50 : DEFAULT_WARMUP_MS,
+    log: (message) => console.error(message),
+  }
+
+  const date = new Date()
+  const day = date.toISOString().slice(0, 10)
+  await mkdir(RESULTS, { recursive: true })
+  const latestPath = `${RESULTS}latest.json`
+  const latest = await readLatest(latestPath)
+  let met = 0
+  let total = 0
+  for (const suite of selected) {
+    console.error(`running ${suite.name}${quick ? ' (quick)' : ''}`)
+    const started = performance.now()
+    const cases = await suite.run(context)
+    console.error(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    console.log(`\n${renderSuite(suite, cases)}\n`)
+    const record = suiteRecord(suite, cases, context, date)
+    met += record.targets.met
+    total += record.targets.total
+    latest[suite.name] = record
+    await writeFile(`${RESULTS}${suite.name}-${day}.json`, `${JSON.stringify(record, null, 2)}\n`)
+  }
+  const ordered = Object.fromEntries(
+    Object.entries(latest).sort(([a], [b]) => a.localeCompare(b)),
+  ) as Record<string, SuiteRecord>
+  await writeFile(
+    latestPath,
+    `${JSON.stringify({ updated: date.toISOString(), suites: ordered }, null, 2)}\n`,
+  )
+  console.log(`targets met: ${met}/${total}${quick ? ' (quick run: smoke numbers only)' : ''}`)
+  console.log(`results: ${RESULTS}latest.json and ${RESULTS}<suite>-${day}.json`)
+}
+
+await main()

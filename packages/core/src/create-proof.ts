@@ -9,7 +9,7 @@ import type { CryptoBackend } from './backends/backend.js'
 import { DPoPError, InvalidArgument, KeyUnsupported } from './errors.js'
 import { stripQueryAndFragment } from './htu.js'
 import { toPublicJwk } from './keys.js'
-import { athWith } from './thumbprint.js'
+import { athOf } from './thumbprint.js'
 import type { CreateProofOptions, DPoPKeyPair, ProofSigner } from './types.js'
 
 const RESERVED_CLAIMS = new Set(['jti', 'htm', 'htu', 'iat', 'ath', 'nonce'])
@@ -77,7 +77,10 @@ export async function createProofWith(
     htu,
     iat: options.iat ?? Math.floor(Date.now() / 1000),
   }
-  if (options.accessToken !== undefined) claims.ath = await athWith(backend, options.accessToken)
+  if (options.accessToken !== undefined) {
+    const ath = athOf(backend, options.accessToken)
+    claims.ath = typeof ath === 'string' ? ath : await ath
+  }
   if (options.nonce !== undefined) claims.nonce = options.nonce
   if (options.claims !== undefined) {
     for (const [name, value] of Object.entries(options.claims))

@@ -47,6 +47,21 @@ export async function thumbprintWith(
   )
 }
 
+/**
+ * `athWith`, without a promise when the backend can hash synchronously (the hot path of
+ * verification); same result, same `InvalidArgument` (as a rejected promise) for a bad token.
+ */
+export function athOf(backend: CryptoBackend, accessToken: string): string | Promise<string> {
+  if (
+    typeof accessToken !== 'string' ||
+    accessToken.length === 0 ||
+    backend.sha256TextBase64url === undefined
+  ) {
+    return athWith(backend, accessToken)
+  }
+  return backend.sha256TextBase64url(accessToken)
+}
+
 /** `ath`: base64url(SHA-256(ASCII(access token))). */
 export async function athWith(backend: CryptoBackend, accessToken: string): Promise<string> {
   if (typeof accessToken !== 'string' || accessToken.length === 0) {

@@ -26,7 +26,7 @@ import type { BoundedCache } from './lib/bounded-cache.js'
 import { decodeBase64urlPortable, isCanonicalBase64url } from './lib/base64url.js'
 import { checkProofJwk } from './lib/jwk-checks.js'
 import { parseStrictJson, StrictJsonError } from './lib/strict-json.js'
-import { athWith, thumbprintWith } from './thumbprint.js'
+import { athOf, thumbprintWith } from './thumbprint.js'
 import type { PublicJwk, ProofRequest, VerifiedProof, VerifyProofOptions } from './types.js'
 
 /** What is known about a proof header once it passed every check; cached per encoded header. */
@@ -116,13 +116,12 @@ function signatureLengthOf(spec: AlgorithmSpec, jwk: PublicJwk): number {
   return spec.signatureLength ?? decodeBase64urlPortable(jwk.n!).length
 }
 
+// Only called on a cache miss: a cached header costs no promise at all.
 async function readHeader(
   backend: CryptoBackend,
   cache: HeaderCache,
   segment: string,
 ): Promise<VerifiedHeader> {
-  const cached = cache.get(segment)
-  if (cached !== undefined) return cached
   const header = decodeJsonSegment(segment, 'header')
   const spec = checkHeaderParameters(header)
   checkProofJwk(header.jwk, spec)
@@ -254,33 +253,56 @@ function checkIssuedAt(iat: number, nowSeconds: number, maxAge: number, toleranc
     {
       claim: 'iat',
       reason,
-      details: { iat, now: Math.floor(nowSeconds), maxAge, clockTolerance: tolerance },
+      details: { iat, now: nowSeconds, maxAge, clockTolerance: tolerance },
     },
   )
 }
 
-async function recordUse(
-  options: VerifyProofOptions,
-  jkt: string,
-  jti: string,
-  ttlMs: number,
-): Promise<void> {
-  if (options.replayStore === false) return
-  let fresh: boolean
-  try {
-    fresh = await options.replayStore.checkAndRecord(jkt, jti, ttlMs)
-  } catch (error) {
-    if (error instanceof DPoPError) throw error
-    throw new ReplayStoreUnavailable('replay store is unavailable', {
-      reason: 'unreachable',
-      cause: error,
-    })
-  }
+function storeFailure(error: unknown): never {
+  if (error instanceof DPoPError) throw error
+  throw new ReplayStoreUnavailable('replay store is unavailable', {
+    reason: 'unreachable',
+    cause: error,
+  })
+}
+
+function checkFresh(fresh: boolean): void {
   if (!fresh)
     throw new ProofReplayed('DPoP proof was already used ("jti" replay)', {
       claim: 'jti',
       reason: 'replay',
     })
+}
+
+async function settleUse(pending: PromiseLike<boolean>): Promise<void> {
+  let fresh: boolean
+  try {
+    fresh = await pending
+  } catch (error) {
+    storeFailure(error)
+  }
+  checkFresh(fresh)
+}
+
+// Synchronous stores (the memory store) are answered without a promise; async ones are awaited.
+function recordUse(
+  options: VerifyProofOptions,
+  jkt: string,
+  jti: string,
+  ttlMs: number,
+): Promise<void> | undefined {
+  if (options.replayStore === false) return undefined
+  let answer: boolean | Promise<boolean>
+  try {
+    answer = options.replayStore.checkAndRecord(jkt, jti, ttlMs)
+  } catch (error) {
+    storeFailure(error)
+  }
+  if (typeof answer === 'boolean') {
+    checkFresh(answer)
+    return undefined
+  }
+  return settleUse(answer)
 }
 
 function checkOptions(request: ProofRequest, options: VerifyProofOptions): void {
@@ -311,7 +333,7 @@ async function verifyChecked(
     proof,
     options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH,
   )
-  const verified = await readHeader(backend, cache, headerSegment)
+  const verified = cache.get(headerSegment) ?? (await readHeader(backend, cache, headerSegment))
   const algorithms = options.algorithms ?? SUPPORTED_ALGORITHMS
   if (!algorithms.includes(verified.spec.alg)) {
     throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not allowed here', {
@@ -326,7 +348,8 @@ async function verifyChecked(
   let valid = false
   if (signature.length === verified.signatureLength) {
     try {
-      valid = await backend.verify(verified.spec, verified.key, data, signature)
+      const answer = backend.verify(verified.spec, verified.key, data, signature)
+      valid = typeof answer === 'boolean' ? answer : await answer
     } catch {
       valid = false
     }
@@ -348,7 +371,8 @@ async function verifyChecked(
   if (options.accessToken !== undefined) {
     if (claims.ath === undefined)
       throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
-    if (claims.ath !== (await athWith(backend, options.accessToken))) {
+    const ath = athOf(backend, options.accessToken)
+    if (claims.ath !== (typeof ath === 'string' ? ath : await ath)) {
       throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', {
         claim: 'ath',
         reason: 'mismatch',
@@ -372,10 +396,12 @@ async function verifyChecked(
     options.nonce === undefined ? { rotate: false } : await checkNonce(claims, options.nonce, nowMs)
   let ttlMs = (maxAge + tolerance) * 1000
   if (nonce.expiresAt === undefined)
-    checkIssuedAt(claims.iat as number, nowMs / 1000, maxAge, tolerance)
+    // Whole seconds, like iat itself: a proof made at second T is not stale before T + maxAge ends.
+    checkIssuedAt(claims.iat as number, Math.floor(nowMs / 1000), maxAge, tolerance)
   else ttlMs = Math.max(nonce.expiresAt - nowMs, 0) + tolerance * 1000
 
-  await recordUse(options, verified.jkt, claims.jti as string, ttlMs)
+  const recording = recordUse(options, verified.jkt, claims.jti as string, ttlMs)
+  if (recording !== undefined) await recording
   return {
     header: verified.header,
     claims: claims as VerifiedProof['claims'],

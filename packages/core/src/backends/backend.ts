@@ -14,6 +14,11 @@ export type VerifyKey = unknown
 export interface CryptoBackend {
   readonly name: 'node' | 'webcrypto'
   sha256(data: Uint8Array): Uint8Array | Promise<Uint8Array>
+  /**
+   * Optional synchronous shortcut for base64url(SHA-256(UTF-8 bytes of `text`)), the `ath` of an
+   * access token; without it callers hash `sha256` output themselves.
+   */
+  sha256TextBase64url?(text: string): string
   hmacSha256(secret: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>
   randomBytes(length: number): Uint8Array
   /** Imports the public members of a JWK already checked against `spec`; throws on a bad key. */

@@ -4,15 +4,21 @@
  */
 export class BoundedCache<K, V> {
   private readonly entries = new Map<K, V>()
+  // The most recently used entry: a repeated hit on it (one client in a row) needs neither a
+  // lookup nor a re-insertion.
+  private newest: { key: K; value: V } | undefined
 
   constructor(private readonly capacity: number) {}
 
   get(key: K): V | undefined {
+    const newest = this.newest
+    if (newest !== undefined && newest.key === key) return newest.value
     const value = this.entries.get(key)
     if (value !== undefined) {
       // Re-insert so that Map's insertion order doubles as recency order.
       this.entries.delete(key)
       this.entries.set(key, value)
+      this.newest = { key, value }
     }
     return value
   }
@@ -25,6 +31,7 @@ export class BoundedCache<K, V> {
       if (!oldest.done) this.entries.delete(oldest.value)
     }
     this.entries.set(key, value)
+    this.newest = { key, value }
   }
 
   get size(): number {
@@ -33,5 +40,6 @@ export class BoundedCache<K, V> {
 
   clear(): void {
     this.entries.clear()
+    this.newest = undefined
   }
 }

@@ -1,0 +1,146 @@
+/**
+ * Child process of the server-http suite: one HTTP app (Express or Fastify) with one route per
+ * contender, on 127.0.0.1. Started with `fork`, so the parent can ask for this process's CPU
+ * time over IPC (`{ type: 'cpu' }` → `{ type: 'cpu', usage }`) without an HTTP route sharing the
+ * load. Usage: `server-http-child.js <express|fastify> <port> <issuer> <jwksUri> <audience>`.
+ *
+ * Routes, all `GET`, all requiring scope `read`, all answering `{"ok":true,"sub":…}`:
+ *   express: /keybound (Keybound `dpop()` middleware, in-memory replay store)
+ *            /auth0    (express-oauth2-jwt-bearer `auth()` with DPoP required + `requiredScopes`)
+ *   fastify: /keybound        (Keybound preHandler, in-memory replay store)
+ *            /keybound-redis  (the same with the Redis replay store at REDIS_URL)
+ *            /jose-bearer     (a Bearer-only route: jose `jwtVerify` with a remote JWKS)
+ */
+import { randomUUID } from 'node:crypto'
+import { createResourceServer, jwtAccessTokens, type ResourceServer } from '@keybound/server'
+import { dpop } from '@keybound/server/express'
+import { dpopPlugin, dpopPreHandler } from '@keybound/server/fastify'
+import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
+import express from 'express'
+import { auth, requiredScopes } from 'express-oauth2-jwt-bearer'
+import Fastify from 'fastify'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
+
+export type AppKind = 'express' | 'fastify'
+
+export type ChildMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'cpu'; usage: NodeJS.CpuUsage }
+  | { type: 'error'; message: string }
+
+const [kind, portText, issuer, jwksUri, audience] = process.argv.slice(2) as [
+  AppKind,
+  string,
+  string,
+  string,
+  string,
+]
+const port = Number(portText)
+const publicBaseUrl = `http://127.0.0.1:${port}`
+const send = (message: ChildMessage): void => void process.send?.(message)
+
+process.on('message', (message: { type?: string }) => {
+  if (message?.type === 'cpu') send({ type: 'cpu', usage: process.cpuUsage() })
+  if (message?.type === 'exit') process.exit(0)
+})
+// The parent going away ends this process too.
+process.on('disconnect', () => process.exit(0))
+
+function keyboundServer(replayStore?: RedisReplayStore): ResourceServer {
+  return createResourceServer({
+    publicBaseUrl,
+    accessTokens: jwtAccessTokens({ issuer, audience, jwksUri }),
+    ...(replayStore === undefined ? {} : { replayStore }),
+  })
+}
+
+async function startExpress(): Promise<void> {
+  const app = express()
+  app.disable('x-powered-by')
+  app.disable('etag')
+  app.get('/keybound', dpop(keyboundServer(), { scopes: ['read'] }), (req, res) => {
+    res.json({ ok: true, sub: req.dpop?.subject })
+  })
+  app.get(
+    '/auth0',
+    auth({
+      issuer,
+      audience,
+      jwksUri,
+      tokenSigningAlg: 'ES256',
+      dpop: { enabled: true, required: true },
+    }),
+    requiredScopes('read'),
+    (req, res) => {
+      res.json({ ok: true, sub: req.auth?.payload.sub })
+    },
+  )
+  await new Promise<void>((resolve, reject) => {
+    const server = app.listen(port, '127.0.0.1', (error?: Error) =>
+      error ? reject(error) : resolve(),
+    )
+    server.keepAliveTimeout = 60_000
+  })
+}
+
+async function redisStore(): Promise<RedisReplayStore> {
+  const store = createRedisReplayStore({
+    url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    keyPrefix: `keybound:bench:${randomUUID()}:`,
+  })
+  // Bounded wait for the first connection: 100 × 50 ms.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if ('isReady' in store.client && store.client.isReady) return store
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error('Redis is not reachable (set REDIS_URL)')
+}
+
+async function startFastify(): Promise<void> {
+  const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
+  const memory = keyboundServer()
+  const redis = keyboundServer(await redisStore())
+  const jwks = createRemoteJWKSet(new URL(jwksUri))
+
+  await app.register(dpopPlugin, { resourceServer: memory })
+  app.get('/keybound', { preHandler: app.dpop({ scopes: ['read'] }) }, async (request) => ({
+    ok: true,
+    sub: request.dpop?.subject,
+  }))
+  // A second resource server, same settings, Redis store: its own preHandler.
+  app.get(
+    '/keybound-redis',
+    { preHandler: dpopPreHandler(redis, { scopes: ['read'] }) },
+    async (request) => ({ ok: true, sub: request.dpop?.subject }),
+  )
+  // What a Bearer-only route does with jose: parse the header, verify the JWT, check the scope.
+  app.get('/jose-bearer', async (request, reply) => {
+    const authorization = request.headers.authorization ?? ''
+    const match = /^Bearer ([\w.~+/-]+=*)$/.exec(authorization)
+    if (match === null) return reply.code(401).header('www-authenticate', 'Bearer').send()
+    try {
+      const { payload } = await jwtVerify(match[1]!, jwks, {
+        issuer,
+        audience,
+        algorithms: ['ES256'],
+        typ: 'at+jwt',
+      })
+      const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : []
+      if (!scopes.includes('read')) return reply.code(403).send()
+      return { ok: true, sub: payload.sub }
+    } catch {
+      return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send()
+    }
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
+try {
+  if (kind === 'express') await startExpress()
+  else if (kind === 'fastify') await startFastify()
+  else throw new Error(`unknown app kind ${String(kind)}`)
+  send({ type: 'ready', port })
+} catch (error) {
+  send({ type: 'error', message: error instanceof Error ? error.message : String(error) })
+  process.exit(1)
+}

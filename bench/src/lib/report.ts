@@ -1,0 +1,154 @@
+/**
+ * Output: one plain-text table per suite, and small JSON records for the results folder.
+ */
+import { cpus } from 'node:os'
+import type { CaseResult, Suite, SuiteContext, TargetResult } from './suite.js'
+
+export interface SuiteRecord {
+  readonly suite: string
+  readonly description: string
+  readonly date: string
+  readonly quick: boolean
+  readonly environment: Environment
+  readonly settings: { rounds: number; roundMs: number; warmupMs: number }
+  readonly cases: readonly unknown[]
+  readonly targets: { met: number; total: number }
+}
+
+export interface Environment {
+  readonly node: string
+  readonly platform: string
+  readonly cpus: number
+  readonly cpuModel: string
+}
+
+export function environment(): Environment {
+  const list = cpus()
+  return {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: list.length,
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+  }
+}
+
+const round = (value: number, digits: number): number => Number(value.toFixed(digits))
+
+function formatValue(value: number): string {
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2
+  return value.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  })
+}
+
+function formatTarget(target: TargetResult): string {
+  const suffix = target.baseline === undefined ? '' : 'x'
+  const bounds: string[] = []
+  if (target.min !== undefined) bounds.push(`>= ${target.min}${suffix}`)
+  if (target.max !== undefined) bounds.push(`<= ${target.max}${suffix}`)
+  const against = target.baseline === undefined ? '' : ` ${target.baseline}`
+  return `${bounds.join(' and ')}${against}`
+}
+
+function ratioOf(kase: CaseResult, value: number): number {
+  const baseline = kase.rows.find((row) => row.name === kase.baseline)
+  return baseline === undefined ? Number.NaN : value / baseline.value
+}
+
+function cpuRatioOf(kase: CaseResult, value: number | undefined): number {
+  const baseline = kase.rows.find((row) => row.name === kase.baseline)?.perCpuSecond
+  return value === undefined || baseline === undefined ? Number.NaN : value / baseline
+}
+
+/** Renders the tables of one suite. */
+export function renderSuite(suite: Suite, cases: readonly CaseResult[]): string {
+  const header = [
+    'case',
+    'contender',
+    'value',
+    'vs baseline',
+    'per CPU-s',
+    'CPU ratio',
+    'target',
+    'result',
+  ]
+  const lines: string[][] = []
+  for (const kase of cases) {
+    kase.rows.forEach((row, index) => {
+      const targets = kase.targets.filter((target) => target.contender === row.name)
+      const isBaseline = row.name === kase.baseline
+      const ratio = ratioOf(kase, row.value)
+      const cpuRatio = cpuRatioOf(kase, row.perCpuSecond)
+      lines.push([
+        index === 0 ? kase.name : '',
+        `${row.name}${isBaseline ? ' (baseline)' : ''}`,
+        `${formatValue(row.value)} ${kase.unit}`,
+        Number.isNaN(ratio) ? '' : `${ratio.toFixed(2)}x`,
+        row.perCpuSecond === undefined ? '' : formatValue(row.perCpuSecond),
+        Number.isNaN(cpuRatio) ? '' : `${cpuRatio.toFixed(2)}x`,
+        targets.map(formatTarget).join('; '),
+        targets.map((target) => (target.pass ? 'PASS' : 'FAIL')).join(' ') +
+          (row.note === undefined ? '' : `${targets.length > 0 ? '  ' : ''}(${row.note})`),
+      ])
+    })
+  }
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...lines.map((line) => line[column]!.length)),
+  )
+  const numeric = new Set([2, 3, 4, 5])
+  const format = (line: string[]): string =>
+    line
+      .map((cell, column) =>
+        numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!),
+      )
+      .join('  ')
+      .trimEnd()
+  const rule = widths.map((width) => '-'.repeat(width)).join('  ')
+  const out = [`${suite.name}: ${suite.description}`, format(header), rule]
+  cases.forEach((kase, index) => {
+    if (index > 0) out.push('')
+    for (const line of lines.splice(0, kase.rows.length)) out.push(format(line))
+  })
+  return out.join('\n')
+}
+
+/** The JSON form of a suite's results: values rounded, so that diffs stay readable. */
+export function suiteRecord(
+  suite: Suite,
+  cases: readonly CaseResult[],
+  context: SuiteContext,
+  date: Date,
+): SuiteRecord {
+  const targets = cases.flatMap((kase) => kase.targets)
+  return {
+    suite: suite.name,
+    description: suite.description,
+    date: date.toISOString(),
+    quick: context.quick,
+    environment: environment(),
+    settings: { rounds: context.rounds, roundMs: context.roundMs, warmupMs: context.warmupMs },
+    cases: cases.map((kase) => ({
+      name: kase.name,
+      unit: kase.unit,
+      baseline: kase.baseline,
+      rows: kase.rows.map((row) => ({
+        name: row.name,
+        value: round(row.value, row.value >= 100 ? 0 : 2),
+        ratio: round(ratioOf(kase, row.value), 3),
+        ...(row.perCpuSecond === undefined
+          ? {}
+          : {
+              perCpuSecond: Math.round(row.perCpuSecond),
+              cpuRatio: round(cpuRatioOf(kase, row.perCpuSecond), 3),
+            }),
+        ...(row.rounds === undefined
+          ? {}
+          : { rounds: row.rounds.map((value) => Math.round(value)) }),
+        ...(row.note === undefined ? {} : { note: row.note }),
+      })),
+      targets: kase.targets.map((target) => ({ ...target, actual: round(target.actual, 3) })),
+    })),
+    targets: { met: targets.filter((target) => target.pass).length, total: targets.length },
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * What a suite is and what it reports. A suite returns one or more cases; a case is one
+ * comparison (same algorithm, same request shape) between contenders, one of which is the
+ * named baseline, plus the targets that case is held to.
+ */
+import { measure, type Contender, type ContenderResult } from './measure.js'
+
+export interface SuiteContext {
+  /** `--quick`: fewer and shorter rounds, smaller pools; numbers are for smoke runs only. */
+  readonly quick: boolean
+  readonly rounds: number
+  readonly roundMs: number
+  readonly warmupMs: number
+  /** Progress output (stderr, so that stdout stays the tables). */
+  log(message: string): void
+}
+
+export interface Suite {
+  readonly name: string
+  readonly description: string
+  run(context: SuiteContext): Promise<CaseResult[]>
+}
+
+/** A requirement: `contender / baseline` (or the contender's own value) within bounds. */
+export interface Target {
+  readonly contender: string
+  /** Compare the ratio to this contender; without it the contender's value itself is compared. */
+  readonly baseline?: string
+  readonly min?: number
+  readonly max?: number
+}
+
+export interface TargetResult extends Target {
+  /** The ratio (or the value) that was compared. */
+  readonly actual: number
+  readonly pass: boolean
+}
+
+export interface MeasurementRow {
+  readonly name: string
+  readonly value: number
+  /** Per-round values, when the value is a median of rounds. */
+  readonly rounds?: readonly number[]
+  /** Throughput per CPU-second of the process (median of rounds), next to wall-clock ops/s. */
+  readonly perCpuSecond?: number
+  readonly note?: string
+}
+
+export interface CaseResult {
+  readonly name: string
+  /** Unit of `value`, e.g. `ops/s` or `bytes/entry`. */
+  readonly unit: string
+  readonly higherIsBetter: boolean
+  readonly baseline: string
+  readonly rows: readonly MeasurementRow[]
+  readonly targets: readonly TargetResult[]
+}
+
+function valueOf(rows: readonly MeasurementRow[], name: string): number {
+  const row = rows.find((candidate) => candidate.name === name)
+  if (row === undefined) throw new Error(`no measurement named ${JSON.stringify(name)}`)
+  return row.value
+}
+
+/** Evaluates targets against measured rows. */
+export function evaluateTargets(
+  rows: readonly MeasurementRow[],
+  targets: readonly Target[],
+): TargetResult[] {
+  return targets.map((target) => {
+    const value = valueOf(rows, target.contender)
+    const actual = target.baseline === undefined ? value : value / valueOf(rows, target.baseline)
+    const pass =
+      (target.min === undefined || actual >= target.min) &&
+      (target.max === undefined || actual <= target.max)
+    return { ...target, actual, pass }
+  })
+}
+
+/** Measures throughput contenders and packs them into a case. */
+export async function throughputCase(
+  context: SuiteContext,
+  name: string,
+  baseline: string,
+  contenders: readonly Contender[],
+  targets: readonly Target[] = [],
+  options: { warmupOps?: number } = {},
+): Promise<CaseResult> {
+  context.log(`  ${name}: ${contenders.length} contenders × ${context.rounds} rounds`)
+  const results: ContenderResult[] = await measure(contenders, {
+    rounds: context.rounds,
+    roundMs: context.roundMs,
+    warmupMs: context.warmupMs,
+    ...options,
+  })
+  const rows = results.map((result) => ({
+    name: result.name,
+    value: result.opsPerSec,
+    rounds: result.rounds,
+    perCpuSecond: result.opsPerCpuSec,
+  }))
+  return {
+    name,
+    unit: 'ops/s',
+    higherIsBetter: true,
+    baseline,
+    rows,
+    targets: evaluateTargets(rows, targets),
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * Authorization server token endpoint over real HTTP on 127.0.0.1: `client_credentials` with
+ * `client_secret_basic`, a fresh ES256 DPoP proof per request (pre-signed before each turn,
+ * attached by autocannon's `setupRequest`), AS nonces required, RFC 9068 JWT access tokens
+ * signed with ES256. Keybound's `keybound-as` binary vs `oidc-provider@9` configured the same
+ * way (DPoP on with `nonceSecret` + `requireNonce`, replay detection on, JWT access tokens via
+ * resource indicators, ES256). Each server runs in its own child process; its CPU time
+ * (user + system of all its threads) is read from `/proc/<pid>/stat` before and after each
+ * turn. Turns alternate (A B A B …) and the medians of the rounds are compared.
+ *
+ * The oidc-provider child is this same file, started with `KB_AS_BENCH_CHILD=oidc-provider`.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { median } from '../lib/measure.js'
+import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
+
+const THIS_FILE = fileURLToPath(import.meta.url)
+const KEYBOUND_BIN = fileURLToPath(
+  new URL('../../../packages/authorization-server/dist/bin.js', import.meta.url),
+)
+const CLIENT_ID = 'bench-client'
+const CLIENT_SECRET = 'bench-client-secret-0123456789abcdef'
+const AUDIENCE = 'https://api.bench.test'
+const CONNECTIONS = 32
+const BODY = 'grant_type=client_credentials&scope=read'
+const BASIC = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`
+const TICKS_PER_SECOND = 100 // Linux USER_HZ
+
+interface TokenServer {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly port: number
+  readonly cleanup: () => void
+}
+
+interface Turn {
+  readonly rps: number
+  readonly perCpuSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly non2xx: number
+}
+
+const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url')
+
+async function freePort(): Promise<number> {
+  const server = createNetServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** User + system CPU seconds of a process and all its threads, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+}
+
+async function waitForToken(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/token`, { method: 'POST' })
+      await response.arrayBuffer()
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  throw new Error(`token endpoint on port ${port} did not come up`)
+}
+
+async function startKeybound(): Promise<TokenServer> {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'kb-bench-as-'))
+  const configPath = join(dataDir, 'keybound-as.json')
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+          grant_types: ['client_credentials'],
+          scope: 'read',
+          dpop_bound_access_tokens: true,
+        },
+      ],
+      accessTokens: { lifetime: 300, format: 'jwt', audience: AUDIENCE },
+      signing: { alg: 'ES256' },
+      storage: { dataDir },
+    }),
+  )
+  // LOG_LEVEL=warn: no per-request log lines (oidc-provider writes none either).
+  const child = spawn(
+    process.execPath,
+    [KEYBOUND_BIN, 'serve', '--config', configPath, '--port', String(port)],
+    {
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
+  await waitForToken(port)
+  return {
+    name: 'keybound authorization-server',
+    child,
+    port,
+    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+  }
+}
+
+async function startOidcProvider(): Promise<TokenServer> {
+  const port = await freePort()
+  const child = fork(THIS_FILE, [], {
+    env: { ...process.env, KB_AS_BENCH_CHILD: 'oidc-provider', KB_AS_BENCH_PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
+  await waitForToken(port)
+  return { name: 'oidc-provider@9', child, port, cleanup: () => {} }
+}
+
+/** A fresh AS nonce for `url`, from a `use_dpop_nonce` answer (RFC 9449 §8). */
+async function fetchNonce(url: string, key: BenchKey): Promise<string> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: BASIC,
+      dpop: signProof(key, url, undefined),
+    },
+    body: BODY,
+  })
+  await response.arrayBuffer()
+  const nonce = response.headers.get('dpop-nonce')
+  if (nonce === null) throw new Error(`${url} gave no DPoP-Nonce (status ${response.status})`)
+  return nonce
+}
+
+interface BenchKey {
+  readonly privateKey: KeyObject
+  readonly header: string
+}
+
+function benchKey(): BenchKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' })
+  const header = b64u(
+    Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })),
+  )
+  return { privateKey, header }
+}
+
+function signProof(
+  key: BenchKey,
+  htu: string,
+  nonce: string | undefined,
+  iat = Math.floor(Date.now() / 1000),
+): string {
+  const payload = b64u(
+    Buffer.from(
+      JSON.stringify({
+        jti: b64u(randomBytes(16)),
+        htm: 'POST',
+        htu,
+        iat,
+        ...(nonce === undefined ? {} : { nonce }),
+      }),
+    ),
+  )
+  const input = `${key.header}.${payload}`
+  const signature = sign('sha256', Buffer.from(input), {
+    key: key.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  })
+  return `${input}.${b64u(signature)}`
+}
+
+const signAsync = (data: Buffer, key: KeyObject): Promise<Buffer> =>
+  new Promise((resolve, reject) =>
+    sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, (error, signature) =>
+      error ? reject(error) : resolve(signature),
+    ),
+  )
+
+/** `size` proofs, each with its own `jti`, round-robin over `keys`; signed before the turn. */
+async function proofPool(
+  url: string,
+  keys: readonly BenchKey[],
+  nonce: string,
+  size: number,
+): Promise<string[]> {
+  const iat = Math.floor(Date.now() / 1000)
+  const pool: string[] = []
+  for (let start = 0; start < size; start += 512) {
+    const chunk = Array.from({ length: Math.min(512, size - start) }, async (_, offset) => {
+      const key = keys[(start + offset) % keys.length]!
+      const payload = b64u(
+        Buffer.from(
+          JSON.stringify({ jti: b64u(randomBytes(16)), htm: 'POST', htu: url, iat, nonce }),
+        ),
+      )
+      const input = `${key.header}.${payload}`
+      return `${input}.${b64u(await signAsync(Buffer.from(input), key.privateKey))}`
+    })
+    pool.push(...(await Promise.all(chunk)))
+  }
+  return pool
+}
+
+async function turn(
+  server: TokenServer,
+  keys: readonly BenchKey[],
+  seconds: number,
+  poolSize: number,
+): Promise<Turn> {
+  const url = `http://127.0.0.1:${server.port}/token`
+  const pool = await proofPool(url, keys, await fetchNonce(url, keys[0]!), poolSize)
+  let next = 0
+  const before = cpuSecondsOf(server.child.pid!)
+  const result = await autocannon({
+    url: `http://127.0.0.1:${server.port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/token',
+        body: BODY,
+        setupRequest: (request) => {
+          request.headers = {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: BASIC,
+            dpop: pool[next++ % pool.length]!,
+          }
+          return request
+        },
+      },
+    ],
+  })
+  const cpu = cpuSecondsOf(server.child.pid!) - before
+  const ok = result['2xx']
+  return {
+    rps: ok / result.duration,
+    perCpuSecond: cpu > 0 ? ok / cpu : 0,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors,
+  }
+}
+
+/** One check outside the timed turns: both servers issue a DPoP-bound ES256 JWT. */
+async function checkServer(server: TokenServer, key: BenchKey): Promise<void> {
+  const url = `http://127.0.0.1:${server.port}/token`
+  const nonce = await fetchNonce(url, key)
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: BASIC,
+      dpop: signProof(key, url, nonce),
+    },
+    body: BODY,
+  })
+  const body = (await response.json()) as { token_type?: string; access_token?: string }
+  const header = JSON.parse(
+    Buffer.from(body.access_token?.split('.')[0] ?? '', 'base64url').toString() || '{}',
+  ) as { alg?: string }
+  if (response.status !== 200 || body.token_type !== 'DPoP' || header.alg !== 'ES256') {
+    throw new Error(
+      `${server.name} is not configured comparably: ${response.status} ${JSON.stringify(body)}`,
+    )
+  }
+}
+
+function rowsOf(
+  servers: readonly TokenServer[],
+  turns: Map<TokenServer, Turn[]>,
+  pick: (turn: Turn) => number,
+): MeasurementRow[] {
+  return servers.map((server) => {
+    const list = turns.get(server)!
+    const failures = list.reduce((sum, each) => sum + each.non2xx, 0)
+    return {
+      name: server.name,
+      value: median(list.map(pick)),
+      rounds: list.map(pick),
+      note: `p50 ${median(list.map((each) => each.p50))} ms, p99 ${median(list.map((each) => each.p99))} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
+    }
+  })
+}
+
+export const asToken: Suite = {
+  name: 'as-token',
+  description: `token endpoint, client_credentials + client_secret_basic, fresh ES256 DPoP proof per request, nonces on, JWT access tokens, ${CONNECTIONS} connections (autocannon)`,
+  async run(context) {
+    const seconds = context.quick ? 1 : 5
+    const rounds = context.quick ? 2 : 3
+    const keys = Array.from({ length: 16 }, benchKey)
+    const servers: TokenServer[] = []
+    try {
+      servers.push(await startKeybound(), await startOidcProvider())
+      for (const server of servers) await checkServer(server, keys[0]!)
+      let fastest = 5_000
+      const poolSize = (turnSeconds: number) => Math.ceil(fastest * turnSeconds * 1.5) + 1000
+      context.log('  warm-up: 1 s per server')
+      for (const server of servers)
+        fastest = Math.max(fastest, (await turn(server, keys, 1, poolSize(1))).rps)
+      const turns = new Map<TokenServer, Turn[]>(servers.map((server) => [server, []]))
+      for (let round = 0; round < rounds; round++) {
+        context.log(`  round ${round + 1}/${rounds}: ${servers.length} servers × ${seconds} s`)
+        for (const server of servers) {
+          const result = await turn(server, keys, seconds, poolSize(seconds))
+          fastest = Math.max(fastest, result.rps)
+          turns.get(server)!.push(result)
+        }
+      }
+      const [keybound, oidc] = servers as [TokenServer, TokenServer]
+      const rps = rowsOf([oidc, keybound], turns, (each) => each.rps)
+      const cpu = rowsOf([oidc, keybound], turns, (each) => each.perCpuSecond)
+      const cases: CaseResult[] = [
+        {
+          name: 'token endpoint (client_credentials + DPoP): tokens/s',
+          unit: 'req/s',
+          higherIsBetter: true,
+          baseline: oidc.name,
+          rows: rps,
+          targets: evaluateTargets(rps, [
+            { contender: keybound.name, baseline: oidc.name, min: 2 },
+          ]),
+        },
+        {
+          name: 'token endpoint (client_credentials + DPoP): tokens per server CPU-second',
+          unit: 'req/CPU-s',
+          higherIsBetter: true,
+          baseline: oidc.name,
+          rows: cpu,
+          targets: [],
+        },
+      ]
+      return cases
+    } finally {
+      for (const server of servers) {
+        server.child.kill()
+        server.cleanup()
+      }
+    }
+  },
+}
+
+/** The oidc-provider child: the same client, DPoP with required nonces, ES256 JWT access tokens. */
+async function runOidcProviderChild(port: number): Promise<void> {
+  const moduleName = 'oidc-provider'
+  const { default: Provider } = (await import(moduleName)) as {
+    default: new (
+      issuer: string,
+      config: unknown,
+    ) => { listen(port: number, host: string): unknown }
+  }
+  const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+    format: 'jwk',
+  })
+  const provider = new Provider(`http://127.0.0.1:${port}`, {
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        dpop_bound_access_tokens: true,
+        // Only an ES256 key is configured, as for Keybound.
+        id_token_signed_response_alg: 'ES256',
+      },
+    ],
+    jwks: { keys: [{ ...signingKey, kid: 'bench-es256', alg: 'ES256', use: 'sig' }] },
+    scopes: ['read'],
+    enabledJWA: { dPoPSigningAlgValues: ['ES256'] },
+    features: {
+      clientCredentials: { enabled: true },
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => AUDIENCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: () => ({
+          scope: 'read',
+          audience: AUDIENCE,
+          accessTokenTTL: 300,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'ES256' } },
+        }),
+      },
+    },
+  })
+  provider.listen(port, '127.0.0.1')
+  process.on('disconnect', () => process.exit(0))
+}
+
+if (process.env.KB_AS_BENCH_CHILD === 'oidc-provider') {
+  await runOidcProviderChild(Number(process.env.KB_AS_BENCH_PORT))
+}

@@ -1,0 +1,191 @@
+/**
+ * Proof verification, ES256 / EdDSA / PS256, with one client key and with 1,000 clients
+ * (round-robin). Every operation verifies a proof it has never seen: the pool holds distinct
+ * proofs, and each contender's replay record starts over when its cursor wraps around the pool.
+ * The clock is pinned (`now`) to the time the pool was signed, so no proof ages out mid-run.
+ */
+import { createHash, createPublicKey, verify } from 'node:crypto'
+import { verifyProof as verifyNode, MemoryReplayStore } from '@keybound/core/node'
+import { verifyProof as verifyWebcrypto } from '@keybound/core/webcrypto'
+import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose'
+import type { Contender } from '../lib/measure.js'
+import {
+  generateKeys,
+  generateProofPool,
+  nodeParams,
+  REQUEST,
+  type BenchAlg,
+  type BenchKey,
+  type PooledProof,
+} from '../lib/proofs.js'
+import { throughputCase, type CaseResult, type Suite, type SuiteContext } from '../lib/suite.js'
+
+const KEYBOUND_NODE = 'keybound node'
+const KEYBOUND_WEBCRYPTO = 'keybound webcrypto'
+const RAW_VERIFY = 'raw crypto.verify'
+const RAW_IMPORT_VERIFY = 'raw createPublicKey+verify'
+const JOSE = 'jose pipeline'
+
+const ALGORITHMS: readonly BenchAlg[] = ['ES256', 'EdDSA', 'PS256']
+const MAX_AGE_SECONDS = 60
+const CLOCK_TOLERANCE_SECONDS = 10
+
+type VerifyFunction = typeof verifyNode
+
+interface Material {
+  readonly alg: BenchAlg
+  readonly keys: readonly BenchKey[]
+  readonly pool: readonly PooledProof[]
+  readonly nowMs: number
+}
+
+/** Walks the pool; `onWrap` runs before a proof would be handed out a second time. */
+function cursor(pool: readonly PooledProof[], onWrap: () => void = () => {}): () => PooledProof {
+  let index = 0
+  return () => {
+    if (index === pool.length) {
+      index = 0
+      onWrap()
+    }
+    return pool[index++]!
+  }
+}
+
+function keybound(name: string, verifyProof: VerifyFunction, material: Material): Contender {
+  const now = (): number => material.nowMs
+  let replayStore = new MemoryReplayStore({ now })
+  const next = cursor(material.pool, () => {
+    replayStore = new MemoryReplayStore({ now })
+  })
+  return {
+    name,
+    op: () => {
+      const entry = next()
+      const key = material.keys[entry.key]!
+      return verifyProof(entry.proof, REQUEST, {
+        replayStore,
+        accessToken: key.accessToken,
+        expectedJkt: key.jkt,
+        now,
+      })
+    },
+  }
+}
+
+function rawVerify(material: Material): Contender {
+  const { hash, options } = nodeParams(material.alg)
+  const keys = material.keys.map((key) => ({ key: key.publicKey, ...options }))
+  const next = cursor(material.pool)
+  return {
+    name: RAW_VERIFY,
+    op: () => {
+      const entry = next()
+      if (!verify(hash, entry.data, keys[entry.key]!, entry.signature))
+        throw new Error('bad signature')
+    },
+  }
+}
+
+function rawImportVerify(material: Material): Contender {
+  const { hash, options } = nodeParams(material.alg)
+  const next = cursor(material.pool)
+  return {
+    name: RAW_IMPORT_VERIFY,
+    op: () => {
+      const entry = next()
+      const key = createPublicKey({ key: material.keys[entry.key]!.jwk, format: 'jwk' })
+      if (!verify(hash, entry.data, { key, ...options }, entry.signature))
+        throw new Error('bad signature')
+    },
+  }
+}
+
+/** What a careful server would write with jose: the same checks Keybound makes on this request. */
+function josePipeline(material: Material): Contender {
+  let seen = new Map<string, number>()
+  const next = cursor(material.pool, () => {
+    seen = new Map()
+  })
+  const algorithms = [material.alg]
+  return {
+    name: JOSE,
+    op: async () => {
+      const entry = next()
+      const key = material.keys[entry.key]!
+      const { payload, protectedHeader } = await jwtVerify(entry.proof, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        algorithms,
+      })
+      const jkt = await calculateJwkThumbprint(protectedHeader.jwk!)
+      if (jkt !== key.jkt) throw new Error('jkt mismatch')
+      if (typeof payload.jti !== 'string' || payload.jti.length === 0) throw new Error('jti')
+      if (payload.htm !== REQUEST.method) throw new Error('htm mismatch')
+      if (payload.htu !== REQUEST.url) throw new Error('htu mismatch')
+      const now = material.nowMs / 1000
+      const iat = payload.iat
+      if (
+        typeof iat !== 'number' ||
+        iat < now - MAX_AGE_SECONDS ||
+        iat > now + CLOCK_TOLERANCE_SECONDS
+      ) {
+        throw new Error('iat out of window')
+      }
+      const ath = createHash('sha256').update(key.accessToken).digest('base64url')
+      if (payload.ath !== ath) throw new Error('ath mismatch')
+      const id = `${jkt}:${payload.jti}`
+      if (seen.has(id)) throw new Error('replay')
+      seen.set(id, material.nowMs + (MAX_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000)
+    },
+  }
+}
+
+function poolSize(alg: BenchAlg, quick: boolean): number {
+  // RSA signing is slow (~3k/s per core), so the PS256 pool is smaller and wraps more often.
+  if (alg === 'PS256') return quick ? 2_000 : 8_000
+  return quick ? 3_000 : 20_000
+}
+
+async function runCase(
+  context: SuiteContext,
+  alg: BenchAlg,
+  keyCount: number,
+): Promise<CaseResult> {
+  const label =
+    keyCount === 1 ? `${alg} · 1 key` : `${alg} · ${keyCount.toLocaleString('en-US')} keys`
+  const started = performance.now()
+  const keys = await generateKeys(alg, keyCount)
+  const nowMs = Date.now()
+  const pool = await generateProofPool(keys, poolSize(alg, context.quick), Math.floor(nowMs / 1000))
+  context.log(
+    `  ${label}: ${keys.length} keys, ${pool.length} proofs in ${Math.round(performance.now() - started)} ms`,
+  )
+  const material: Material = { alg, keys, pool, nowMs }
+  const baseline = keyCount === 1 ? RAW_VERIFY : RAW_IMPORT_VERIFY
+  return throughputCase(
+    context,
+    label,
+    baseline,
+    [
+      rawVerify(material),
+      rawImportVerify(material),
+      keybound(KEYBOUND_NODE, verifyNode, material),
+      keybound(KEYBOUND_WEBCRYPTO, verifyWebcrypto, material),
+      josePipeline(material),
+    ],
+    [{ contender: KEYBOUND_NODE, baseline, min: 0.85 }],
+    // Steady state: every client has been seen once, as on a server that has been up a while.
+    { warmupOps: keyCount },
+  )
+}
+
+export const coreVerify: Suite = {
+  name: 'core-verify',
+  description: 'verifyProof (accessToken + expectedJkt + MemoryReplayStore), fresh proof per op',
+  async run(context) {
+    const cases: CaseResult[] = []
+    for (const alg of ALGORITHMS) {
+      for (const keyCount of [1, 1000]) cases.push(await runCase(context, alg, keyCount))
+    }
+    return cases
+  },
+}

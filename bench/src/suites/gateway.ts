@@ -1,0 +1,403 @@
+/**
+ * `@keybound/gateway` in front of a plain upstream vs the same DPoP verification done
+ * in-process by the API itself (Fastify + `@keybound/server/fastify`), both over real HTTP on
+ * 127.0.0.1 with a fresh ES256 proof on every request (pre-signed before each turn).
+ *
+ * - Throughput: autocannon, 32 connections, requests/s (2xx only) and requests per CPU-second
+ *   of the server side (for the gateway: gateway + upstream processes).
+ * - Latency: one keep-alive connection, requests one after the other, timed with
+ *   `performance.now()` (autocannon's percentiles are whole milliseconds, too coarse for a 1 ms
+ *   budget), so the added p50 is the gateway's own cost and not queueing.
+ *
+ * Servers run in child processes (`gateway-child.js`); turns alternate contender by contender
+ * in every round and the medians of the rounds are compared.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes, randomUUID, sign, type SignKeyObjectInput } from 'node:crypto'
+import { once } from 'node:events'
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import type { GatewayAppKind, GatewayChildMessage } from '../children/gateway-child.js'
+import { median } from '../lib/measure.js'
+import { generateKeys, nodeParams, type BenchKey } from '../lib/proofs.js'
+import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
+
+const CHILD = fileURLToPath(new URL('../children/gateway-child.js', import.meta.url))
+const AUDIENCE = 'https://api.bench.test'
+const CONNECTIONS = 32
+const CLIENTS = 16
+const PATH = '/items'
+const DIRECT = 'keybound/fastify in-process (direct)'
+const GATEWAY = 'keybound gateway -> upstream'
+const ADDED_P50 = 'gateway added p50'
+
+interface App {
+  readonly child: ChildProcess
+  readonly port: number
+}
+
+/** What one contender is made of: where requests go and whose CPU counts. */
+interface Contender {
+  readonly name: string
+  readonly entry: App
+  readonly processes: readonly App[]
+}
+
+interface Client {
+  readonly key: BenchKey
+  readonly token: string
+  readonly ath: string
+}
+
+interface ThroughputTurn {
+  readonly rps: number
+  readonly perCpuSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly failures: number
+}
+
+interface LatencyTurn {
+  readonly p50: number
+  readonly p99: number
+  readonly failures: number
+}
+
+type Headers = Record<string, string>
+
+const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url')
+const encodeJson = (value: unknown): string => b64u(Buffer.from(JSON.stringify(value)))
+
+async function freePort(): Promise<number> {
+  const server = createNetServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+async function startIssuer(): Promise<{
+  issuer: string
+  jwksUri: string
+  server: Server
+  mint: (jkt: string) => Promise<string>
+}> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  const kid = randomUUID()
+  const jwks = JSON.stringify({
+    keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }],
+  })
+  const server = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/jwk-set+json')
+    res.end(jwks)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const mint = async (jkt: string): Promise<string> => {
+    const now = Math.floor(Date.now() / 1000)
+    return new SignJWT({ scope: 'read', client_id: 'bench-client', cnf: { jkt } })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
+      .setIssuer(issuer)
+      .setAudience(AUDIENCE)
+      .setSubject('bench-user')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .setJti(randomUUID())
+      .sign(privateKey)
+  }
+  return { issuer, jwksUri: `${issuer}jwks`, server, mint }
+}
+
+async function startApp(
+  kind: GatewayAppKind,
+  issuer: string,
+  jwksUri: string,
+  upstream?: App,
+): Promise<App> {
+  const port = await freePort()
+  const args = [
+    kind,
+    String(port),
+    issuer,
+    jwksUri,
+    AUDIENCE,
+    ...(upstream ? [String(upstream.port)] : []),
+  ]
+  const child = fork(CHILD, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const [message] = (await once(child, 'message')) as [GatewayChildMessage]
+  if (message.type !== 'ready') {
+    throw new Error(
+      `${kind} did not start: ${message.type === 'error' ? message.message : message.type}`,
+    )
+  }
+  return { child, port }
+}
+
+async function cpuSeconds(apps: readonly App[]): Promise<number> {
+  let total = 0
+  for (const app of apps) {
+    const reply = once(app.child, 'message') as Promise<[GatewayChildMessage]>
+    app.child.send({ type: 'cpu' })
+    const [message] = await reply
+    if (message.type !== 'cpu') throw new Error('unexpected message from a server process')
+    total += (message.usage.user + message.usage.system) / 1e6
+  }
+  return total
+}
+
+const signAsync = (hash: string | null, data: Buffer, key: SignKeyObjectInput): Promise<Buffer> =>
+  new Promise((resolve, reject) =>
+    sign(hash, data, key, (error, signature) => (error ? reject(error) : resolve(signature))),
+  )
+
+/** `size` header sets with a fresh proof each for `GET http://127.0.0.1:<port>/items`, signed before timing. */
+async function headerPool(app: App, clients: readonly Client[], size: number): Promise<Headers[]> {
+  const htu = `http://127.0.0.1:${app.port}${PATH}`
+  const { hash, options } = nodeParams('ES256')
+  const headers = clients.map((client) =>
+    encodeJson({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.key.jwk }),
+  )
+  const iat = Math.floor(Date.now() / 1000)
+  const pool: Headers[] = []
+  const CHUNK = 512
+  for (let start = 0; start < size; start += CHUNK) {
+    const chunk = Array.from({ length: Math.min(CHUNK, size - start) }, async (_, offset) => {
+      const index = (start + offset) % clients.length
+      const client = clients[index]!
+      const input = `${headers[index]}.${encodeJson({ jti: b64u(randomBytes(16)), htm: 'GET', htu, iat, ath: client.ath })}`
+      const signature = await signAsync(hash, Buffer.from(input, 'latin1'), {
+        key: client.key.privateKey,
+        ...options,
+      })
+      return { authorization: `DPoP ${client.token}`, dpop: `${input}.${b64u(signature)}` }
+    })
+    pool.push(...(await Promise.all(chunk)))
+  }
+  return pool
+}
+
+async function throughputTurn(
+  contender: Contender,
+  pool: Headers[],
+  seconds: number,
+): Promise<ThroughputTurn> {
+  let next = 0
+  const before = await cpuSeconds(contender.processes)
+  const result = await autocannon({
+    url: `http://127.0.0.1:${contender.entry.port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'GET',
+        path: PATH,
+        setupRequest: (request) => {
+          request.headers = pool[next++ % pool.length]!
+          return request
+        },
+      },
+    ],
+  })
+  const cpu = (await cpuSeconds(contender.processes)) - before
+  const ok = result['2xx']
+  return {
+    rps: ok / result.duration,
+    perCpuSecond: cpu > 0 ? ok / cpu : 0,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors,
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
+}
+
+/** Sequential requests on one keep-alive connection, each timed on its own. */
+async function latencyTurn(contender: Contender, pool: Headers[]): Promise<LatencyTurn> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const times: number[] = []
+  let failures = 0
+  try {
+    for (const headers of pool) {
+      const started = performance.now()
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: contender.entry.port,
+            path: PATH,
+            method: 'GET',
+            headers,
+            agent,
+          },
+          (response) => {
+            response.resume()
+            response.on('end', () => resolve(response.statusCode ?? 0))
+          },
+        )
+        request.on('error', reject)
+        request.end()
+      })
+      times.push(performance.now() - started)
+      if (status !== 200) failures++
+    }
+  } finally {
+    agent.destroy()
+  }
+  times.sort((a, b) => a - b)
+  return { p50: percentile(times, 50), p99: percentile(times, 99), failures }
+}
+
+const ms = (value: number): string => `${value.toFixed(2)} ms`
+
+function throughputRows(
+  contenders: readonly Contender[],
+  turns: Map<Contender, ThroughputTurn[]>,
+  pick: (turn: ThroughputTurn) => number,
+): MeasurementRow[] {
+  return contenders.map((contender) => {
+    const list = turns.get(contender)!
+    const failures = list.reduce((sum, each) => sum + each.failures, 0)
+    return {
+      name: contender.name,
+      value: median(list.map(pick)),
+      rounds: list.map(pick),
+      note: `p50 ${median(list.map((each) => each.p50))} ms, p99 ${median(list.map((each) => each.p99))} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
+    }
+  })
+}
+
+export const gateway: Suite = {
+  name: 'gateway',
+  description: `@keybound/gateway vs in-process verification, HTTP on loopback, ES256, fresh proof per request`,
+  async run(context) {
+    const seconds = context.quick ? 1 : 4
+    const latencyRequests = context.quick ? 300 : 2000
+    const rounds = 3
+    const issuer = await startIssuer()
+    const apps: App[] = []
+    try {
+      const keys = await generateKeys('ES256', CLIENTS)
+      const clients: Client[] = await Promise.all(
+        keys.map(async (key) => {
+          const token = await issuer.mint(key.jkt)
+          return { key, token, ath: createHash('sha256').update(token).digest('base64url') }
+        }),
+      )
+      const upstream = await startApp('upstream', issuer.issuer, issuer.jwksUri)
+      apps.push(upstream)
+      const gatewayApp = await startApp('gateway', issuer.issuer, issuer.jwksUri, upstream)
+      apps.push(gatewayApp)
+      const direct = await startApp('direct', issuer.issuer, issuer.jwksUri)
+      apps.push(direct)
+      const contenders: Contender[] = [
+        { name: DIRECT, entry: direct, processes: [direct] },
+        { name: GATEWAY, entry: gatewayApp, processes: [gatewayApp, upstream] },
+      ]
+
+      // Pools are sized from the fastest rate seen so far, so that no proof is sent twice.
+      let fastest = 5_000
+      const poolFor = (contender: Contender, turnSeconds: number) =>
+        headerPool(contender.entry, clients, Math.ceil(fastest * turnSeconds * 1.5) + 1000)
+
+      context.log('  warm-up: 1 s per contender')
+      for (const contender of contenders) {
+        const warm = await throughputTurn(contender, await poolFor(contender, 1), 1)
+        fastest = Math.max(fastest, warm.rps)
+        await latencyTurn(contender, await headerPool(contender.entry, clients, 200))
+      }
+      const throughput = new Map<Contender, ThroughputTurn[]>(
+        contenders.map((contender) => [contender, []]),
+      )
+      const latency = new Map<Contender, LatencyTurn[]>(
+        contenders.map((contender) => [contender, []]),
+      )
+      for (let round = 0; round < rounds; round++) {
+        context.log(
+          `  round ${round + 1}/${rounds}: ${contenders.length} contenders × (${seconds} s + ${latencyRequests} sequential requests)`,
+        )
+        for (const contender of contenders) {
+          const result = await throughputTurn(contender, await poolFor(contender, seconds), seconds)
+          fastest = Math.max(fastest, result.rps)
+          throughput.get(contender)!.push(result)
+        }
+        for (const contender of contenders) {
+          latency
+            .get(contender)!
+            .push(
+              await latencyTurn(
+                contender,
+                await headerPool(contender.entry, clients, latencyRequests),
+              ),
+            )
+        }
+      }
+
+      const rps = throughputRows(contenders, throughput, (each) => each.rps)
+      const cpu = throughputRows(contenders, throughput, (each) => each.perCpuSecond)
+      const latencyRows: MeasurementRow[] = contenders.map((contender) => {
+        const list = latency.get(contender)!
+        const failures = list.reduce((sum, each) => sum + each.failures, 0)
+        return {
+          name: contender.name,
+          value: median(list.map((each) => each.p50)),
+          rounds: list.map((each) => each.p50),
+          note: `p99 ${ms(median(list.map((each) => each.p99)))}${failures > 0 ? `, ${failures} non-2xx` : ''}`,
+        }
+      })
+      const added = latencyRows[1]!.value - latencyRows[0]!.value
+      const addedRows: MeasurementRow[] = [
+        {
+          name: ADDED_P50,
+          value: added,
+          note: `${ms(latencyRows[1]!.value)} - ${ms(latencyRows[0]!.value)}`,
+        },
+      ]
+      return [
+        {
+          name: `requests/s, ${CONNECTIONS} connections`,
+          unit: 'req/s',
+          higherIsBetter: true,
+          baseline: DIRECT,
+          rows: rps,
+          targets: evaluateTargets(rps, [{ contender: GATEWAY, baseline: DIRECT, min: 0.8 }]),
+        },
+        {
+          name: 'requests per server CPU-second (gateway: gateway + upstream)',
+          unit: 'req/CPU-s',
+          higherIsBetter: true,
+          baseline: DIRECT,
+          rows: cpu,
+          targets: [],
+        },
+        {
+          name: 'latency p50, 1 connection, sequential',
+          unit: 'ms',
+          higherIsBetter: false,
+          baseline: DIRECT,
+          rows: latencyRows,
+          targets: [],
+        },
+        {
+          name: 'added latency p50 (gateway - direct)',
+          unit: 'ms',
+          higherIsBetter: false,
+          baseline: ADDED_P50,
+          rows: addedRows,
+          targets: evaluateTargets(addedRows, [{ contender: ADDED_P50, max: 1 }]),
+        },
+      ]
+    } finally {
+      for (const app of apps) app.child.kill()
+      issuer.server.closeAllConnections()
+      issuer.server.close()
+    }
+  },
+}

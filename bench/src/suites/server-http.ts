@@ -1,0 +1,366 @@
+/**
+ * Resource servers over real HTTP on 127.0.0.1, driven by autocannon with a fresh DPoP proof on
+ * every request (pre-signed before each turn, attached by `setupRequest`). In one run:
+ *
+ * - Express: Keybound's `dpop()` middleware vs `express-oauth2-jwt-bearer` with DPoP required,
+ *   two routes of the same Express app (the peer does not record `jti`s; Keybound does, in
+ *   memory, so Keybound does strictly more work per request);
+ * - Fastify: Keybound's preHandler (DPoP: token + proof + replay check) vs a route that only
+ *   verifies a Bearer JWT with `jose`, in the same Fastify app;
+ * - Fastify: Keybound with the Redis replay store vs the in-memory store, 64 connections.
+ *
+ * Each app runs in its own child process, so its CPU time (user + system, `process.cpuUsage()`
+ * read over IPC before and after each turn) is the server's alone. Reported: requests/s (2xx
+ * only), requests per CPU-second of the server, and p50/p99 latency; turns alternate contender
+ * by contender in every round and the medians of the rounds are compared.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes, randomUUID, sign, type SignKeyObjectInput } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import type { AppKind, ChildMessage } from '../children/server-http-child.js'
+import { median } from '../lib/measure.js'
+import { generateKeys, nodeParams, type BenchKey } from '../lib/proofs.js'
+import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
+
+const CHILD = fileURLToPath(new URL('../children/server-http-child.js', import.meta.url))
+const AUDIENCE = 'https://api.bench.test'
+const CONNECTIONS = 64
+const CLIENTS = 16
+
+interface HttpContender {
+  readonly name: string
+  readonly app: AppKind
+  readonly path: string
+  readonly scheme: 'DPoP' | 'Bearer'
+}
+
+const AUTH0: HttpContender = {
+  name: 'express-oauth2-jwt-bearer (DPoP)',
+  app: 'express',
+  path: '/auth0',
+  scheme: 'DPoP',
+}
+const KEYBOUND_EXPRESS: HttpContender = {
+  name: 'keybound/express (DPoP)',
+  app: 'express',
+  path: '/keybound',
+  scheme: 'DPoP',
+}
+const JOSE_BEARER: HttpContender = {
+  name: 'fastify + jose (Bearer only)',
+  app: 'fastify',
+  path: '/jose-bearer',
+  scheme: 'Bearer',
+}
+const KEYBOUND_FASTIFY: HttpContender = {
+  name: 'keybound/fastify (DPoP, memory store)',
+  app: 'fastify',
+  path: '/keybound',
+  scheme: 'DPoP',
+}
+const KEYBOUND_REDIS: HttpContender = {
+  name: 'keybound/fastify (DPoP, Redis store)',
+  app: 'fastify',
+  path: '/keybound-redis',
+  scheme: 'DPoP',
+}
+const CONTENDERS = [AUTH0, KEYBOUND_EXPRESS, JOSE_BEARER, KEYBOUND_FASTIFY, KEYBOUND_REDIS]
+
+interface Client {
+  readonly key: BenchKey
+  /** RFC 9068 JWT bound to the key (`cnf.jkt`), and its `ath`. */
+  readonly boundToken: string
+  readonly ath: string
+  /** The same token without `cnf`, for the Bearer-only route. */
+  readonly bearerToken: string
+}
+
+interface App {
+  readonly child: ChildProcess
+  readonly port: number
+}
+
+interface Turn {
+  readonly rps: number
+  readonly perCpuSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly non2xx: number
+  readonly errors: number
+}
+
+type Headers = Record<string, string>
+
+const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url')
+const encodeJson = (value: unknown): string => b64u(Buffer.from(JSON.stringify(value)))
+
+async function freePort(): Promise<number> {
+  const server = createNetServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** A JWKS over HTTP (fetched once per app at its first request) and a token signer. */
+async function startIssuer(): Promise<{
+  issuer: string
+  jwksUri: string
+  server: Server
+  mint: (jkt?: string) => Promise<string>
+}> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  const kid = randomUUID()
+  const jwks = JSON.stringify({
+    keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }],
+  })
+  const server = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/jwk-set+json')
+    res.end(jwks)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const mint = async (jkt?: string): Promise<string> => {
+    const now = Math.floor(Date.now() / 1000)
+    return new SignJWT({
+      scope: 'read',
+      client_id: 'bench-client',
+      ...(jkt ? { cnf: { jkt } } : {}),
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
+      .setIssuer(issuer)
+      .setAudience(AUDIENCE)
+      .setSubject('bench-user')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .setJti(randomUUID())
+      .sign(privateKey)
+  }
+  return { issuer, jwksUri: `${issuer}jwks`, server, mint }
+}
+
+async function startApp(kind: AppKind, issuer: string, jwksUri: string): Promise<App> {
+  const port = await freePort()
+  const child = fork(CHILD, [kind, String(port), issuer, jwksUri, AUDIENCE], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const [message] = (await once(child, 'message')) as [ChildMessage]
+  if (message.type !== 'ready') {
+    throw new Error(
+      `${kind} app did not start: ${message.type === 'error' ? message.message : message.type}`,
+    )
+  }
+  return { child, port }
+}
+
+async function cpuSeconds(app: App): Promise<number> {
+  const reply = once(app.child, 'message') as Promise<[ChildMessage]>
+  app.child.send({ type: 'cpu' })
+  const [message] = await reply
+  if (message.type !== 'cpu') throw new Error('unexpected message from the server process')
+  return (message.usage.user + message.usage.system) / 1e6
+}
+
+const signAsync = (hash: string | null, data: Buffer, key: SignKeyObjectInput): Promise<Buffer> =>
+  new Promise((resolve, reject) =>
+    sign(hash, data, key, (error, signature) => (error ? reject(error) : resolve(signature))),
+  )
+
+/**
+ * `size` request header sets, one fresh proof each (distinct `jti`, `ath` of the client's token,
+ * `htu` of the route), round-robin over the clients; signed on the thread pool, before timing.
+ */
+async function headerPool(
+  contender: HttpContender,
+  app: App,
+  clients: readonly Client[],
+  size: number,
+): Promise<Headers[]> {
+  if (contender.scheme === 'Bearer') {
+    return clients.map((client) => ({ authorization: `Bearer ${client.bearerToken}` }))
+  }
+  const htu = `http://127.0.0.1:${app.port}${contender.path}`
+  const { hash, options } = nodeParams('ES256')
+  const headers = clients.map((client) =>
+    encodeJson({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.key.jwk }),
+  )
+  const iat = Math.floor(Date.now() / 1000)
+  const pool: Headers[] = []
+  const CHUNK = 512
+  for (let start = 0; start < size; start += CHUNK) {
+    const chunk = Array.from({ length: Math.min(CHUNK, size - start) }, async (_, offset) => {
+      const index = (start + offset) % clients.length
+      const client = clients[index]!
+      const payload = encodeJson({
+        jti: b64u(randomBytes(16)),
+        htm: 'GET',
+        htu,
+        iat,
+        ath: client.ath,
+      })
+      const input = `${headers[index]}.${payload}`
+      const signature = await signAsync(hash, Buffer.from(input, 'latin1'), {
+        key: client.key.privateKey,
+        ...options,
+      })
+      return { authorization: `DPoP ${client.boundToken}`, dpop: `${input}.${b64u(signature)}` }
+    })
+    pool.push(...(await Promise.all(chunk)))
+  }
+  return pool
+}
+
+async function turn(
+  app: App,
+  contender: HttpContender,
+  pool: Headers[],
+  seconds: number,
+): Promise<Turn> {
+  let next = 0
+  const before = await cpuSeconds(app)
+  const result = await autocannon({
+    url: `http://127.0.0.1:${app.port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'GET',
+        path: contender.path,
+        setupRequest: (request) => {
+          request.headers = pool[next++ % pool.length]!
+          return request
+        },
+      },
+    ],
+  })
+  const cpu = (await cpuSeconds(app)) - before
+  const ok = result['2xx']
+  return {
+    rps: ok / result.duration,
+    perCpuSecond: cpu > 0 ? ok / cpu : 0,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  }
+}
+
+function rows(
+  contenders: readonly HttpContender[],
+  turns: Map<HttpContender, Turn[]>,
+): MeasurementRow[] {
+  return contenders.map((contender) => {
+    const list = turns.get(contender)!
+    const failures = list.reduce((sum, each) => sum + each.non2xx + each.errors, 0)
+    const p50 = median(list.map((each) => each.p50))
+    const p99 = median(list.map((each) => each.p99))
+    return {
+      name: contender.name,
+      value: median(list.map((each) => each.rps)),
+      rounds: list.map((each) => each.rps),
+      perCpuSecond: median(list.map((each) => each.perCpuSecond)),
+      note: `p50 ${p50} ms, p99 ${p99} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
+    }
+  })
+}
+
+/** One comparison: requests/s (held to `minRatio`) with requests per server CPU-second beside it. */
+function comparison(
+  title: string,
+  baseline: HttpContender,
+  contender: HttpContender,
+  turns: Map<HttpContender, Turn[]>,
+  minRatio: number,
+): CaseResult {
+  const measured = rows([baseline, contender], turns)
+  return {
+    name: title,
+    unit: 'req/s',
+    higherIsBetter: true,
+    baseline: baseline.name,
+    rows: measured,
+    targets: evaluateTargets(measured, [
+      { contender: contender.name, baseline: baseline.name, min: minRatio },
+    ]),
+  }
+}
+
+export const serverHttp: Suite = {
+  name: 'server-http',
+  description: `resource servers over HTTP on loopback, ES256, fresh proof per request, ${CONNECTIONS} connections (autocannon)`,
+  async run(context) {
+    const seconds = context.quick ? 1 : 5
+    const rounds = 3
+    const issuer = await startIssuer()
+    const apps = new Map<AppKind, App>()
+    try {
+      const keys = await generateKeys('ES256', CLIENTS)
+      const clients: Client[] = await Promise.all(
+        keys.map(async (key) => {
+          const boundToken = await issuer.mint(key.jkt)
+          return {
+            key,
+            boundToken,
+            ath: createHash('sha256').update(boundToken).digest('base64url'),
+            bearerToken: await issuer.mint(),
+          }
+        }),
+      )
+      apps.set('express', await startApp('express', issuer.issuer, issuer.jwksUri))
+      apps.set('fastify', await startApp('fastify', issuer.issuer, issuer.jwksUri))
+
+      // Pools are sized from the contender's fastest rate so far (twice over, at least 4,000/s), so
+      // that no proof is sent twice: a replayed proof would be refused by Keybound alone.
+      const fastest = new Map<HttpContender, number>()
+      const poolFor = (contender: HttpContender, turnSeconds: number): Promise<Headers[]> =>
+        headerPool(
+          contender,
+          apps.get(contender.app)!,
+          clients,
+          Math.ceil(Math.max(fastest.get(contender) ?? 10_000, 4000) * turnSeconds * 2) + 1000,
+        )
+      const record = (contender: HttpContender, result: Turn): void => {
+        fastest.set(contender, Math.max(fastest.get(contender) ?? 0, result.rps))
+      }
+
+      context.log(`  warm-up: 1 s per contender`)
+      for (const contender of CONTENDERS) {
+        record(
+          contender,
+          await turn(apps.get(contender.app)!, contender, await poolFor(contender, 1), 1),
+        )
+      }
+      const turns = new Map<HttpContender, Turn[]>(CONTENDERS.map((contender) => [contender, []]))
+      for (let round = 0; round < rounds; round++) {
+        context.log(
+          `  round ${round + 1}/${rounds}: ${CONTENDERS.length} contenders × ${seconds} s`,
+        )
+        for (const contender of CONTENDERS) {
+          const pool = await poolFor(contender, seconds)
+          const result = await turn(apps.get(contender.app)!, contender, pool, seconds)
+          record(contender, result)
+          turns.get(contender)!.push(result)
+        }
+      }
+      return [
+        comparison('Express, DPoP route', AUTH0, KEYBOUND_EXPRESS, turns, 3),
+        comparison('Fastify, DPoP vs Bearer-only', JOSE_BEARER, KEYBOUND_FASTIFY, turns, 1),
+        comparison('Fastify DPoP, replay store', KEYBOUND_FASTIFY, KEYBOUND_REDIS, turns, 0.8),
+      ]
+    } finally {
+      for (const app of apps.values()) {
+        app.child.kill()
+      }
+      issuer.server.closeAllConnections()
+      issuer.server.close()
+    }
+  },
+}

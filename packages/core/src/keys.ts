@@ -115,13 +115,31 @@ export async function generateKeyPairWith(
   if (spec.kty === 'RSA' && !(modulusLength >= 2048 && modulusLength <= 8192)) {
     throw new InvalidArgument('modulusLength must be between 2048 and 8192')
   }
+  const extractable = options.extractable === true
+  const adopt = backend.adoptPrivateKey
   try {
+    // A backend that keeps its own form of the key (node) needs the private JWK once: the key is
+    // generated extractable, handed over, and re-imported non-extractable for the application.
     const pair = (await subtle().generateKey(
       generateParamsOf(spec, modulusLength),
-      options.extractable === true,
+      extractable || adopt !== undefined,
       ['sign', 'verify'],
     )) as CryptoKeyPair
-    return await describeKeyPair(backend, spec, pair.privateKey, pair.publicKey)
+    let privateKey = pair.privateKey
+    if (adopt !== undefined) {
+      const jwk = (await subtle().exportKey('jwk', pair.privateKey)) as PrivateJwk
+      if (!extractable) {
+        privateKey = await subtle().importKey(
+          'jwk',
+          jwk as JsonWebKey,
+          importParamsOf(spec),
+          false,
+          ['sign'],
+        )
+      }
+      adopt(privateKey, jwk)
+    }
+    return await describeKeyPair(backend, spec, privateKey, pair.publicKey)
   } catch (error) {
     wrapKeyError(error, 'key generation')
   }
@@ -138,7 +156,15 @@ export async function importKeyPairWith(
   }
   const spec = specOf(options.alg ?? defaultAlgorithmOf(jwk))
   const publicJwk = toPublicJwk(jwk)
-  checkProofJwk(publicJwk, spec)
+  try {
+    checkProofJwk(publicJwk, spec)
+  } catch (error) {
+    const { reason } = error as DPoPError
+    throw new KeyUnsupported(`the key cannot be used for ${spec.alg} proofs: ${String(reason)}`, {
+      claim: 'jwk',
+      ...(reason === undefined ? {} : { reason }),
+    })
+  }
   try {
     const privateJwk = { ...jwk } as JsonWebKey
     delete privateJwk.alg
@@ -149,6 +175,7 @@ export async function importKeyPairWith(
       subtle().importKey('jwk', privateJwk, params, options.extractable === true, ['sign']),
       subtle().importKey('jwk', publicJwk as JsonWebKey, params, true, ['verify']),
     ])
+    backend.adoptPrivateKey?.(privateKey, jwk)
     return await describeKeyPair(backend, spec, privateKey, publicKey)
   } catch (error) {
     wrapKeyError(error, 'key import')

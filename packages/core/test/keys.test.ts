@@ -117,16 +117,43 @@ describe.each(backends)('keys ($name backend)', ({ core }) => {
     ).rejects.toBeInstanceOf(core.DPoPError)
     await expect(
       core.importKeyPair(testKey('ES256').privateJwk as never, { alg: 'ES384' }),
-    ).rejects.toMatchObject({ claim: 'jwk' })
+    ).rejects.toMatchObject({ code: 'ERR_DPOP_KEY_UNSUPPORTED', claim: 'jwk' })
     await expect(
       core.importKeyPair(testKey('RS256', 1024).privateJwk as never),
-    ).rejects.toMatchObject({ claim: 'jwk' })
+    ).rejects.toMatchObject({ code: 'ERR_DPOP_KEY_UNSUPPORTED', claim: 'jwk' })
     // a private d that does not belong to x/y
     const a = testKey('ES256').privateJwk
     const b = testKey('ES256').privateJwk
     await expect(core.importKeyPair({ ...a, d: b.d } as never)).rejects.toBeInstanceOf(
       core.DPoPError,
     )
+  })
+
+  it('signs with a non-extractable CryptoKey that core did not make (a key from elsewhere)', async () => {
+    for (const alg of ['ES256', 'EdDSA'] as const) {
+      const params = alg === 'ES256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: 'Ed25519' }
+      const pair = (await crypto.subtle.generateKey(params, false, [
+        'sign',
+        'verify',
+      ])) as CryptoKeyPair
+      const publicJwk = core.toPublicJwk(
+        (await crypto.subtle.exportKey('jwk', pair.publicKey)) as never,
+      )
+      const key = {
+        alg,
+        privateKey: pair.privateKey,
+        publicKey: pair.publicKey,
+        publicJwk,
+        jkt: await core.calculateJwkThumbprint(publicJwk),
+      }
+      const proof = await core.createProof(key, { htm: 'GET', htu: 'https://rs.example/x' })
+      const verified = await core.verifyProof(
+        proof,
+        { method: 'GET', url: 'https://rs.example/x' },
+        { replayStore: false },
+      )
+      expect(verified.jkt).toBe(key.jkt)
+    }
   })
 
   it('generateKeyPair refuses unsupported algorithms and RSA sizes outside 2048..8192', async () => {

@@ -8,7 +8,6 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import SQLite from 'better-sqlite3'
 import {
   Kysely,
   Migrator,
@@ -18,6 +17,7 @@ import {
   type Migration,
   type MigrationProvider,
 } from 'kysely'
+import { loadSqliteDriver } from './sqlite-driver.js'
 import pg from 'pg'
 
 /** Clients from the config file (`source` `config`) and from RFC 7591 registration (`dynamic`). */
@@ -321,7 +321,13 @@ function openPostgres(options: DatabaseOptions & { databaseUrl: string }): OpenD
     types: PG_TYPES as pg.CustomTypesConfig,
     // One schema per deployment (or per test run): every connection looks there first.
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+    // A database that does not answer must turn into 503s, not requests that wait forever.
+    connectionTimeoutMillis: 5_000,
   })
+  // An idle connection that the server drops (restart, failover, network cut) is reported
+  // here; without a listener the 'error' event would crash the process. The next query gets a
+  // fresh connection or its own error (answered 503).
+  pool.on('error', () => {})
   return {
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     dialect: 'postgres',
@@ -331,6 +337,7 @@ function openPostgres(options: DatabaseOptions & { databaseUrl: string }): OpenD
 function openSqlite(options: DatabaseOptions): OpenDatabase {
   const dir = resolve(options.dataDir)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const SQLite = loadSqliteDriver()
   const database = new SQLite(join(dir, 'keybound-as.sqlite'))
   // WAL lets readers run beside the writer; synchronous=FULL makes every commit that was
   // answered survive a killed process and a power cut, so no issued token is ever lost.

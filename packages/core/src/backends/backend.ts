@@ -5,7 +5,7 @@
  * with a promise; callers always `await`.
  */
 import type { AlgorithmSpec } from '../algorithms.js'
-import type { PublicJwk } from '../types.js'
+import type { PrivateJwk, PublicJwk } from '../types.js'
 
 /** A public key ready for signature checks, in the backend's own form. */
 export type VerifyKey = unknown
@@ -34,6 +34,11 @@ export interface CryptoBackend {
     privateKey: CryptoKey,
     data: Uint8Array,
   ): Uint8Array | Promise<Uint8Array>
+  /**
+   * Called with a private key core made or imported, and its JWK, so that a backend can keep a
+   * faster form of it (the node backend keeps a KeyObject). Absent when there is nothing to gain.
+   */
+  adoptPrivateKey?(cryptoKey: CryptoKey, jwk: PrivateJwk): void
   encodeBase64url(bytes: Uint8Array): string
   /** base64url of the UTF-8 bytes of `text`. */
   encodeTextBase64url(text: string): string

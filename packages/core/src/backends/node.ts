@@ -6,18 +6,21 @@
 import {
   constants,
   createHmac,
+  createPrivateKey,
   createPublicKey,
   hash,
   randomFillSync,
   sign,
   verify,
-  type KeyObject,
+  KeyObject,
+  type JsonWebKeyInput,
   type SignKeyObjectInput,
 } from 'node:crypto'
 import type { AlgorithmSpec } from '../algorithms.js'
 import type { PublicJwk } from '../types.js'
 import { decodeBase64urlPortable } from '../lib/base64url.js'
 import type { CryptoBackend } from './backend.js'
+import { webcryptoBackend } from './webcrypto.js'
 
 const NODE_HASH = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' } as const
 const HASH_LENGTH = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 } as const
@@ -40,9 +43,33 @@ function takeRandomBytes(length: number): Uint8Array {
   return out
 }
 
-// node:crypto takes a CryptoKey wherever it takes a KeyObject (the typings only list KeyObject).
-function keyOptions(spec: AlgorithmSpec, cryptoKey: KeyObject | CryptoKey): SignKeyObjectInput {
-  const key = cryptoKey as KeyObject
+// Proof keys are CryptoKeys, but node:crypto signs synchronously only with KeyObjects, and from
+// Node 24 on neither passing a CryptoKey nor converting a non-extractable one is allowed. So keys
+// made or imported through core get a KeyObject twin here (private to this module: the
+// CryptoKey stays non-extractable for the application); extractable keys from elsewhere are
+// converted once; any other key is signed through WebCrypto.
+const keyObjects = new WeakMap<CryptoKey, KeyObject>()
+
+function keyObjectOf(cryptoKey: CryptoKey): KeyObject | undefined {
+  let keyObject = keyObjects.get(cryptoKey)
+  if (keyObject === undefined && cryptoKey.extractable) {
+    keyObject = KeyObject.from(cryptoKey)
+    keyObjects.set(cryptoKey, keyObject)
+  }
+  return keyObject
+}
+
+function signWith(
+  spec: AlgorithmSpec,
+  privateKey: CryptoKey,
+  data: Uint8Array,
+): Uint8Array | Promise<Uint8Array> {
+  const keyObject = keyObjectOf(privateKey)
+  if (keyObject === undefined) return webcryptoBackend.sign(spec, privateKey, data)
+  return sign(hashOf(spec), data, keyOptions(spec, keyObject))
+}
+
+function keyOptions(spec: AlgorithmSpec, key: KeyObject): SignKeyObjectInput {
   if (spec.kty === 'EC') return { key, dsaEncoding: 'ieee-p1363' }
   if (spec.padding === 'pss') {
     return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: HASH_LENGTH[spec.hash!] }
@@ -71,7 +98,13 @@ export const nodeBackend: CryptoBackend = {
   importVerifyKey: (jwk) => createPublicKey({ key: publicMembers(jwk), format: 'jwk' }),
   verify: (spec, key, data, signature) =>
     verify(hashOf(spec), data, keyOptions(spec, key as KeyObject), signature),
-  sign: (spec, privateKey, data) => sign(hashOf(spec), data, keyOptions(spec, privateKey)),
+  sign: signWith,
+  adoptPrivateKey: (cryptoKey, jwk) => {
+    keyObjects.set(
+      cryptoKey,
+      createPrivateKey({ key: jwk as JsonWebKeyInput['key'], format: 'jwk' }),
+    )
+  },
   encodeBase64url: (bytes) =>
     (Buffer.isBuffer(bytes)
       ? bytes

@@ -52,6 +52,14 @@ const SPECS: Record<DPoPAlgorithm, AlgorithmSpec> = {
   RS256: { alg: 'RS256', kty: 'RSA', hash: 'SHA-256', padding: 'pkcs1' },
   RS384: { alg: 'RS384', kty: 'RSA', hash: 'SHA-384', padding: 'pkcs1' },
   RS512: { alg: 'RS512', kty: 'RSA', hash: 'SHA-512', padding: 'pkcs1' },
+  // RFC 9864's fully-specified name for EdDSA with Ed25519 (oauth4webapi and dpop sign with it).
+  Ed25519: {
+    alg: 'Ed25519',
+    kty: 'OKP',
+    crv: 'Ed25519',
+    signatureLength: 64,
+    coordinateLength: 32,
+  },
   EdDSA: { alg: 'EdDSA', kty: 'OKP', crv: 'Ed25519', signatureLength: 64, coordinateLength: 32 },
 }
 
@@ -71,6 +79,7 @@ export const SUPPORTED_ALGORITHMS: readonly DPoPAlgorithm[] = Object.freeze([
   'RS384',
   'RS512',
   'EdDSA',
+  'Ed25519',
 ])
 
 /** Smallest and largest RSA modulus accepted, in bits (RFC 7518 §3.3 requires >= 2048). */

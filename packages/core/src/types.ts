@@ -4,9 +4,19 @@
  */
 import type { ReplayStore } from './replay/replay-store.js'
 
-/** JWS algorithms Keybound accepts for DPoP proofs (RFC 9449 §4.2, RFC 7518 §3.1, RFC 8037). */
+/** JWS algorithms Keybound accepts for DPoP proofs (RFC 9449 §4.2, RFC 7518 §3.1, RFC 8037, RFC 9864). */
 export type DPoPAlgorithm =
-  'ES256' | 'ES384' | 'ES512' | 'PS256' | 'PS384' | 'PS512' | 'RS256' | 'RS384' | 'RS512' | 'EdDSA'
+  | 'ES256'
+  | 'ES384'
+  | 'ES512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'EdDSA'
+  | 'Ed25519'
 
 /** A public JSON Web Key as it appears in a proof's `jwk` header (RFC 7517). */
 export interface PublicJwk {

@@ -47,7 +47,6 @@ const DEFAULT_CLOCK_TOLERANCE = 10
 const DEFAULT_MAX_PROOF_LENGTH = 8192
 const MAX_JTI_LENGTH = 512
 const ACCEPTED_TYP = new Set(['dpop+jwt', 'application/dpop+jwt'])
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 function malformed(reason: string, cause?: unknown): never {
   throw new ProofMalformed(`DPoP proof is not a well-formed JWT: ${reason}`, {
@@ -56,12 +55,16 @@ function malformed(reason: string, cause?: unknown): never {
   })
 }
 
-function decodeJsonSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
+function decodeJsonSegment(
+  backend: CryptoBackend,
+  segment: string,
+  what: 'header' | 'payload',
+): Record<string, unknown> {
   if (segment.length === 0 || !isCanonicalBase64url(segment))
     malformed(`${what} is not canonical base64url`)
   let value: unknown
   try {
-    value = parseStrictJson(utf8.decode(decodeBase64urlPortable(segment)))
+    value = parseStrictJson(backend.decodeBase64urlText(segment))
   } catch (error) {
     malformed(
       error instanceof StrictJsonError
@@ -122,7 +125,7 @@ async function readHeader(
   cache: HeaderCache,
   segment: string,
 ): Promise<VerifiedHeader> {
-  const header = decodeJsonSegment(segment, 'header')
+  const header = decodeJsonSegment(backend, segment, 'header')
   const spec = checkHeaderParameters(header)
   checkProofJwk(header.jwk, spec)
   const jwk = header.jwk
@@ -266,16 +269,21 @@ function storeFailure(error: unknown): never {
   })
 }
 
-function checkFresh(fresh: boolean): void {
-  if (!fresh)
+// Only `true` means fresh: a store that answers anything but a boolean is broken, not permissive.
+function checkFresh(fresh: unknown): void {
+  if (fresh === true) return
+  if (fresh === false)
     throw new ProofReplayed('DPoP proof was already used ("jti" replay)', {
       claim: 'jti',
       reason: 'replay',
     })
+  throw new ReplayStoreUnavailable('replay store gave no yes-or-no answer', {
+    reason: 'invalid answer',
+  })
 }
 
-async function settleUse(pending: PromiseLike<boolean>): Promise<void> {
-  let fresh: boolean
+async function settleUse(pending: PromiseLike<unknown>): Promise<void> {
+  let fresh: unknown
   try {
     fresh = await pending
   } catch (error) {
@@ -292,17 +300,17 @@ function recordUse(
   ttlMs: number,
 ): Promise<void> | undefined {
   if (options.replayStore === false) return undefined
-  let answer: boolean | Promise<boolean>
+  let answer: unknown
   try {
     answer = options.replayStore.checkAndRecord(jkt, jti, ttlMs)
   } catch (error) {
     storeFailure(error)
   }
-  if (typeof answer === 'boolean') {
+  if (typeof (answer as PromiseLike<unknown> | null)?.then !== 'function') {
     checkFresh(answer)
     return undefined
   }
-  return settleUse(answer)
+  return settleUse(answer as PromiseLike<unknown>)
 }
 
 function checkOptions(request: ProofRequest, options: VerifyProofOptions): void {
@@ -341,7 +349,7 @@ async function verifyChecked(
       reason: 'not allowed',
     })
   }
-  const claims = decodeJsonSegment(payloadSegment, 'payload')
+  const claims = decodeJsonSegment(backend, payloadSegment, 'payload')
   if (!isCanonicalBase64url(signatureSegment)) malformed('signature is not canonical base64url')
   const signature = backend.decodeBase64url(signatureSegment)
   const data = backend.asciiBytes(proof.slice(0, headerSegment.length + 1 + payloadSegment.length))

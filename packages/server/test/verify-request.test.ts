@@ -133,7 +133,7 @@ describe('verifyRequest', () => {
       headers: {},
     })
     expect(verdict.responseHeaders['WWW-Authenticate']).toBe(
-      'Bearer realm="api", DPoP realm="api", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA"',
+      'Bearer realm="api", DPoP realm="api", algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"',
     )
   })
 

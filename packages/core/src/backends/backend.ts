@@ -42,6 +42,11 @@ export interface CryptoBackend {
   encodeBase64url(bytes: Uint8Array): string
   /** base64url of the UTF-8 bytes of `text`. */
   encodeTextBase64url(text: string): string
+  /**
+   * Decodes canonical base64url to text, refusing bytes that are not UTF-8 (a BOM is kept, so a
+   * JSON parser refuses it). Throws `TypeError` on invalid UTF-8.
+   */
+  decodeBase64urlText(text: string): string
   /** Decodes base64url that was already checked to be canonical. */
   decodeBase64url(text: string): Uint8Array
   /** Bytes of an ASCII string (JWS signing inputs are ASCII by construction). */

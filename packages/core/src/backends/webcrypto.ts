@@ -49,6 +49,7 @@ function hmacKeyOf(secret: Uint8Array): Promise<CryptoKey> {
   return key
 }
 const encoder = new TextEncoder()
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The portable WebCrypto backend. */
 export const webcryptoBackend: CryptoBackend = {
@@ -65,6 +66,7 @@ export const webcryptoBackend: CryptoBackend = {
     new Uint8Array(await subtle().sign(signParamsOf(spec), privateKey, source(data))),
   encodeBase64url: encodeBase64urlPortable,
   encodeTextBase64url: (text) => encodeBase64urlPortable(encoder.encode(text)),
+  decodeBase64urlText: (text) => utf8.decode(decodeBase64urlPortable(text)),
   decodeBase64url: decodeBase64urlPortable,
   asciiBytes: (text) => encoder.encode(text),
 }

@@ -3,6 +3,7 @@
  * with the `cnf.jkt` checks both kinds share (RFC 9449 §6.1, §6.2).
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6
  */
+import { calculateJwkThumbprint, DPoPError, type PublicJwk } from '@keybound/core'
 import { AccessTokenInvalid } from '../errors.js'
 import type { AccessTokenInfo } from '../types.js'
 
@@ -37,19 +38,40 @@ export function jktOf(claims: Record<string, unknown>): string | undefined {
   return jkt
 }
 
+// RFC 7800 §3: a confirmation names one proof-of-possession key. A `cnf.jwk` beside `cnf.jkt`
+// must be that same key, or the token is ambiguous about whose it is: refuse it.
+async function checkSameKey(cnf: Record<string, unknown>, jkt: string): Promise<void> {
+  if (cnf.jwk === undefined) return
+  let thumbprint: string | undefined
+  try {
+    thumbprint = await calculateJwkThumbprint(cnf.jwk as PublicJwk)
+  } catch (error) {
+    if (!(error instanceof DPoPError)) throw error
+  }
+  if (thumbprint !== jkt) {
+    throw new AccessTokenInvalid('"cnf.jwk" and "cnf.jkt" name different keys', {
+      claim: 'cnf',
+      reason: 'conflicting confirmation',
+    })
+  }
+}
+
 /**
  * The `AccessTokenInfo` of validated claims.
  * @example
  * ```ts
- * infoFromClaims({ sub: 'alice', scope: 'read write', cnf: { jkt } }) // { subject: 'alice', scope: ['read', 'write'], jkt, … }
+ * await infoFromClaims({ sub: 'alice', scope: 'read write', cnf: { jkt } }) // { subject: 'alice', scope: ['read', 'write'], jkt, … }
  * ```
  */
-export function infoFromClaims(claims: Record<string, unknown>): AccessTokenInfo {
+export async function infoFromClaims(claims: Record<string, unknown>): Promise<AccessTokenInfo> {
   const info: AccessTokenInfo = { claims, scope: scopeOf(claims.scope) }
   if (typeof claims.sub === 'string') info.subject = claims.sub
   if (typeof claims.client_id === 'string') info.clientId = claims.client_id
   const jkt = jktOf(claims)
-  if (jkt !== undefined) info.jkt = jkt
+  if (jkt !== undefined) {
+    await checkSameKey(claims.cnf as Record<string, unknown>, jkt)
+    info.jkt = jkt
+  }
   if (typeof claims.exp === 'number') info.expiresAt = claims.exp
   return info
 }

@@ -57,9 +57,12 @@ function invalid(reason: string, claim?: string): never {
 
 // RFC 9449 §6.2: `token_type`, when present, MUST be DPoP for a bound token; a DPoP token type
 // without `cnf.jkt` leaves nothing to check the binding against. Both refuse the token.
-function checkResponse(response: Record<string, unknown>, nowSeconds: number): AccessTokenInfo {
+async function checkResponse(
+  response: Record<string, unknown>,
+  nowSeconds: number,
+): Promise<AccessTokenInfo> {
   if (response.active !== true) invalid('inactive', 'active')
-  const info = infoFromClaims(response)
+  const info = await infoFromClaims(response)
   const tokenType = response.token_type
   const dpopType = typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop'
   if (info.jkt !== undefined && tokenType !== undefined && !dpopType)

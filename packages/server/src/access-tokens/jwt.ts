@@ -167,7 +167,7 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
     } catch (error) {
       classify(error)
     }
-    return { info: infoFromClaims(payload), header, key }
+    return { info: await infoFromClaims(payload), header, key }
   }
 
   // A remembered token stays valid only while the issuer still publishes the very key that

@@ -100,6 +100,8 @@ async function startKeybound(): Promise<TokenServer> {
       accessTokens: { lifetime: 300, format: 'jwt', audience: AUDIENCE },
       signing: { alg: 'ES256' },
       storage: { dataDir },
+      // One client at full speed is the benchmark, not an attack; oidc-provider has no limit either.
+      rateLimits: { enabled: false },
     }),
   )
   // LOG_LEVEL=warn: no per-request log lines (oidc-provider writes none either).

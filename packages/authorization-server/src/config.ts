@@ -109,6 +109,48 @@ export interface AuthorizationServerConfig {
     /** AS16 (§11.2): warn when access tokens outlive this many seconds without nonces. */
     maxAccessTokenLifetimeWithoutNonce: number
   }
+  /**
+   * Browser origins (`scheme://host[:port]`) allowed to call the token, PAR and revocation
+   * endpoints and to read the metadata and JWKS cross-origin (browser-based clients). Empty: no
+   * CORS headers at all.
+   */
+  cors: { allowedOrigins: string[] }
+  /** What one request may cost the server: sizes, nesting and time (see SECURITY.md). */
+  limits: {
+    /** Largest request body, in bytes (default 65,536); larger ones get 413. */
+    bodyBytes: number
+    /** Largest request line plus headers, in bytes (default 16,384); larger ones get 431. */
+    headerBytes: number
+    /** Longest a client may take to send a whole request, in ms (default 30,000); then 408. */
+    requestTimeoutMs: number
+    /** Deepest nesting of a JSON body (default 16); deeper ones get 400 `invalid_request`. */
+    jsonDepth: number
+  }
+  /** Fixed-window rate limits answered with 429 and `Retry-After` (see {@link RateLimitConfig}). */
+  rateLimits: RateLimitConfig
+}
+
+/** One fixed-window limit: at most `max` counted events per key in each `windowSeconds`. */
+export interface RateLimit {
+  max: number
+  windowSeconds: number
+}
+
+/**
+ * Rate limits of the endpoints an attacker can use to guess secrets or to load the database.
+ * Each key has its own counter; `enabled: false` turns them all off (e.g. behind a gateway
+ * that limits already).
+ */
+export interface RateLimitConfig {
+  enabled: boolean
+  /** `/token` requests per client (`client_id` from Basic or the body; the client IP without one). */
+  token: RateLimit
+  /** `/par` requests per client, keyed like `token`. */
+  par: RateLimit
+  /** Failed sign-ins per username (RFC 6749 §10.10: password guessing). */
+  login: RateLimit
+  /** Failed sign-ins per client IP address, whatever the username. */
+  loginIp: RateLimit
 }
 
 /**
@@ -211,6 +253,14 @@ class Checker {
     if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= max)
       return value
     this.fail(path, `must be a whole number of seconds from 1 to ${max}`)
+    return fallback
+  }
+
+  integer(value: unknown, path: string, fallback: number, min: number, max: number): number {
+    if (value === undefined) return fallback
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max)
+      return value
+    this.fail(path, `must be a whole number from ${min} to ${max}`)
     return fallback
   }
 
@@ -535,7 +585,74 @@ const KNOWN_TOP_LEVEL = new Set([
   'storage',
   'replay',
   'lint',
+  'cors',
+  'limits',
+  'rateLimits',
 ])
+
+const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
+  token: { max: 3000, windowSeconds: 60 },
+  par: { max: 600, windowSeconds: 60 },
+  login: { max: 10, windowSeconds: 300 },
+  loginIp: { max: 100, windowSeconds: 300 },
+}
+
+function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
+  const limits = checker.optionalObject(input.limits, 'limits')
+  for (const key of Object.keys(limits)) {
+    if (!['bodyBytes', 'headerBytes', 'requestTimeoutMs', 'jsonDepth'].includes(key))
+      checker.fail(`limits.${key}`, 'is not a known setting')
+  }
+  return {
+    bodyBytes: checker.integer(limits.bodyBytes, 'limits.bodyBytes', 65_536, 1024, 1 << 24),
+    headerBytes: checker.integer(limits.headerBytes, 'limits.headerBytes', 16_384, 1024, 1 << 20),
+    requestTimeoutMs: checker.integer(
+      limits.requestTimeoutMs,
+      'limits.requestTimeoutMs',
+      30_000,
+      100,
+      3_600_000,
+    ),
+    jsonDepth: checker.integer(limits.jsonDepth, 'limits.jsonDepth', 16, 2, 256),
+  }
+}
+
+function checkRateLimit(
+  checker: Checker,
+  value: unknown,
+  name: keyof typeof DEFAULT_RATE_LIMITS,
+): RateLimit {
+  const fallback = DEFAULT_RATE_LIMITS[name]
+  const limit = checker.optionalObject(value, `rateLimits.${name}`)
+  for (const member of Object.keys(limit)) {
+    if (member !== 'max' && member !== 'windowSeconds')
+      checker.fail(`rateLimits.${name}.${member}`, 'is not a known setting')
+  }
+  return {
+    max: checker.integer(limit.max, `rateLimits.${name}.max`, fallback.max, 1, 1_000_000_000),
+    windowSeconds: checker.seconds(
+      limit.windowSeconds,
+      `rateLimits.${name}.windowSeconds`,
+      fallback.windowSeconds,
+      86400,
+    ),
+  }
+}
+
+function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
+  const rateLimits = checker.optionalObject(input.rateLimits, 'rateLimits')
+  for (const key of Object.keys(rateLimits)) {
+    if (key !== 'enabled' && !(key in DEFAULT_RATE_LIMITS))
+      checker.fail(`rateLimits.${key}`, 'is not a known setting')
+  }
+  return {
+    enabled: checker.boolean(rateLimits.enabled, 'rateLimits.enabled', true),
+    token: checkRateLimit(checker, rateLimits.token, 'token'),
+    par: checkRateLimit(checker, rateLimits.par, 'par'),
+    login: checkRateLimit(checker, rateLimits.login, 'login'),
+    loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
+  }
+}
 
 function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['dpop'] {
   const dpop = checker.optionalObject(input.dpop, 'dpop')
@@ -556,6 +673,27 @@ function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['d
       stepSeconds: checker.seconds(nonce.stepSeconds, 'dpop.nonce.stepSeconds', 60, 3600),
     },
   }
+}
+
+// An origin is what a browser sends in `Origin`: scheme, host and port only (RFC 6454 §6.1).
+function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['cors'] {
+  const cors = checker.optionalObject(input.cors, 'cors')
+  const value = cors.allowedOrigins
+  if (value === undefined) return { allowedOrigins: [] }
+  if (!Array.isArray(value)) {
+    checker.fail('cors.allowedOrigins', 'must be an array')
+    return { allowedOrigins: [] }
+  }
+  const origins: string[] = []
+  value.forEach((item, i) => {
+    const path = `cors.allowedOrigins[${i}]`
+    const text = checker.url(item, path, 'redirect')
+    if (text === undefined) return
+    if (new URL(text).origin !== text.replace(/\/$/, ''))
+      checker.fail(path, 'must be an origin (scheme://host[:port]) without a path or query')
+    else origins.push(new URL(text).origin)
+  })
+  return { allowedOrigins: origins }
 }
 
 function checkStorage(
@@ -684,6 +822,9 @@ export function resolveConfig(
         3600,
       ),
     },
+    cors: checkCors(checker, input),
+    limits: checkLimits(checker, input),
+    rateLimits: checkRateLimits(checker, input),
   }
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(
@@ -711,7 +852,8 @@ export function parseConfig(
 ): AuthorizationServerConfig {
   let document: unknown
   try {
-    document = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 })
+    // logLevel 'error': a YAML warning (such as an unknown tag) must not go to the process log.
+    document = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100, logLevel: 'error' })
   } catch (error) {
     throw new ConfigError([
       `(file): not valid JSON or YAML: ${(error as Error).message.split('\n')[0]}`,

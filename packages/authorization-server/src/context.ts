@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely'
 import type { ClientRegistry } from './clients.js'
 import type { AuthorizationServerConfig } from './config.js'
 import type { Metrics } from './metrics.js'
+import type { RequestLimits } from './rate-limits.js'
 import type { KeySet } from './signing-keys.js'
 import type { Database } from './storage/database.js'
 
@@ -35,6 +36,8 @@ export interface ServerContext {
   readonly replayStore: ReplayStore
   readonly metrics: Metrics
   readonly log: FastifyBaseLogger
+  /** Rate limits of `/token`, `/par` and sign-in (all checks pass when they are off). */
+  readonly limits: RequestLimits
   /** Current time in milliseconds. */
   now(): number
   /** Endpoint URLs; known once the issuer is (configured, or derived when listening). */

@@ -19,9 +19,12 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { sql, type Kysely } from 'kysely'
 import { createClientRegistry } from './clients.js'
 import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
+import { registerCors } from './cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { epochSeconds } from './lib/crypto.js'
 import { createMetrics } from './metrics.js'
+import { createRequestLimits } from './rate-limits.js'
+import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
 import { handleIntrospect, handleRevoke } from './routes/introspect-revoke.js'
 import { buildJwks, buildMetadata } from './routes/metadata.js'
@@ -235,9 +238,22 @@ async function assemble(
   const app = Fastify({
     logger: options.logger ?? defaultLogger(),
     trustProxy: false,
-    bodyLimit: 64 * 1024,
+    bodyLimit: config.limits.bodyBytes,
+    // A client gets this long to send the whole request (headers and body): slow clients
+    // (slowloris) are cut off with 408 instead of holding a connection forever.
+    requestTimeout: config.limits.requestTimeoutMs,
+    http: {
+      maxHeaderSize: config.limits.headerBytes,
+      // Node checks the request timeout on this interval (default 30 s); a tenth of it keeps
+      // the cut-off close to the configured time.
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(1000, config.limits.requestTimeoutMs / 10),
+      ),
+    },
     return503OnClosing: true,
   })
+  const limits = createRequestLimits(config.rateLimits, now)
   const ctx: ServerContext = {
     config,
     db,
@@ -248,6 +264,7 @@ async function assemble(
     metrics,
     log: app.log,
     now,
+    limits,
     urls: () => urls ?? fail('the issuer is not known before listen()'),
     keys: () => keys,
   }
@@ -265,6 +282,21 @@ async function assemble(
   timer.unref()
 
   await app.register(formbody)
+  // JSON bodies (dynamic registration) are parsed as usual, after a nesting check: deep nesting
+  // costs nothing to send but recursion to process (cloning, serializing).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (!checkJsonDepth(body as string, config.limits.jsonDepth)) {
+      done(
+        Object.assign(new Error('JSON body is nested too deeply'), { statusCode: 400 }),
+        undefined,
+      )
+      return
+    }
+    parseJson(request, body as string, done)
+  })
+  registerCors(app, config.cors.allowedOrigins)
   app.setErrorHandler(
     createErrorHandler({
       issueNonce: () => nonces.issueNonce(),
@@ -291,8 +323,14 @@ async function assemble(
       .type('application/jwk-set+json')
       .send(buildJwks(ctx)),
   )
-  app.post('/token', (request, reply) => handleToken(ctx, request, reply))
-  app.post('/par', (request, reply) => handlePar(ctx, request, reply))
+  app.post('/token', async (request, reply) => {
+    limits.checkToken(request)
+    return handleToken(ctx, request, reply)
+  })
+  app.post('/par', async (request, reply) => {
+    limits.checkPar(request)
+    return handlePar(ctx, request, reply)
+  })
   app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
   app.post('/authorize/login', (request, reply) => handleLogin(ctx, request, reply))
   app.post('/authorize/consent', (request, reply) => handleConsent(ctx, request, reply))

@@ -64,6 +64,8 @@ export interface OAuthErrorOptions {
   bearerChallenge?: boolean
   /** Underlying error, for logs only (never sent). */
   cause?: unknown
+  /** Seconds until the client may try again: sent as `Retry-After` (RFC 9110 §10.2.3). */
+  retryAfter?: number
 }
 
 /**
@@ -81,6 +83,7 @@ export class OAuthError extends Error {
   readonly status: number
   readonly basicChallenge: boolean
   readonly bearerChallenge: boolean
+  readonly retryAfter: number | undefined
 
   constructor(error: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
     super(description, options.cause === undefined ? undefined : { cause: options.cause })
@@ -89,6 +92,7 @@ export class OAuthError extends Error {
     this.status = options.status ?? STATUS[error]
     this.basicChallenge = options.basicChallenge === true
     this.bearerChallenge = options.bearerChallenge === true
+    this.retryAfter = options.retryAfter ?? (this.status === 503 ? 1 : undefined)
   }
 }
 
@@ -121,13 +125,56 @@ export function toOAuthError(error: unknown): OAuthError {
   }
   if (error instanceof DPoPError)
     return new OAuthError('invalid_dpop_proof', error.message, { cause: error })
+  if (isStorageUnavailable(error)) {
+    return new OAuthError('temporarily_unavailable', 'storage is unavailable, try again later', {
+      cause: error,
+    })
+  }
   if (isClientError(error)) {
+    // Keep Fastify's status: 413 for a body over the limit, 415 for a media type nobody reads.
     return new OAuthError('invalid_request', 'request could not be parsed', {
-      status: 400,
+      status: (error as { statusCode: number }).statusCode,
       cause: error,
     })
   }
   return new OAuthError('server_error', 'internal server error', { cause: error })
+}
+
+// pg: connection refused/reset/timed out, SQLSTATE class 08 (connection exception) and 57P0x
+// (the server is shutting down or starting), and pg-pool's own connect timeout and lost
+// connections; SQLite: the file is locked or cannot be read or written. The request did not
+// happen (a transaction that lost its connection is rolled back by the server), so the client
+// may retry: 503, not 500.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_IOERR',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+])
+const UNAVAILABLE_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end)/
+
+function isStorageUnavailable(error: unknown): boolean {
+  for (let depth = 0; depth < 4 && typeof error === 'object' && error !== null; depth++) {
+    const { code, message } = error as { code?: unknown; message?: unknown }
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08')))
+      return true
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)) return true
+    error = (error as { cause?: unknown }).cause
+  }
+  return false
 }
 
 // Fastify's own 4xx errors (bad JSON, unsupported media type, body too large) carry a statusCode.
@@ -167,7 +214,7 @@ export function sendError(
       `Bearer error="invalid_token", error_description="${error.message}"`,
     )
   }
-  if (error.status === 503) reply.header('Retry-After', '1')
+  if (error.retryAfter !== undefined) reply.header('Retry-After', String(error.retryAfter))
   return reply
     .code(error.status)
     .type('application/json')
@@ -232,6 +279,7 @@ export function redirectError(
  */
 export function showError(reply: FastifyReply, error: OAuthError): FastifyReply {
   setNoStore(reply)
+  if (error.retryAfter !== undefined) reply.header('Retry-After', String(error.retryAfter))
   const body = `<!doctype html><meta charset="utf-8"><title>Authorization error</title>
 <h1>Authorization error</h1><p><code>${escapeHtml(error.error)}</code>: ${escapeHtml(error.message)}</p>`
   return reply.code(error.status).type('text/html; charset=utf-8').send(body)

@@ -33,7 +33,7 @@ describe('configuration', () => {
         'clients[1].redirect_uris[0]: must be an absolute https URL or loopback http',
         'clients[1].client_secret: is required for client_secret_basic',
         'accessTokens.lifetime: must be a whole number of seconds from 1 to 86400',
-        'dpop.algorithms[0]: must be one of ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512, EdDSA',
+        'dpop.algorithms[0]: must be one of ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512, EdDSA, Ed25519',
         'colour: is not a known setting',
       ]),
     )

@@ -8,6 +8,8 @@ import { addKeygenCommand, addThumbprintCommand } from './commands/key-commands.
 import { addExplainCommand, addProofCommand, addVerifyCommand } from './commands/proof-commands.js'
 import { addGatewayCommand } from './commands/gateway-command.js'
 import { addCurlCommand } from './commands/curl-command.js'
+import { addServeCommand } from './commands/serve-command.js'
+import { addAsCommand } from './commands/as-command.js'
 
 const program = new Command()
   .name('keybound')
@@ -23,6 +25,8 @@ addVerifyCommand(program)
 addExplainCommand(program)
 addCurlCommand(program)
 addGatewayCommand(program)
+addServeCommand(program)
+addAsCommand(program)
 
 try {
   await program.parseAsync(process.argv)

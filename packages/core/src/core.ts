@@ -36,6 +36,17 @@ export interface KeyboundCore {
   readonly backend: 'node' | 'webcrypto'
 
   /**
+   * How many verified proof headers are cached now (at most {@link HEADER_CACHE_SIZE}: the
+   * cache is bounded however many distinct keys clients send).
+   * @example
+   * ```ts
+   * core.cachedHeaders // 12
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
+   */
+  readonly cachedHeaders: number
+
+  /**
    * Creates a DPoP proof for one request (RFC 9449 §4.2).
    * @example
    * ```ts
@@ -123,6 +134,9 @@ export function createCore(backend: CryptoBackend): KeyboundCore {
   const headerCache = new BoundedCache<string, VerifiedHeader>(HEADER_CACHE_SIZE)
   return {
     backend: backend.name,
+    get cachedHeaders() {
+      return headerCache.size
+    },
     createProof: (key, options) => createProofWith(backend, key, options),
     verifyProof: (proof, request, options) =>
       verifyProofWith(backend, headerCache, proof, request, options),

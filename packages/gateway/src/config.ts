@@ -674,7 +674,11 @@ export async function loadGatewayConfig(
   let parsed: unknown
   try {
     // YAML 1.2 is a superset of JSON, but JSON files get JSON's stricter errors.
-    parsed = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text)
+    // logLevel 'error': a YAML warning (such as an unknown tag) must not go to the process log.
+    parsed =
+      extname(file).toLowerCase() === '.json'
+        ? JSON.parse(text)
+        : parseYaml(text, { uniqueKeys: true, logLevel: 'error' })
   } catch (error) {
     throw new GatewayConfigError(
       [`cannot parse: ${error instanceof Error ? error.message : String(error)}`],

@@ -216,7 +216,15 @@ export function createGateway(
     // One access-log line per request is written in `onResponse`, without the query string.
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: settings.limits.requestTimeoutMs,
-    http: { maxHeaderSize: settings.limits.headerBytes },
+    http: {
+      maxHeaderSize: settings.limits.headerBytes,
+      // Node enforces requestTimeout on this interval (default 30 s): a tenth of the timeout
+      // keeps a slow client's (slowloris) cut-off close to the configured time.
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(1000, settings.limits.requestTimeoutMs / 10 || 1000),
+      ),
+    },
     // Long paths are the upstream's business; the header size limit bounds them.
     routerOptions: { maxParamLength: 1 << 16 },
     return503OnClosing: true,

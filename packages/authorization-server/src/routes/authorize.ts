@@ -64,6 +64,12 @@ label,input,button{display:block;width:100%;margin:.4rem 0}input,button{padding:
 </head><body>${body}</body></html>`
 }
 
+// Browsers apply form-action to the redirects that follow a form post too (CSP3 §6.3.1), so the
+// client's redirect URI must be allowed next to 'self', or the code never reaches the client.
+function formPagePolicy(redirectUri: string): string {
+  return `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${new URL(redirectUri).origin}`
+}
+
 function clientLabel(client: Client): string {
   return escapeHtml(client.client_name ?? client.client_id)
 }
@@ -73,15 +79,13 @@ function renderLogin(
   reply: FastifyReply,
   client: Client,
   interaction: string,
+  redirectUri: string,
   error?: string,
 ): FastifyReply {
   setNoStore(reply)
   reply
     .header('X-Frame-Options', 'DENY')
-    .header(
-      'Content-Security-Policy',
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    )
+    .header('Content-Security-Policy', formPagePolicy(redirectUri))
   const message =
     error === undefined ? '' : `<p class="error" role="alert">${escapeHtml(error)}</p>`
   return reply
@@ -105,14 +109,12 @@ function renderConsent(
   client: Client,
   interaction: string,
   scope: string,
+  redirectUri: string,
 ): FastifyReply {
   setNoStore(reply)
   reply
     .header('X-Frame-Options', 'DENY')
-    .header(
-      'Content-Security-Policy',
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    )
+    .header('Content-Security-Policy', formPagePolicy(redirectUri))
   const scopes = splitScope(scope)
     .map((token) => `<li><code>${escapeHtml(token)}</code></li>`)
     .join('')
@@ -217,7 +219,7 @@ export async function handleAuthorize(
         used_at: null,
       })
       .execute()
-    return renderLogin(ctx, reply, client, interaction)
+    return renderLogin(ctx, reply, client, interaction, resolved.redirect_uri)
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }
@@ -372,6 +374,8 @@ export async function handleLogin(
     const found = await loadInteraction(ctx, request, params)
     if (found.row.subject !== null)
       throw new OAuthError('invalid_request', 'already signed in for this request')
+    // Before the password is checked: a limited guesser learns nothing from further tries.
+    ctx.limits.checkLogin(params.username, request.ip)
     const user =
       params.username === undefined
         ? undefined
@@ -381,12 +385,14 @@ export async function handleLogin(
             .where('username', '=', params.username)
             .executeTakeFirst()
     if (!(await verifyPassword(params.password ?? '', user?.password_hash))) {
+      ctx.limits.loginFailed(params.username, request.ip)
       ctx.log.info({ client_id: found.client.client_id }, 'sign-in failed')
       return renderLogin(
         ctx,
         reply,
         found.client,
         found.interaction,
+        found.parameters.redirect_uri,
         'Invalid username or password.',
       )
     }
@@ -398,7 +404,14 @@ export async function handleLogin(
       .set({ subject })
       .where('request_hash', '=', found.row.request_hash)
       .execute()
-    return renderConsent(ctx, reply, found.client, found.interaction, found.parameters.scope)
+    return renderConsent(
+      ctx,
+      reply,
+      found.client,
+      found.interaction,
+      found.parameters.scope,
+      found.parameters.redirect_uri,
+    )
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }

@@ -328,6 +328,9 @@ function openPostgres(options: DatabaseOptions & { databaseUrl: string }): OpenD
   // here; without a listener the 'error' event would crash the process. The next query gets a
   // fresh connection or its own error (answered 503).
   pool.on('error', () => {})
+  // The same for a connection that is checked out between two queries (inside a transaction,
+  // say): pg-pool only listens to idle ones, and an unheard 'error' event kills the process.
+  pool.on('connect', (client) => client.on('error', () => {}))
   return {
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     dialect: 'postgres',

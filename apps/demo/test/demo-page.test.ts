@@ -1,0 +1,222 @@
+/**
+ * The demo end to end in real Chromium (Debian `chromium`, driven by playwright-core) against
+ * `keybound serve` as a child process: sign in on the AS login page, call the API with DPoP,
+ * every "steal the token" attempt refused with its error, reload keeps the key and the session,
+ * sign-out deletes the key. Writes the screenshots to test-output/ and the README's docs/demo.png.
+ */
+import { existsSync } from 'node:fs'
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePorts, REPO_ROOT, startServe, type ServeProcess } from './support/stack.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url))
+const README_SCREENSHOT = join(REPO_ROOT, 'docs', 'demo.png')
+
+let stack: ServeProcess
+let context: BrowserContext
+let page: Page
+let dataDir: string
+let userDataDir: string
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
+  await mkdir(OUTPUT, { recursive: true })
+  dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-data-'))
+  userDataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-chromium-'))
+  ;[stack, context] = await Promise.all([
+    freePorts().then((ports) => startServe(dataDir, ports)),
+    chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    }),
+  ])
+  page = context.pages()[0] ?? (await context.newPage())
+  page.setDefaultTimeout(10_000)
+  page.on('console', (message) => {
+    // 400/401 answers are the point of the demo; other errors are not.
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+      console.error('[page]', message.text())
+  })
+}, 60_000)
+
+afterAll(async () => {
+  await context?.close()
+  const code = await stack?.stop()
+  if (userDataDir !== undefined) await rm(userDataDir, { recursive: true, force: true })
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
+  expect(code).toBe(0) // a clean shutdown on SIGTERM
+})
+
+async function ready(): Promise<void> {
+  await page.waitForSelector('body[data-ready="true"]')
+}
+
+async function status(): Promise<string> {
+  return (await page.textContent('#status')) ?? ''
+}
+
+async function storedKey(): Promise<{ found: boolean; extractable?: boolean }> {
+  return page.evaluate(
+    () =>
+      new Promise<{ found: boolean; extractable?: boolean }>((resolve, reject) => {
+        const open = indexedDB.open('keybound-demo', 1)
+        open.onupgradeneeded = () => open.result.createObjectStore('keys')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const get = open.result.transaction('keys').objectStore('keys').get('dpop-key')
+          get.onsuccess = () => {
+            const record = get.result as { privateKey?: CryptoKey } | undefined
+            open.result.close()
+            resolve(
+              record?.privateKey === undefined
+                ? { found: false }
+                : { found: true, extractable: record.privateKey.extractable },
+            )
+          }
+        }
+      }),
+  )
+}
+
+describe('the demo page in Chromium', () => {
+  let jkt = ''
+
+  it('signs in with authorization code + PKCE + dpop_jkt on the AS login page', async () => {
+    await page.goto(stack.urls.page)
+    await ready()
+    expect(await status()).toContain('Signed out')
+    const [authorize] = await Promise.all([
+      page.waitForRequest((request) => request.url().startsWith(`${stack.urls.issuer}/authorize`)),
+      page.click('#sign-in'),
+    ])
+    const query = new URL(authorize.url()).searchParams
+    expect(query.get('code_challenge_method')).toBe('S256')
+    expect(query.get('dpop_jkt')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    await page.waitForSelector('input[name="username"]')
+    await page.getByLabel('Username').fill('alice')
+    await page.getByLabel('Password').fill(stack.passwords.alice!)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(stack.urls.page) // the code is taken out of the address bar
+    await ready()
+    await page.waitForSelector('#signed-in:not([hidden])')
+    expect(await page.textContent('#subject')).toBe('alice')
+    jkt = (await page.textContent('#key-jkt')) ?? ''
+    expect(jkt).toBe(query.get('dpop_jkt'))
+    expect(await page.textContent('#token-jkt')).toBe(`${jkt} ✓ the same key`)
+    expect(await storedKey()).toEqual({ found: true, extractable: false })
+  })
+
+  it('calls the API with DPoP, answering the RS nonce challenge, and shows the proof', async () => {
+    await page.click('#call-me')
+    await page.waitForSelector('#inspector:not([hidden])')
+    expect(await page.textContent('#response')).toMatch(/^HTTP 200/)
+    const marked = await page.locator('#proof-claims mark').allTextContents()
+    expect(marked.map((text) => text.split(':')[0])).toEqual(['"htm"', '"htu"', '"ath"', '"nonce"'])
+    expect(await page.textContent('#proof-claims')).toContain(`"htu": "${stack.urls.api}/api/me"`)
+    expect(await page.textContent('#proof-header')).toContain(`"(jkt)": "${jkt}"`)
+    expect(await page.textContent('#token-claims')).toContain(`"jkt": "${jkt}"`)
+    // The timeline shows the nonce challenge and the retry that answered it.
+    const challenge = page.locator('#timeline li[data-error="use_dpop_nonce"]', {
+      hasText: `${stack.urls.api}/api/me`,
+    })
+    await expect.poll(() => challenge.count()).toBeGreaterThan(0)
+    const retry = page.locator('#timeline li', { hasText: 'retry with the nonce' })
+    await expect.poll(() => retry.count()).toBeGreaterThan(1) // at the AS (token) and the API
+
+    await page.getByLabel('New note').fill('DPoP keeps stolen tokens useless')
+    await page.getByRole('button', { name: 'POST /api/notes' }).click()
+    await page.waitForSelector('#notes li')
+    expect(await page.locator('#notes li').allTextContents()).toEqual([
+      'DPoP keeps stolen tokens useless',
+    ])
+  })
+
+  it('refreshes with the same key, visible in the timeline', async () => {
+    await page.click('#refresh')
+    await expect.poll(status).toContain('Tokens refreshed')
+    const refresh = page.locator('#timeline li[data-status="200"]', {
+      hasText: 'refresh token grant',
+    })
+    await expect.poll(() => refresh.count()).toBe(1)
+    expect(await page.textContent('#token-jkt')).toBe(`${jkt} ✓ the same key`)
+  })
+
+  it('refuses every use of the stolen token, each with its WWW-Authenticate error', async () => {
+    await page.click('#attack-all')
+    await expect.poll(() => page.locator('#attack-results li.attack').count()).toBe(4)
+    const expected = {
+      bearer: /^WWW-Authenticate: Bearer error="invalid_token"/,
+      'own-key': /^WWW-Authenticate: DPoP error="invalid_token"/,
+      replay: /^WWW-Authenticate: DPoP error="invalid_dpop_proof"/,
+      'other-url': /^WWW-Authenticate: DPoP error="invalid_dpop_proof"/,
+    }
+    for (const [name, challenge] of Object.entries(expected)) {
+      const result = page.locator(`#attack-results li[data-attack="${name}"]`)
+      expect(await result.getAttribute('data-status'), name).toBe('401')
+      expect(await result.locator('.www-authenticate').textContent(), name).toMatch(challenge)
+    }
+    // The README screenshot: signed in, a call inspected, the attacks refused, the timeline.
+    await page.screenshot({ path: join(OUTPUT, 'demo.png'), fullPage: true })
+    await copyFile(join(OUTPUT, 'demo.png'), README_SCREENSHOT)
+  })
+
+  it('is readable on a phone-sized screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.evaluate(() => window.scrollTo(0, 0))
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    )
+    expect(overflow).toBeLessThanOrEqual(0)
+    await page.screenshot({ path: join(OUTPUT, 'demo-phone.png'), fullPage: false })
+    await page.setViewportSize({ width: 1280, height: 900 })
+  })
+
+  it('keeps the key and the session across a reload', async () => {
+    await page.reload()
+    await ready()
+    expect(await status()).toContain('Session restored')
+    expect(await page.textContent('#key-jkt')).toBe(jkt)
+    await page.click('#call-me')
+    await expect.poll(status).toContain('GET /api/me: HTTP 200')
+  })
+
+  it('is usable from the keyboard', async () => {
+    await page.focus('#call-me')
+    await page.keyboard.press('Enter')
+    await expect.poll(status).toContain('GET /api/me: HTTP 200')
+    await page.focus('#note-text')
+    await page.keyboard.type('typed, not clicked')
+    await page.keyboard.press('Enter')
+    await expect
+      .poll(() => page.locator('#notes li').allTextContents())
+      .toContain('typed, not clicked')
+  })
+
+  it('signs out: the key is deleted from IndexedDB and the tokens forgotten', async () => {
+    await page.click('#sign-out')
+    await page.waitForSelector('#signed-out:not([hidden])')
+    expect(await status()).toContain('key was deleted')
+    expect(await storedKey()).toEqual({ found: false })
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0)
+    await page.reload()
+    await ready()
+    expect(await status()).toContain('Signed out')
+    await page.screenshot({ path: join(OUTPUT, 'demo-signed-out.png') })
+  })
+})

@@ -1,0 +1,87 @@
+/**
+ * `keybound serve`: the demo stack in one process (authorization server, DPoP-protected demo
+ * API, demo page) on embedded defaults, until SIGINT or SIGTERM. What `npm start` runs.
+ * @see https://www.rfc-editor.org/rfc/rfc9449
+ */
+import type { Command } from 'commander'
+
+interface ServeFlags {
+  host?: string
+  asPort?: string
+  apiPort?: string
+  pagePort?: string
+  dataDir?: string
+  rsNonces?: boolean
+}
+
+function portOf(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : Number(value)
+}
+
+/** Resolves with the first of SIGINT or SIGTERM; a second signal ends the process at once. */
+function waitForStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      // Whoever presses Ctrl-C twice does not want to wait.
+      const force = () => process.exit(130)
+      process.once('SIGINT', force)
+      process.once('SIGTERM', force)
+      resolve(signal)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
+
+/**
+ * Registers `serve`.
+ *
+ * @example
+ * ```ts
+ * const program = new Command('keybound')
+ * addServeCommand(program)
+ * await program.parseAsync(['node', 'keybound', 'serve', '--as-port', '5000'])
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449
+ */
+export function addServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'run the demo: authorization server, DPoP-protected API and browser page, on embedded defaults (Ctrl-C stops it)',
+    )
+    .option(
+      '--host <host>',
+      'host name in the URLs and to listen on (env KEYBOUND_HOST; default localhost)',
+    )
+    .option('--as-port <port>', 'authorization server port (env KEYBOUND_AS_PORT; default 4000)')
+    .option('--api-port <port>', 'demo API port (env KEYBOUND_API_PORT; default 4001)')
+    .option('--page-port <port>', 'demo page port (env KEYBOUND_PAGE_PORT; default 4002)')
+    .option(
+      '--data-dir <dir>',
+      'SQLite database and demo credentials (env KEYBOUND_DATA_DIR; default .keybound-data at the repository root)',
+    )
+    .option('--no-rs-nonces', 'turn off DPoP nonces at the demo API (env KEYBOUND_RS_NONCES=off)')
+    .action(async (flags: ServeFlags, command: Command) => {
+      // Loaded here, not at the top: the demo pulls in the AS, SQLite and esbuild, which the
+      // other commands do not need.
+      const { serve } = await import('@keybound/demo')
+      const stopped = waitForStopSignal()
+      const rsNoncesFlag =
+        command.getOptionValueSource('rsNonces') === 'cli' ? flags.rsNonces : undefined
+      const stack = await serve({
+        ...(flags.host === undefined ? {} : { host: flags.host }),
+        ...(flags.asPort === undefined ? {} : { asPort: portOf(flags.asPort) }),
+        ...(flags.apiPort === undefined ? {} : { apiPort: portOf(flags.apiPort) }),
+        ...(flags.pagePort === undefined ? {} : { pagePort: portOf(flags.pagePort) }),
+        ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+        ...(rsNoncesFlag === undefined ? {} : { rsNonces: rsNoncesFlag }),
+      })
+      const signal = await stopped
+      process.stdout.write(`\n${signal}: stopping the demo…\n`)
+      await stack.close()
+      process.stdout.write('stopped; the data is kept for the next start\n')
+    })
+}

@@ -1,0 +1,67 @@
+/**
+ * Limits that hold under abuse at the gateway, over real HTTP on 127.0.0.1: headers over
+ * `limits.headerBytes` get 431, a declared or streamed body over `limits.bodyBytes` gets 413
+ * and never reaches the upstream, and a slow client (slowloris) is cut off within
+ * `limits.requestTimeoutMs`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { oversizedHeader, slowloris } from '../../../scripts/abusive-clients.js'
+import { send } from './support/http.js'
+import { startIssuer, type TestIssuer } from './support/issuer.js'
+import {
+  baseConfig,
+  clientKey,
+  dpopHeaders,
+  startGateway,
+  type RunningGateway,
+} from './support/fixture.js'
+import { startUpstream, type TestUpstream } from './support/upstream.js'
+
+const REQUEST_TIMEOUT_MS = 1_000
+let issuer: TestIssuer
+let upstream: TestUpstream
+let running: RunningGateway
+
+beforeAll(async () => {
+  issuer = await startIssuer()
+  upstream = await startUpstream()
+  running = await startGateway(
+    baseConfig(issuer, upstream, {
+      limits: { bodyBytes: 1024, headerBytes: 4096, requestTimeoutMs: REQUEST_TIMEOUT_MS },
+      log: { level: 'silent' },
+    }),
+  )
+})
+
+afterAll(async () => {
+  await running?.gateway.close()
+  await upstream?.close()
+  await issuer?.close()
+})
+
+describe('gateway limits', () => {
+  it('answers 431 to headers over limits.headerBytes', async () => {
+    expect(await oversizedHeader(`${running.url}/items/1`, 5000)).toBe(431)
+    expect(await oversizedHeader(`${running.url}/items/1`, 500)).toBe(401)
+  })
+
+  it('answers 413 to a declared body over limits.bodyBytes, before the upstream sees it', async () => {
+    const key = await clientKey()
+    const token = await issuer.issue({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
+    const hits = upstream.hits()
+    const reply = await send(`${running.url}/upload`, {
+      method: 'POST',
+      headers: await dpopHeaders(key, token, 'POST', '/upload', [['content-type', 'text/plain']]),
+      body: 'a'.repeat(2048),
+    })
+    expect(reply.status).toBe(413)
+    expect(upstream.hits()).toBe(hits)
+  })
+
+  it('cuts off a slowloris client within limits.requestTimeoutMs (plus the check interval)', async () => {
+    const heldMs = await slowloris(running.url)
+    expect(heldMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50)
+    expect(heldMs).toBeLessThan(REQUEST_TIMEOUT_MS + 1_500)
+    console.info(`gateway: slowloris cut off after ${Math.round(heldMs)} ms`)
+  })
+})

@@ -640,6 +640,40 @@ describe.each(combinations)(
       })
     })
 
+    describe('size limits under abuse', () => {
+      it('refuses a DPoP header over 8 KiB before parsing it, and runs no handler', async () => {
+        const token = await tokens.issue({ jkt: key.jkt })
+        const path = '/dpop/resource'
+        const huge = await createProof(key, {
+          htm: 'POST',
+          htu: `${BASE}${path}`,
+          accessToken: token,
+          claims: { padding: 'x'.repeat(9 * 1024) },
+        })
+        const before = running.effects.get('dpop') ?? 0
+        const received = await call(path, { method: 'POST', scheme: 'DPoP', token, proof: huge })
+        expect(received.status).toBe(401)
+        expect(received.headers['www-authenticate']).toMatch(/^DPoP error="invalid_dpop_proof"/)
+        expect(running.effects.get('dpop') ?? 0).toBe(before)
+      })
+
+      it('answers 431 to request headers over 16 KiB, and runs no handler', async () => {
+        const token = await tokens.issue({ jkt: key.jkt })
+        const path = '/dpop/resource'
+        const proof = await proofFor(path, token, { method: 'POST' })
+        const before = running.effects.get('dpop') ?? 0
+        const received = await call(path, {
+          method: 'POST',
+          scheme: 'DPoP',
+          token,
+          proof,
+          headers: { 'X-Filler': 'y'.repeat(20 * 1024) },
+        })
+        expect(received.status).toBe(431)
+        expect(running.effects.get('dpop') ?? 0).toBe(before)
+      })
+    })
+
     if ((kind as TokenKind) === 'introspection') {
       it('introspects with client authentication and never sends a DPoP proof (RS15)', async () => {
         const from = introspection.calls.length

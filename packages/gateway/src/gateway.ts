@@ -5,6 +5,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
  */
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
@@ -24,6 +25,23 @@ import { buildResponseHeaders, buildUpstreamHeaders, type HeaderPolicy } from '.
 import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.js'
 import { matchRoute } from './lib/routes.js'
 import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
+
+/**
+ * Node's `requestTimeout` stops guarding a request once its headers are in and a handler runs,
+ * so a client could send its headers and then drip the body one byte at a time (into a stream
+ * going upstream, or into a refused request the server would drain). The whole request must
+ * arrive within the deadline, or its connection is cut.
+ */
+function watchRequestDeadline(raw: IncomingMessage, deadlineMs: number): void {
+  if (raw.complete || !(deadlineMs > 0)) return
+  const timer = setTimeout(() => {
+    if (!raw.complete) raw.socket.destroy()
+  }, deadlineMs)
+  timer.unref()
+  const stop = (): void => clearTimeout(timer)
+  raw.once('end', stop)
+  raw.once('close', stop)
+}
 
 /**
  * Options of {@link createGateway} that do not belong in a config file.
@@ -404,6 +422,10 @@ export function createGateway(
   }
 
   // Callback-style hooks: an async hook costs a promise per request on the hot path.
+  app.addHook('onRequest', (request, _reply, done) => {
+    watchRequestDeadline(request.raw, settings.limits.requestTimeoutMs)
+    done()
+  })
   app.addHook('onSend', (_request, reply, payload, done) => {
     // Requests finishing during shutdown close their connection, so it drains instead of idling.
     if (closing) reply.header('connection', 'close')

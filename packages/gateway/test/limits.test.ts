@@ -4,6 +4,7 @@
  * and never reaches the upstream, and a slow client (slowloris) is cut off within
  * `limits.requestTimeoutMs`.
  */
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oversizedHeader, slowloris } from '../../../scripts/abusive-clients.js'
 import { send } from './support/http.js'
@@ -63,5 +64,41 @@ describe('gateway limits', () => {
     expect(heldMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50)
     expect(heldMs).toBeLessThan(REQUEST_TIMEOUT_MS + 1_500)
     console.info(`gateway: slowloris cut off after ${Math.round(heldMs)} ms`)
+  })
+  it('cuts off a client that sends its headers and then drips the body', async () => {
+    // Headers complete, then one byte every 150 ms of a 200-byte body: the whole request must
+    // arrive within requestTimeoutMs, whether it is being proxied or was already refused.
+    const dripFor = async (headers: Array<[string, string]>): Promise<number> => {
+      const url = new URL(running.url)
+      const started = performance.now()
+      return new Promise<number>((resolve) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          const lines = ['POST /upload HTTP/1.1', `Host: ${url.host}`, 'Content-Length: 200']
+          for (const [name, value] of headers) lines.push(`${name}: ${value}`)
+          socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+          const drip = setInterval(() => socket.write('a'), 150)
+          const giveUp = setTimeout(() => socket.destroy(), 10_000)
+          socket.on('error', () => undefined)
+          socket.on('close', () => {
+            clearInterval(drip)
+            clearTimeout(giveUp)
+            resolve(performance.now() - started)
+          })
+        })
+      })
+    }
+    const key = await clientKey()
+    const token = await issuer.issue({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
+    const accepted = await dripFor(
+      await dpopHeaders(key, token, 'POST', '/upload', [['content-type', 'text/plain']]),
+    )
+    const refused = await dripFor([['content-type', 'text/plain']])
+    console.info(
+      `gateway: body drip cut off after ${Math.round(accepted)} ms (proxied), ${Math.round(refused)} ms (refused)`,
+    )
+    for (const elapsed of [accepted, refused]) {
+      expect(elapsed).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50)
+      expect(elapsed).toBeLessThan(REQUEST_TIMEOUT_MS + 2_000)
+    }
   })
 })

@@ -7,6 +7,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-10
  * @packageDocumentation
  */
+import type { AuthorizationServerConfig } from './config.js'
+import { findResource } from './resources.js'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import type { Client } from './clients.js'
 import type { ServerContext } from './context.js'
@@ -21,6 +23,8 @@ export interface AuthorizationParameters {
   state?: string
   code_challenge: string
   dpop_jkt?: string
+  /** RFC 8707 resource indicator, checked against the configured resources. */
+  resource?: string
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/
@@ -120,11 +124,12 @@ export function checkRedirectUri(client: Client, redirectUri: string | undefined
  * errors it throws may be sent to the redirect URI.
  * @example
  * ```ts
- * const authorization = checkAuthorizationRequest(client, params, redirectUri)
+ * const authorization = checkAuthorizationRequest(ctx.config, client, params, redirectUri)
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.4.1
  */
 export function checkAuthorizationRequest(
+  config: AuthorizationServerConfig,
   client: Client,
   params: Parameters,
   redirectUri: string,
@@ -154,6 +159,7 @@ export function checkAuthorizationRequest(
     throw new OAuthError('invalid_request', '"dpop_jkt" must be a base64url SHA-256 JWK thumbprint')
   }
   const scope = grantScope(params.scope, client.scope)
+  const resource = findResource(config, params.resource)
   return {
     client_id: client.client_id,
     redirect_uri: redirectUri,
@@ -161,5 +167,6 @@ export function checkAuthorizationRequest(
     ...(params.state === undefined ? {} : { state: params.state }),
     code_challenge: params.code_challenge,
     ...(params.dpop_jkt === undefined ? {} : { dpop_jkt: params.dpop_jkt }),
+    ...(resource === undefined ? {} : { resource: resource.identifier }),
   }
 }

@@ -52,6 +52,14 @@ export interface ClientConfig {
 }
 
 /** A user who can sign in at `/authorize`. */
+/** An API this server issues tokens for, named by RFC 8707 `resource`. */
+export interface ResourceConfig {
+  /** The resource indicator: an absolute URI without fragment; it becomes the token's `aud`. */
+  identifier: string
+  /** Token format for this resource; overrides the client's and `accessTokens.format`. */
+  accessTokenFormat?: AccessTokenFormat
+}
+
 export interface UserConfig {
   username: string
   /** `scrypt$N$r$p$salt$hash` as made by `hashPassword` or `keybound-as hash-password`. */
@@ -72,6 +80,8 @@ export interface AuthorizationServerConfig {
     /** `aud` of access tokens unless the client sets one; defaults to the issuer. */
     audience?: string
   }
+  /** APIs clients may name with `resource` (RFC 8707); empty: `resource` is refused. */
+  resources: ResourceConfig[]
   refreshTokens: { lifetime: number; absoluteLifetime: number }
   authorizationCodes: { lifetime: number }
   par: { lifetime: number; required: boolean }
@@ -576,6 +586,7 @@ const KNOWN_TOP_LEVEL = new Set([
   'clients',
   'users',
   'accessTokens',
+  'resources',
   'refreshTokens',
   'authorizationCodes',
   'par',
@@ -676,6 +687,36 @@ function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['d
 }
 
 // An origin is what a browser sends in `Origin`: scheme, host and port only (RFC 6454 §6.1).
+function checkResources(checker: Checker, input: Input): ResourceConfig[] {
+  const value = input.resources
+  if (value === undefined) return []
+  if (!Array.isArray(value)) {
+    checker.fail('resources', 'must be an array')
+    return []
+  }
+  const resources: ResourceConfig[] = []
+  value.forEach((item, i) => {
+    const path = `resources[${i}]`
+    const entry = checker.object(item, path)
+    if (entry === undefined) return
+    const identifier = checker.url(entry.identifier, `${path}.identifier`, 'any')
+    if (identifier === undefined) return
+    if (resources.some((known) => known.identifier === identifier))
+      checker.fail(`${path}.identifier`, 'is listed twice')
+    const format =
+      entry.accessTokenFormat === undefined
+        ? undefined
+        : checker.oneOf(
+            entry.accessTokenFormat,
+            `${path}.accessTokenFormat`,
+            ['jwt', 'opaque'] as const,
+            'jwt',
+          )
+    resources.push({ identifier, ...(format === undefined ? {} : { accessTokenFormat: format }) })
+  })
+  return resources
+}
+
 function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['cors'] {
   const cors = checker.optionalObject(input.cors, 'cors')
   const value = cors.allowedOrigins
@@ -796,6 +837,7 @@ export function resolveConfig(
       ),
       ...(audience === undefined ? {} : { audience }),
     },
+    resources: checkResources(checker, input),
     refreshTokens: {
       lifetime: refreshLifetime,
       absoluteLifetime: checker.seconds(

@@ -9,6 +9,7 @@
 import { createPublicKey, verify, constants, type KeyObject } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { Client } from './clients.js'
+import type { ResourceConfig } from './config.js'
 import type { ServerContext } from './context.js'
 import { epochSeconds, hashHandle, randomHandle } from './lib/crypto.js'
 import { signJwt, type SigningKey } from './signing-keys.js'
@@ -23,6 +24,8 @@ export interface AccessTokenClaims {
   jkt: string | undefined
   /** The refresh-token family, so that revoking it also revokes opaque access tokens. */
   familyId?: string
+  /** The API named with `resource` (RFC 8707): the token's `aud` and, when set, its format. */
+  resource?: ResourceConfig
 }
 
 /** An issued access token. */
@@ -55,9 +58,16 @@ export async function issueAccessToken(
   const lifetime = config.accessTokens.lifetime
   const iat = epochSeconds(ctx.now())
   const jti = randomHandle(16)
-  const audience = claims.client.audience ?? config.accessTokens.audience ?? ctx.urls().issuer
+  const audience =
+    claims.resource?.identifier ??
+    claims.client.audience ??
+    config.accessTokens.audience ??
+    ctx.urls().issuer
   const tokenType = claims.jkt === undefined ? 'Bearer' : 'DPoP'
-  const format = claims.client.access_token_format ?? config.accessTokens.format
+  const format =
+    claims.resource?.accessTokenFormat ??
+    claims.client.access_token_format ??
+    config.accessTokens.format
   if (format === 'opaque') {
     const token = `${OPAQUE_PREFIX}${randomHandle()}`
     await db

@@ -19,6 +19,7 @@ export type OAuthErrorCode =
   | 'unauthorized_client'
   | 'unsupported_grant_type'
   | 'invalid_scope'
+  | 'invalid_target'
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
   | 'invalid_client_metadata'
@@ -40,6 +41,7 @@ const STATUS: Record<OAuthErrorCode, number> = {
   unauthorized_client: 400,
   unsupported_grant_type: 400,
   invalid_scope: 400,
+  invalid_target: 400,
   invalid_dpop_proof: 400,
   use_dpop_nonce: 400,
   invalid_client_metadata: 400,

@@ -176,7 +176,7 @@ async function resolveRequest(
         'this client must use pushed authorization requests (request_uri)',
       )
     }
-    return checkAuthorizationRequest(client, effective, redirectUri)
+    return checkAuthorizationRequest(ctx.config, client, effective, redirectUri)
   } catch (error) {
     return redirectError(reply, redirectUri, toOAuthError(error), context)
   }
@@ -339,7 +339,7 @@ async function issueCode(
         scope: parameters.scope,
         code_challenge: parameters.code_challenge,
         dpop_jkt: parameters.dpop_jkt ?? null,
-        resource: null,
+        resource: parameters.resource ?? null,
         expires_at: now + ctx.config.authorizationCodes.lifetime,
         consumed_at: null,
       })

@@ -54,6 +54,7 @@ export async function handlePar(
   const client = await authenticateClient(ctx, request, params, urls.par)
   const effective = await readRequestObject(ctx, client, params)
   const authorization = checkAuthorizationRequest(
+    ctx.config,
     client,
     effective,
     checkRedirectUri(client, effective.redirect_uri),

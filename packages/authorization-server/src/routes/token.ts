@@ -24,6 +24,7 @@ import {
   revokeGrant,
   type IssuedAccessToken,
 } from '../tokens.js'
+import { findResource, keepResource } from '../resources.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /** A token response body (RFC 6749 §5.1). */
@@ -100,11 +101,13 @@ async function clientCredentials({
   bindTo,
 }: GrantInput): Promise<TokenResponse> {
   const scope = grantScope(params.scope, client.scope)
+  const resource = findResource(ctx.config, params.resource)
   const token = await issueAccessToken(ctx, ctx.db, {
     client,
     subject: client.client_id,
     scope,
     jkt: bindTo,
+    ...(resource === undefined ? {} : { resource }),
   })
   return withScope(token, scope)
 }
@@ -153,6 +156,7 @@ async function exchangeCode({
     throw new OAuthError('invalid_grant', '"redirect_uri" does not match the authorization request')
   }
   checkPkce(verifier, row.code_challenge)
+  const resource = keepResource(ctx.config, row.resource, params.resource)
   if (row.dpop_jkt !== null) {
     // RFC 9449 §10: the proof key must be the one named by dpop_jkt (or the PAR proof, §10.1).
     if (proof === undefined)
@@ -182,6 +186,7 @@ async function exchangeCode({
       scope: row.scope,
       jkt: bindTo,
       familyId,
+      ...(resource === undefined ? {} : { resource }),
     })
     if (!issueRefresh) return withScope(token, row.scope)
     const refresh_token = await insertRefreshToken(ctx, trx, {
@@ -190,7 +195,7 @@ async function exchangeCode({
       client,
       subject: row.subject,
       scope: row.scope,
-      resource: row.resource,
+      resource: resource?.identifier ?? null,
       // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
       jkt: isPublic(client) ? (proof?.jkt ?? null) : null,
       familyExpiresAt: now + ctx.config.refreshTokens.absoluteLifetime,
@@ -231,6 +236,7 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
     )
   }
   const scope = params.scope === undefined ? row.scope : grantScope(params.scope, row.scope)
+  const resource = keepResource(ctx.config, row.resource, params.resource)
   const result = await ctx.db.transaction().execute(async (trx) => {
     const rotated = await trx
       .updateTable('kb_refresh_tokens')
@@ -246,6 +252,7 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
       scope,
       jkt: bindTo,
       familyId: row.family_id,
+      ...(resource === undefined ? {} : { resource }),
     })
     const refresh_token = await insertRefreshToken(ctx, trx, {
       familyId: row.family_id,

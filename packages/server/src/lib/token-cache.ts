@@ -1,3 +1,5 @@
+import { calculateAth } from '@keybound/core'
+
 /**
  * A bounded cache of token validation results, keyed by a SHA-256 of the token (so the cache
  * never holds a usable token) and kept until an expiry, least recently used first out.
@@ -9,14 +11,13 @@ interface Entry<V> {
   until: number
 }
 
-const encoder = new TextEncoder()
-
-/** base64url(SHA-256(token)), through WebCrypto so the package runs outside Node too. */
-export async function hashToken(token: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(token)))
-  let binary = ''
-  for (const byte of digest) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+/**
+ * base64url(SHA-256(token)): the token's `ath` (RFC 9449 §4.2), through core, so that Node hashes
+ * synchronously (WebCrypto's digest costs a thread-pool round trip per call) and other
+ * runtimes use WebCrypto.
+ */
+export function hashToken(token: string): Promise<string> {
+  return calculateAth(token)
 }
 
 /** LRU map with a capacity and per-entry expiry. */

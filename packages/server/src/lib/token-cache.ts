@@ -17,7 +17,8 @@ interface Entry<V> {
  * runtimes use WebCrypto.
  */
 export function hashToken(token: string): Promise<string> {
-  return calculateAth(token)
+  // core refuses an empty token as a programming error; here it is just a token to refuse later.
+  return token === '' ? Promise.resolve('') : calculateAth(token)
 }
 
 /** LRU map with a capacity and per-entry expiry. */

@@ -4,28 +4,13 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 import type { Command } from 'commander'
+import { waitForStopSignal } from '../lib/stop-signal.js'
 
 interface AsFlags {
   config: string
   port: string
   host: string
   check?: boolean
-}
-
-/** Resolves with the first of SIGINT or SIGTERM; a second signal ends the process at once. */
-function waitForStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      const force = () => process.exit(130)
-      process.once('SIGINT', force)
-      process.once('SIGTERM', force)
-      resolve(signal)
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
 }
 
 /**

@@ -6,23 +6,7 @@
 import type { Command } from 'commander'
 import { createGateway, loadGatewayConfig } from '@keybound/gateway'
 import { printResult } from '../lib/output.js'
-
-/** Resolves with the first of SIGINT or SIGTERM; a second signal ends the process at once. */
-function waitForStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      // An operator who asks twice does not want to wait for requests in flight.
-      const force = () => process.exit(130)
-      process.once('SIGINT', force)
-      process.once('SIGTERM', force)
-      resolve(signal)
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
-}
+import { waitForStopSignal } from '../lib/stop-signal.js'
 
 /**
  * Registers `gateway`.

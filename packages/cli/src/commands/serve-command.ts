@@ -4,6 +4,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449
  */
 import type { Command } from 'commander'
+import { waitForStopSignal } from '../lib/stop-signal.js'
 
 interface ServeFlags {
   host?: string
@@ -16,23 +17,6 @@ interface ServeFlags {
 
 function portOf(value: string | undefined): number | undefined {
   return value === undefined ? undefined : Number(value)
-}
-
-/** Resolves with the first of SIGINT or SIGTERM; a second signal ends the process at once. */
-function waitForStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      // Whoever presses Ctrl-C twice does not want to wait.
-      const force = () => process.exit(130)
-      process.once('SIGINT', force)
-      process.once('SIGTERM', force)
-      resolve(signal)
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
 }
 
 /**

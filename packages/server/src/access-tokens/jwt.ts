@@ -3,7 +3,7 @@
  * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up).
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-import { InvalidArgument } from '@keybound/core'
+import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -48,19 +48,8 @@ export interface JwtAccessTokenOptions {
   now?: () => number
 }
 
-const DEFAULT_ALGORITHMS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'EdDSA',
-  'Ed25519',
-]
+// A JWT access token is signed with the same asymmetric JWS algorithms a proof may use.
+const DEFAULT_ALGORITHMS: readonly string[] = SUPPORTED_ALGORITHMS
 /** A token that passed verification, with the key that verified it. */
 interface VerifiedToken {
   info: AccessTokenInfo

@@ -43,13 +43,17 @@ beforeEach(() => {
 describe('createDPoPFetch: one fresh proof per request (C1, A1, A9–A12)', () => {
   it('signs htm and htu (query and fragment stripped) and the real server accepts it', async () => {
     const api = createDPoPFetch({ fetch, key })
+    const before = Math.floor(Date.now() / 1000)
     const response = await api(`${server.url}/items?page=2#top`, { method: 'post', body: 'x' })
+    const after = Date.now() / 1000
     expect(response.status).toBe(200)
     const { proof } = server.seen[0]!
     expect(proof?.claims.htm).toBe('POST')
     expect(proof?.claims.htu).toBe(`${server.url}/items`)
     expect(proof?.jkt).toBe(key.jkt)
-    expect(Math.abs(proof!.claims.iat - Date.now() / 1000)).toBeLessThanOrEqual(1)
+    // A11: iat is the creation time, in whole seconds, taken while the request was being made.
+    expect(proof!.claims.iat).toBeGreaterThanOrEqual(before)
+    expect(proof!.claims.iat).toBeLessThanOrEqual(after)
     expect(proof?.claims.ath).toBeUndefined()
   })
 

@@ -246,7 +246,8 @@ describe('createRedisReplayStore when Redis cannot answer', () => {
     for (let attempt = 0; attempt < 20; attempt++) {
       const started = performance.now()
       const error = await rejection(s.checkAndRecord(JKT, randomUUID(), TTL))
-      expect(performance.now() - started).toBeLessThan(50)
+      // Fails at once rather than after the 1 s command timeout (room left for a busy CI machine).
+      expect(performance.now() - started).toBeLessThan(500)
       expect(error).toBeInstanceOf(ReplayStoreUnavailable)
       expect((error as ReplayStoreUnavailable).code).toBe('ERR_DPOP_REPLAY_STORE_UNAVAILABLE')
       expect((error as ReplayStoreUnavailable).reason).toBe('unreachable')

@@ -21,6 +21,9 @@ export interface ReliabilityCounters {
   /** Resident set size of the test process at the start and end of a soak, in bytes. */
   rssStart?: number
   rssEnd?: number
+  /** Live heap (after a full collection) at the start and end of a soak, in bytes. */
+  heapStart?: number
+  heapEnd?: number
   /** Free-form lines printed under the table (latency percentiles, say). */
   notes?: string[]
 }

@@ -53,7 +53,10 @@ const soaks = rows.filter((row) => row.rssStart !== undefined && row.rssEnd !== 
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 const growth = soaks.map(
   (row) =>
-    `${row.suite} ${mb(row.rssStart)} -> ${mb(row.rssEnd)} (${row.rssEnd >= row.rssStart ? '+' : ''}${mb(row.rssEnd - row.rssStart)})`,
+    `${row.suite} ${mb(row.rssStart)} -> ${mb(row.rssEnd)} (${row.rssEnd >= row.rssStart ? '+' : ''}${mb(row.rssEnd - row.rssStart)})` +
+    (row.heapStart === undefined
+      ? ''
+      : `, live heap ${row.heapEnd >= row.heapStart ? '+' : ''}${mb(row.heapEnd - row.heapStart)}`),
 )
 const table = [
   ['cases tried (fuzz)', sum('fuzzCases').toLocaleString('en')],

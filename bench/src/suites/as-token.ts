@@ -14,11 +14,11 @@ import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { b64u, freePort } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
 
@@ -47,18 +47,6 @@ interface Turn {
   readonly p50: number
   readonly p99: number
   readonly non2xx: number
-}
-
-const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url')
-
-async function freePort(): Promise<number> {
-  const server = createNetServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /** User + system CPU seconds of a process and all its threads, from /proc. */

@@ -15,20 +15,18 @@
  * by contender in every round and the medians of the rounds are compared.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { createHash, randomBytes, randomUUID, sign, type SignKeyObjectInput } from 'node:crypto'
+import { createHash, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
+
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import type { AppKind, ChildMessage } from '../children/server-http-child.js'
+import { AUDIENCE, b64u, encodeJson, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { generateKeys, nodeParams, type BenchKey } from '../lib/proofs.js'
 import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
 
 const CHILD = fileURLToPath(new URL('../children/server-http-child.js', import.meta.url))
-const AUDIENCE = 'https://api.bench.test'
 const CONNECTIONS = 64
 const CLIENTS = 16
 
@@ -95,57 +93,6 @@ interface Turn {
 }
 
 type Headers = Record<string, string>
-
-const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url')
-const encodeJson = (value: unknown): string => b64u(Buffer.from(JSON.stringify(value)))
-
-async function freePort(): Promise<number> {
-  const server = createNetServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
-/** A JWKS over HTTP (fetched once per app at its first request) and a token signer. */
-async function startIssuer(): Promise<{
-  issuer: string
-  jwksUri: string
-  server: Server
-  mint: (jkt?: string) => Promise<string>
-}> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256')
-  const kid = randomUUID()
-  const jwks = JSON.stringify({
-    keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }],
-  })
-  const server = createServer((_req, res) => {
-    res.setHeader('content-type', 'application/jwk-set+json')
-    res.end(jwks)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
-  const mint = async (jkt?: string): Promise<string> => {
-    const now = Math.floor(Date.now() / 1000)
-    return new SignJWT({
-      scope: 'read',
-      client_id: 'bench-client',
-      ...(jkt ? { cnf: { jkt } } : {}),
-    })
-      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
-      .setIssuer(issuer)
-      .setAudience(AUDIENCE)
-      .setSubject('bench-user')
-      .setIssuedAt(now)
-      .setExpirationTime(now + 3600)
-      .setJti(randomUUID())
-      .sign(privateKey)
-  }
-  return { issuer, jwksUri: `${issuer}jwks`, server, mint }
-}
 
 async function startApp(kind: AppKind, issuer: string, jwksUri: string): Promise<App> {
   const port = await freePort()

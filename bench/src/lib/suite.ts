@@ -3,7 +3,7 @@
  * comparison (same algorithm, same request shape) between contenders, one of which is the
  * named baseline, plus the targets that case is held to.
  */
-import { measure, type Contender, type ContenderResult } from './measure.js'
+import { measure, median, type Contender, type ContenderResult } from './measure.js'
 
 export interface SuiteContext {
   /** `--quick`: fewer and shorter rounds, smaller pools; numbers are for smoke runs only. */
@@ -107,4 +107,33 @@ export async function throughputCase(
     rows,
     targets: evaluateTargets(rows, targets),
   }
+}
+
+/** What an HTTP load turn reports besides its throughput. */
+export interface LoadTurn {
+  readonly p50: number
+  readonly p99: number
+  /** Non-2xx answers and transport errors. */
+  readonly failures: number
+}
+
+/**
+ * One row per contender of an HTTP load case: the median of `pick` over its turns, with the
+ * median latency percentiles and any failures in the note.
+ */
+export function loadRows<C extends { readonly name: string }, T extends LoadTurn>(
+  contenders: readonly C[],
+  turns: Map<C, T[]>,
+  pick: (turn: T) => number,
+): MeasurementRow[] {
+  return contenders.map((contender) => {
+    const list = turns.get(contender)!
+    const failures = list.reduce((sum, each) => sum + each.failures, 0)
+    return {
+      name: contender.name,
+      value: median(list.map(pick)),
+      rounds: list.map(pick),
+      note: `p50 ${median(list.map((each) => each.p50))} ms, p99 ${median(list.map((each) => each.p99))} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
+    }
+  })
 }

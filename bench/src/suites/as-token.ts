@@ -20,7 +20,13 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { b64u, freePort } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
-import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
+import {
+  evaluateTargets,
+  loadRows,
+  type CaseResult,
+  type MeasurementRow,
+  type Suite,
+} from '../lib/suite.js'
 
 const THIS_FILE = fileURLToPath(import.meta.url)
 const KEYBOUND_BIN = fileURLToPath(
@@ -46,7 +52,7 @@ interface Turn {
   readonly perCpuSecond: number
   readonly p50: number
   readonly p99: number
-  readonly non2xx: number
+  readonly failures: number
 }
 
 /** User + system CPU seconds of a process and all its threads, from /proc. */
@@ -245,7 +251,7 @@ async function turn(
     perCpuSecond: cpu > 0 ? ok / cpu : 0,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    non2xx: result.non2xx + result.errors,
+    failures: result.non2xx + result.errors,
   }
 }
 
@@ -271,23 +277,6 @@ async function checkServer(server: TokenServer, key: BenchKey): Promise<void> {
       `${server.name} is not configured comparably: ${response.status} ${JSON.stringify(body)}`,
     )
   }
-}
-
-function rowsOf(
-  servers: readonly TokenServer[],
-  turns: Map<TokenServer, Turn[]>,
-  pick: (turn: Turn) => number,
-): MeasurementRow[] {
-  return servers.map((server) => {
-    const list = turns.get(server)!
-    const failures = list.reduce((sum, each) => sum + each.non2xx, 0)
-    return {
-      name: server.name,
-      value: median(list.map(pick)),
-      rounds: list.map(pick),
-      note: `p50 ${median(list.map((each) => each.p50))} ms, p99 ${median(list.map((each) => each.p99))} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
-    }
-  })
 }
 
 export const asToken: Suite = {
@@ -316,8 +305,8 @@ export const asToken: Suite = {
         }
       }
       const [keybound, oidc] = servers as [TokenServer, TokenServer]
-      const rps = rowsOf([oidc, keybound], turns, (each) => each.rps)
-      const cpu = rowsOf([oidc, keybound], turns, (each) => each.perCpuSecond)
+      const rps = loadRows([oidc, keybound], turns, (each) => each.rps)
+      const cpu = loadRows([oidc, keybound], turns, (each) => each.perCpuSecond)
       const cases: CaseResult[] = [
         {
           name: 'token endpoint (client_credentials + DPoP): tokens/s',

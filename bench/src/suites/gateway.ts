@@ -22,7 +22,13 @@ import type { GatewayAppKind, GatewayChildMessage } from '../children/gateway-ch
 import { AUDIENCE, b64u, encodeJson, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { generateKeys, nodeParams, type BenchKey } from '../lib/proofs.js'
-import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
+import {
+  evaluateTargets,
+  loadRows,
+  type CaseResult,
+  type MeasurementRow,
+  type Suite,
+} from '../lib/suite.js'
 
 const CHILD = fileURLToPath(new URL('../children/gateway-child.js', import.meta.url))
 const CONNECTIONS = 32
@@ -209,23 +215,6 @@ async function latencyTurn(contender: Contender, pool: Headers[]): Promise<Laten
 
 const ms = (value: number): string => `${value.toFixed(2)} ms`
 
-function throughputRows(
-  contenders: readonly Contender[],
-  turns: Map<Contender, ThroughputTurn[]>,
-  pick: (turn: ThroughputTurn) => number,
-): MeasurementRow[] {
-  return contenders.map((contender) => {
-    const list = turns.get(contender)!
-    const failures = list.reduce((sum, each) => sum + each.failures, 0)
-    return {
-      name: contender.name,
-      value: median(list.map(pick)),
-      rounds: list.map(pick),
-      note: `p50 ${median(list.map((each) => each.p50))} ms, p99 ${median(list.map((each) => each.p99))} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
-    }
-  })
-}
-
 export const gateway: Suite = {
   name: 'gateway',
   description: `@keybound/gateway vs in-process verification, HTTP on loopback, ES256, fresh proof per request`,
@@ -292,8 +281,8 @@ export const gateway: Suite = {
         }
       }
 
-      const rps = throughputRows(contenders, throughput, (each) => each.rps)
-      const cpu = throughputRows(contenders, throughput, (each) => each.perCpuSecond)
+      const rps = loadRows(contenders, throughput, (each) => each.rps)
+      const cpu = loadRows(contenders, throughput, (each) => each.perCpuSecond)
       const latencyRows: MeasurementRow[] = contenders.map((contender) => {
         const list = latency.get(contender)!
         const failures = list.reduce((sum, each) => sum + each.failures, 0)

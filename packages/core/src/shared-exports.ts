@@ -13,6 +13,7 @@ export {
   type ImportKeyPairOptions,
 } from './keys.js'
 export { canonicalThumbprintInput } from './thumbprint.js'
+export { encodeBase64urlPortable as encodeBase64url } from './lib/base64url.js'
 export type { ReplayStore } from './replay/replay-store.js'
 export { MemoryReplayStore, type MemoryReplayStoreOptions } from './replay/memory-replay-store.js'
 export type { NonceSource, NonceSourceOptions } from './nonces.js'

@@ -1,27 +1,9 @@
 /** Portable base64url (RFC 4648 §5, unpadded): no `Buffer`, so it runs in browsers unchanged. */
+import { encodeBase64url } from '@keybound/core'
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const encoder = new TextEncoder()
 
-/** Encodes bytes as unpadded base64url. */
-export function encodeBase64url(bytes: Uint8Array): string {
-  let out = ''
-  let i = 0
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!
-    out +=
-      ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]! + ALPHABET[n & 63]!
-  }
-  const rest = bytes.length - i
-  if (rest === 1) {
-    const n = bytes[i]! << 16
-    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]!
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8)
-    out += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! + ALPHABET[(n >> 6) & 63]!
-  }
-  return out
-}
+export { encodeBase64url }
 
 /** base64url of the UTF-8 bytes of a string. */
 export function encodeTextBase64url(text: string): string {

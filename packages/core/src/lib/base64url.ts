@@ -40,7 +40,14 @@ export function decodeBase64urlPortable(text: string): Uint8Array {
   return out
 }
 
-/** Encodes bytes as unpadded base64url (portable, no Buffer). */
+/**
+ * Encodes bytes as unpadded base64url (portable, no Buffer).
+ * @example
+ * ```ts
+ * encodeBase64url(crypto.getRandomValues(new Uint8Array(32))) // a PKCE verifier
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-2
+ */
 export function encodeBase64urlPortable(bytes: Uint8Array): string {
   let out = ''
   let i = 0

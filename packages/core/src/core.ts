@@ -13,7 +13,7 @@ import {
 } from './keys.js'
 import { BoundedCache } from './lib/bounded-cache.js'
 import { createNonceSourceWith, type NonceSource, type NonceSourceOptions } from './nonces.js'
-import { athWith, thumbprintWith } from './thumbprint.js'
+import { athOf, thumbprintWith } from './thumbprint.js'
 import type {
   CreateProofOptions,
   DPoPAlgorithm,
@@ -141,7 +141,8 @@ export function createCore(backend: CryptoBackend): KeyboundCore {
     verifyProof: (proof, request, options) =>
       verifyProofWith(backend, headerCache, proof, request, options),
     calculateJwkThumbprint: (jwk) => thumbprintWith(backend, jwk),
-    calculateAth: (accessToken) => athWith(backend, accessToken),
+    // Synchronous hashing where the backend has it; a bad token still rejects the promise.
+    calculateAth: async (accessToken) => athOf(backend, accessToken),
     generateKeyPair: (alg, options) => generateKeyPairWith(backend, alg, options),
     importKeyPair: (jwk, options) => importKeyPairWith(backend, jwk, options),
     createNonceSource: (options) => createNonceSourceWith(backend, options),

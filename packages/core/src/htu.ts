@@ -65,6 +65,24 @@ export function stripQueryAndFragment(uri: string | URL): string {
   return cut === -1 ? text : text.slice(0, cut)
 }
 
+/**
+ * True when an absolute `http(s)` URI names a loopback host (see {@link isLoopbackHost}), read
+ * from its authority without a URL parse; a URI with user info never counts.
+ * @example
+ * ```ts
+ * isLoopbackUri('http://127.0.0.1:8080/items') // true
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-2
+ */
+export function isLoopbackUri(uri: string): boolean {
+  const authority = AUTHORITY.exec(uri)?.[1]
+  if (authority === undefined || authority.includes('@')) return false
+  const host = authority.startsWith('[')
+    ? authority.slice(0, authority.indexOf(']') + 1)
+    : authority.replace(/:\d*$/, '')
+  return isLoopbackHost(host.toLowerCase())
+}
+
 /** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`: hosts where plain `http` stays on the machine. */
 export function isLoopbackHost(hostname: string): boolean {
   return (

@@ -100,6 +100,11 @@ export interface VerifyProofOptions {
   replayStore: ReplayStore | false
   /** The access token sent with the request: `ath` is then required and must match (§4.3 item 12). */
   accessToken?: string
+  /**
+   * The `ath` of `accessToken` when the caller computed it already (base64url SHA-256, what
+   * `calculateAth` returns), so the token is not hashed twice. Ignored without `accessToken`.
+   */
+  accessTokenHash?: string
   /** The thumbprint the access token is bound to (`cnf.jkt`); the proof's key must match. */
   expectedJkt?: string
   /** Accepted `alg` values; defaults to every algorithm Keybound supports. */
@@ -120,6 +125,13 @@ export interface VerifyProofOptions {
   allowInsecureHttp?: boolean
   /** Maximum proof length in characters, checked before anything is parsed (default 8192). */
   maxProofLength?: number
+  /**
+   * Check the signature off the calling thread (default `false`). On the `node` backend the
+   * check then runs on libuv's thread pool, so a busy server's event loop keeps parsing and
+   * answering other requests meanwhile; one proof alone takes a little longer (a thread round
+   * trip). The `webcrypto` backend always checks off-thread, whatever this says.
+   */
+  offloadSignature?: boolean
 }
 
 /** A proof that passed every check. */

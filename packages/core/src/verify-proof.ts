@@ -21,7 +21,7 @@ import {
   ProofTimeInvalid,
   ReplayStoreUnavailable,
 } from './errors.js'
-import { isLoopbackHost, normalizeHtu, stripQueryAndFragment } from './htu.js'
+import { isLoopbackUri, normalizeHtu, stripQueryAndFragment } from './htu.js'
 import type { BoundedCache } from './lib/bounded-cache.js'
 import { decodeBase64urlPortable, isCanonicalBase64url } from './lib/base64url.js'
 import { checkProofJwk } from './lib/jwk-checks.js'
@@ -195,10 +195,16 @@ function checkRequiredClaims(claims: Record<string, unknown>): void {
   }
 }
 
+// Plain http only on loopback hosts, unless the caller allowed it (RFC 9449 §2: TLS).
+function isAllowedScheme(uri: string, allowInsecureHttp: boolean): boolean {
+  if (uri.startsWith('https://')) return true
+  return uri.startsWith('http://') && (allowInsecureHttp || isLoopbackUri(uri))
+}
+
 function checkHtu(htu: string, requestUrl: string | URL, allowInsecureHttp: boolean): void {
   const expected = stripQueryAndFragment(requestUrl)
-  // Fast path: the exact string the server expects, over https, needs no normalization.
-  if (htu === expected && htu.startsWith('https://')) return
+  // Fast path: the exact string the server expects needs no normalization, only the scheme rule.
+  if (htu === expected && isAllowedScheme(htu, allowInsecureHttp)) return
   const normalized = normalizeHtu(htu)
   if (normalized === undefined) {
     throw new ProofClaimInvalid('"htu" (HTTP URI) claim is not an absolute http(s) URI', {
@@ -206,11 +212,7 @@ function checkHtu(htu: string, requestUrl: string | URL, allowInsecureHttp: bool
       reason: 'invalid',
     })
   }
-  if (
-    normalized.startsWith('http:') &&
-    !allowInsecureHttp &&
-    !isLoopbackHost(new URL(normalized).hostname)
-  ) {
+  if (!isAllowedScheme(normalized, allowInsecureHttp)) {
     throw new ProofClaimInvalid('"htu" (HTTP URI) claim uses plain http outside loopback', {
       claim: 'htu',
       reason: 'insecure scheme',
@@ -356,7 +358,10 @@ async function verifyChecked(
   let valid = false
   if (signature.length === verified.signatureLength) {
     try {
-      const answer = backend.verify(verified.spec, verified.key, data, signature)
+      const answer =
+        options.offloadSignature === true && backend.verifyOffThread !== undefined
+          ? backend.verifyOffThread(verified.spec, verified.key, data, signature)
+          : backend.verify(verified.spec, verified.key, data, signature)
       valid = typeof answer === 'boolean' ? answer : await answer
     } catch {
       valid = false
@@ -379,7 +384,7 @@ async function verifyChecked(
   if (options.accessToken !== undefined) {
     if (claims.ath === undefined)
       throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
-    const ath = athOf(backend, options.accessToken)
+    const ath = options.accessTokenHash ?? athOf(backend, options.accessToken)
     if (claims.ath !== (typeof ath === 'string' ? ath : await ath)) {
       throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', {
         claim: 'ath',

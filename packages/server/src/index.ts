@@ -17,6 +17,7 @@ export { mergeHeaderList } from './lib/header-list.js'
 export type {
   AccessTokenInfo,
   AccessTokenValidator,
+  ValidationContext,
   OutcomeEvent,
   Rejection,
   RejectionStatus,

@@ -41,6 +41,7 @@ import {
 } from './challenges.js'
 import { findCredentials, type Credential } from './credentials.js'
 import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
 import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
 import type {
@@ -69,6 +70,7 @@ interface Settings {
   readonly realm?: string
   readonly onOutcome?: (event: OutcomeEvent) => void
   readonly allowInsecureHttp: boolean
+  readonly offloadSignature: boolean
   readonly now?: () => number
 }
 
@@ -162,6 +164,7 @@ function checkOptions(options: ResourceServerOptions): Settings {
     algorithms,
     algs: algorithms.join(' '),
     allowInsecureHttp: options.allowInsecureHttp === true,
+    offloadSignature: options.offloadSignature !== false,
   }
   const optional: Partial<Record<keyof Settings, unknown>> = {
     nonces: nonceSourceOf(options),
@@ -192,9 +195,10 @@ async function validateToken(
   settings: Settings,
   context: ChallengeContext,
   credential: Credential,
+  tokenHash: string,
 ): Promise<TokenResult> {
   try {
-    return { info: await settings.accessTokens.validate(credential.token) }
+    return { info: await settings.accessTokens.validate(credential.token, { tokenHash }) }
   } catch (error) {
     if (error instanceof AccessTokenUnavailable) {
       return {
@@ -245,7 +249,12 @@ async function decideBearer(
   scopes: readonly string[],
 ): Promise<Decision> {
   if (!settings.allowBearer) return { verdict: rejectBearer(context) }
-  const token = await validateToken(settings, context, credential)
+  const token = await validateToken(
+    settings,
+    context,
+    credential,
+    await hashToken(credential.token),
+  )
   if ('decision' in token) return token.decision
   // §7.2 MUST: a bound token (any `cnf`, also without `token_type`) is never a bearer token.
   if (hasConfirmation(token.info)) return { verdict: rejectBoundTokenAsBearer(context) }
@@ -314,7 +323,9 @@ async function decideDPoP(
   if ('decision' in header) return header.decision
   const url = expectedUrl(request, settings.base, settings.trustProxy)
   if (url === undefined) return { verdict: rejectUnsupportedTarget(context) }
-  const token = await validateToken(settings, context, credential)
+  // Hashed once: the validators' cache key and the proof's `ath` are the same value.
+  const tokenHash = await hashToken(credential.token)
+  const token = await validateToken(settings, context, credential, tokenHash)
   if ('decision' in token) return token.decision
   // RS17 / DESIGN.md: an unbound token has no key to check the proof against.
   if (token.info.jkt === undefined) return { verdict: rejectTokenNotBound(context) }
@@ -325,18 +336,19 @@ async function decideDPoP(
     const verified = await verifyProof(
       header.proof,
       { method: request.method, url },
+      // One object shape for every request (unset options stay `undefined`, as core allows).
       {
         replayStore: settings.replayStore,
         accessToken: credential.token,
+        accessTokenHash: tokenHash,
         expectedJkt: token.info.jkt,
         algorithms: settings.algorithms,
         allowInsecureHttp: settings.allowInsecureHttp,
-        ...(settings.nonces === undefined ? {} : { nonce: settings.nonces }),
-        ...(settings.maxAge === undefined ? {} : { maxAge: settings.maxAge }),
-        ...(settings.clockTolerance === undefined
-          ? {}
-          : { clockTolerance: settings.clockTolerance }),
-        ...(settings.now === undefined ? {} : { now: settings.now }),
+        offloadSignature: settings.offloadSignature,
+        nonce: settings.nonces,
+        maxAge: settings.maxAge,
+        clockTolerance: settings.clockTolerance,
+        now: settings.now,
       },
     )
     rotate = verified.rotateNonce

@@ -127,7 +127,18 @@ export interface AccessTokenInfo {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6
  */
 export interface AccessTokenValidator {
-  validate(token: string): Promise<AccessTokenInfo>
+  /**
+   * Resolves with what the token grants, or rejects (`AccessTokenInvalid` refuses the token,
+   * `AccessTokenUnavailable` answers 503). `context.tokenHash` is the token's base64url SHA-256
+   * (its `ath`), already computed by the resource server, for validators that key a cache by it.
+   */
+  validate(token: string, context?: ValidationContext): Promise<AccessTokenInfo>
+}
+
+/** What the resource server already knows about a token when it asks a validator. */
+export interface ValidationContext {
+  /** base64url(SHA-256(token)): the token's `ath` (RFC 9449 §4.2). */
+  tokenHash: string
 }
 
 /** Why a request was accepted or rejected, for metrics and logs. Never contains a token or a proof. */
@@ -199,6 +210,12 @@ export interface ResourceServerOptions {
   allowInsecureHttp?: boolean
   /** Current time in milliseconds (default `Date.now`); for tests. */
   now?: () => number
+  /**
+   * Check proof signatures on libuv's thread pool instead of the event loop (default `true`):
+   * under concurrent load the event loop keeps serving while signatures are checked, which
+   * raises throughput on any machine with more than one core. Set `false` on a single core.
+   */
+  offloadSignature?: boolean
 }
 
 /**

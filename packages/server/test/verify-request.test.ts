@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer } from 'node:http'
-import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
+import { calculateAth, createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import {
   AccessTokenInvalid,
   createResourceServer,
@@ -176,6 +176,43 @@ describe('verifyRequest', () => {
       error: 'invalid_token',
       code: 'ERR_DPOP_BOUND_TOKEN_AS_BEARER',
     })
+  })
+
+  it('hands validators the token hash (the ath) so they need not hash it again', async () => {
+    const seen: Array<string | undefined> = []
+    const recording: AccessTokenValidator = {
+      validate: async (token, context) => {
+        seen.push(context?.tokenHash)
+        return accessTokens.validate(token, context)
+      },
+    }
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens: recording })
+    const { token, proof } = await signedRequest()
+    const verdict = await resourceServer.verifyRequest({
+      method: 'GET',
+      url: '/items',
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    })
+    expect(verdict.ok).toBe(true)
+    expect(seen).toEqual([await calculateAth(token)])
+  })
+
+  it('gives the same verdicts with the signature checked on the event loop (offloadSignature: false)', async () => {
+    for (const offloadSignature of [true, false]) {
+      const resourceServer = createResourceServer({
+        publicBaseUrl: BASE,
+        accessTokens,
+        offloadSignature,
+      })
+      const { token, proof } = await signedRequest()
+      const headers = { authorization: `DPoP ${token}`, dpop: proof }
+      const request = { method: 'GET', url: '/items', headers }
+      expect(await resourceServer.verifyRequest(request)).toMatchObject({ ok: true })
+      const tampered = `${proof.slice(0, -2)}${proof.at(-2) === 'A' ? 'B' : 'A'}${proof.at(-1)}`
+      expect(
+        await resourceServer.verifyRequest({ ...request, headers: { ...headers, dpop: tampered } }),
+      ).toMatchObject({ ok: false, status: 401, code: 'ERR_DPOP_SIGNATURE_INVALID' })
+    }
   })
 })
 

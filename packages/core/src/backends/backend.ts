@@ -29,6 +29,16 @@ export interface CryptoBackend {
     data: Uint8Array,
     signature: Uint8Array,
   ): boolean | Promise<boolean>
+  /**
+   * Optional: the same check as `verify`, run off the calling thread (a worker pool), for
+   * servers that want their event loop free while signatures are checked.
+   */
+  verifyOffThread?(
+    spec: AlgorithmSpec,
+    key: VerifyKey,
+    data: Uint8Array,
+    signature: Uint8Array,
+  ): Promise<boolean>
   sign(
     spec: AlgorithmSpec,
     privateKey: CryptoKey,

@@ -157,8 +157,8 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
     get cacheSize() {
       return cache.size
     },
-    async validate(token) {
-      const key = await hashToken(token)
+    async validate(token, context) {
+      const key = context?.tokenHash ?? (await hashToken(token))
       const cached = cache.get(key)
       if (cached !== undefined) return cached
       // Concurrent requests with one token share one introspection call.

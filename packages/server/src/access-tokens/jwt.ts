@@ -177,9 +177,9 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
   }
 
   return {
-    async validate(token) {
+    async validate(token, context) {
       if (cache.capacity <= 0 || maxAgeMs <= 0) return (await verifyToken(token)).info
-      const cacheKey = await hashToken(token)
+      const cacheKey = context?.tokenHash ?? (await hashToken(token))
       const cached = cache.get(cacheKey)
       if (cached !== undefined && (await isStillPublished(cached, token))) return cached.info
       const verified = await verifyToken(token)

@@ -332,18 +332,57 @@ function checkOptions(request: ProofRequest, options: VerifyProofOptions): void 
     throw new InvalidArgument('request.url is required')
 }
 
-async function verifyChecked(
+// The pipeline below runs synchronously whenever it can (a cached header, a synchronous
+// signature check, hash and replay store: the node backend's hot path) and continues on a
+// promise only where a step really is asynchronous. No async function frame is allocated per
+// proof, which keeps verification close to the cost of the bare signature check.
+
+type Settled<T> = T | Promise<T>
+
+function isPromise<T>(value: Settled<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function'
+}
+
+/** What the later steps need to know about one proof. */
+interface ProofInProgress {
+  readonly backend: CryptoBackend
+  readonly request: ProofRequest
+  readonly options: VerifyProofOptions
+  readonly verified: VerifiedHeader
+  readonly claims: Record<string, unknown>
+}
+
+function verifyChecked(
   backend: CryptoBackend,
   cache: HeaderCache,
   proof: string,
   request: ProofRequest,
   options: VerifyProofOptions,
-): Promise<VerifiedProof> {
+): Settled<VerifiedProof> {
   const [headerSegment, payloadSegment, signatureSegment] = splitCompact(
     proof,
     options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH,
   )
-  const verified = cache.get(headerSegment) ?? (await readHeader(backend, cache, headerSegment))
+  const segments = { proof, headerSegment, payloadSegment, signatureSegment }
+  const cached = cache.get(headerSegment)
+  if (cached !== undefined) return checkSignature(backend, cached, segments, request, options)
+  return readHeader(backend, cache, headerSegment).then((verified) =>
+    checkSignature(backend, verified, segments, request, options),
+  )
+}
+
+function checkSignature(
+  backend: CryptoBackend,
+  verified: VerifiedHeader,
+  segments: {
+    proof: string
+    headerSegment: string
+    payloadSegment: string
+    signatureSegment: string
+  },
+  request: ProofRequest,
+  options: VerifyProofOptions,
+): Settled<VerifiedProof> {
   const algorithms = options.algorithms ?? SUPPORTED_ALGORITHMS
   if (!algorithms.includes(verified.spec.alg)) {
     throw new ProofHeaderInvalid('"alg" (Algorithm) header parameter is not allowed here', {
@@ -351,27 +390,35 @@ async function verifyChecked(
       reason: 'not allowed',
     })
   }
+  const { proof, headerSegment, payloadSegment, signatureSegment } = segments
   const claims = decodeJsonSegment(backend, payloadSegment, 'payload')
   if (!isCanonicalBase64url(signatureSegment)) malformed('signature is not canonical base64url')
-  const signature = backend.decodeBase64url(signatureSegment)
-  const data = backend.asciiBytes(proof.slice(0, headerSegment.length + 1 + payloadSegment.length))
-  let valid = false
-  if (signature.length === verified.signatureLength) {
-    try {
-      const answer =
-        options.offloadSignature === true && backend.verifyOffThread !== undefined
-          ? backend.verifyOffThread(verified.spec, verified.key, data, signature)
-          : backend.verify(verified.spec, verified.key, data, signature)
-      valid = typeof answer === 'boolean' ? answer : await answer
-    } catch {
-      valid = false
-    }
+  const signature = backend.decodeSignature(signatureSegment)
+  const progress: ProofInProgress = { backend, request, options, verified, claims }
+  if (signature.length !== verified.signatureLength) return checkClaims(progress, false)
+  const data = backend.signingInputBytes(proof, headerSegment.length + 1 + payloadSegment.length)
+  let answer: Settled<boolean>
+  try {
+    answer =
+      options.offloadSignature === true && backend.verifyOffThread !== undefined
+        ? backend.verifyOffThread(verified.spec, verified.key, data, signature)
+        : backend.verify(verified.spec, verified.key, data, signature)
+  } catch {
+    answer = false
   }
-  if (!valid)
+  if (!isPromise(answer)) return checkClaims(progress, answer)
+  return answer.then(
+    (valid) => checkClaims(progress, valid),
+    () => checkClaims(progress, false),
+  )
+}
+
+function checkClaims(progress: ProofInProgress, valid: boolean): Settled<VerifiedProof> {
+  if (valid !== true)
     throw new ProofSignatureInvalid('DPoP proof signature verification failed', {
       reason: 'invalid signature',
     })
-
+  const { backend, claims, request, options } = progress
   checkRequiredClaims(claims)
   if (claims.htm !== request.method) {
     throw new ProofClaimMismatch('"htm" (HTTP Method) claim mismatch', {
@@ -381,17 +428,26 @@ async function verifyChecked(
     })
   }
   checkHtu(claims.htu as string, request.url, options.allowInsecureHttp === true)
-  if (options.accessToken !== undefined) {
-    if (claims.ath === undefined)
-      throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
-    const ath = options.accessTokenHash ?? athOf(backend, options.accessToken)
-    if (claims.ath !== (typeof ath === 'string' ? ath : await ath)) {
-      throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', {
-        claim: 'ath',
-        reason: 'mismatch',
-      })
-    }
+  if (options.accessToken === undefined) return checkBinding(progress)
+  if (claims.ath === undefined)
+    throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
+  const ath = options.accessTokenHash ?? athOf(backend, options.accessToken)
+  if (!isPromise(ath)) return checkAth(progress, ath)
+  return ath.then((hash) => checkAth(progress, hash))
+}
+
+function checkAth(progress: ProofInProgress, ath: string): Settled<VerifiedProof> {
+  if (progress.claims.ath !== ath) {
+    throw new ProofClaimMismatch('"ath" (access token hash) claim mismatch', {
+      claim: 'ath',
+      reason: 'mismatch',
+    })
   }
+  return checkBinding(progress)
+}
+
+function checkBinding(progress: ProofInProgress): Settled<VerifiedProof> {
+  const { options, verified } = progress
   if (options.expectedJkt !== undefined && options.expectedJkt !== verified.jkt) {
     throw new KeyBindingMismatch(
       'DPoP proof key does not match the key the access token is bound to',
@@ -401,30 +457,64 @@ async function verifyChecked(
       },
     )
   }
-
   const nowMs = options.now?.() ?? Date.now()
+  if (options.nonce !== undefined) return checkFreshnessByNonce(progress, options.nonce, nowMs)
   const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
   const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
-  const nonce =
-    options.nonce === undefined ? { rotate: false } : await checkNonce(claims, options.nonce, nowMs)
+  // Whole seconds, like iat itself: a proof made at second T is not stale before T + maxAge ends.
+  checkIssuedAt(progress.claims.iat as number, Math.floor(nowMs / 1000), maxAge, tolerance)
+  return recordProof(progress, (maxAge + tolerance) * 1000, false)
+}
+
+async function checkFreshnessByNonce(
+  progress: ProofInProgress,
+  policy: NonNullable<VerifyProofOptions['nonce']>,
+  nowMs: number,
+): Promise<VerifiedProof> {
+  const { options, claims } = progress
+  const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
+  const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
+  const nonce = await checkNonce(claims, policy, nowMs)
   let ttlMs = (maxAge + tolerance) * 1000
+  // A valid stateless nonce dates the proof (§4.3 item 11); an exact nonce does not.
   if (nonce.expiresAt === undefined)
-    // Whole seconds, like iat itself: a proof made at second T is not stale before T + maxAge ends.
     checkIssuedAt(claims.iat as number, Math.floor(nowMs / 1000), maxAge, tolerance)
   else ttlMs = Math.max(nonce.expiresAt - nowMs, 0) + tolerance * 1000
+  return recordProof(progress, ttlMs, nonce.rotate)
+}
 
-  const recording = recordUse(options, verified.jkt, claims.jti as string, ttlMs)
-  if (recording !== undefined) await recording
-  return {
+function recordProof(
+  progress: ProofInProgress,
+  ttlMs: number,
+  rotateNonce: boolean,
+): Settled<VerifiedProof> {
+  const { options, verified, claims } = progress
+  const result: VerifiedProof = {
     header: verified.header,
     claims: claims as VerifiedProof['claims'],
     jkt: verified.jkt,
-    rotateNonce: nonce.rotate,
+    rotateNonce,
   }
+  const recording = recordUse(options, verified.jkt, claims.jti as string, ttlMs)
+  return recording === undefined ? result : recording.then(() => result)
+}
+
+// Anything but a DPoPError (a bug, or hostile input reaching an unexpected path) is reported
+// as a malformed proof: only DPoPErrors ever escape.
+function asDPoPError(error: unknown): DPoPError {
+  if (error instanceof DPoPError) return error
+  return new ProofMalformed('DPoP proof could not be processed', {
+    reason: 'unexpected input',
+    cause: error,
+  })
+}
+
+function rejectAsDPoPError(error: unknown): never {
+  throw asDPoPError(error)
 }
 
 /** Verifies a proof (core binds the backend and the key cache for you). Only `DPoPError`s escape. */
-export async function verifyProofWith(
+export function verifyProofWith(
   backend: CryptoBackend,
   cache: HeaderCache,
   proof: string,
@@ -433,12 +523,9 @@ export async function verifyProofWith(
 ): Promise<VerifiedProof> {
   try {
     checkOptions(request, options)
-    return await verifyChecked(backend, cache, proof, request, options)
+    const result = verifyChecked(backend, cache, proof, request, options)
+    return isPromise(result) ? result.then(undefined, rejectAsDPoPError) : Promise.resolve(result)
   } catch (error) {
-    if (error instanceof DPoPError) throw error
-    throw new ProofMalformed('DPoP proof could not be processed', {
-      reason: 'unexpected input',
-      cause: error,
-    })
+    return Promise.reject(asDPoPError(error))
   }
 }

@@ -57,8 +57,16 @@ export interface CryptoBackend {
    * JSON parser refuses it). Throws `TypeError` on invalid UTF-8.
    */
   decodeBase64urlText(text: string): string
-  /** Decodes base64url that was already checked to be canonical. */
-  decodeBase64url(text: string): Uint8Array
-  /** Bytes of an ASCII string (JWS signing inputs are ASCII by construction). */
+  /**
+   * Decodes a signature (base64url already checked to be canonical) for one immediate check.
+   * The bytes are only valid until the next call: a backend may reuse one buffer.
+   */
+  decodeSignature(text: string): Uint8Array
+  /**
+   * The bytes of `text.slice(0, end)`, a JWS signing input (ASCII by construction), for one
+   * immediate check. Only valid until the next call: a backend may reuse one buffer.
+   */
+  signingInputBytes(text: string, end: number): Uint8Array
+  /** Bytes of an ASCII string (JWS signing inputs are ASCII by construction), newly allocated. */
   asciiBytes(text: string): Uint8Array
 }

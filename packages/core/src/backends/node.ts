@@ -85,16 +85,22 @@ function hashOf(spec: AlgorithmSpec): string | null {
 // With a callback, node:crypto runs the check as a job on libuv's thread pool.
 function verifyOnPool(
   spec: AlgorithmSpec,
-  key: KeyObject,
+  key: SignKeyObjectInput,
   data: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    verify(hashOf(spec), data, keyOptions(spec, key), signature, (error, valid) =>
+    verify(hashOf(spec), data, key, signature, (error, valid) =>
       error ? reject(error) : resolve(valid),
     )
   })
 }
+
+// Reused by every verification (see `decodeSignature`). Signatures come in one length per
+// algorithm and RSA modulus size; past a few lengths, buffers are no longer kept.
+const SIGNATURE_SCRATCH_LENGTHS = 16
+const signatureScratch = new Map<number, Buffer>()
+let signingInputScratch = Buffer.allocUnsafeSlow(2048)
 
 function publicMembers(jwk: PublicJwk): Record<string, string> {
   if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n!, e: jwk.e! }
@@ -110,11 +116,14 @@ export const nodeBackend: CryptoBackend = {
   sha256TextBase64url: (text) => hash('sha256', text, 'base64url'),
   hmacSha256: (secret, data) => createHmac('sha256', secret).update(data).digest(),
   randomBytes: takeRandomBytes,
-  importVerifyKey: (jwk) => createPublicKey({ key: publicMembers(jwk), format: 'jwk' }),
+  // The verify key is the complete options object (KeyObject, padding, encoding), built once per
+  // client key, so that a check allocates nothing for it.
+  importVerifyKey: (jwk, spec) =>
+    Object.freeze(keyOptions(spec, createPublicKey({ key: publicMembers(jwk), format: 'jwk' }))),
   verify: (spec, key, data, signature) =>
-    verify(hashOf(spec), data, keyOptions(spec, key as KeyObject), signature),
+    verify(hashOf(spec), data, key as SignKeyObjectInput, signature),
   verifyOffThread: (spec, key, data, signature) =>
-    verifyOnPool(spec, key as KeyObject, data, signature),
+    verifyOnPool(spec, key as SignKeyObjectInput, data, signature),
   sign: signWith,
   adoptPrivateKey: (cryptoKey, jwk) => {
     keyObjects.set(
@@ -135,11 +144,21 @@ export const nodeBackend: CryptoBackend = {
     const bytes = Buffer.from(text, 'base64url')
     return isAscii(bytes) ? bytes.toString('latin1') : utf8.decode(bytes)
   },
-  // An unpooled buffer of its own: crypto.verify is slower on a view into the shared pool.
-  decodeBase64url: (text) => {
-    const out = Buffer.allocUnsafeSlow((text.length * 3) >>> 2)
+  // node:crypto is done with its input when the call returns (a thread-pool check copies it
+  // first), so each verification writes into the same buffers instead of allocating.
+  decodeSignature: (text) => {
+    const length = (text.length * 3) >>> 2
+    let out = signatureScratch.get(length)
+    if (out === undefined) {
+      out = Buffer.allocUnsafeSlow(length)
+      if (signatureScratch.size < SIGNATURE_SCRATCH_LENGTHS) signatureScratch.set(length, out)
+    }
     const written = out.write(text, 'base64url')
-    return written === out.length ? out : out.subarray(0, written)
+    return written === length ? out : out.subarray(0, written)
+  },
+  signingInputBytes: (text, end) => {
+    if (end > signingInputScratch.length) signingInputScratch = Buffer.allocUnsafeSlow(end * 2)
+    return signingInputScratch.subarray(0, signingInputScratch.write(text, 0, end, 'latin1'))
   },
   asciiBytes: (text) => Buffer.from(text, 'latin1'),
 }

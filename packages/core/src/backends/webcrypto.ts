@@ -67,6 +67,9 @@ export const webcryptoBackend: CryptoBackend = {
   encodeBase64url: encodeBase64urlPortable,
   encodeTextBase64url: (text) => encodeBase64urlPortable(encoder.encode(text)),
   decodeBase64urlText: (text) => utf8.decode(decodeBase64urlPortable(text)),
-  decodeBase64url: decodeBase64urlPortable,
+  // WebCrypto keeps no reference to its input, but a verification may still be pending when the
+  // next one starts: fresh buffers here.
+  decodeSignature: decodeBase64urlPortable,
+  signingInputBytes: (text, end) => encoder.encode(text.slice(0, end)),
   asciiBytes: (text) => encoder.encode(text),
 }

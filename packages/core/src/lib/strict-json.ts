@@ -21,7 +21,15 @@ export function parseStrictJson(text: string, maxDepth = MAX_DEPTH): unknown {
   return value
 }
 
-const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
+function isDigit(code: number): boolean {
+  return code >= 0x30 && code <= 0x39
+}
+
+function skipDigits(text: string, from: number): number {
+  let at = from
+  while (isDigit(text.charCodeAt(at))) at++
+  return at
+}
 
 class Parser {
   position = 0
@@ -63,7 +71,10 @@ class Parser {
         throw new StrictJsonError('member name expected')
       const name = this.parseString()
       // Every member becomes an own property, so an own property of that name is a duplicate.
-      if (Object.hasOwn(result, name)) throw new StrictJsonError('duplicate member name')
+      // JSON values are never `undefined`: one read tells "new name, nothing inherited" apart.
+      const existing = result[name]
+      if (existing !== undefined && Object.hasOwn(result, name))
+        throw new StrictJsonError('duplicate member name')
       this.skipWhitespace()
       if (this.text.charCodeAt(this.position) !== 0x3a) throw new StrictJsonError('":" expected')
       this.position++
@@ -73,7 +84,7 @@ class Parser {
       // (and one of another inherited name would fail on a frozen prototype): names that exist on
       // the prototype chain are defined; any other name is assigned, which makes the same kind of
       // own, enumerable, writable, configurable property, only faster.
-      if (name in result) {
+      if (existing !== undefined) {
         Object.defineProperty(result, name, {
           value,
           enumerable: true,
@@ -169,12 +180,29 @@ class Parser {
     return value
   }
 
+  // RFC 8259 §6: `-? int frac? exp?`, read by character class (no match array per number).
   private parseNumber(): number {
-    NUMBER.lastIndex = this.position
-    const match = NUMBER.exec(this.text)
-    if (match === null) throw new StrictJsonError('unexpected token')
-    this.position += match[0].length
-    const value = Number(match[0])
+    const text = this.text
+    const start = this.position
+    let at = start
+    if (text.charCodeAt(at) === 0x2d) at++
+    if (text.charCodeAt(at) === 0x30) at++
+    else if (isDigit(text.charCodeAt(at))) at = skipDigits(text, at)
+    else throw new StrictJsonError('unexpected token')
+    if (text.charCodeAt(at) === 0x2e) {
+      if (!isDigit(text.charCodeAt(at + 1))) throw new StrictJsonError('unexpected token')
+      at = skipDigits(text, at + 1)
+    }
+    const e = text.charCodeAt(at)
+    if (e === 0x65 || e === 0x45) {
+      at++
+      const sign = text.charCodeAt(at)
+      if (sign === 0x2b || sign === 0x2d) at++
+      if (!isDigit(text.charCodeAt(at))) throw new StrictJsonError('unexpected token')
+      at = skipDigits(text, at)
+    }
+    this.position = at
+    const value = Number(text.slice(start, at))
     if (!Number.isFinite(value)) throw new StrictJsonError('number out of range')
     return value
   }

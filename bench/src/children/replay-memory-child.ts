@@ -43,9 +43,11 @@ function nextJti(): string {
   return jti
 }
 
+// The JS heap plus ArrayBuffer memory (where typed arrays keep their bytes, outside the heap).
 function settledHeap(): number {
   for (let i = 0; i < 3; i++) gc!()
-  return process.memoryUsage().heapUsed
+  const usage = process.memoryUsage()
+  return usage.heapUsed + usage.arrayBuffers
 }
 
 const heapBefore = settledHeap()

@@ -153,14 +153,30 @@ async function readHeader(
   return entry
 }
 
-function splitCompact(proof: unknown, maxLength: number): [string, string, string] {
+/** A compact JWS cut at its dots. */
+interface CompactParts {
+  readonly proof: string
+  readonly header: string
+  readonly payload: string
+  readonly signature: string
+  /** Length of the signing input (`header.payload`). */
+  readonly signedLength: number
+}
+
+function splitCompact(proof: unknown, maxLength: number): CompactParts {
   if (typeof proof !== 'string' || proof.length === 0) malformed('missing')
   if (proof.length > maxLength) malformed(`longer than ${maxLength} characters`)
   const first = proof.indexOf('.')
   const second = first === -1 ? -1 : proof.indexOf('.', first + 1)
   if (second === -1 || proof.indexOf('.', second + 1) !== -1)
     malformed('not three dot-separated parts')
-  return [proof.slice(0, first), proof.slice(first + 1, second), proof.slice(second + 1)]
+  return {
+    proof,
+    header: proof.slice(0, first),
+    payload: proof.slice(first + 1, second),
+    signature: proof.slice(second + 1),
+    signedLength: second,
+  }
 }
 
 function requireClaim(
@@ -359,27 +375,18 @@ function verifyChecked(
   request: ProofRequest,
   options: VerifyProofOptions,
 ): Settled<VerifiedProof> {
-  const [headerSegment, payloadSegment, signatureSegment] = splitCompact(
-    proof,
-    options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH,
-  )
-  const segments = { proof, headerSegment, payloadSegment, signatureSegment }
-  const cached = cache.get(headerSegment)
-  if (cached !== undefined) return checkSignature(backend, cached, segments, request, options)
-  return readHeader(backend, cache, headerSegment).then((verified) =>
-    checkSignature(backend, verified, segments, request, options),
+  const parts = splitCompact(proof, options.maxProofLength ?? DEFAULT_MAX_PROOF_LENGTH)
+  const cached = cache.get(parts.header)
+  if (cached !== undefined) return checkSignature(backend, cached, parts, request, options)
+  return readHeader(backend, cache, parts.header).then((verified) =>
+    checkSignature(backend, verified, parts, request, options),
   )
 }
 
 function checkSignature(
   backend: CryptoBackend,
   verified: VerifiedHeader,
-  segments: {
-    proof: string
-    headerSegment: string
-    payloadSegment: string
-    signatureSegment: string
-  },
+  parts: CompactParts,
   request: ProofRequest,
   options: VerifyProofOptions,
 ): Settled<VerifiedProof> {
@@ -390,13 +397,12 @@ function checkSignature(
       reason: 'not allowed',
     })
   }
-  const { proof, headerSegment, payloadSegment, signatureSegment } = segments
-  const claims = decodeJsonSegment(backend, payloadSegment, 'payload')
-  if (!isCanonicalBase64url(signatureSegment)) malformed('signature is not canonical base64url')
-  const signature = backend.decodeSignature(signatureSegment)
+  const claims = decodeJsonSegment(backend, parts.payload, 'payload')
+  if (!isCanonicalBase64url(parts.signature)) malformed('signature is not canonical base64url')
+  const signature = backend.decodeSignature(parts.signature)
   const progress: ProofInProgress = { backend, request, options, verified, claims }
   if (signature.length !== verified.signatureLength) return checkClaims(progress, false)
-  const data = backend.signingInputBytes(proof, headerSegment.length + 1 + payloadSegment.length)
+  const data = backend.signingInputBytes(parts.proof, parts.signedLength)
   let answer: Settled<boolean>
   try {
     answer =

@@ -16,7 +16,6 @@ import {
   type JsonWebKeyInput,
   type SignKeyObjectInput,
 } from 'node:crypto'
-import { isAscii } from 'node:buffer'
 import type { AlgorithmSpec } from '../algorithms.js'
 import type { PublicJwk } from '../types.js'
 import type { CryptoBackend } from './backend.js'
@@ -96,11 +95,25 @@ function verifyOnPool(
   })
 }
 
-// Reused by every verification (see `decodeSignature`). Signatures come in one length per
-// algorithm and RSA modulus size; past a few lengths, buffers are no longer kept.
-const SIGNATURE_SCRATCH_LENGTHS = 16
+// Buffers reused by every verification (see `decodeSignature`), one per length: a signature has
+// one length per algorithm and key size, a signing input one per client and URL in practice.
+// Past a few lengths, buffers are made per call and not kept, so memory stays bounded.
+const SCRATCH_LENGTHS = 32
 const signatureScratch = new Map<number, Buffer>()
-let signingInputScratch = Buffer.allocUnsafeSlow(2048)
+const signingInputScratch = new Map<number, Buffer>()
+// Proof payloads and headers are short; longer ones (up to the proof size limit) are rare.
+const textScratch = Buffer.allocUnsafeSlow(4096)
+const NON_ASCII = /[^\x00-\x7f]/
+const decodeUtf8 = (bytes: Uint8Array): string => utf8.decode(bytes)
+
+function scratchOfLength(scratch: Map<number, Buffer>, length: number): Buffer {
+  let out = scratch.get(length)
+  if (out === undefined) {
+    out = Buffer.allocUnsafeSlow(length)
+    if (scratch.size < SCRATCH_LENGTHS) scratch.set(length, out)
+  }
+  return out
+}
 
 function publicMembers(jwk: PublicJwk): Record<string, string> {
   if (jwk.kty === 'RSA') return { kty: 'RSA', n: jwk.n!, e: jwk.e! }
@@ -137,28 +150,27 @@ export const nodeBackend: CryptoBackend = {
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     ).toString('base64url'),
   encodeTextBase64url: (text) => Buffer.from(text, 'utf8').toString('base64url'),
-  // Not Buffer.from(text, 'base64url'): a signature decoded into a small plain Uint8Array (kept on
-  // the V8 heap) makes a verification measurably cheaper than a Buffer carved from the pool.
-  // Proof JSON is ASCII in practice: a latin1 view of ASCII bytes is the text, without a decoder.
+  // Decoded into a reused buffer and read back as latin1: proof JSON is ASCII in practice, and
+  // for ASCII that is the text, without a decoder or a buffer per call. Anything else goes
+  // through the strict UTF-8 decoder.
   decodeBase64urlText: (text) => {
-    const bytes = Buffer.from(text, 'base64url')
-    return isAscii(bytes) ? bytes.toString('latin1') : utf8.decode(bytes)
+    if (text.length > textScratch.length) return decodeUtf8(Buffer.from(text, 'base64url'))
+    const written = textScratch.write(text, 'base64url')
+    const latin1 = textScratch.toString('latin1', 0, written)
+    return NON_ASCII.test(latin1) ? decodeUtf8(textScratch.subarray(0, written)) : latin1
   },
   // node:crypto is done with its input when the call returns (a thread-pool check copies it
   // first), so each verification writes into the same buffers instead of allocating.
   decodeSignature: (text) => {
     const length = (text.length * 3) >>> 2
-    let out = signatureScratch.get(length)
-    if (out === undefined) {
-      out = Buffer.allocUnsafeSlow(length)
-      if (signatureScratch.size < SIGNATURE_SCRATCH_LENGTHS) signatureScratch.set(length, out)
-    }
+    const out = scratchOfLength(signatureScratch, length)
     const written = out.write(text, 'base64url')
     return written === length ? out : out.subarray(0, written)
   },
   signingInputBytes: (text, end) => {
-    if (end > signingInputScratch.length) signingInputScratch = Buffer.allocUnsafeSlow(end * 2)
-    return signingInputScratch.subarray(0, signingInputScratch.write(text, 0, end, 'latin1'))
+    const out = scratchOfLength(signingInputScratch, end)
+    out.write(text, 0, end, 'latin1')
+    return out
   },
   asciiBytes: (text) => Buffer.from(text, 'latin1'),
 }

@@ -21,6 +21,27 @@ export function parseStrictJson(text: string, maxDepth = MAX_DEPTH): unknown {
   return value
 }
 
+// Names with three letters that proofs and their headers use; others take the general path.
+// Keyed by the three character codes packed in one number (codes above 0x3ff never match).
+const THREE_LETTER_NAMES = new Map(
+  ['jti', 'htm', 'htu', 'iat', 'ath', 'typ', 'alg', 'jwk', 'kty', 'crv', 'exp', 'nbf', 'kid'].map(
+    (name) => [packThree(name.charCodeAt(0), name.charCodeAt(1), name.charCodeAt(2)), name],
+  ),
+)
+
+function packThree(a: number, b: number, c: number): number {
+  return a > 0x3ff || b > 0x3ff || c > 0x3ff ? -1 : (a << 20) | (b << 10) | c
+}
+
+// The value of an optionally negative run of at most 15 digits (exact in a double).
+function integerValue(text: string, start: number, end: number): number {
+  const negative = text.charCodeAt(start) === 0x2d
+  let value = 0
+  for (let at = negative ? start + 1 : start; at < end; at++)
+    value = value * 10 + (text.charCodeAt(at) - 0x30)
+  return negative ? -value : value
+}
+
 function isDigit(code: number): boolean {
   return code >= 0x30 && code <= 0x39
 }
@@ -69,7 +90,7 @@ class Parser {
     for (;;) {
       if (this.text.charCodeAt(this.position) !== 0x22)
         throw new StrictJsonError('member name expected')
-      const name = this.parseString()
+      const name = this.parseMemberName()
       // Every member becomes an own property, so an own property of that name is a duplicate.
       // JSON values are never `undefined`: one read tells "new name, nothing inherited" apart.
       const existing = result[name]
@@ -119,6 +140,23 @@ class Parser {
       if (code === 0x5d) return result
       if (code !== 0x2c) throw new StrictJsonError('"," or "]" expected')
     }
+  }
+
+  // The member names of proofs and their headers come back as the same constant strings every
+  // time: no new string per member, and property access needs no string-table lookup.
+  private parseMemberName(): string {
+    const text = this.text
+    const start = this.position + 1
+    if (text.charCodeAt(start + 3) === 0x22) {
+      const known = THREE_LETTER_NAMES.get(
+        packThree(text.charCodeAt(start), text.charCodeAt(start + 1), text.charCodeAt(start + 2)),
+      )
+      if (known !== undefined) {
+        this.position = start + 4
+        return known
+      }
+    }
+    return this.parseString()
   }
 
   private parseString(): string {
@@ -189,12 +227,15 @@ class Parser {
     if (text.charCodeAt(at) === 0x30) at++
     else if (isDigit(text.charCodeAt(at))) at = skipDigits(text, at)
     else throw new StrictJsonError('unexpected token')
+    let integerOnly = true
     if (text.charCodeAt(at) === 0x2e) {
       if (!isDigit(text.charCodeAt(at + 1))) throw new StrictJsonError('unexpected token')
       at = skipDigits(text, at + 1)
+      integerOnly = false
     }
     const e = text.charCodeAt(at)
     if (e === 0x65 || e === 0x45) {
+      integerOnly = false
       at++
       const sign = text.charCodeAt(at)
       if (sign === 0x2b || sign === 0x2d) at++
@@ -202,6 +243,8 @@ class Parser {
       at = skipDigits(text, at)
     }
     this.position = at
+    // Short plain integers (iat, exp) are summed up digit by digit: no substring to convert.
+    if (at - start <= 15 && integerOnly) return integerValue(text, start, at)
     const value = Number(text.slice(start, at))
     if (!Number.isFinite(value)) throw new StrictJsonError('number out of range')
     return value

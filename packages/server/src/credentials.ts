@@ -55,7 +55,7 @@ function parseCredentials(value: string): Found | undefined {
 function findInAuthorization(headers: RequestLike['headers']): Found[] {
   const found: Found[] = []
   for (const line of readHeaderValues(headers, 'authorization')) {
-    for (const part of line.split(',')) {
+    for (const part of line.includes(',') ? line.split(',') : [line]) {
       const credentials = parseCredentials(trimOws(part))
       if (credentials !== undefined) found.push(credentials)
     }
@@ -105,11 +105,9 @@ function findInBody(request: RequestLike): Found[] {
  * read (RFC 9449 §7.1 MUST NOT), and unknown schemes count as no credentials (RFC 6750 §3.1).
  */
 export function findCredentials(request: RequestLike): CredentialSearch {
-  const found = [
-    ...findInAuthorization(request.headers),
-    ...findInQuery(request.url),
-    ...findInBody(request),
-  ]
+  const found = findInAuthorization(request.headers)
+  for (const each of findInQuery(request.url)) found.push(each)
+  for (const each of findInBody(request)) found.push(each)
   if (found.length === 0) return { kind: 'none' }
   if (found.length > 1) return { kind: 'multiple' }
   const only = found[0]!

@@ -178,6 +178,21 @@ describe('verifyRequest', () => {
     })
   })
 
+  it('reads plain header records case-insensitively, own names only', async () => {
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens })
+    const { token, proof } = await signedRequest()
+    const mixedCase = { AUTHORIZATION: `DPoP ${token}`, Dpop: proof }
+    expect(
+      await resourceServer.verifyRequest({ method: 'GET', url: '/items', headers: mixedCase }),
+    ).toMatchObject({ ok: true })
+    // A name inherited from a prototype is not a header of this request.
+    const inherited = Object.create({ dpop: proof }) as Record<string, string>
+    inherited.authorization = `DPoP ${token}`
+    expect(
+      await resourceServer.verifyRequest({ method: 'GET', url: '/items', headers: inherited }),
+    ).toMatchObject({ ok: false, status: 401, code: 'ERR_DPOP_PROOF_MISSING' })
+  })
+
   it('hands validators the token hash (the ath) so they need not hash it again', async () => {
     const seen: Array<string | undefined> = []
     const recording: AccessTokenValidator = {

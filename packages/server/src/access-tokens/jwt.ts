@@ -59,6 +59,11 @@ interface VerifiedToken {
 
 const RFC9068_REQUIRED = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti']
 
+// jose's key sets choose a key from the protected header (and the unprotected header of a JSON
+// serialization, which a compact token has none of), never from the token's other parts; a
+// remembered token is re-checked against its header alone, and nothing of the token is kept.
+const KEY_LOOKUP_INPUT = Object.freeze({ protected: '', payload: '', signature: '' })
+
 // The token is at fault: refuse it. Anything else (JWKS timeout, unreachable, not JSON, not a
 // JWKS) means we could not tell: answer 503, never acceptance and never a misleading 401.
 const TOKEN_FAULTS = new Set<string>([
@@ -162,15 +167,9 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
   // A remembered token stays valid only while the issuer still publishes the very key that
   // signed it: the key set answers from its own cache, and after a rotation it hands out new
   // key objects (or none), which sends the token back through full verification.
-  async function isStillPublished(entry: VerifiedToken, token: string): Promise<boolean> {
+  async function isStillPublished(entry: VerifiedToken): Promise<boolean> {
     try {
-      const [protectedPart, payloadPart, signature] = token.split('.')
-      const input = {
-        protected: protectedPart,
-        payload: payloadPart ?? '',
-        signature: signature ?? '',
-      }
-      return (await getKey(entry.header, input)) === entry.key
+      return (await getKey(entry.header, KEY_LOOKUP_INPUT)) === entry.key
     } catch {
       return false
     }
@@ -181,7 +180,7 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
       if (cache.capacity <= 0 || maxAgeMs <= 0) return (await verifyToken(token)).info
       const cacheKey = context?.tokenHash ?? (await hashToken(token))
       const cached = cache.get(cacheKey)
-      if (cached !== undefined && (await isStillPublished(cached, token))) return cached.info
+      if (cached !== undefined && (await isStillPublished(cached))) return cached.info
       const verified = await verifyToken(token)
       const expiresAt = verified.info.expiresAt
       // Only until the token expires (exp is required), and never past cacheMaxAge.

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { mergeHeaderList } from '../lib/header-list.js'
+import { markLowerCaseHeaders } from '../lib/headers.js'
 import type { RequestLike } from '../types.js'
 
 /**
@@ -11,7 +12,9 @@ import type { RequestLike } from '../types.js'
  * (Node's `headers` silently drops repeated ones, which would hide a second token).
  */
 export function requestLikeOf(req: IncomingMessage, url: string, body?: unknown): RequestLike {
-  const request: RequestLike = { method: req.method ?? '', url, headers: req.headersDistinct }
+  const headers = req.headersDistinct
+  markLowerCaseHeaders(headers)
+  const request: RequestLike = { method: req.method ?? '', url, headers }
   if (body !== undefined) request.body = body
   return request
 }

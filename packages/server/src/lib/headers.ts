@@ -4,6 +4,34 @@
  */
 import type { RequestLike } from '../types.js'
 
+// Records whose names are all lower-case already (Node's `headersDistinct`), marked by the
+// adapters that pass them: a look-up is then one property read.
+const lowerCaseRecords = new WeakSet<object>()
+
+/**
+ * Marks a header record whose names are all lower-case, one array of values per name (Node's
+ * `headersDistinct`), so that reading a header needs no walk over the names.
+ * @example
+ * ```ts
+ * markLowerCaseHeaders(req.headersDistinct)
+ * ```
+ */
+export function markLowerCaseHeaders(record: object): void {
+  lowerCaseRecords.add(record)
+}
+
+// Odd values still count as field lines (stringified), so they can only make a request look
+// like more than one credential or proof, never hide one.
+function valuesOf(value: unknown): string[] {
+  if (value === undefined || value === null) return []
+  if (!Array.isArray(value)) return [typeof value === 'string' ? value : String(value)]
+  const values: string[] = []
+  for (const item of value)
+    if (item !== undefined && item !== null)
+      values.push(typeof item === 'string' ? item : String(item))
+  return values
+}
+
 /**
  * Every value of one header field. A `Headers` object joins repeated lines with `, `, so that
  * case yields one value containing a comma; callers treat a comma as "more than one".
@@ -15,16 +43,14 @@ export function readHeaderValues(headers: RequestLike['headers'], name: string):
   }
   if (typeof headers !== 'object' || headers === null) return []
   const record = headers as Record<string, unknown>
+  if (lowerCaseRecords.has(record))
+    return valuesOf(Object.hasOwn(record, name) ? record[name] : undefined)
   const values: string[] = []
-  for (const key of Object.keys(record)) {
-    if (key.length !== name.length || key.toLowerCase() !== name) continue
-    const value = record[key]
-    // Odd values still count as field lines (stringified), so they can only make a request
-    // look like more than one credential or proof, never hide one.
-    for (const item of Array.isArray(value) ? value : [value]) {
-      if (item !== undefined && item !== null)
-        values.push(typeof item === 'string' ? item : String(item))
-    }
+  // for-in walks the names without building an array of them; only own names count.
+  for (const key in record) {
+    if (key.length !== name.length || !Object.hasOwn(record, key) || key.toLowerCase() !== name)
+      continue
+    for (const value of valuesOf(record[key])) values.push(value)
   }
   return values
 }
@@ -35,7 +61,13 @@ export function readHeader(headers: RequestLike['headers'], name: string): strin
   return values.length === 0 ? undefined : values.join(', ')
 }
 
+const isOws = (code: number): boolean => code === 0x20 || code === 0x09
+
 /** Strips HTTP optional whitespace (SP / HTAB) from both ends of a field value. */
 export function trimOws(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, '')
+  let start = 0
+  let end = value.length
+  while (start < end && isOws(value.charCodeAt(start))) start++
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--
+  return start === 0 && end === value.length ? value : value.slice(start, end)
 }

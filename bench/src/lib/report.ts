@@ -2,7 +2,14 @@
  * Output: one plain-text table per suite, and small JSON records for the results folder.
  */
 import { cpus } from 'node:os'
-import type { CaseResult, Suite, SuiteContext, TargetResult } from './suite.js'
+import {
+  ratioBetween,
+  type CaseResult,
+  type MeasurementRow,
+  type Suite,
+  type SuiteContext,
+  type TargetResult,
+} from './suite.js'
 
 export interface SuiteRecord {
   readonly suite: string
@@ -51,9 +58,9 @@ function formatTarget(target: TargetResult): string {
   return `${bounds.join(' and ')}${against}`
 }
 
-function ratioOf(kase: CaseResult, value: number): number {
-  const baseline = kase.rows.find((row) => row.name === kase.baseline)
-  return baseline === undefined ? Number.NaN : value / baseline.value
+function ratioOf(kase: CaseResult, row: MeasurementRow): number {
+  const baseline = kase.rows.find((candidate) => candidate.name === kase.baseline)
+  return baseline === undefined ? Number.NaN : ratioBetween(row, baseline)
 }
 
 function cpuRatioOf(kase: CaseResult, value: number | undefined): number {
@@ -78,7 +85,7 @@ export function renderSuite(suite: Suite, cases: readonly CaseResult[]): string 
     kase.rows.forEach((row, index) => {
       const targets = kase.targets.filter((target) => target.contender === row.name)
       const isBaseline = row.name === kase.baseline
-      const ratio = ratioOf(kase, row.value)
+      const ratio = ratioOf(kase, row)
       const cpuRatio = cpuRatioOf(kase, row.perCpuSecond)
       lines.push([
         index === 0 ? kase.name : '',
@@ -135,7 +142,7 @@ export function suiteRecord(
       rows: kase.rows.map((row) => ({
         name: row.name,
         value: round(row.value, row.value >= 100 ? 0 : 2),
-        ratio: round(ratioOf(kase, row.value), 3),
+        ratio: round(ratioOf(kase, row), 3),
         ...(row.perCpuSecond === undefined
           ? {}
           : {

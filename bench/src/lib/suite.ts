@@ -56,10 +56,23 @@ export interface CaseResult {
   readonly targets: readonly TargetResult[]
 }
 
-function valueOf(rows: readonly MeasurementRow[], name: string): number {
+function rowOf(rows: readonly MeasurementRow[], name: string): MeasurementRow {
   const row = rows.find((candidate) => candidate.name === name)
   if (row === undefined) throw new Error(`no measurement named ${JSON.stringify(name)}`)
-  return row.value
+  return row
+}
+
+/**
+ * `row / baseline`. Rounds measure every contender back to back, so when both rows have their
+ * rounds, the ratio is the median of the per-round ratios: a machine that speeds up or slows
+ * down between rounds moves both sides of each ratio alike. Otherwise, the ratio of the values.
+ */
+export function ratioBetween(row: MeasurementRow, baseline: MeasurementRow): number {
+  const rounds = row.rounds
+  const baseRounds = baseline.rounds
+  if (rounds === undefined || baseRounds === undefined || rounds.length !== baseRounds.length)
+    return row.value / baseline.value
+  return median(rounds.map((value, index) => value / baseRounds[index]!))
 }
 
 /** Evaluates targets against measured rows. */
@@ -68,8 +81,9 @@ export function evaluateTargets(
   targets: readonly Target[],
 ): TargetResult[] {
   return targets.map((target) => {
-    const value = valueOf(rows, target.contender)
-    const actual = target.baseline === undefined ? value : value / valueOf(rows, target.baseline)
+    const row = rowOf(rows, target.contender)
+    const actual =
+      target.baseline === undefined ? row.value : ratioBetween(row, rowOf(rows, target.baseline))
     const pass =
       (target.min === undefined || actual >= target.min) &&
       (target.max === undefined || actual <= target.max)

@@ -243,10 +243,11 @@ export const gateway: Suite = {
         { name: GATEWAY, entry: gatewayApp, processes: [gatewayApp, upstream] },
       ]
 
-      // Pools are sized from the fastest rate seen so far, so that no proof is sent twice.
-      let fastest = 5_000
+      // Pools are sized from the fastest rate seen so far (twice over, at least 10,000/s), so
+      // that no proof is sent twice even when a turn runs faster than any turn before it.
+      let fastest = 10_000
       const poolFor = (contender: Contender, turnSeconds: number) =>
-        headerPool(contender.entry, clients, Math.ceil(fastest * turnSeconds * 1.5) + 1000)
+        headerPool(contender.entry, clients, Math.ceil(fastest * turnSeconds * 2) + 1000)
 
       context.log('  warm-up: 1 s per contender')
       for (const contender of contenders) {

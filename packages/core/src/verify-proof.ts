@@ -287,6 +287,13 @@ function storeFailure(error: unknown): never {
   })
 }
 
+/** A value, or a promise of one: what each step of verification hands to the next. */
+type Settled<T> = T | Promise<T>
+
+function isPromise<T>(value: Settled<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function'
+}
+
 // Only `true` means fresh: a store that answers anything but a boolean is broken, not permissive.
 function checkFresh(fresh: unknown): void {
   if (fresh === true) return
@@ -324,7 +331,7 @@ function recordUse(
   } catch (error) {
     storeFailure(error)
   }
-  if (typeof (answer as PromiseLike<unknown> | null)?.then !== 'function') {
+  if (!isPromise(answer as Settled<unknown>)) {
     checkFresh(answer)
     return undefined
   }
@@ -352,12 +359,6 @@ function checkOptions(request: ProofRequest, options: VerifyProofOptions): void 
 // signature check, hash and replay store: the node backend's hot path) and continues on a
 // promise only where a step really is asynchronous. No async function frame is allocated per
 // proof, which keeps verification close to the cost of the bare signature check.
-
-type Settled<T> = T | Promise<T>
-
-function isPromise<T>(value: Settled<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | null)?.then === 'function'
-}
 
 /** What the later steps need to know about one proof. */
 interface ProofInProgress {

@@ -83,6 +83,7 @@ function percentile(sorted: number[], p: number): number {
 interface SoakResult {
   sent: number
   statuses: Map<number, number>
+  /** Pairs (original, replay) that were both accepted: one of a pair may be, never both. */
   acceptedReplays: number
   rssStart: number
   rssEnd: number
@@ -107,9 +108,12 @@ function liveHeap(): number {
 async function soak(base: string, path: string): Promise<SoakResult> {
   const latencies: number[] = []
   const statuses = new Map<number, number>()
-  let acceptedReplays = 0
   let previous: Record<string, string> | undefined
+  let previousStatus: Promise<number> | undefined
   const inFlight: Promise<void>[] = []
+  // Each replay with its original: both are in flight at once and verified concurrently, so
+  // either may be recorded first; exactly one of the two may be accepted.
+  const pairs: Promise<[number, number]>[] = []
   // RSS is taken after a warm-up fifth of the run: JIT code, buffer pools and connection state
   // that a fresh process builds once are not growth.
   let rssStart = process.memoryUsage().rss
@@ -138,17 +142,24 @@ async function soak(base: string, path: string): Promise<SoakResult> {
               accessToken: token,
             }),
           }
-    if (!replay) previous = headers
     const sentAt = performance.now()
+    const status = get(`${base}${path}`, headers)
+    if (replay && previousStatus !== undefined) pairs.push(Promise.all([previousStatus, status]))
+    if (!replay) {
+      previous = headers
+      previousStatus = status
+    }
     inFlight.push(
-      get(`${base}${path}`, headers).then((status) => {
+      status.then((code) => {
         latencies.push(performance.now() - sentAt)
-        statuses.set(status, (statuses.get(status) ?? 0) + 1)
-        if (replay && status < 300) acceptedReplays++
+        statuses.set(code, (statuses.get(code) ?? 0) + 1)
       }),
     )
   }
   await Promise.all(inFlight)
+  const acceptedReplays = (await Promise.all(pairs)).filter(
+    ([original, copy]) => original < 300 && copy < 300,
+  ).length
   const heapEnd = liveHeap()
   const rssEnd = process.memoryUsage().rss
   latencies.sort((a, b) => a - b)

@@ -12,7 +12,6 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 export const AUDIENCE = 'https://api.bench.test'
 
 export const b64u = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url')
-export const encodeJson = (value: unknown): string => b64u(Buffer.from(JSON.stringify(value)))
 
 /** A port that was free on 127.0.0.1 a moment ago. */
 export async function freePort(): Promise<number> {

@@ -225,3 +225,49 @@ export async function generateProofPool(
   }
   return pool
 }
+
+/** A client of the HTTP suites: its key, the access token bound to it, and that token's `ath`. */
+export interface BoundClient {
+  readonly key: BenchKey
+  readonly token: string
+  readonly ath: string
+}
+
+/**
+ * `size` request header sets for `GET htu`, one fresh ES256 proof each (distinct `jti`, the
+ * client's `ath`), round-robin over the clients; signed on the thread pool, before timing.
+ */
+export async function dpopRequestPool(
+  htu: string,
+  clients: readonly BoundClient[],
+  size: number,
+): Promise<Record<string, string>[]> {
+  const { hash, options } = nodeParams('ES256')
+  const headers = clients.map((client) =>
+    encodeJson({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.key.jwk }),
+  )
+  const iat = Math.floor(Date.now() / 1000)
+  const pool: Record<string, string>[] = []
+  const CHUNK = 512
+  for (let start = 0; start < size; start += CHUNK) {
+    const chunk = Array.from({ length: Math.min(CHUNK, size - start) }, async (_, offset) => {
+      const index = (start + offset) % clients.length
+      const client = clients[index]!
+      const payload = encodeJson({
+        jti: b64u(randomBytes(16)),
+        htm: 'GET',
+        htu,
+        iat,
+        ath: client.ath,
+      })
+      const input = `${headers[index]}.${payload}`
+      const signature = await signAsync(hash, Buffer.from(input, 'latin1'), {
+        key: client.key.privateKey,
+        ...options,
+      })
+      return { authorization: `DPoP ${client.token}`, dpop: `${input}.${b64u(signature)}` }
+    })
+    pool.push(...(await Promise.all(chunk)))
+  }
+  return pool
+}

@@ -13,15 +13,15 @@
  * in every round and the medians of the rounds are compared.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { createHash, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent, request as httpRequest } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import type { GatewayAppKind, GatewayChildMessage } from '../children/gateway-child.js'
-import { AUDIENCE, b64u, encodeJson, freePort, startIssuer } from '../lib/http-fixtures.js'
+import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
-import { generateKeys, nodeParams, type BenchKey } from '../lib/proofs.js'
+import { dpopRequestPool, generateKeys, type BoundClient } from '../lib/proofs.js'
 import {
   evaluateTargets,
   loadRows,
@@ -50,11 +50,7 @@ interface Contender {
   readonly processes: readonly App[]
 }
 
-interface Client {
-  readonly key: BenchKey
-  readonly token: string
-  readonly ath: string
-}
+type Client = BoundClient
 
 interface ThroughputTurn {
   readonly rps: number
@@ -109,35 +105,9 @@ async function cpuSeconds(apps: readonly App[]): Promise<number> {
   return total
 }
 
-const signAsync = (hash: string | null, data: Buffer, key: SignKeyObjectInput): Promise<Buffer> =>
-  new Promise((resolve, reject) =>
-    sign(hash, data, key, (error, signature) => (error ? reject(error) : resolve(signature))),
-  )
-
 /** `size` header sets with a fresh proof each for `GET http://127.0.0.1:<port>/items`, signed before timing. */
-async function headerPool(app: App, clients: readonly Client[], size: number): Promise<Headers[]> {
-  const htu = `http://127.0.0.1:${app.port}${PATH}`
-  const { hash, options } = nodeParams('ES256')
-  const headers = clients.map((client) =>
-    encodeJson({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.key.jwk }),
-  )
-  const iat = Math.floor(Date.now() / 1000)
-  const pool: Headers[] = []
-  const CHUNK = 512
-  for (let start = 0; start < size; start += CHUNK) {
-    const chunk = Array.from({ length: Math.min(CHUNK, size - start) }, async (_, offset) => {
-      const index = (start + offset) % clients.length
-      const client = clients[index]!
-      const input = `${headers[index]}.${encodeJson({ jti: b64u(randomBytes(16)), htm: 'GET', htu, iat, ath: client.ath })}`
-      const signature = await signAsync(hash, Buffer.from(input, 'latin1'), {
-        key: client.key.privateKey,
-        ...options,
-      })
-      return { authorization: `DPoP ${client.token}`, dpop: `${input}.${b64u(signature)}` }
-    })
-    pool.push(...(await Promise.all(chunk)))
-  }
-  return pool
+function headerPool(app: App, clients: readonly Client[], size: number): Promise<Headers[]> {
+  return dpopRequestPool(`http://127.0.0.1:${app.port}${PATH}`, clients, size)
 }
 
 async function throughputTurn(

@@ -15,15 +15,15 @@
  * by contender in every round and the medians of the rounds are compared.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { createHash, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import type { AppKind, ChildMessage } from '../children/server-http-child.js'
-import { AUDIENCE, b64u, encodeJson, freePort, startIssuer } from '../lib/http-fixtures.js'
+import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
-import { generateKeys, nodeParams, type BenchKey } from '../lib/proofs.js'
+import { dpopRequestPool, generateKeys, type BenchKey } from '../lib/proofs.js'
 import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
 
 const CHILD = fileURLToPath(new URL('../children/server-http-child.js', import.meta.url))
@@ -116,11 +116,6 @@ async function cpuSeconds(app: App): Promise<number> {
   return (message.usage.user + message.usage.system) / 1e6
 }
 
-const signAsync = (hash: string | null, data: Buffer, key: SignKeyObjectInput): Promise<Buffer> =>
-  new Promise((resolve, reject) =>
-    sign(hash, data, key, (error, signature) => (error ? reject(error) : resolve(signature))),
-  )
-
 /**
  * `size` request header sets, one fresh proof each (distinct `jti`, `ath` of the client's token,
  * `htu` of the route), round-robin over the clients; signed on the thread pool, before timing.
@@ -134,35 +129,8 @@ async function headerPool(
   if (contender.scheme === 'Bearer') {
     return clients.map((client) => ({ authorization: `Bearer ${client.bearerToken}` }))
   }
-  const htu = `http://127.0.0.1:${app.port}${contender.path}`
-  const { hash, options } = nodeParams('ES256')
-  const headers = clients.map((client) =>
-    encodeJson({ typ: 'dpop+jwt', alg: 'ES256', jwk: client.key.jwk }),
-  )
-  const iat = Math.floor(Date.now() / 1000)
-  const pool: Headers[] = []
-  const CHUNK = 512
-  for (let start = 0; start < size; start += CHUNK) {
-    const chunk = Array.from({ length: Math.min(CHUNK, size - start) }, async (_, offset) => {
-      const index = (start + offset) % clients.length
-      const client = clients[index]!
-      const payload = encodeJson({
-        jti: b64u(randomBytes(16)),
-        htm: 'GET',
-        htu,
-        iat,
-        ath: client.ath,
-      })
-      const input = `${headers[index]}.${payload}`
-      const signature = await signAsync(hash, Buffer.from(input, 'latin1'), {
-        key: client.key.privateKey,
-        ...options,
-      })
-      return { authorization: `DPoP ${client.boundToken}`, dpop: `${input}.${b64u(signature)}` }
-    })
-    pool.push(...(await Promise.all(chunk)))
-  }
-  return pool
+  const bound = clients.map(({ key, boundToken, ath }) => ({ key, token: boundToken, ath }))
+  return dpopRequestPool(`http://127.0.0.1:${app.port}${contender.path}`, bound, size)
 }
 
 async function turn(

@@ -465,9 +465,11 @@ function checkBinding(progress: ProofInProgress): Settled<VerifiedProof> {
     )
   }
   const nowMs = options.now?.() ?? Date.now()
-  if (options.nonce !== undefined) return checkFreshnessByNonce(progress, options.nonce, nowMs)
   const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
   const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
+  if (options.nonce !== undefined) {
+    return checkFreshnessByNonce(progress, options.nonce, { nowMs, maxAge, tolerance })
+  }
   // Whole seconds, like iat itself: a proof made at second T is not stale before T + maxAge ends.
   checkIssuedAt(progress.claims.iat as number, Math.floor(nowMs / 1000), maxAge, tolerance)
   return recordProof(progress, (maxAge + tolerance) * 1000, false)
@@ -476,11 +478,9 @@ function checkBinding(progress: ProofInProgress): Settled<VerifiedProof> {
 async function checkFreshnessByNonce(
   progress: ProofInProgress,
   policy: NonNullable<VerifyProofOptions['nonce']>,
-  nowMs: number,
+  { nowMs, maxAge, tolerance }: { nowMs: number; maxAge: number; tolerance: number },
 ): Promise<VerifiedProof> {
-  const { options, claims } = progress
-  const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
-  const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
+  const { claims } = progress
   const nonce = await checkNonce(claims, policy, nowMs)
   let ttlMs = (maxAge + tolerance) * 1000
   // A valid stateless nonce dates the proof (§4.3 item 11); an exact nonce does not.

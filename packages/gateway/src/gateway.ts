@@ -281,43 +281,42 @@ export function createGateway(
     const declared = contentLengthOf(raw.headers['content-length'])
     const chunked = raw.headers['transfer-encoding'] !== undefined
     const hasBody = chunked || (declared !== undefined && declared > 0)
-    const aborter = new AbortController()
-    // A client that goes away must not leave the upstream working for nobody.
-    const onClose = () => {
-      if (!reply.raw.writableFinished) aborter.abort()
-    }
-    reply.raw.once('close', onClose)
     let started = false
+    const call = upstream.forward(
+      {
+        method: request.method,
+        target: request.url,
+        headers: buildUpstreamHeaders(
+          raw.headersDistinct,
+          policy,
+          identity,
+          raw.socket.remoteAddress,
+        ),
+        body: hasBody ? raw : undefined,
+        bodyLimit: chunked ? settings.limits.bodyBytes : undefined,
+      },
+      (statusCode, headers) => {
+        started = true
+        // From here the response is written straight to the socket, past Fastify's reply
+        // pipeline (one stream less per request); the outcome is recorded when it closes.
+        reply.hijack()
+        const res = reply.raw
+        if (closing) res.setHeader('connection', 'close')
+        res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders))
+        return res
+      },
+    )
+    // One listener for both ends of the response: a client that goes away must not leave the
+    // upstream working for nobody, and a hijacked response is counted when it closes.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) call.abort()
+      if (started) recordOutcome(request, reply)
+    })
     try {
-      await upstream.forward(
-        {
-          method: request.method,
-          target: request.url,
-          headers: buildUpstreamHeaders(
-            raw.headersDistinct,
-            policy,
-            identity,
-            raw.socket.remoteAddress,
-          ),
-          body: hasBody ? raw : undefined,
-          bodyLimit: chunked ? settings.limits.bodyBytes : undefined,
-          signal: aborter.signal,
-        },
-        (statusCode, headers) => {
-          started = true
-          // From here the response is written straight to the socket, past Fastify's reply
-          // pipeline (one stream less per request); the outcome is recorded when it ends.
-          reply.hijack()
-          const res = reply.raw
-          res.once('close', () => recordOutcome(request, reply))
-          if (closing) res.setHeader('connection', 'close')
-          res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders))
-          return res
-        },
-      )
+      await call.done
       return reply
     } catch (error) {
-      const failure = classifyUpstreamError(error, aborter.signal.aborted)
+      const failure = classifyUpstreamError(error, call.aborted)
       if (started) {
         // Headers are on the wire already: the client sees a cut response, the operator a metric.
         if (failure.kind !== 'aborted') metrics.upstreamError(failure.kind)

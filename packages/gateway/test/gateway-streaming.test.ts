@@ -108,6 +108,27 @@ describe('streaming', () => {
     expect(rest).toBe('chunk 0\nchunk 1\nchunk 2\nlast\n')
   })
 
+  it('holds the upstream back while the client is not reading (backpressure), and cuts it when the client leaves', async () => {
+    const response = await open(`${running.url}/flood?mb=256`, {
+      headers: await dpopHeaders(key, token, 'GET', '/flood'),
+    })
+    expect(response.statusCode).toBe(200)
+    expect(response.headers['content-length']).toBe(String(256 * MB))
+    const iterator = response[Symbol.asyncIterator]()
+    await within(iterator.next(), 5_000, 'the first response chunk')
+    // The client reads nothing more. A gateway that buffered would drain all 256 MB from the
+    // upstream in about a second; one that passes backpressure on stops at the socket buffers.
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    const writtenWhilePaused = upstream.flood.written
+    expect(writtenWhilePaused).toBeLessThan(64 * MB)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(upstream.flood.written - writtenWhilePaused).toBeLessThan(MB)
+    // The client goes away: the gateway gives up the upstream request instead of reading on.
+    response.destroy()
+    expect(await within(upstream.flood.ended, 5_000, 'the upstream response ending')).toBe('cut')
+    expect(upstream.flood.written).toBeLessThan(256 * MB)
+  })
+
   it('refuses a chunked body over limits.bodyBytes with 413; the upstream never gets it whole', async () => {
     const small = await startGateway(
       baseConfig(issuer, upstream, { limits: { bodyBytes: 64 * 1024 } }),

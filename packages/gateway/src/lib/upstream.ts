@@ -3,7 +3,7 @@
  * (nothing is buffered), and upstream failures sorted into "took too long" (504) and "could not
  * be reached or broke" (502), as a gateway is expected to answer (RFC 9110 §15.6.3, §15.6.5).
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { Transform, type Readable, type Writable } from 'node:stream'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 
@@ -92,23 +92,106 @@ export interface UpstreamRequest {
   readonly body: IncomingMessage | undefined
   /** Set for bodies without `Content-Length`. */
   readonly bodyLimit: number | undefined
-  readonly signal: AbortSignal
 }
 
 /** The upstream's status and headers, handed to the caller once they arrive. */
-export type ResponseStart = (
-  statusCode: number,
-  headers: Dispatcher.ResponseData['headers'],
-) => Writable
+export type ResponseStart = (statusCode: number, headers: IncomingHttpHeaders) => Writable
+
+/** A request on its way: settles when the response has been written out, or fails. */
+export interface ForwardedCall {
+  /** Resolves once the whole response is handed to the client's response; rejects on failure. */
+  readonly done: Promise<void>
+  /** Gives up (the client went away): the upstream request is cut and `done` rejects. */
+  abort(): void
+  /** Whether `abort` was called. */
+  readonly aborted: boolean
+}
+
+/** Why a call was given up, as the error `done` rejects with. */
+class ForwardAborted extends Error {
+  readonly code = 'ERR_KEYBOUND_FORWARD_ABORTED'
+}
+
+/**
+ * One forwarded request as an undici dispatch handler: the response body goes straight from
+ * undici's parser into the client's response, pausing the upstream socket while the client's
+ * is full. No stream, no AbortSignal and no async-hooks resource per request, as undici's
+ * `stream()` would make.
+ */
+class ForwardHandler implements Dispatcher.DispatchHandler, ForwardedCall {
+  readonly done: Promise<void>
+  aborted = false
+  private controller: Dispatcher.DispatchController | undefined
+  private target: Writable | undefined
+  private stopReason: Error | undefined
+  private resolve!: () => void
+  private reject!: (error: Error) => void
+
+  constructor(private readonly onResponse: ResponseStart) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.stop(new ForwardAborted('the client went away'))
+  }
+
+  /** Fails the call with `error` (the request body broke or passed its limit). */
+  fail(error: Error): void {
+    this.reject(error)
+    this.stop(error)
+  }
+
+  // Before the request has a socket there is no controller yet; `onRequestStart` stops it then.
+  private stop(reason: Error): void {
+    this.stopReason ??= reason
+    this.controller?.abort(reason)
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.stopReason !== undefined) controller.abort(this.stopReason)
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    // Informational answers (1xx) are the upstream's business with the gateway, not the client's.
+    if (statusCode < 200) return
+    this.target = this.onResponse(statusCode, headers)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const target = this.target!
+    if (target.write(chunk)) return
+    controller.pause()
+    target.once('drain', () => controller.resume())
+  }
+
+  onResponseEnd(): void {
+    this.target?.end()
+    this.resolve()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.reject(error)
+  }
+}
 
 /** The upstream as the gateway uses it. */
 export interface Upstream {
   /**
    * Sends the request; when the response headers arrive, `onResponse` returns where the body
-   * goes (the client's response), and undici writes it there with backpressure: no buffer and
-   * no intermediate stream. Rejects on failure, before or after the headers.
+   * goes (the client's response), and the body is written there with backpressure: no buffer
+   * and no intermediate stream. `done` rejects on failure, before or after the headers.
    */
-  forward(request: UpstreamRequest, onResponse: ResponseStart): Promise<unknown>
+  forward(request: UpstreamRequest, onResponse: ResponseStart): ForwardedCall
   close(): Promise<void>
 }
 
@@ -141,16 +224,24 @@ export function createUpstream(
           : request.bodyLimit === undefined
             ? request.body
             : limitBody(request.body, request.bodyLimit)
-      return pool.stream(
-        {
-          method: request.method as Dispatcher.HttpMethod,
-          path: base + request.target,
-          headers: request.headers,
-          body,
-          signal: request.signal,
-        },
-        ({ statusCode, headers }) => onResponse(statusCode, headers),
-      )
+      const handler = new ForwardHandler(onResponse)
+      // A failing request body (the client cut it, or it passed the limit) fails the call, also
+      // while the request still waits for a connection and undici is not yet reading the body.
+      body?.on('error', (error: Error) => handler.fail(error))
+      try {
+        pool.dispatch(
+          {
+            method: request.method as Dispatcher.HttpMethod,
+            path: base + request.target,
+            headers: request.headers,
+            body,
+          },
+          handler,
+        )
+      } catch (error) {
+        handler.fail(error as Error)
+      }
+      return handler
     },
     close: () => pool.close(),
   }

@@ -31,6 +31,7 @@ export function baseConfig(
       { path: '/upload', methods: ['POST', 'PUT'], scopes: ['items:write'] },
       { path: '/slow', scopes: ['items:read'] },
       { path: '/stream', scopes: ['items:read'] },
+      { path: '/flood', scopes: ['items:read'] },
       { path: '/hop', scopes: ['items:read'] },
     ],
     log: { level: 'info' },

@@ -15,6 +15,14 @@ export interface ReceivedRequest {
   readonly sha256: string
 }
 
+/** What a `/flood` response got to do. */
+export interface FloodState {
+  /** Bytes the upstream could hand to its socket (it waits for `drain`, as a good server does). */
+  written: number
+  /** `finished` when all of it went out, `cut` when the connection closed before that. */
+  ended: Promise<'finished' | 'cut'>
+}
+
 export interface TestUpstream {
   readonly url: string
   readonly port: number
@@ -25,13 +33,16 @@ export interface TestUpstream {
   bytesSeen(bytes: number): Promise<void>
   /** Lets a `/stream` response send its remaining chunks. */
   releaseStream(): void
+  /** The latest `/flood` response: bytes written so far, and how it ended. */
+  readonly flood: FloodState
   close(): Promise<void>
 }
 
 /**
  * Paths: `/slow?ms=N` answers after N ms; `/stream` sends one chunk, waits for
- * `releaseStream()`, then sends the rest; `/hop` answers with hop-by-hop headers; anything else
- * answers 200 with a JSON summary of what arrived.
+ * `releaseStream()`, then sends the rest; `/flood?mb=N` sends N MB as fast as its socket takes
+ * them; `/hop` answers with hop-by-hop headers; anything else answers 200 with a JSON summary of
+ * what arrived.
  */
 export async function startUpstream(): Promise<TestUpstream> {
   const received: ReceivedRequest[] = []
@@ -41,6 +52,7 @@ export async function startUpstream(): Promise<TestUpstream> {
   let release: (() => void) | undefined
   let released = new Promise<void>((resolve) => (release = resolve))
 
+  const flood: FloodState = { written: 0, ended: Promise.resolve('finished') }
   const sockets = new Set<import('node:net').Socket>()
   const server: Server = createServer((req, res) => {
     hits++
@@ -84,6 +96,8 @@ export async function startUpstream(): Promise<TestUpstream> {
       released = new Promise<void>((resolve) => (release = resolve))
       for (let i = 0; i < 3; i++) res.write(`chunk ${i}\n`)
       res.end('last\n')
+    } else if (pathname === '/flood') {
+      sendFlood(res, Number(searchParams.get('mb') ?? 1))
     } else if (pathname === '/hop') {
       res.writeHead(200, {
         connection: 'x-upstream-hop',
@@ -105,6 +119,27 @@ export async function startUpstream(): Promise<TestUpstream> {
     }
   }
 
+  function sendFlood(res: ServerResponse, megabytes: number): void {
+    const chunk = Buffer.alloc(64 * 1024, 0x61)
+    const total = megabytes * 1024 * 1024
+    flood.written = 0
+    flood.ended = new Promise((resolve) => {
+      res.once('close', () => resolve(flood.written >= total ? 'finished' : 'cut'))
+    })
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total })
+    const pump = (): void => {
+      while (flood.written < total) {
+        flood.written += chunk.length
+        if (!res.write(chunk)) {
+          res.once('drain', pump)
+          return
+        }
+      }
+      res.end()
+    }
+    pump()
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
@@ -117,6 +152,7 @@ export async function startUpstream(): Promise<TestUpstream> {
         seen >= bytes ? resolve() : seenWaiters.push({ bytes, resolve }),
       ),
     releaseStream: () => release?.(),
+    flood,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy()

@@ -26,14 +26,22 @@ import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.
 import { matchRoute } from './lib/routes.js'
 import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
 
+/** Without `Content-Length` or `Transfer-Encoding` a request has no body (RFC 9112 §6.3). */
+function declaresBody(raw: IncomingMessage): boolean {
+  return (
+    raw.headers['content-length'] !== undefined || raw.headers['transfer-encoding'] !== undefined
+  )
+}
+
 /**
  * Node's `requestTimeout` stops guarding a request once its headers are in and a handler runs,
  * so a client could send its headers and then drip the body one byte at a time (into a stream
  * going upstream, or into a refused request the server would drain). The whole request must
- * arrive within the deadline, or its connection is cut.
+ * arrive within the deadline, or its connection is cut. A request without a body is complete
+ * once its headers are in, so only requests with one are watched.
  */
 function watchRequestDeadline(raw: IncomingMessage, deadlineMs: number): void {
-  if (raw.complete || !(deadlineMs > 0)) return
+  if (raw.complete || !(deadlineMs > 0) || !declaresBody(raw)) return
   const timer = setTimeout(() => {
     if (!raw.complete) raw.socket.destroy()
   }, deadlineMs)

@@ -43,6 +43,9 @@ describe('parseStrictJson', () => {
     '{"__proto__":1,"__proto__":2}',
     '{"constructor":null,"constructor":null}',
     '{"o":{"k":true,"k":false}}',
+    '{"j\\u0074i":"x","jti":"y"}',
+    '{"jti":"x","j\\u0074i":"y"}',
+    '{"htm":"GET","jwk":{"kty":"EC","kty":"EC"}}',
   ])('refuses duplicate member names: %s', (text) => {
     expect(() => parseStrictJson(text)).toThrow('duplicate member name')
   })

@@ -65,4 +65,27 @@ describe('parseStrictJson', () => {
       '{"jti":"e1j3V_bKic8-LAEB","htm":"GET","htu":"https://rs.example/x","iat":1562262618,"ath":"fUHy","n":[1,-2.5e3,null,true,false,"\\u00e9\\n"]}'
     expect(parseStrictJson(text)).toEqual(JSON.parse(text))
   })
+
+  it('parses correctly when a getter on Object.prototype calls the parser mid-parse', () => {
+    const inner: unknown[] = []
+    Object.defineProperty(Object.prototype, 'reenter', {
+      get() {
+        inner.push(parseStrictJson('{"jti":"inner","n":[1,{"k":2}]}'))
+        return 'inherited'
+      },
+      configurable: true,
+    })
+    let outer: unknown
+    try {
+      outer = parseStrictJson('{"jti":"outer","reenter":{"x":[true]},"tail":"end"}')
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).reenter
+    }
+    expect(inner).toEqual([{ jti: 'inner', n: [1, { k: 2 }] }])
+    expect(Object.entries(outer as object)).toEqual([
+      ['jti', 'outer'],
+      ['reenter', { x: [true] }],
+      ['tail', 'end'],
+    ])
+  })
 })

@@ -13,12 +13,20 @@ const MAX_DEPTH = 32
 
 /** Parses `text` as one JSON value, rejecting duplicate member names. */
 export function parseStrictJson(text: string, maxDepth = MAX_DEPTH): unknown {
-  const parser = new Parser(text, maxDepth)
-  parser.skipWhitespace()
-  const value = parser.parseValue(0)
-  parser.skipWhitespace()
-  if (parser.position !== text.length) throw new StrictJsonError('trailing data')
-  return value
+  // A getter someone put on Object.prototype could call back in mid-parse: that call gets a
+  // parser of its own rather than the shared one's state.
+  const parser = PARSER.busy ? new Parser() : PARSER
+  parser.start(text, maxDepth)
+  try {
+    parser.skipWhitespace()
+    const value = parser.parseValue(0)
+    parser.skipWhitespace()
+    if (parser.position !== text.length) throw new StrictJsonError('trailing data')
+    lastValue = value
+    return value
+  } finally {
+    parser.stop()
+  }
 }
 
 // Names with three letters that proofs and their headers use; others take the general path.
@@ -52,12 +60,24 @@ function skipDigits(text: string, from: number): number {
   return at
 }
 
+// One parser is reused for every parse (see PARSER below); `busy` guards its state.
 class Parser {
   position = 0
-  constructor(
-    private readonly text: string,
-    private readonly maxDepth: number,
-  ) {}
+  busy = false
+  private text = ''
+  private maxDepth = MAX_DEPTH
+
+  start(text: string, maxDepth: number): void {
+    this.text = text
+    this.maxDepth = maxDepth
+    this.position = 0
+    this.busy = true
+  }
+
+  stop(): void {
+    this.text = ''
+    this.busy = false
+  }
 
   skipWhitespace(): void {
     const text = this.text
@@ -250,3 +270,11 @@ class Parser {
     return value
   }
 }
+
+const PARSER = new Parser()
+
+// V8 holds the object shapes a parse creates only weakly: once no object of a shape is left, a
+// full garbage collection drops the shape and, with it, the optimized parser code built for it,
+// which is then compiled again. The parser instance above lives for good; the last value parsed
+// (one proof's claims or header) is kept here so that its shapes survive a quiet moment too.
+let lastValue: unknown

@@ -284,9 +284,10 @@ export function createGateway(
     reply: FastifyReply,
     identity: VerifiedIdentity | undefined,
     responseHeaders: Record<string, string> | undefined,
+    // The request's Content-Length, as `handle` already read it.
+    declared: number | undefined,
   ): Promise<FastifyReply> {
     const raw = request.raw
-    const declared = contentLengthOf(raw.headers['content-length'])
     const chunked = raw.headers['transfer-encoding'] !== undefined
     const hasBody = chunked || (declared !== undefined && declared > 0)
     let started = false
@@ -366,7 +367,7 @@ export function createGateway(
     const route = match.route
     if (route.public) {
       note(request, { outcome: 'public', reason: '', route: route.pattern })
-      return forward(request, reply, undefined, undefined)
+      return forward(request, reply, undefined, undefined, declared)
     }
     const verdict = await resourceServer.verifyRequest(
       { method: request.method, url: request.url, headers: request.raw.headersDistinct },
@@ -390,7 +391,7 @@ export function createGateway(
       route: route.pattern,
       identity: verdict.identity,
     })
-    return forward(request, reply, verdict.identity, verdict.responseHeaders)
+    return forward(request, reply, verdict.identity, verdict.responseHeaders, declared)
   }
 
   app.all('/*', handle)

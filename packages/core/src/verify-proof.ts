@@ -23,7 +23,7 @@ import {
 } from './errors.js'
 import { isLoopbackUri, normalizeHtu, stripQueryAndFragment } from './htu.js'
 import type { BoundedCache } from './lib/bounded-cache.js'
-import { decodeBase64urlPortable, isCanonicalBase64url } from './lib/base64url.js'
+import { decodeBase64urlPortable } from './lib/base64url.js'
 import { checkProofJwk } from './lib/jwk-checks.js'
 import { parseStrictJson, StrictJsonError } from './lib/strict-json.js'
 import { athOf, thumbprintWith } from './thumbprint.js'
@@ -55,21 +55,34 @@ function malformed(reason: string, cause?: unknown): never {
   })
 }
 
+function decodeSegmentText(
+  backend: CryptoBackend,
+  segment: string,
+  what: 'header' | 'payload',
+): string {
+  if (segment.length === 0) malformed(`${what} is empty`)
+  let text: string | undefined
+  try {
+    text = backend.decodeBase64urlText(segment)
+  } catch (error) {
+    malformed(`${what} is not UTF-8`, error)
+  }
+  if (text === undefined) malformed(`${what} is not canonical base64url`)
+  return text
+}
+
 function decodeJsonSegment(
   backend: CryptoBackend,
   segment: string,
   what: 'header' | 'payload',
 ): Record<string, unknown> {
-  if (segment.length === 0 || !isCanonicalBase64url(segment))
-    malformed(`${what} is not canonical base64url`)
+  const text = decodeSegmentText(backend, segment, what)
   let value: unknown
   try {
-    value = parseStrictJson(backend.decodeBase64urlText(segment))
+    value = parseStrictJson(text)
   } catch (error) {
     malformed(
-      error instanceof StrictJsonError
-        ? `${what} JSON: ${error.message}`
-        : `${what} is not UTF-8 JSON`,
+      error instanceof StrictJsonError ? `${what} JSON: ${error.message}` : `${what} is not JSON`,
       error,
     )
   }
@@ -399,8 +412,8 @@ function checkSignature(
     })
   }
   const claims = decodeJsonSegment(backend, parts.payload, 'payload')
-  if (!isCanonicalBase64url(parts.signature)) malformed('signature is not canonical base64url')
   const signature = backend.decodeSignature(parts.signature)
+  if (signature === undefined) malformed('signature is not canonical base64url')
   const progress: ProofInProgress = { backend, request, options, verified, claims }
   if (signature.length !== verified.signatureLength) return checkClaims(progress, false)
   const data = backend.signingInputBytes(parts.proof, parts.signedLength)

@@ -1152,6 +1152,48 @@ describe.each(backends)('hostile proofs ($name backend)', ({ core }) => {
     expect(fromB64u(strayBits(s)).equals(fromB64u(s))).toBe(true)
     await expect(core.verifyProof(proof, RS_REQUEST, options)).resolves.toBeDefined()
   })
+
+  // A decoder that reads each character by its low byte takes U+0141 for 'A' (0x41). The proofs
+  // below are valid for such a decoder: the signature decodes to the same bytes, and the payload
+  // is signed over the low bytes of its characters (what `signRaw` signs for a string).
+  it('rejects characters above U+00FF that a byte-wise decoder reads as alphabet letters, in the payload and in the signature', async () => {
+    const options = { replayStore: false as const, now: () => NOW_MS }
+    const widen = (segment: string, at: number): string =>
+      segment.slice(0, at) +
+      String.fromCharCode(segment.charCodeAt(at) + 0x100) +
+      segment.slice(at + 1)
+    const proof = p()
+    const [h, pl, s] = split(proof)
+    expect(Buffer.from(widen(s, 5), 'base64url').equals(fromB64u(s))).toBe(true)
+    for (const at of [0, 5, s.length - 1]) {
+      await expect(
+        core.verifyProof(`${h}.${pl}.${widen(s, at)}`, RS_REQUEST, options),
+      ).rejects.toMatchObject({ code: MALFORMED, reason: 'signature is not canonical base64url' })
+    }
+    for (const at of [0, 7, pl.length - 1]) {
+      await expect(
+        core.verifyProof(signEncoded(h, widen(pl, at), es), RS_REQUEST, options),
+      ).rejects.toMatchObject({ code: MALFORMED, reason: 'payload is not canonical base64url' })
+    }
+    await expect(core.verifyProof(proof, RS_REQUEST, options)).resolves.toBeDefined()
+  })
+
+  it('rejects characters outside the alphabet inside a segment (which a lenient decoder skips), replacing one character or added', async () => {
+    const options = { replayStore: false as const, now: () => NOW_MS }
+    const [h, pl, s] = split(p())
+    for (const stray of [' ', '!', '*', '\u0000', '\u00e9', '\u00ff', '\u0100', '\ud83d']) {
+      const replaced = (segment: string): string => segment.slice(0, 9) + stray + segment.slice(10)
+      const added = (segment: string): string => segment.slice(0, 9) + stray + segment.slice(9)
+      for (const spell of [replaced, added]) {
+        await expect(
+          core.verifyProof(`${h}.${pl}.${spell(s)}`, RS_REQUEST, options),
+        ).rejects.toMatchObject({ code: MALFORMED, reason: 'signature is not canonical base64url' })
+        await expect(
+          core.verifyProof(signEncoded(h, spell(pl), es), RS_REQUEST, options),
+        ).rejects.toMatchObject({ code: MALFORMED, reason: 'payload is not canonical base64url' })
+      }
+    }
+  })
 })
 
 interface AcceptedCase {

@@ -53,15 +53,17 @@ export interface CryptoBackend {
   /** base64url of the UTF-8 bytes of `text`. */
   encodeTextBase64url(text: string): string
   /**
-   * Decodes canonical base64url to text, refusing bytes that are not UTF-8 (a BOM is kept, so a
-   * JSON parser refuses it). Throws `TypeError` on invalid UTF-8.
+   * Decodes base64url to text, or gives `undefined` when `text` is not canonical base64url
+   * (RFC 7515 §2: no padding, only the URL-safe alphabet, no stray bits). Refuses bytes that are
+   * not UTF-8 (a BOM is kept, so a JSON parser refuses it): throws `TypeError` on invalid UTF-8.
    */
-  decodeBase64urlText(text: string): string
+  decodeBase64urlText(text: string): string | undefined
   /**
-   * Decodes a signature (base64url already checked to be canonical) for one immediate check.
-   * The bytes are only valid until the next call: a backend may reuse one buffer.
+   * Decodes a signature for one immediate check, or gives `undefined` when `text` is not
+   * canonical base64url. The bytes are only valid until the next call: a backend may reuse one
+   * buffer.
    */
-  decodeSignature(text: string): Uint8Array
+  decodeSignature(text: string): Uint8Array | undefined
   /**
    * The bytes of `text.slice(0, end)`, a JWS signing input (ASCII by construction), for one
    * immediate check. Only valid until the next call: a backend may reuse one buffer.

@@ -3,7 +3,11 @@
  * is tested). Everything is portable JavaScript: no `Buffer`, no `node:` imports.
  */
 import type { AlgorithmSpec } from '../algorithms.js'
-import { decodeBase64urlPortable, encodeBase64urlPortable } from '../lib/base64url.js'
+import {
+  decodeBase64urlPortable,
+  encodeBase64urlPortable,
+  isCanonicalBase64url,
+} from '../lib/base64url.js'
 import type { PublicJwk } from '../types.js'
 import type { CryptoBackend } from './backend.js'
 
@@ -66,10 +70,12 @@ export const webcryptoBackend: CryptoBackend = {
     new Uint8Array(await subtle().sign(signParamsOf(spec), privateKey, source(data))),
   encodeBase64url: encodeBase64urlPortable,
   encodeTextBase64url: (text) => encodeBase64urlPortable(encoder.encode(text)),
-  decodeBase64urlText: (text) => utf8.decode(decodeBase64urlPortable(text)),
+  decodeBase64urlText: (text) =>
+    isCanonicalBase64url(text) ? utf8.decode(decodeBase64urlPortable(text)) : undefined,
   // WebCrypto keeps no reference to its input, but a verification may still be pending when the
   // next one starts: fresh buffers here.
-  decodeSignature: decodeBase64urlPortable,
+  decodeSignature: (text) =>
+    isCanonicalBase64url(text) ? decodeBase64urlPortable(text) : undefined,
   signingInputBytes: (text, end) => encoder.encode(text.slice(0, end)),
   asciiBytes: (text) => encoder.encode(text),
 }

@@ -15,12 +15,21 @@ export function isCanonicalBase64url(text: string): boolean {
   const length = text.length
   // The regular expression runs natively; it is about twice as fast as a loop over the string.
   if (length % 4 === 1 || !BASE64URL.test(text)) return false
-  if (length === 0) return true
-  const last = VALUE_OF[text.charCodeAt(length - 1)]!
-  // 2 trailing chars carry 4 spare bits, 3 trailing chars carry 2 spare bits; they must be zero.
+  return hasNoSpareBits(text)
+}
+
+/**
+ * True when the last character of `text` leaves no stray bits: 2 trailing characters carry 4
+ * spare bits and 3 carry 2, and a canonical encoder sets them to zero. A last character outside
+ * the alphabet (value -1: every bit set) fails, and so does an impossible length.
+ */
+export function hasNoSpareBits(text: string): boolean {
+  const length = text.length
+  if (length % 4 === 0) return true
+  const last = VALUE_OF[text.charCodeAt(length - 1)] ?? -1
   if (length % 4 === 2) return (last & 0b1111) === 0
   if (length % 4 === 3) return (last & 0b11) === 0
-  return true
+  return false
 }
 
 /** Decodes base64url that `isCanonicalBase64url` accepted (portable, no Buffer). */

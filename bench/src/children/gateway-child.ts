@@ -8,15 +8,20 @@
  *   gateway:  `@keybound/gateway` in front of the upstream at `upstreamPort`, route `/items`
  *             (scope `read`), in-memory replay store, access log off (the baseline has none);
  *   direct:   the same verification in-process: Fastify + `@keybound/server/fastify`, answering
- *             the same body itself.
+ *             the same body itself;
+ *   bare-proxy: the ceiling of any verifying gateway here: the `direct` app's verification,
+ *             then the leanest forward through an undici pool (the gateway's own client): one
+ *             identity header, the upstream's answer streamed back as it is, and none of the
+ *             gateway's timeouts, limits, metrics or header rewriting.
  */
-import { createServer } from 'node:http'
+import { createServer, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { dpopPlugin } from '@keybound/server/fastify'
 import { createGateway } from '@keybound/gateway'
 import Fastify from 'fastify'
+import { Pool, type Dispatcher } from 'undici'
 
-export type GatewayAppKind = 'upstream' | 'gateway' | 'direct'
+export type GatewayAppKind = 'upstream' | 'gateway' | 'direct' | 'bare-proxy'
 
 export type GatewayChildMessage =
   | { type: 'ready'; port: number }
@@ -80,10 +85,48 @@ async function startDirect(): Promise<void> {
   await app.listen({ port, host: '127.0.0.1' })
 }
 
+// The leanest forward there is: a fixed identity header out, the upstream's answer streamed
+// back as it is, no timeouts, limits, metrics or header rewriting.
+function forwardBare(pool: Pool, path: string, subject: string, res: ServerResponse): void {
+  const handler: Dispatcher.DispatchHandler = {
+    // Its presence tells undici this is a handler of the current (controller) kind.
+    onRequestStart() {},
+    onResponseStart(_controller, statusCode, headers) {
+      res.writeHead(statusCode, headers as OutgoingHttpHeaders)
+    },
+    onResponseData(_controller, chunk) {
+      res.write(chunk)
+    },
+    onResponseEnd() {
+      res.end()
+    },
+    onResponseError(_controller, error) {
+      res.destroy(error)
+    },
+  }
+  pool.dispatch({ path, method: 'GET', headers: { 'x-keybound-subject': subject } }, handler)
+}
+
+async function startBareProxy(): Promise<void> {
+  const pool = new Pool(`http://127.0.0.1:${upstreamPort}`)
+  const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
+  const resourceServer = createResourceServer({
+    publicBaseUrl,
+    accessTokens: jwtAccessTokens({ issuer, audience, jwksUri }),
+  })
+  await app.register(dpopPlugin, { resourceServer })
+  app.get('/items', { preHandler: app.dpop({ scopes: ['read'] }) }, (request, reply) => {
+    reply.hijack()
+    forwardBare(pool, request.url, request.dpop?.subject ?? '', reply.raw)
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+}
+
 try {
   if (kind === 'upstream') await startUpstream()
   else if (kind === 'gateway') await startGateway()
   else if (kind === 'direct') await startDirect()
+  else if (kind === 'bare-proxy') await startBareProxy()
   else throw new Error(`unknown app kind ${String(kind)}`)
   send({ type: 'ready', port })
 } catch (error) {

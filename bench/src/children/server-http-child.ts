@@ -4,9 +4,10 @@
  * time over IPC (`{ type: 'cpu' }` → `{ type: 'cpu', usage }`) without an HTTP route sharing the
  * load. Usage: `server-http-child.js <express|fastify> <port> <issuer> <jwksUri> <audience>`.
  *
- * Routes, all `GET`, all requiring scope `read`, all answering `{"ok":true,"sub":…}`:
+ * Routes, all `GET`, all but `/plain` requiring scope `read`, all answering `{"ok":true,"sub":…}`:
  *   express: /keybound (Keybound `dpop()` middleware, in-memory replay store)
  *            /auth0    (express-oauth2-jwt-bearer `auth()` with DPoP required + `requiredScopes`)
+ *            /plain    (no verification: the ceiling of any Express route here)
  *   fastify: /keybound        (Keybound preHandler, in-memory replay store)
  *            /keybound-redis  (the same with the Redis replay store at REDIS_URL)
  *            /jose-bearer     (a Bearer-only route: jose `jwtVerify` with a remote JWKS)
@@ -75,6 +76,9 @@ async function startExpress(): Promise<void> {
       res.json({ ok: true, sub: req.auth?.payload.sub })
     },
   )
+  app.get('/plain', (req, res) => {
+    res.json({ ok: true, sub: 'anonymous' })
+  })
   await new Promise<void>((resolve, reject) => {
     const server = app.listen(port, '127.0.0.1', (error?: Error) =>
       error ? reject(error) : resolve(),

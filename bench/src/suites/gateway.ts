@@ -9,6 +9,11 @@
  *   `performance.now()` (autocannon's percentiles are whole milliseconds, too coarse for a 1 ms
  *   budget), so the added p50 is the gateway's own cost and not queueing.
  *
+ * Beside them, with no target, the ceiling of any verifying gateway on this machine: the direct
+ * app's own verification followed by the leanest possible forward to the same upstream (undici,
+ * one identity header, nothing else). The distance from the direct route to it is what the hop
+ * alone costs; the distance from it to the gateway is what the gateway's features cost.
+ *
  * Servers run in child processes (`gateway-child.js`); turns alternate contender by contender
  * in every round and the medians of the rounds are compared.
  */
@@ -36,6 +41,7 @@ const CLIENTS = 16
 const PATH = '/items'
 const DIRECT = 'keybound/fastify in-process (direct)'
 const GATEWAY = 'keybound gateway -> upstream'
+const BARE_PROXY = 'in-process verification + bare forward -> upstream (ceiling)'
 const ADDED_P50 = 'gateway added p50'
 
 interface App {
@@ -208,9 +214,12 @@ export const gateway: Suite = {
       apps.push(gatewayApp)
       const direct = await startApp('direct', issuer.issuer, issuer.jwksUri)
       apps.push(direct)
+      const bareProxy = await startApp('bare-proxy', issuer.issuer, issuer.jwksUri, upstream)
+      apps.push(bareProxy)
       const contenders: Contender[] = [
         { name: DIRECT, entry: direct, processes: [direct] },
         { name: GATEWAY, entry: gatewayApp, processes: [gatewayApp, upstream] },
+        { name: BARE_PROXY, entry: bareProxy, processes: [bareProxy, upstream] },
       ]
 
       // Pools are sized from the fastest rate seen so far (twice over, at least 10,000/s), so

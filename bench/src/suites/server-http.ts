@@ -4,7 +4,8 @@
  *
  * - Express: Keybound's `dpop()` middleware vs `express-oauth2-jwt-bearer` with DPoP required,
  *   two routes of the same Express app (the peer does not record `jti`s; Keybound does, in
- *   memory, so Keybound does strictly more work per request);
+ *   memory, so Keybound does strictly more work per request), and beside them a third route of
+ *   that app with no verification at all: the most any Express route can do on this machine;
  * - Fastify: Keybound's preHandler (DPoP: token + proof + replay check) vs a route that only
  *   verifies a Bearer JWT with `jose`, in the same Fastify app;
  * - Fastify: Keybound with the Redis replay store vs the in-memory store, 64 connections.
@@ -67,7 +68,22 @@ const KEYBOUND_REDIS: HttpContender = {
   path: '/keybound-redis',
   scheme: 'DPoP',
 }
-const CONTENDERS = [AUTH0, KEYBOUND_EXPRESS, JOSE_BEARER, KEYBOUND_FASTIFY, KEYBOUND_REDIS]
+// Not a contender but the ceiling: the same Express app answering the same body with no
+// verification at all (the DPoP headers are sent and ignored). No Express route can be faster.
+const EXPRESS_CEILING: HttpContender = {
+  name: 'express, no verification (ceiling)',
+  app: 'express',
+  path: '/plain',
+  scheme: 'DPoP',
+}
+const CONTENDERS = [
+  AUTH0,
+  KEYBOUND_EXPRESS,
+  EXPRESS_CEILING,
+  JOSE_BEARER,
+  KEYBOUND_FASTIFY,
+  KEYBOUND_REDIS,
+]
 
 interface Client {
   readonly key: BenchKey
@@ -187,15 +203,19 @@ function rows(
   })
 }
 
-/** One comparison: requests/s (held to `minRatio`) with requests per server CPU-second beside it. */
+/**
+ * One comparison: requests/s (held to `minRatio`) with requests per server CPU-second beside it;
+ * `references` are shown in the same table with no target.
+ */
 function comparison(
   title: string,
   baseline: HttpContender,
   contender: HttpContender,
   turns: Map<HttpContender, Turn[]>,
   minRatio: number,
+  references: readonly HttpContender[] = [],
 ): CaseResult {
-  const measured = rows([baseline, contender], turns)
+  const measured = rows([baseline, contender, ...references], turns)
   return {
     name: title,
     unit: 'req/s',
@@ -266,7 +286,7 @@ export const serverHttp: Suite = {
         }
       }
       return [
-        comparison('Express, DPoP route', AUTH0, KEYBOUND_EXPRESS, turns, 3),
+        comparison('Express, DPoP route', AUTH0, KEYBOUND_EXPRESS, turns, 3, [EXPRESS_CEILING]),
         comparison('Fastify, DPoP vs Bearer-only', JOSE_BEARER, KEYBOUND_FASTIFY, turns, 1),
         comparison('Fastify DPoP, replay store', KEYBOUND_FASTIFY, KEYBOUND_REDIS, turns, 0.8),
       ]

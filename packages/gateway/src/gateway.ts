@@ -19,6 +19,7 @@ import {
   type ResourceServer,
   type VerifiedIdentity,
 } from '@keybound/server'
+import { requestLikeOf } from '@keybound/server/node'
 import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
 import { resolveGatewayConfig, type GatewayConfig, type RouteConfig } from './config.js'
 import { buildResponseHeaders, buildUpstreamHeaders, type HeaderPolicy } from './lib/headers.js'
@@ -179,7 +180,9 @@ function buildReplayStore(
 
 /** The path of a request target without its query (which may carry an `access_token`). */
 function pathOf(url: string): string {
-  const end = url.search(/[?#]/)
+  const query = url.indexOf('?')
+  const fragment = url.indexOf('#')
+  const end = query === -1 ? fragment : fragment === -1 ? query : Math.min(query, fragment)
   return end === -1 ? url : url.slice(0, end)
 }
 
@@ -370,7 +373,7 @@ export function createGateway(
       return forward(request, reply, undefined, undefined, declared)
     }
     const verdict = await resourceServer.verifyRequest(
-      { method: request.method, url: request.url, headers: request.raw.headersDistinct },
+      requestLikeOf(request.raw, request.url),
       routeScopes.get(route),
     )
     if (!verdict.ok) {

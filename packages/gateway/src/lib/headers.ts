@@ -40,9 +40,16 @@ export interface HeaderPolicy {
   readonly publicHost: string
 }
 
+const CLOSE = new Set(['close'])
+
 /** Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1). */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined
+  // The two values nearly every message carries, without a split and a new set each time
+  // (`keep-alive` is hop-by-hop already).
+  const only = Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value
+  if (only === 'keep-alive') return undefined
+  if (only === 'close') return CLOSE
   const tokens = new Set<string>()
   for (const line of Array.isArray(value) ? value : [value])
     for (const token of line.split(',')) {

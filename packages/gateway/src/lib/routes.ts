@@ -40,7 +40,8 @@ export function decodePath(rawPath: string): string[] | undefined {
       if (/[/\\\0]/.test(decoded)) return undefined
     }
     // Matrix parameters (`..;x`) are read as `..` by some servlet containers.
-    const bare = decoded.split(';', 1)[0]!
+    const semicolon = decoded.indexOf(';')
+    const bare = semicolon === -1 ? decoded : decoded.slice(0, semicolon)
     if (bare === '.' || bare === '..') return undefined
     segments.push(decoded)
   }

@@ -8,8 +8,18 @@ import { markLowerCaseHeaders } from '../lib/headers.js'
 import type { RequestLike } from '../types.js'
 
 /**
- * The `RequestLike` of a Node request. `headersDistinct` keeps every `Authorization` line
- * (Node's `headers` silently drops repeated ones, which would hide a second token).
+ * The `RequestLike` of a Node request, for code that calls `verifyRequest` itself (a proxy, a
+ * router of its own). `headersDistinct` keeps every `Authorization` and `DPoP` line apart
+ * (Node's `headers` silently drops repeated ones, which would hide a second token or proof), and
+ * the record is marked as lower-case, so reading a header needs no walk over the names.
+ *
+ * @example
+ * ```ts
+ * import { requestLikeOf } from '@keybound/server/node'
+ *
+ * const verdict = await resourceServer.verifyRequest(requestLikeOf(req, req.url!), { scopes: ['read'] })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.2
  */
 export function requestLikeOf(req: IncomingMessage, url: string, body?: unknown): RequestLike {
   const headers = req.headersDistinct

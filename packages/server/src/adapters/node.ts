@@ -10,6 +10,8 @@ import { checkRouteOptions } from '../resource-server.js'
 import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 import { requestLikeOf, writeNodeHeaders } from './node-headers.js'
 
+export { requestLikeOf } from './node-headers.js'
+
 /** The request a protected handler gets: the verified identity, and the form body if one was read. */
 export type ProtectedRequest = IncomingMessage & {
   dpop: VerifiedIdentity

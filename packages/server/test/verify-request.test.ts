@@ -14,7 +14,7 @@ import {
 } from '@keybound/server'
 import { dpop as expressDpop } from '@keybound/server/express'
 import { dpop as honoDpop } from '@keybound/server/hono'
-import { protect } from '@keybound/server/node'
+import { protect, requestLikeOf } from '@keybound/server/node'
 import { listen, send } from './support/http.js'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
@@ -227,6 +227,41 @@ describe('verifyRequest', () => {
       expect(
         await resourceServer.verifyRequest({ ...request, headers: { ...headers, dpop: tampered } }),
       ).toMatchObject({ ok: false, status: 401, code: 'ERR_DPOP_SIGNATURE_INVALID' })
+    }
+  })
+})
+
+describe('requestLikeOf (@keybound/server/node), for code that calls verifyRequest itself', () => {
+  it('keeps repeated Authorization and DPoP lines of a real request apart, and accepts a single pair', async () => {
+    const resourceServer = createResourceServer({ publicBaseUrl: BASE, accessTokens })
+    const server = createServer((req, res) => {
+      void resourceServer.verifyRequest(requestLikeOf(req, req.url ?? '/')).then((verdict) => {
+        res.statusCode = verdict.ok ? 200 : verdict.status
+        res.end(verdict.ok ? (verdict.identity.subject ?? '') : (verdict.code ?? verdict.error))
+      })
+    })
+    const { url, close } = await listen(server)
+    try {
+      const { token, proof } = await signedRequest()
+      const accepted = await send(`${url}/items`, {
+        headers: { authorization: `DPoP ${token}`, dpop: proof },
+      })
+      expect([accepted.status, accepted.body]).toEqual([200, 'alice'])
+      const second = await signedRequest()
+      const twoProofs = await send(`${url}/items`, {
+        headers: { authorization: `DPoP ${second.token}`, dpop: [second.proof, second.proof] },
+      })
+      expect([twoProofs.status, twoProofs.body]).toEqual([401, 'ERR_DPOP_MULTIPLE_PROOFS'])
+      const third = await signedRequest()
+      const twoTokens = await send(`${url}/items`, {
+        headers: {
+          authorization: [`DPoP ${third.token}`, `DPoP ${third.token}`],
+          dpop: third.proof,
+        },
+      })
+      expect(twoTokens.status).toBe(400)
+    } finally {
+      await close()
     }
   })
 })

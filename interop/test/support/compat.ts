@@ -2,8 +2,9 @@
  * The compatibility record behind the README table: every interop test is declared through
  * {@link compatSuite}, which runs it as a normal vitest `it` and writes what happened (peer, the
  * peer's version from its own package.json, what was tested, result) to
- * `interop/results/<suite>.json` when the file finishes. `npm run interop:table` turns those
- * files into the table; nothing in it is written by hand.
+ * `interop/results/<suite>.json` when the file finishes, if any result differs from the file's
+ * (so a run that changes nothing leaves the tracked files alone, on any Node version).
+ * `npm run interop:table` turns those files into the table; nothing in it is written by hand.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -68,6 +69,16 @@ export interface CompatSuite {
 }
 
 /** Declares the interop tests of one file; `suite` names the results file. */
+/** The entries a results file holds, serialized for comparison, or `undefined` without one. */
+function recordedEntries(file: string): string | undefined {
+  if (!existsSync(file)) return undefined
+  try {
+    return JSON.stringify((JSON.parse(readFileSync(file, 'utf8')) as { entries: unknown }).entries)
+  } catch {
+    return undefined
+  }
+}
+
 export function compatSuite(suite: string): CompatSuite {
   const entries: CompatEntry[] = []
   const record = (entry: Omit<CompatEntry, 'version'>) =>
@@ -88,10 +99,9 @@ export function compatSuite(suite: string): CompatSuite {
     mkdirSync(RESULTS, { recursive: true })
     const order = (entry: CompatEntry) => `${entry.peer}\u0000${entry.what}`
     entries.sort((a, b) => (order(a) < order(b) ? -1 : 1))
-    writeFileSync(
-      join(RESULTS, `${suite}.json`),
-      `${JSON.stringify({ suite, node: process.version, entries }, null, 2)}\n`,
-    )
+    const file = join(RESULTS, `${suite}.json`)
+    if (recordedEntries(file) === JSON.stringify(entries)) return
+    writeFileSync(file, `${JSON.stringify({ suite, node: process.version, entries }, null, 2)}\n`)
   })
   return {
     it(peer, what, body, timeout) {

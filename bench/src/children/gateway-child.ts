@@ -18,7 +18,7 @@ import { createServer, type OutgoingHttpHeaders, type ServerResponse } from 'nod
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { dpopPlugin } from '@keybound/server/fastify'
 import { createGateway } from '@keybound/gateway'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { Pool, type Dispatcher } from 'undici'
 
 export type GatewayAppKind = 'upstream' | 'gateway' | 'direct' | 'bare-proxy'
@@ -71,13 +71,19 @@ async function startGateway(): Promise<void> {
   await gateway.listen()
 }
 
-async function startDirect(): Promise<void> {
+// Fastify with the in-process verification that `direct` and `bare-proxy` share.
+async function verifyingApp(): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
   const resourceServer = createResourceServer({
     publicBaseUrl,
     accessTokens: jwtAccessTokens({ issuer, audience, jwksUri }),
   })
   await app.register(dpopPlugin, { resourceServer })
+  return app
+}
+
+async function startDirect(): Promise<void> {
+  const app = await verifyingApp()
   app.get('/items', { preHandler: app.dpop({ scopes: ['read'] }) }, async (request) => ({
     ok: true,
     sub: request.dpop?.subject,
@@ -109,12 +115,7 @@ function forwardBare(pool: Pool, path: string, subject: string, res: ServerRespo
 
 async function startBareProxy(): Promise<void> {
   const pool = new Pool(`http://127.0.0.1:${upstreamPort}`)
-  const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
-  const resourceServer = createResourceServer({
-    publicBaseUrl,
-    accessTokens: jwtAccessTokens({ issuer, audience, jwksUri }),
-  })
-  await app.register(dpopPlugin, { resourceServer })
+  const app = await verifyingApp()
   app.get('/items', { preHandler: app.dpop({ scopes: ['read'] }) }, (request, reply) => {
     reply.hijack()
     forwardBare(pool, request.url, request.dpop?.subject ?? '', reply.raw)

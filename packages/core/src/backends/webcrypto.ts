@@ -3,13 +3,15 @@
  * is tested). Everything is portable JavaScript: no `Buffer`, no `node:` imports.
  */
 import type { AlgorithmSpec } from '../algorithms.js'
-import {
-  decodeBase64urlPortable,
-  encodeBase64urlPortable,
-  isCanonicalBase64url,
-} from '../lib/base64url.js'
+import { decodeCanonicalBase64urlInto, encodeBase64urlPortable } from '../lib/base64url.js'
 import type { PublicJwk } from '../types.js'
 import type { CryptoBackend } from './backend.js'
+
+/** The bytes of canonical base64url, or `undefined` for any other text. */
+function decodeCanonical(text: string): Uint8Array | undefined {
+  const out = new Uint8Array((text.length * 3) >>> 2)
+  return decodeCanonicalBase64urlInto(text, out) < 0 ? undefined : out
+}
 
 const HASH_LENGTH = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 } as const
 
@@ -70,12 +72,13 @@ export const webcryptoBackend: CryptoBackend = {
     new Uint8Array(await subtle().sign(signParamsOf(spec), privateKey, source(data))),
   encodeBase64url: encodeBase64urlPortable,
   encodeTextBase64url: (text) => encodeBase64urlPortable(encoder.encode(text)),
-  decodeBase64urlText: (text) =>
-    isCanonicalBase64url(text) ? utf8.decode(decodeBase64urlPortable(text)) : undefined,
+  decodeBase64urlText: (text) => {
+    const bytes = decodeCanonical(text)
+    return bytes === undefined ? undefined : utf8.decode(bytes)
+  },
   // WebCrypto keeps no reference to its input, but a verification may still be pending when the
   // next one starts: fresh buffers here.
-  decodeSignature: (text) =>
-    isCanonicalBase64url(text) ? decodeBase64urlPortable(text) : undefined,
+  decodeSignature: decodeCanonical,
   signingInputBytes: (text, end) => encoder.encode(text.slice(0, end)),
   asciiBytes: (text) => encoder.encode(text),
 }

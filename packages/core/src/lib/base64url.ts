@@ -32,6 +32,51 @@ export function hasNoSpareBits(text: string): boolean {
   return false
 }
 
+/**
+ * Checks and decodes base64url in one pass, four characters at a time, into `out`: the number of
+ * bytes written, or -1 when `text` is not canonical (a character outside the alphabet, a length
+ * no encoder makes, stray bits in the last character) or does not fit in `out`.
+ */
+export function decodeCanonicalBase64urlInto(text: string, out: Uint8Array): number {
+  const length = text.length
+  const tail = length & 3
+  if (tail === 1 || (length * 3) >>> 2 > out.length) return -1
+  const whole = length - tail
+  let at = 0
+  for (let i = 0; i < whole; i += 4) {
+    const a = text.charCodeAt(i)
+    const b = text.charCodeAt(i + 1)
+    const c = text.charCodeAt(i + 2)
+    const d = text.charCodeAt(i + 3)
+    // Codes above 127 are outside the table; inside it, -1 marks a non-alphabet character and
+    // any -1 makes the whole group negative.
+    if ((a | b | c | d) > 127) return -1
+    const group = (VALUE_OF[a]! << 18) | (VALUE_OF[b]! << 12) | (VALUE_OF[c]! << 6) | VALUE_OF[d]!
+    if (group < 0) return -1
+    out[at] = group >>> 16
+    out[at + 1] = (group >>> 8) & 0xff
+    out[at + 2] = group & 0xff
+    at += 3
+  }
+  if (tail === 0) return at
+  const a = text.charCodeAt(whole)
+  const b = text.charCodeAt(whole + 1)
+  if (tail === 2) {
+    if ((a | b) > 127) return -1
+    const group = (VALUE_OF[a]! << 6) | VALUE_OF[b]!
+    if (group < 0 || (group & 0b1111) !== 0) return -1
+    out[at] = group >>> 4
+    return at + 1
+  }
+  const c = text.charCodeAt(whole + 2)
+  if ((a | b | c) > 127) return -1
+  const group = (VALUE_OF[a]! << 12) | (VALUE_OF[b]! << 6) | VALUE_OF[c]!
+  if (group < 0 || (group & 0b11) !== 0) return -1
+  out[at] = group >>> 10
+  out[at + 1] = (group >>> 2) & 0xff
+  return at + 2
+}
+
 /** Decodes base64url that `isCanonicalBase64url` accepted (portable, no Buffer). */
 export function decodeBase64urlPortable(text: string): Uint8Array {
   const out = new Uint8Array(Math.floor((text.length * 3) / 4))

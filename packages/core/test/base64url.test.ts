@@ -1,11 +1,16 @@
 /**
  * The one-pass base64url decoder the node backend uses for proof payloads and signatures,
  * checked against two independent references: `isCanonicalBase64url` (a regular expression and
- * the spare-bits rule) for what is accepted, and Node's own decoder for the bytes.
+ * the spare-bits rule) for what is accepted, and Node's own decoder for the bytes; and its byte
+ * twin, which reads the text copied as Latin-1, against the character version.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeCanonicalBase64urlInto, isCanonicalBase64url } from '../src/lib/base64url.js'
+import {
+  decodeCanonicalBase64urlBytesInto,
+  decodeCanonicalBase64urlInto,
+  isCanonicalBase64url,
+} from '../src/lib/base64url.js'
 
 const SEED = 20261127
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
@@ -77,5 +82,39 @@ describe('decodeCanonicalBase64urlInto', () => {
 
   it('decodes the empty string to nothing', () => {
     expect(decodeCanonicalBase64urlInto('', new Uint8Array(0))).toBe(0)
+  })
+})
+
+describe('decodeCanonicalBase64urlBytesInto', () => {
+  // Only strings whose characters are all at most U+00FF can be copied as Latin-1 unchanged; the
+  // node backend sends every other string to the character version.
+  const latin1 = fc.oneof(
+    nearlyBase64url.filter((text) => !/[\u0100-\uffff]/.test(text)),
+    fc.string({ unit: fc.integer({ min: 0, max: 0xff }).map((code) => String.fromCharCode(code)) }),
+  )
+
+  it('answers as the character version on any Latin-1 text, into a separate buffer or in place (5,000 runs)', () => {
+    fc.assert(
+      fc.property(latin1, (text) => {
+        const expected = decode(text)
+        const bytes = Buffer.from(text, 'latin1')
+        const out = Buffer.alloc((text.length * 3) >>> 2)
+        const written = decodeCanonicalBase64urlBytesInto(bytes, bytes.length, out)
+        expect(written >= 0).toBe(expected !== undefined)
+        if (expected !== undefined) expect(out.equals(expected)).toBe(true)
+        const inPlace = decodeCanonicalBase64urlBytesInto(bytes, bytes.length, bytes)
+        expect(inPlace).toBe(written)
+        if (expected !== undefined) expect(bytes.subarray(0, inPlace).equals(expected)).toBe(true)
+      }),
+      { numRuns: 5000, seed: SEED },
+    )
+  })
+
+  it('reads only the first length bytes', () => {
+    const bytes = Buffer.from('QUJD!!!!', 'latin1')
+    const out = new Uint8Array(3)
+    expect(decodeCanonicalBase64urlBytesInto(bytes, 4, out)).toBe(3)
+    expect(Buffer.from(out).toString('latin1')).toBe('ABC')
+    expect(decodeCanonicalBase64urlBytesInto(bytes, 9, new Uint8Array(9))).toBe(-1)
   })
 })

@@ -32,6 +32,41 @@ export function hasNoSpareBits(text: string): boolean {
   return false
 }
 
+// The 6-bit value of a character code, or -1 outside the alphabet (codes above 127 included).
+function sextetOf(code: number): number {
+  return code > 127 ? -1 : VALUE_OF[code]!
+}
+
+// Writes the three bytes of a group of four sextets.
+function writeGroup(out: Uint8Array, at: number, group: number): void {
+  out[at] = group >>> 16
+  out[at + 1] = (group >>> 8) & 0xff
+  out[at + 2] = group & 0xff
+}
+
+// The last two or three sextets (`c` unused for two): one or two bytes, and no stray bits. Any
+// -1 among them makes the group negative. Returns the new end of `out`, or -1.
+function writeTail(
+  out: Uint8Array,
+  at: number,
+  tail: number,
+  a: number,
+  b: number,
+  c: number,
+): number {
+  if (tail === 2) {
+    const group = (a << 6) | b
+    if (group < 0 || (group & 0b1111) !== 0) return -1
+    out[at] = group >>> 4
+    return at + 1
+  }
+  const group = (a << 12) | (b << 6) | c
+  if (group < 0 || (group & 0b11) !== 0) return -1
+  out[at] = group >>> 10
+  out[at + 1] = (group >>> 2) & 0xff
+  return at + 2
+}
+
 /**
  * Checks and decodes base64url in one pass, four characters at a time, into `out`: the number of
  * bytes written, or -1 when `text` is not canonical (a character outside the alphabet, a length
@@ -53,28 +88,13 @@ export function decodeCanonicalBase64urlInto(text: string, out: Uint8Array): num
     if ((a | b | c | d) > 127) return -1
     const group = (VALUE_OF[a]! << 18) | (VALUE_OF[b]! << 12) | (VALUE_OF[c]! << 6) | VALUE_OF[d]!
     if (group < 0) return -1
-    out[at] = group >>> 16
-    out[at + 1] = (group >>> 8) & 0xff
-    out[at + 2] = group & 0xff
+    writeGroup(out, at, group)
     at += 3
   }
   if (tail === 0) return at
-  const a = text.charCodeAt(whole)
-  const b = text.charCodeAt(whole + 1)
-  if (tail === 2) {
-    if ((a | b) > 127) return -1
-    const group = (VALUE_OF[a]! << 6) | VALUE_OF[b]!
-    if (group < 0 || (group & 0b1111) !== 0) return -1
-    out[at] = group >>> 4
-    return at + 1
-  }
-  const c = text.charCodeAt(whole + 2)
-  if ((a | b | c) > 127) return -1
-  const group = (VALUE_OF[a]! << 12) | (VALUE_OF[b]! << 6) | VALUE_OF[c]!
-  if (group < 0 || (group & 0b11) !== 0) return -1
-  out[at] = group >>> 10
-  out[at + 1] = (group >>> 2) & 0xff
-  return at + 2
+  const a = sextetOf(text.charCodeAt(whole))
+  const b = sextetOf(text.charCodeAt(whole + 1))
+  return writeTail(out, at, tail, a, b, tail === 3 ? sextetOf(text.charCodeAt(whole + 2)) : 0)
 }
 
 // The same table by byte: -1 for every byte that is not a base64url character.
@@ -102,26 +122,13 @@ export function decodeCanonicalBase64urlBytesInto(
       (VALUE_OF_BYTE[bytes[i + 2]!]! << 6) |
       VALUE_OF_BYTE[bytes[i + 3]!]!
     if (group < 0) return -1
-    out[at] = group >>> 16
-    out[at + 1] = (group >>> 8) & 0xff
-    out[at + 2] = group & 0xff
+    writeGroup(out, at, group)
     at += 3
   }
   if (tail === 0) return at
-  if (tail === 2) {
-    const group = (VALUE_OF_BYTE[bytes[whole]!]! << 6) | VALUE_OF_BYTE[bytes[whole + 1]!]!
-    if (group < 0 || (group & 0b1111) !== 0) return -1
-    out[at] = group >>> 4
-    return at + 1
-  }
-  const group =
-    (VALUE_OF_BYTE[bytes[whole]!]! << 12) |
-    (VALUE_OF_BYTE[bytes[whole + 1]!]! << 6) |
-    VALUE_OF_BYTE[bytes[whole + 2]!]!
-  if (group < 0 || (group & 0b11) !== 0) return -1
-  out[at] = group >>> 10
-  out[at + 1] = (group >>> 2) & 0xff
-  return at + 2
+  const a = VALUE_OF_BYTE[bytes[whole]!]!
+  const b = VALUE_OF_BYTE[bytes[whole + 1]!]!
+  return writeTail(out, at, tail, a, b, tail === 3 ? VALUE_OF_BYTE[bytes[whole + 2]!]! : 0)
 }
 
 /** Decodes base64url that `isCanonicalBase64url` accepted (portable, no Buffer). */

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
-import { MemoryReplayStore, type ReplayStore } from '@keybound/core'
+import { MemoryReplayStore, stripQueryAndFragment, type ReplayStore } from '@keybound/core'
 import {
   createResourceServer,
   introspectedAccessTokens,
@@ -178,14 +178,6 @@ function buildReplayStore(
   })
 }
 
-/** The path of a request target without its query (which may carry an `access_token`). */
-function pathOf(url: string): string {
-  const query = url.indexOf('?')
-  const fragment = url.indexOf('#')
-  const end = query === -1 ? fragment : fragment === -1 ? query : Math.min(query, fragment)
-  return end === -1 ? url : url.slice(0, end)
-}
-
 function contentLengthOf(header: string | undefined): number | undefined {
   if (header === undefined) return undefined
   return /^\d{1,16}$/.test(header) ? Number(header) : Number.NaN
@@ -343,7 +335,11 @@ export function createGateway(
         return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
       }
       metrics.upstreamError(failure.kind)
-      request.log.warn({ path: pathOf(request.url), kind: failure.kind }, 'upstream request failed')
+      // The path only: a query may carry an `access_token`.
+      request.log.warn(
+        { path: stripQueryAndFragment(request.url), kind: failure.kind },
+        'upstream request failed',
+      )
       note(request, { outcome: 'upstream_error', reason: failure.kind })
       return reply
         .code(failure.status)
@@ -353,7 +349,7 @@ export function createGateway(
   }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const path = pathOf(request.url)
+    const path = stripQueryAndFragment(request.url)
     const adminPrefix = settings.admin.pathPrefix
     // The admin paths are the gateway's own; no method on them reaches the upstream.
     if (path === adminPrefix || path.startsWith(`${adminPrefix}/`))
@@ -462,7 +458,7 @@ export function createGateway(
     request.log.info(
       {
         method: request.method,
-        path: pathOf(request.url),
+        path: stripQueryAndFragment(request.url),
         status: reply.statusCode,
         outcome: entry.outcome,
         ...(entry.reason === '' ? {} : { reason: entry.reason }),

@@ -4,7 +4,7 @@
  * proxy overwrites them, so they are read only when `trustProxy` is on (DESIGN.md, B16).
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-import { InvalidArgument, isLoopbackHost } from '@keybound/core'
+import { InvalidArgument, isLoopbackHost, stripQueryAndFragment } from '@keybound/core'
 import { readHeader, trimOws } from './lib/headers.js'
 import type { RequestLike } from './types.js'
 
@@ -46,7 +46,7 @@ export function parsePublicBaseUrl(value: string, allowInsecureHttp = false): Pu
 
 /** The path of a request target (origin-form or absolute-form), or `undefined` for others (`*`). */
 export function pathOf(target: string): string | undefined {
-  if (target.startsWith('/')) return target.split(/[?#]/, 1)[0]
+  if (target.startsWith('/')) return stripQueryAndFragment(target)
   // Absolute-form: its host is as client-controlled as `Host`, so only the path is used.
   const absolute = ABSOLUTE_FORM.exec(target)
   if (absolute === null) return undefined

@@ -23,7 +23,7 @@ export function isCanonicalBase64url(text: string): boolean {
  * spare bits and 3 carry 2, and a canonical encoder sets them to zero. A last character outside
  * the alphabet (value -1: every bit set) fails, and so does an impossible length.
  */
-export function hasNoSpareBits(text: string): boolean {
+function hasNoSpareBits(text: string): boolean {
   const length = text.length
   if (length % 4 === 0) return true
   const last = VALUE_OF[text.charCodeAt(length - 1)] ?? -1

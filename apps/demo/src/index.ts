@@ -10,6 +10,7 @@
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449
  * @packageDocumentation
+ * @module @keybound/demo
  */
 export { serve, DEMO_CLIENTS, type DemoStack, type DemoUrls } from './serve.js'
 export {

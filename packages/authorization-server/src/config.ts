@@ -136,7 +136,10 @@ export interface AuthorizationServerConfig {
     /** Deepest nesting of a JSON body (default 16); deeper ones get 400 `invalid_request`. */
     jsonDepth: number
   }
-  /** Fixed-window rate limits answered with 429 and `Retry-After` (see {@link RateLimitConfig}). */
+  /**
+   * Fixed-window rate limits answered with 429 and `Retry-After`: `enabled`, then `max` and
+   * `windowSeconds` for each of `token`, `par`, `login` and `loginIp`.
+   */
   rateLimits: RateLimitConfig
 }
 

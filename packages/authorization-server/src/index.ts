@@ -10,6 +10,7 @@
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449
  * @packageDocumentation
+ * @module @keybound/authorization-server
  */
 export {
   createAuthorizationServer,

@@ -2,5 +2,6 @@
  * Programmatic access to what the `keybound` command does.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  * @packageDocumentation
+ * @module keybound
  */
 export { explainProof, type ExplainContext, type ExplainedCheck } from './lib/explain-proof.js'

@@ -9,6 +9,7 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449
  * @packageDocumentation
+ * @module @keybound/client
  */
 export * from './errors.js'
 export {

@@ -5,6 +5,7 @@
  * and refused when other users can read it, as ssh refuses a world-readable private key.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.4
  * @packageDocumentation
+ * @module @keybound/client/node
  */
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'

@@ -4,6 +4,7 @@
  * and streams accepted requests to the upstream with the verified identity in headers.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
+ * @module @keybound/gateway
  */
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js'
 export {

@@ -4,6 +4,7 @@
  * `@keybound/server/express`, `/fastify`, `/hono` and `/node`; a Redis replay store in `/redis`.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
+ * @module @keybound/server
  */
 export { createResourceServer, checkRouteOptions } from './resource-server.js'
 export { jwtAccessTokens, type JwtAccessTokenOptions } from './access-tokens/jwt.js'

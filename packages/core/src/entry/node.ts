@@ -2,6 +2,7 @@
  * `@keybound/core` on `node:crypto` (chosen by the `node` export condition).
  * @see https://www.rfc-editor.org/rfc/rfc9449
  * @packageDocumentation
+ * @module @keybound/core/node
  */
 import { nodeBackend } from '../backends/node.js'
 import { createCore } from '../core.js'

@@ -2,6 +2,7 @@
  * `@keybound/core` on WebCrypto (the default outside Node).
  * @see https://www.rfc-editor.org/rfc/rfc9449
  * @packageDocumentation
+ * @module @keybound/core
  */
 import { webcryptoBackend } from '../backends/webcrypto.js'
 import { createCore } from '../core.js'

@@ -3,6 +3,7 @@
  * It only translates: Express request in, verdict out, identity on `req.dpop`.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
+ * @module @keybound/server/express
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { renderRejection } from '../challenges.js'

@@ -3,6 +3,7 @@
  * factory. It only translates: Fastify request in, verdict out, identity on `request.dpop`.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
+ * @module @keybound/server/fastify
  */
 import type {
   FastifyPluginCallback,

@@ -3,6 +3,7 @@
  * identity through `c.get('dpop')`. Runs wherever Hono runs (it uses the Web `Request`).
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
+ * @module @keybound/server/hono
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { renderRejection } from '../challenges.js'

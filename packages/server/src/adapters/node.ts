@@ -3,6 +3,7 @@
  * It only translates: Node request in, verdict out, identity to the handler.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
+ * @module @keybound/server/node
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { renderRejection } from '../challenges.js'

@@ -9,6 +9,7 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
  * @packageDocumentation
+ * @module @keybound/server/redis
  */
 import {
   DPoPError,

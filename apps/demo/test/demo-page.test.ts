@@ -100,6 +100,25 @@ async function storedToken(): Promise<{ expiresAt: number; claims: Record<string
   }
 }
 
+/**
+ * Clicks a sign-in button with the authorization request changed to name an API the AS does
+ * not issue tokens for: the AS redirects back with invalid_target (RFC 8707), state and iss.
+ */
+async function failSignIn(button: string): Promise<void> {
+  const authorize = (url: URL) => url.href.startsWith(`${stack.urls.issuer}/authorize?`)
+  await page.route(authorize, (route) => {
+    const url = new URL(route.request().url())
+    url.searchParams.set('resource', 'http://localhost:1/not-an-api')
+    return route.continue({ url: url.href })
+  })
+  try {
+    await page.click(button)
+    await expect.poll(status).toContain('Sign-in failed')
+  } finally {
+    await page.unroute(authorize)
+  }
+}
+
 async function storedKey(): Promise<{ found: boolean; extractable?: boolean }> {
   return page.evaluate(
     () =>
@@ -269,20 +288,7 @@ describe('the demo page in Chromium', () => {
   })
 
   it("after a failed authorization redirect, shows the server's error and keeps the session", async () => {
-    // The attempt names an API the AS does not issue tokens for: the AS redirects back with
-    // invalid_target (RFC 8707), state and iss.
-    const authorize = (url: URL) => url.href.startsWith(`${stack.urls.issuer}/authorize?`)
-    await page.route(authorize, (route) => {
-      const url = new URL(route.request().url())
-      url.searchParams.set('resource', 'http://localhost:1/not-an-api')
-      return route.continue({ url: url.href })
-    })
-    try {
-      await page.click('#sign-in-again')
-      await expect.poll(status).toContain('Sign-in failed')
-    } finally {
-      await page.unroute(authorize)
-    }
+    await failSignIn('#sign-in-again')
     await ready()
     expect(page.url()).toBe(stack.urls.page)
     expect(await status()).toBe(
@@ -327,5 +333,16 @@ describe('the demo page in Chromium', () => {
     await ready()
     expect(await status()).toContain('Signed out')
     await page.screenshot({ path: join(OUTPUT, 'demo-signed-out.png') })
+  })
+
+  it('after a failed authorization redirect without a session, offers Sign in', async () => {
+    await failSignIn('#sign-in')
+    await ready()
+    expect(await status()).toMatch(
+      /^Sign-in failed: .* answered invalid_target: .*Sign in to try again\.$/,
+    )
+    await page.waitForSelector('#signed-out:not([hidden])')
+    expect(await page.isEnabled('#sign-in')).toBe(true)
+    expect(await page.isHidden('#signed-in')).toBe(true)
   })
 })

@@ -86,7 +86,14 @@ async function status(): Promise<string> {
 
 /** Copies a screenshot from test-output/ into docs/ when the README's pictures are updated. */
 async function publishScreenshot(name: string): Promise<void> {
-  if (UPDATE_SCREENSHOTS) await copyFile(join(OUTPUT, name), join(REPO_ROOT, 'docs', name))
+  if (!UPDATE_SCREENSHOTS) return
+  // The README's pictures show the URLs a reader's own `npm start` prints.
+  expect([stack.urls.issuer, stack.urls.api, stack.urls.page]).toEqual([
+    'http://localhost:4000',
+    'http://localhost:4001',
+    'http://localhost:4002/',
+  ])
+  await copyFile(join(OUTPUT, name), join(REPO_ROOT, 'docs', name))
 }
 
 /** The access token this tab keeps (sessionStorage), decoded. */

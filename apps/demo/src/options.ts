@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { checkUrl } from '@keybound/authorization-server'
 
 /** What `serve` may be told; everything has an embedded default. */
 export interface ServeOptions {
@@ -19,6 +20,12 @@ export interface ServeOptions {
   dataDir?: string
   /** RS nonces at the demo API (RFC 9449 §9), default on. */
   rsNonces?: boolean
+  /**
+   * More APIs the authorization server issues tokens for (RFC 8707 `resource`), e.g. your own
+   * API at `http://localhost:4010`. A token request naming one gets a token whose `aud` is that
+   * API; without `resource`, tokens are for the demo API. Default: none.
+   */
+  resources?: readonly string[]
   /** Where the start-up banner goes (default: standard output). */
   print?: (text: string) => void
 }
@@ -31,6 +38,8 @@ export interface ResolvedServeOptions {
   pagePort: number
   dataDir: string
   rsNonces: boolean
+  /** Extra resources, in the order given, without repeats. */
+  resources: string[]
   print: (text: string) => void
 }
 
@@ -45,6 +54,7 @@ export const SERVE_ENVIRONMENT = {
   pagePort: 'KEYBOUND_PAGE_PORT',
   dataDir: 'KEYBOUND_DATA_DIR',
   rsNonces: 'KEYBOUND_RS_NONCES',
+  resources: 'KEYBOUND_RESOURCES',
 } as const
 
 function readPort(value: number | string | undefined, name: string, fallback: number): number {
@@ -60,6 +70,19 @@ function readSwitch(value: string | undefined, name: string, fallback: boolean):
   if (/^(1|on|true|yes)$/i.test(value)) return true
   if (/^(0|off|false|no)$/i.test(value)) return false
   throw new Error(`${name}: must be on or off`)
+}
+
+// Resources become token audiences: https, or plain http on a loopback host, as for issuers.
+function readResources(value: readonly string[] | string | undefined, name: string): string[] {
+  const given = typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : (value ?? [])
+  const problems = given.flatMap((resource, i) => {
+    const problem = checkUrl(resource, 'redirect')
+    return problem === undefined
+      ? []
+      : [`${name}[${i}]: ${problem} (got ${JSON.stringify(resource)})`]
+  })
+  if (problems.length > 0) throw new Error(problems.join('\n'))
+  return [...new Set(given)]
 }
 
 /**
@@ -84,6 +107,7 @@ export function resolveServeOptions(
     pagePort: readPort(options.pagePort ?? env[names.pagePort], 'pagePort', 4002),
     dataDir: resolve(options.dataDir ?? (env[names.dataDir] || DEFAULT_DATA_DIR)),
     rsNonces: options.rsNonces ?? readSwitch(env[names.rsNonces], 'rsNonces', true),
+    resources: readResources(options.resources ?? env[names.resources], 'resources'),
     print: options.print ?? ((text) => process.stdout.write(text)),
   }
   const ports = new Set([resolved.asPort, resolved.apiPort, resolved.pagePort])

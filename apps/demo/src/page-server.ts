@@ -92,9 +92,31 @@ function contentSecurityPolicy(config: PageConfig): string {
 }
 
 /**
+ * Sends a request for another host name of this server (`127.0.0.1` for `localhost`, or the
+ * reverse) to the page's own URL. The page's key (IndexedDB), its session (sessionStorage),
+ * the redirect URI registered at the AS and the origin the AS and the API allow by CORS all
+ * belong to that one origin; served under a second name the page would hold a second key
+ * that can never finish a sign-in. The target is fixed by the configuration, never taken from
+ * the request, so this is no open redirect.
+ * @example
+ * ```ts
+ * redirectToCanonicalHost(app, 'http://localhost:4002/')
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6454#section-4
+ */
+export function redirectToCanonicalHost(app: FastifyInstance, pageUrl: string): void {
+  const canonical = new URL(pageUrl)
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.headers.host?.toLowerCase() === canonical.host) return
+    const path = request.url.startsWith('/') ? request.url : '/'
+    return reply.redirect(`${canonical.origin}${path}`, 307)
+  })
+}
+
+/**
  * Serves the page: `/` (also the redirect URI, so it receives `?code=…`), `/app.js` and
- * `/app.css`. `Referrer-Policy: no-referrer` keeps the code in the callback URL from leaking
- * to the AS or the API.
+ * `/app.css`, under its configured host name only. `Referrer-Policy: no-referrer` keeps the
+ * code in the callback URL from leaking to the AS or the API.
  * @example
  * ```ts
  * const app = createPageServer(assets, config)
@@ -105,6 +127,7 @@ function contentSecurityPolicy(config: PageConfig): string {
 export function createPageServer(assets: PageAssets, config: PageConfig): FastifyInstance {
   const app = Fastify({ logger: demoLogger('demo-page') })
   const csp = contentSecurityPolicy(config)
+  redirectToCanonicalHost(app, config.redirectUri)
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply
       .header('Content-Security-Policy', csp)

@@ -44,10 +44,16 @@ function urlOf(host: string, port: number): string {
   return `http://${host}:${port}`
 }
 
+/** The demo API first (tokens without `resource` are for it), then the extra resources. */
+function resourcesOf(urls: DemoUrls, extra: readonly string[]): string[] {
+  return [urls.api, ...extra.filter((resource) => resource !== urls.api)]
+}
+
 async function seedConfig(
   urls: DemoUrls,
   credentials: DemoCredentials,
   dataDir: string,
+  resources: readonly string[],
 ): Promise<Record<string, unknown>> {
   const users = await Promise.all(
     credentials.users.map(async (user) => ({
@@ -58,6 +64,7 @@ async function seedConfig(
   return {
     issuer: urls.issuer,
     accessTokens: { lifetime: 300, audience: urls.api },
+    resources: resources.map((identifier) => ({ identifier })),
     dpop: { nonce: { required: true } },
     storage: { dataDir },
     cors: { allowedOrigins: [new URL(urls.page).origin] },
@@ -118,12 +125,13 @@ export async function serve(options: ServeOptions = {}): Promise<DemoStack> {
     page: `${urlOf(resolved.host, resolved.pagePort)}/`,
   }
   const credentials = await loadOrCreateCredentials(resolved.dataDir)
+  const resources = resourcesOf(urls, resolved.resources)
   const closers: Array<() => Promise<unknown>> = []
   try {
     // `env: {}`: the demo always runs on its own SQLite file, even where DATABASE_URL or
     // REDIS_URL are set for the test suites.
     const as: AuthorizationServer = await createAuthorizationServer(
-      await seedConfig(urls, credentials, resolved.dataDir),
+      await seedConfig(urls, credentials, resolved.dataDir, resources),
       { env: {}, logger: demoLogger('authorization-server') },
     )
     closers.push(() => as.close())
@@ -153,7 +161,13 @@ export async function serve(options: ServeOptions = {}): Promise<DemoStack> {
     throw error
   }
   resolved.print(
-    formatBanner({ urls, credentials, dataDir: resolved.dataDir, rsNonces: resolved.rsNonces }),
+    formatBanner({
+      urls,
+      credentials,
+      dataDir: resolved.dataDir,
+      rsNonces: resolved.rsNonces,
+      resources,
+    }),
   )
   let closing: Promise<void> | undefined
   return {

@@ -1,5 +1,6 @@
 /**
- * `keybound serve` over the same data folder twice: the printed `keybound curl` recipe works,
+ * `keybound serve` over the same data folder twice: the printed `keybound curl` recipe works
+ * (token, call, and the documented `POST /api/notes` body),
  * the second start prints the same credentials, publishes the same signing key, and a token
  * demo-service got from the first start is still accepted by the API after the restart.
  */
@@ -25,6 +26,7 @@ async function jwks(issuer: string): Promise<unknown> {
 }
 
 describe('keybound serve, started twice on one data folder', () => {
+  // Two starts and five CLI runs: the time budget is for a busy 2-core machine.
   it('reuses the signing keys, clients, users and credentials; the printed recipe works', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-restart-'))
     const ports = await freePorts()
@@ -33,7 +35,7 @@ describe('keybound serve, started twice on one data folder', () => {
     expect((await stat(join(dataDir, 'demo-credentials.json'))).mode & 0o077).toBe(0)
     expect((await stat(join(dataDir, 'demo-service.jwk'))).mode & 0o077).toBe(0)
     // The two printed lines, run as printed; the token is kept for after the restart.
-    const [getToken, callApi] = first.recipe
+    const [getToken, callApi, postNote] = first.recipe
     const { stdout: firstCall } = await run(
       'bash',
       ['-ec', `${getToken}\nprintf '%s\\n' "$TOKEN"\n${callApi}`],
@@ -42,6 +44,14 @@ describe('keybound serve, started twice on one data folder', () => {
     const [token, body] = firstCall.split('\n')
     expect(token).toMatch(/^ey/)
     expect(JSON.parse(body!)).toMatchObject({ client_id: 'demo-service', token_type: 'DPoP' })
+    // The printed POST line, run as printed with that token: the body it documents is accepted.
+    const { stdout: posted } = await run('bash', ['-ec', postNote], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TOKEN: token },
+    })
+    expect(JSON.parse(posted).notes).toEqual([
+      { text: 'hello from a terminal', createdAt: expect.any(String) },
+    ])
     const keysBefore = await jwks(first.urls.issuer)
     expect(await first.stop()).toBe(0)
     expect(first.output()).toContain('stopped; the data is kept for the next start')
@@ -59,5 +69,5 @@ describe('keybound serve, started twice on one data folder', () => {
       { cwd: REPO_ROOT },
     )
     expect(JSON.parse(again)).toMatchObject({ subject: 'demo-service' })
-  })
+  }, 120_000)
 })

@@ -10,6 +10,7 @@ import {
   createTokenClient,
   discover,
   LoginRequired,
+  OAuthResponseError,
   type AuthorizationRequest,
   type AuthorizationServerMetadata,
   type DPoPFetch,
@@ -145,6 +146,33 @@ async function signOut(): Promise<void> {
   element('#sign-in').focus()
 }
 
+// The user's own locale and time zone, with the zone named: "Dec 7, 2026, 3:05:12 AM UTC".
+const EXPIRY_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' })
+
+function describeDuration(seconds: number): string {
+  return seconds >= 60 ? `${Math.floor(seconds / 60)} min` : `${seconds} s`
+}
+
+function describeExpiry(expiresAt: number, now: number): string {
+  const seconds = Math.round((expiresAt - now) / 1000)
+  const relative =
+    seconds >= 0 ? `in ${describeDuration(seconds)}` : `expired ${describeDuration(-seconds)} ago`
+  return `${EXPIRY_FORMAT.format(new Date(expiresAt))} (${relative})`
+}
+
+function renderExpiry(): void {
+  const expiresAt = session?.tokens.tokens?.expiresAt
+  const target = element('#token-expiry')
+  if (expiresAt === undefined) {
+    target.textContent = 'unknown'
+    return
+  }
+  const time = document.createElement('time')
+  time.dateTime = new Date(expiresAt).toISOString()
+  time.textContent = describeExpiry(expiresAt, Date.now())
+  target.replaceChildren(time)
+}
+
 function accessTokenClaims(): Record<string, unknown> | undefined {
   const token = session?.tokens.tokens?.accessToken
   return token === undefined ? undefined : decodeJwt(token)?.payload
@@ -163,9 +191,13 @@ function render(): void {
   const tokenJkt = element('#token-jkt')
   tokenJkt.textContent = `${cnf?.jkt ?? '(none)'} ${cnf?.jkt === session.jkt ? '✓ the same key' : '✗ another key'}`
   tokenJkt.className = cnf?.jkt === session.jkt ? 'ok' : 'bad'
-  const expiresAt = session.tokens.tokens?.expiresAt
-  element('#token-expiry').textContent =
-    expiresAt === undefined ? 'unknown' : new Date(expiresAt).toLocaleTimeString()
+  renderExpiry()
+  // The token panel always shows the token the next call will send (new after a refresh).
+  renderJson(element('#token-claims'), claims ?? {}, ['cnf', 'cnf.jkt'])
+}
+
+interface NotesBody {
+  notes?: Array<{ text: string }>
 }
 
 function renderNotes(notes: Array<{ text: string }>): void {
@@ -177,6 +209,16 @@ function renderNotes(notes: Array<{ text: string }>): void {
       return item
     }),
   )
+}
+
+// The notes belong to the session view: loaded on sign-in and after a reload, quietly (the call
+// is in the timeline; the inspector and the status stay for what the user did).
+async function loadNotes(): Promise<void> {
+  if (session?.tokens.tokens === undefined) return
+  const response = await session.api(`${config.apiUrl}/api/notes`)
+  saveTokens() // a refresh may have happened on the way
+  if (!response.ok) throw new Error(`GET /api/notes: HTTP ${response.status}`)
+  renderNotes(((await response.json()) as NotesBody).notes ?? [])
 }
 
 function showLastCall(url: string, body: string): void {
@@ -191,7 +233,6 @@ function showLastCall(url: string, body: string): void {
     '(jkt)',
   ])
   renderJson(element('#proof-claims'), entry.decodedProof.payload, ['htm', 'htu', 'ath', 'nonce'])
-  renderJson(element('#token-claims'), accessTokenClaims() ?? {}, ['cnf', 'cnf.jkt'])
   let shown = body
   try {
     shown = JSON.stringify(JSON.parse(body), null, 2)
@@ -267,6 +308,15 @@ function describeError(error: unknown): string {
   return String(error)
 }
 
+// The server's own words for a failed authorization (its error code and description). They are
+// shown only after the client checked the response's iss and state, so a link someone else
+// made cannot put text here.
+function describeSignInError(error: unknown): string {
+  if (!(error instanceof OAuthResponseError)) return describeError(error)
+  const description = error.errorDescription === undefined ? '' : `: ${error.errorDescription}`
+  return `the authorization server answered ${error.error}${description}`
+}
+
 // Runs one user action at a time, with the buttons disabled and errors shown in the status.
 async function act(action: () => Promise<unknown>): Promise<void> {
   const buttons = Array.from(document.querySelectorAll<HTMLButtonElement>('main button'))
@@ -287,11 +337,12 @@ async function act(action: () => Promise<unknown>): Promise<void> {
 
 function wire(): void {
   element('#sign-in').addEventListener('click', () => void act(signIn))
+  element('#sign-in-again').addEventListener('click', () => void act(signIn))
   element('#sign-out').addEventListener('click', () => void act(signOut))
   element('#call-me').addEventListener('click', () => void act(() => callApi('GET', '/api/me')))
   element('#load-notes').addEventListener('click', () =>
     act(async () => {
-      const body = (await callApi('GET', '/api/notes')) as { notes?: Array<{ text: string }> }
+      const body = (await callApi('GET', '/api/notes')) as NotesBody | undefined
       if (body?.notes !== undefined) renderNotes(body.notes)
     }),
   )
@@ -310,9 +361,8 @@ function wire(): void {
     event.preventDefault()
     const input = element<HTMLInputElement>('#note-text')
     void act(async () => {
-      const body = (await callApi('POST', '/api/notes', { text: input.value })) as {
-        notes?: Array<{ text: string }>
-      }
+      const body = (await callApi('POST', '/api/notes', { text: input.value })) as
+        NotesBody | undefined
       if (body?.notes !== undefined) {
         renderNotes(body.notes)
         input.value = ''
@@ -330,21 +380,47 @@ function wire(): void {
   element('#clear-timeline').addEventListener('click', () => timeline.clear())
 }
 
+// The tokens kept in this tab, with the key from IndexedDB; false when there are none.
+async function restoreSession(): Promise<boolean> {
+  const stored = readStored<TokenSet>(TOKENS_KEY)
+  if (stored === undefined) return false
+  session ??= await openSession()
+  session.tokens.setTokens(stored)
+  return true
+}
+
+// A failed authorization response: say what the server answered, and keep the session this tab
+// already had (the failed attempt changed nothing about it); Sign in stays offered either way.
+async function showFailedSignIn(error: unknown): Promise<void> {
+  const restored = await restoreSession()
+  if (!restored) session = undefined
+  render()
+  if (restored) await loadNotes()
+  const after = restored
+    ? 'The session you had is still valid; Sign in again to retry.'
+    : 'Sign in to try again.'
+  setStatus(`Sign-in failed: ${describeSignInError(error)}. ${after}`, 'bad')
+  element('#session-title').focus()
+}
+
 async function start(): Promise<void> {
   wire()
   const here = new URL(location.href)
   if (here.searchParams.has('code') || here.searchParams.has('error')) {
-    await finishSignIn(here)
+    try {
+      await finishSignIn(here)
+    } catch (error) {
+      return showFailedSignIn(error)
+    }
     render()
+    await loadNotes()
     setStatus("Signed in. The access token is bound to this browser's key.", 'ok')
     element('#session-title').focus()
     return
   }
-  const stored = readStored<TokenSet>(TOKENS_KEY)
-  if (stored !== undefined) {
-    session = await openSession()
-    session.tokens.setTokens(stored)
+  if (await restoreSession()) {
     render()
+    await loadNotes()
     setStatus('Session restored after the reload, with the same key from IndexedDB.', 'ok')
     return
   }
@@ -355,3 +431,5 @@ async function start(): Promise<void> {
 void act(start).then(() => {
   document.body.dataset.ready = 'true'
 })
+// "in 4 min" stays true while the page is open.
+setInterval(renderExpiry, 15_000)

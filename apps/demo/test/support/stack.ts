@@ -14,15 +14,16 @@ export interface ServeProcess {
   readonly urls: { issuer: string; api: string; page: string }
   readonly passwords: Record<string, string>
   readonly serviceSecret: string
-  /** The two printed shell lines for demo-service. */
-  readonly recipe: [string, string]
+  /** The printed shell lines for demo-service: get a token, call the API, post a note. */
+  readonly recipe: [string, string, string]
   /** Everything printed so far. */
   output(): string
   /** SIGTERM, then resolves with the exit code. */
   stop(): Promise<number | null>
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -52,7 +53,8 @@ function match(output: string, pattern: RegExp): string {
 }
 
 /**
- * Starts `node packages/cli/dist/bin.js serve` and waits for its banner.
+ * Starts `node packages/cli/dist/bin.js serve` and waits for its banner; `extraArgs` go after
+ * the ports and the data folder (e.g. `--resource …`).
  * @example
  * ```ts
  * const stack = await startServe(dataDir, await freePorts())
@@ -61,6 +63,7 @@ function match(output: string, pattern: RegExp): string {
 export async function startServe(
   dataDir: string,
   [asPort, apiPort, pagePort]: [number, number, number],
+  extraArgs: readonly string[] = [],
 ): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
@@ -77,6 +80,7 @@ export async function startServe(
       String(pagePort),
       '--data-dir',
       dataDir,
+      ...extraArgs,
     ],
     {
       cwd: REPO_ROOT,
@@ -104,6 +108,7 @@ export async function startServe(
   child.removeAllListeners('exit')
   const recipe = match(output, /Try it from a terminal[^\n]*\n\s+(TOKEN=[^\n]+)\n/)
   const call = match(output, /\n\s+(npx keybound curl -v [^\n]+)\n/)
+  const post = match(output, /\n\s+(npx keybound curl [^\n]+ -d [^\n]+)\n/)
   return {
     urls: {
       issuer: `http://localhost:${asPort}`,
@@ -115,7 +120,7 @@ export async function startServe(
       bob: match(output, /bob\s+password\s+(\S+)/),
     },
     serviceSecret: match(output, /client_secret (\S+)/),
-    recipe: [recipe, call],
+    recipe: [recipe, call, post],
     output: () => output,
     async stop() {
       const exited = waitForExit(child)

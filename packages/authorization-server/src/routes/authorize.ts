@@ -23,14 +23,8 @@ import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters, splitScope, type Parameters } from '../lib/form.js'
 import { verifyPassword } from '../passwords.js'
 import type { AuthorizationRequestsTable } from '../storage/database.js'
-import {
-  escapeHtml,
-  OAuthError,
-  redirectError,
-  setNoStore,
-  showError,
-  toOAuthError,
-} from '../wire.js'
+import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
+import { consentPage, formPagePolicy, loginPage } from '../views/page.js'
 import { REQUEST_URI_PREFIX } from './par.js'
 
 const BROWSER_COOKIE = 'kb_browser'
@@ -57,21 +51,8 @@ function browserId(ctx: ServerContext, request: FastifyRequest, reply: FastifyRe
   return id
 }
 
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>${escapeHtml(title)}</title><style>body{font:16px system-ui;max-width:28rem;margin:3rem auto;padding:0 1rem}
-label,input,button{display:block;width:100%;margin:.4rem 0}input,button{padding:.5rem;box-sizing:border-box}.error{color:#b00}</style>
-</head><body>${body}</body></html>`
-}
-
-// Browsers apply form-action to the redirects that follow a form post too (CSP3 §6.3.1), so the
-// client's redirect URI must be allowed next to 'self', or the code never reaches the client.
-function formPagePolicy(redirectUri: string): string {
-  return `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${new URL(redirectUri).origin}`
-}
-
 function clientLabel(client: Client): string {
-  return escapeHtml(client.client_name ?? client.client_id)
+  return client.client_name ?? client.client_id
 }
 
 function renderLogin(
@@ -86,20 +67,17 @@ function renderLogin(
   reply
     .header('X-Frame-Options', 'DENY')
     .header('Content-Security-Policy', formPagePolicy(redirectUri))
-  const message =
-    error === undefined ? '' : `<p class="error" role="alert">${escapeHtml(error)}</p>`
   return reply
     .code(error === undefined ? 200 : 401)
     .type('text/html; charset=utf-8')
     .send(
-      page(
-        'Sign in',
-        `<h1>Sign in</h1><p>to continue to <strong>${clientLabel(client)}</strong></p>${message}
-<form method="post" action="${escapeHtml(ctx.urls().login)}"><input type="hidden" name="interaction" value="${escapeHtml(interaction)}">
-<label>Username <input name="username" autocomplete="username" required></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button></form>`,
-      ),
+      loginPage({
+        clientName: clientLabel(client),
+        issuer: ctx.urls().issuer,
+        action: ctx.urls().login,
+        interaction,
+        ...(error === undefined ? {} : { error }),
+      }),
     )
 }
 
@@ -115,16 +93,14 @@ function renderConsent(
   reply
     .header('X-Frame-Options', 'DENY')
     .header('Content-Security-Policy', formPagePolicy(redirectUri))
-  const scopes = splitScope(scope)
-    .map((token) => `<li><code>${escapeHtml(token)}</code></li>`)
-    .join('')
   return reply.type('text/html; charset=utf-8').send(
-    page(
-      'Allow access',
-      `<h1>Allow access?</h1><p><strong>${clientLabel(client)}</strong> asks for access to your account${scopes === '' ? '.' : ':'}</p><ul>${scopes}</ul>
-<form method="post" action="${escapeHtml(ctx.urls().consent)}"><input type="hidden" name="interaction" value="${escapeHtml(interaction)}">
-<button name="decision" value="allow">Allow</button><button name="decision" value="deny">Deny</button></form>`,
-    ),
+    consentPage({
+      clientName: clientLabel(client),
+      issuer: ctx.urls().issuer,
+      action: ctx.urls().consent,
+      interaction,
+      scopes: splitScope(scope),
+    }),
   )
 }
 

@@ -13,6 +13,7 @@ interface ServeFlags {
   pagePort?: string
   dataDir?: string
   rsNonces?: boolean
+  resource?: string[]
 }
 
 function portOf(value: string | undefined): number | undefined {
@@ -48,6 +49,11 @@ export function addServeCommand(program: Command): void {
       'SQLite database and demo credentials (env KEYBOUND_DATA_DIR; default .keybound-data at the repository root)',
     )
     .option('--no-rs-nonces', 'turn off DPoP nonces at the demo API (env KEYBOUND_RS_NONCES=off)')
+    .option(
+      '--resource <url>',
+      'another API the AS issues tokens for, named by RFC 8707 resource (repeatable; env KEYBOUND_RESOURCES)',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
     .action(async (flags: ServeFlags, command: Command) => {
       // Loaded here, not at the top: the demo pulls in the AS, SQLite and esbuild, which the
       // other commands do not need.
@@ -62,6 +68,7 @@ export function addServeCommand(program: Command): void {
         ...(flags.pagePort === undefined ? {} : { pagePort: portOf(flags.pagePort) }),
         ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
         ...(rsNoncesFlag === undefined ? {} : { rsNonces: rsNoncesFlag }),
+        ...(flags.resource === undefined ? {} : { resources: flags.resource }),
       })
       const signal = await stopped
       process.stdout.write(`\n${signal}: stopping the demo…\n`)

@@ -7,6 +7,7 @@ import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeProtectedHeader,
   errors,
   jwtVerify,
   type JSONWebKeySet,
@@ -79,15 +80,94 @@ const TOKEN_FAULTS = new Set<string>([
   errors.JWSSignatureVerificationFailed.code,
 ])
 
-function classify(error: unknown): never {
+/** What the token's claims were checked against, for the failure detail. */
+interface ClaimExpectations {
+  issuer: string
+  audience: string | readonly string[]
+  clockTolerance: number
+  nowMs: number
+}
+
+// Token claims are the sender's text: quoted as JSON (no raw line breaks in a log line) and cut.
+const MAX_SHOWN = 120
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}…`
+}
+
+function showTime(seconds: number): string {
+  const date = new Date(seconds * 1000)
+  return Number.isNaN(date.getTime()) ? show(seconds) : `${seconds} (${date.toISOString()})`
+}
+
+function expectedAudience(audience: string | readonly string[]): string {
+  return typeof audience === 'string' || audience.length === 1
+    ? show(typeof audience === 'string' ? audience : audience[0])
+    : `one of ${show(audience)}`
+}
+
+function readTyp(token: string): unknown {
+  try {
+    return decodeProtectedHeader(token).typ
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The failing claim with the value expected and the value found, for the server-side outcome
+ * (`onOutcome` detail, logs): e.g. `aud expected "https://a.example", got "https://b.example"`.
+ * The client only ever gets `invalid_token`.
+ */
+function describeClaimFailure(
+  error: { claim?: unknown; reason?: unknown; payload?: unknown; message?: unknown },
+  token: string,
+  expected: ClaimExpectations,
+): string {
+  const claim = typeof error.claim === 'string' ? error.claim : 'unspecified'
+  const payload = (error.payload ?? {}) as Record<string, unknown>
+  const actual = payload[claim]
+  const nowSeconds = Math.floor(expected.nowMs / 1000)
+  if (error.reason === 'missing') return `${claim} expected to be present, got nothing`
+  if (error.reason === 'invalid') return `${claim} expected a number, got ${show(actual)}`
+  switch (claim) {
+    case 'aud':
+      return `aud expected ${expectedAudience(expected.audience)}, got ${show(actual)}`
+    case 'iss':
+      return `iss expected ${show(expected.issuer)}, got ${show(actual)}`
+    case 'typ':
+      return `typ expected "at+jwt", got ${show(readTyp(token))}`
+    case 'exp':
+      return `exp expected after ${showTime(nowSeconds - expected.clockTolerance)}, got ${showTime(actual as number)}`
+    case 'nbf':
+      return `nbf expected at most ${showTime(nowSeconds + expected.clockTolerance)}, got ${showTime(actual as number)}`
+    default:
+      return `${claim}: ${String(error.message)}`
+  }
+}
+
+// A claim check that failed (jose names the claim): the detail gives the values compared.
+const CLAIM_FAULTS = new Set<string>([errors.JWTClaimValidationFailed.code, errors.JWTExpired.code])
+
+function classify(error: unknown, token: string, expected: ClaimExpectations): never {
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code === 'string' && TOKEN_FAULTS.has(code)) {
     const claim = (error as { claim?: unknown }).claim
-    throw new AccessTokenInvalid('access token is not valid', {
-      reason: code,
-      ...(typeof claim === 'string' ? { claim } : {}),
-      cause: error,
-    })
+    const described = CLAIM_FAULTS.has(code)
+      ? describeClaimFailure(error as object, token, expected)
+      : undefined
+    throw new AccessTokenInvalid(
+      described === undefined
+        ? 'access token is not valid'
+        : `access token is not valid: ${described}`,
+      {
+        reason: described ?? code,
+        ...(typeof claim === 'string' ? { claim } : {}),
+        cause: error,
+      },
+    )
   }
   throw new AccessTokenUnavailable('access token keys could not be obtained', {
     reason: typeof code === 'string' ? code : 'jwks unavailable',
@@ -159,7 +239,12 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
       payload = result.payload as Record<string, unknown>
       header = result.protectedHeader
     } catch (error) {
-      classify(error)
+      classify(error, token, {
+        issuer: options.issuer,
+        audience,
+        clockTolerance,
+        nowMs: clock(),
+      })
     }
     return { info: await infoFromClaims(payload), header, key }
   }

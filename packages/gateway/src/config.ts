@@ -68,12 +68,30 @@ export interface GatewayConfigInput {
   routes: RouteConfigInput[]
   identityHeaders?: { subject?: string; clientId?: string; scope?: string; jkt?: string }
   forwardAuthorization?: 'strip' | 'keep'
+  requestHeaders?: RequestHeadersInput
   limits?: { bodyBytes?: number; headerBytes?: number; requestTimeoutMs?: number }
   admin?: { pathPrefix?: string; metrics?: boolean }
   shutdownTimeoutMs?: number
   allowBearer?: boolean
   algorithms?: string[]
   log?: { level?: string }
+}
+
+/**
+ * What happens to request headers a client could use to speak for the gateway or to redirect
+ * the upstream. CGI-style upstreams (WSGI, Rack, PHP) read `_` in a header name as `-`.
+ */
+export interface RequestHeadersInput {
+  /**
+   * `drop-reserved` (default): drop a header whose name, with `_` read as `-`, is an identity,
+   * forwarding, hop-by-hop or override header. `drop-all`: drop every name containing `_`.
+   */
+  underscores?: 'drop-reserved' | 'drop-all'
+  /**
+   * `strip` (default) removes `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`,
+   * `X-Original-URL`, `X-Rewrite-URL` and `X-Forwarded-Prefix`; `keep` forwards them.
+   */
+  overrides?: 'strip' | 'keep'
 }
 
 /** Where the Redis replay store connects: `url`, or the name of a variable holding it. */
@@ -135,6 +153,10 @@ export interface GatewayConfig {
     readonly jkt: string
   }
   readonly forwardAuthorization: 'strip' | 'keep'
+  readonly requestHeaders: {
+    readonly underscores: 'drop-reserved' | 'drop-all'
+    readonly overrides: 'strip' | 'keep'
+  }
   readonly limits: {
     readonly bodyBytes: number
     readonly headerBytes: number
@@ -277,6 +299,14 @@ class Checker {
       else out.push(item)
     })
     return out
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+    if (value === undefined) return fallback
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
+      return value as T
+    this.fail(path, `must be ${allowed.map((item) => `"${item}"`).join(' or ')}`)
+    return fallback
   }
 
   unknownKeys(value: Json, path: string, known: readonly string[]): void {
@@ -498,6 +528,25 @@ function checkIdentityHeaders(checker: Checker, value: unknown): GatewayConfig['
   return names
 }
 
+function checkRequestHeaders(checker: Checker, value: unknown): GatewayConfig['requestHeaders'] {
+  const headers = checker.object(value, 'requestHeaders', false) ?? {}
+  checker.unknownKeys(headers, 'requestHeaders', ['underscores', 'overrides'])
+  return {
+    underscores: checker.oneOf(
+      headers.underscores,
+      'requestHeaders.underscores',
+      ['drop-reserved', 'drop-all'],
+      'drop-reserved',
+    ),
+    overrides: checker.oneOf(
+      headers.overrides,
+      'requestHeaders.overrides',
+      ['strip', 'keep'],
+      'strip',
+    ),
+  }
+}
+
 function checkPrefix(checker: Checker, value: unknown): string {
   if (value === undefined) return DEFAULTS.adminPrefix
   const prefix = checker.string(value, 'admin.pathPrefix')
@@ -536,6 +585,7 @@ export function resolveGatewayConfig(
     'routes',
     'identityHeaders',
     'forwardAuthorization',
+    'requestHeaders',
     'limits',
     'admin',
     'shutdownTimeoutMs',
@@ -587,9 +637,13 @@ export function resolveGatewayConfig(
   }
 
   const identityHeaders = checkIdentityHeaders(checker, root.identityHeaders)
-  const forwardAuthorization = root.forwardAuthorization ?? 'strip'
-  if (forwardAuthorization !== 'strip' && forwardAuthorization !== 'keep')
-    checker.fail('forwardAuthorization', 'must be "strip" or "keep"')
+  const forwardAuthorization = checker.oneOf(
+    root.forwardAuthorization,
+    'forwardAuthorization',
+    ['strip', 'keep'],
+    'strip',
+  )
+  const requestHeaders = checkRequestHeaders(checker, root.requestHeaders)
 
   const limits = checker.object(root.limits, 'limits', false) ?? {}
   checker.unknownKeys(limits, 'limits', ['bodyBytes', 'headerBytes', 'requestTimeoutMs'])
@@ -611,7 +665,8 @@ export function resolveGatewayConfig(
     nonces,
     routes,
     identityHeaders,
-    forwardAuthorization: forwardAuthorization as 'strip' | 'keep',
+    forwardAuthorization,
+    requestHeaders,
     limits: {
       bodyBytes: checker.integer(
         limits.bodyBytes,

@@ -22,7 +22,7 @@ import {
 import { requestLikeOf } from '@keybound/server/node'
 import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
 import { resolveGatewayConfig, type GatewayConfig, type RouteConfig } from './config.js'
-import { buildResponseHeaders, buildUpstreamHeaders, type HeaderPolicy } from './lib/headers.js'
+import { buildResponseHeaders, buildUpstreamHeaders, createHeaderPolicy } from './lib/headers.js'
 import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.js'
 import { matchRoute } from './lib/routes.js'
 import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
@@ -220,13 +220,15 @@ export function createGateway(
   })
   const upstream = createUpstream(settings.upstream.url, settings.upstream)
   const publicUrl = new URL(settings.publicBaseUrl)
-  const policy: HeaderPolicy = {
+  const policy = createHeaderPolicy({
     identity: settings.identityHeaders,
     stripAuthorization: settings.forwardAuthorization === 'strip',
     trustProxy: settings.trustProxy,
+    stripOverrides: settings.requestHeaders.overrides === 'strip',
+    dropAllUnderscores: settings.requestHeaders.underscores === 'drop-all',
     publicProto: publicUrl.protocol.slice(0, -1),
     publicHost: publicUrl.host,
-  }
+  })
   const routeScopes = new Map<RouteConfig, { scopes: readonly string[] }>(
     settings.routes.map((route) => [route, { scopes: route.scopes }]),
   )

@@ -66,6 +66,7 @@ export interface GatewayConfigInput {
   replay?: 'memory' | { memory: { maxEntries?: number } } | { redis: RedisReplayInput }
   nonces?: 'off' | false | { secretEnv: string; stepSeconds?: number }
   routes: RouteConfigInput[]
+  paths?: PathsInput
   identityHeaders?: { subject?: string; clientId?: string; scope?: string; jkt?: string }
   forwardAuthorization?: 'strip' | 'keep'
   requestHeaders?: RequestHeadersInput
@@ -75,6 +76,16 @@ export interface GatewayConfigInput {
   allowBearer?: boolean
   algorithms?: string[]
   log?: { level?: string }
+}
+
+/** How request paths are read before routes are matched. */
+export interface PathsInput {
+  /**
+   * A `;` in a path segment, raw or as `%3B` (servlet path parameters such as
+   * `;jsessionid=1`): `refuse` (default) answers 400; `strip` matches each segment on its part
+   * before the `;` (how Tomcat, Jetty and Spring read it) and forwards the path unchanged.
+   */
+  semicolons?: 'refuse' | 'strip'
 }
 
 /**
@@ -146,6 +157,7 @@ export interface GatewayConfig {
     | { readonly kind: 'redis'; readonly url: string; readonly keyPrefix?: string }
   readonly nonces: false | { readonly secret: string; readonly stepSeconds: number }
   readonly routes: readonly RouteConfig[]
+  readonly paths: { readonly semicolons: 'refuse' | 'strip' }
   readonly identityHeaders: {
     readonly subject: string
     readonly clientId: string
@@ -583,6 +595,7 @@ export function resolveGatewayConfig(
     'replay',
     'nonces',
     'routes',
+    'paths',
     'identityHeaders',
     'forwardAuthorization',
     'requestHeaders',
@@ -636,6 +649,14 @@ export function resolveGatewayConfig(
     })
   }
 
+  const paths = checker.object(root.paths, 'paths', false) ?? {}
+  checker.unknownKeys(paths, 'paths', ['semicolons'])
+  const semicolons = checker.oneOf(
+    paths.semicolons,
+    'paths.semicolons',
+    ['refuse', 'strip'],
+    'refuse',
+  )
   const identityHeaders = checkIdentityHeaders(checker, root.identityHeaders)
   const forwardAuthorization = checker.oneOf(
     root.forwardAuthorization,
@@ -664,6 +685,7 @@ export function resolveGatewayConfig(
     replay,
     nonces,
     routes,
+    paths: { semicolons },
     identityHeaders,
     forwardAuthorization,
     requestHeaders,

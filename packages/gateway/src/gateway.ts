@@ -356,7 +356,7 @@ export function createGateway(
     // The admin paths are the gateway's own; no method on them reaches the upstream.
     if (path === adminPrefix || path.startsWith(`${adminPrefix}/`))
       return refuse(request, reply, 404, 'not_found')
-    const match = matchRoute(settings.routes, request.method, path)
+    const match = matchRoute(settings.routes, request.method, path, settings.paths.semicolons)
     if (match.kind === 'bad-path') return refuse(request, reply, 400, 'invalid_path')
     if (match.kind === 'no-route') return refuse(request, reply, 404, 'not_found')
     if (match.kind === 'method')

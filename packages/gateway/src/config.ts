@@ -71,7 +71,7 @@ export interface GatewayConfigInput {
   forwardAuthorization?: 'strip' | 'keep'
   requestHeaders?: RequestHeadersInput
   limits?: { bodyBytes?: number; headerBytes?: number; requestTimeoutMs?: number }
-  admin?: { pathPrefix?: string; metrics?: boolean }
+  admin?: AdminInput
   shutdownTimeoutMs?: number
   allowBearer?: boolean
   algorithms?: string[]
@@ -103,6 +103,25 @@ export interface RequestHeadersInput {
    * `X-Original-URL`, `X-Rewrite-URL` and `X-Forwarded-Prefix`; `keep` forwards them.
    */
   overrides?: 'strip' | 'keep'
+}
+
+/**
+ * The gateway's own endpoints: `<pathPrefix>/healthz` and `<pathPrefix>/metrics`. Metrics tell
+ * an outsider about traffic, refusals and the process, so they are off the public listener
+ * unless `publicMetrics` says otherwise.
+ */
+export interface AdminInput {
+  /** Where the endpoints live (default `/_keybound`); no request under it is forwarded. */
+  pathPrefix?: string
+  /** Serve Prometheus metrics at all (default `true`). */
+  metrics?: boolean
+  /**
+   * A second listener for health and metrics (default: none), e.g. `{ port: 9464 }`; its
+   * host defaults to `127.0.0.1`.
+   */
+  listen?: { host?: string; port?: number }
+  /** Also serve metrics on the public listener (default `false`). */
+  publicMetrics?: boolean
 }
 
 /** Where the Redis replay store connects: `url`, or the name of a variable holding it. */
@@ -174,7 +193,13 @@ export interface GatewayConfig {
     readonly headerBytes: number
     readonly requestTimeoutMs: number
   }
-  readonly admin: { readonly pathPrefix: string; readonly metrics: boolean }
+  readonly admin: {
+    readonly pathPrefix: string
+    readonly metrics: boolean
+    /** The admin listener, when there is one. */
+    readonly listen?: { readonly host: string; readonly port: number }
+    readonly publicMetrics: boolean
+  }
   readonly shutdownTimeoutMs: number
   readonly allowBearer: boolean
   readonly algorithms?: readonly string[]
@@ -222,6 +247,7 @@ const DEFAULTS = {
   headerBytes: 16 * 1024,
   requestTimeoutMs: 60_000,
   adminPrefix: '/_keybound',
+  adminPort: 9464,
   shutdownTimeoutMs: 10_000,
   stepSeconds: 60,
   logLevel: 'info',
@@ -559,6 +585,40 @@ function checkRequestHeaders(checker: Checker, value: unknown): GatewayConfig['r
   }
 }
 
+function checkListen(checker: Checker, value: unknown, path: string, port: number) {
+  const listen = checker.object(value, path, false) ?? {}
+  checker.unknownKeys(listen, path, ['host', 'port'])
+  return {
+    host: checker.string(listen.host, `${path}.host`, false) ?? DEFAULTS.host,
+    port: checker.integer(listen.port, `${path}.port`, port, 0, 65_535),
+  }
+}
+
+function checkAdmin(
+  checker: Checker,
+  value: unknown,
+  listen: GatewayConfig['listen'],
+): GatewayConfig['admin'] {
+  const admin = checker.object(value, 'admin', false) ?? {}
+  checker.unknownKeys(admin, 'admin', ['pathPrefix', 'metrics', 'listen', 'publicMetrics'])
+  const metrics = checker.boolean(admin.metrics, 'admin.metrics', true)
+  const publicMetrics = checker.boolean(admin.publicMetrics, 'admin.publicMetrics', false)
+  if (publicMetrics && !metrics)
+    checker.fail('admin.publicMetrics', 'cannot be true while admin.metrics is false')
+  const adminListen =
+    admin.listen === undefined
+      ? undefined
+      : checkListen(checker, admin.listen, 'admin.listen', DEFAULTS.adminPort)
+  if (adminListen !== undefined && adminListen.port !== 0 && adminListen.port === listen.port)
+    checker.fail('admin.listen.port', 'must differ from listen.port')
+  return {
+    pathPrefix: checkPrefix(checker, admin.pathPrefix),
+    metrics,
+    ...(adminListen === undefined ? {} : { listen: adminListen }),
+    publicMetrics,
+  }
+}
+
 function checkPrefix(checker: Checker, value: unknown): string {
   if (value === undefined) return DEFAULTS.adminPrefix
   const prefix = checker.string(value, 'admin.pathPrefix')
@@ -607,10 +667,7 @@ export function resolveGatewayConfig(
     'log',
   ])
 
-  const listen = checker.object(root.listen, 'listen', false) ?? {}
-  checker.unknownKeys(listen, 'listen', ['host', 'port'])
-  const host = checker.string(listen.host, 'listen.host', false) ?? DEFAULTS.host
-  const port = checker.integer(listen.port, 'listen.port', DEFAULTS.port, 0, 65_535)
+  const listen = checkListen(checker, root.listen, 'listen', DEFAULTS.port)
 
   const publicBaseUrl = checker.url(root.publicBaseUrl, 'publicBaseUrl', ['https:', 'http:'])
   const trustProxy = checker.boolean(root.trustProxy, 'trustProxy', false)
@@ -668,8 +725,6 @@ export function resolveGatewayConfig(
 
   const limits = checker.object(root.limits, 'limits', false) ?? {}
   checker.unknownKeys(limits, 'limits', ['bodyBytes', 'headerBytes', 'requestTimeoutMs'])
-  const admin = checker.object(root.admin, 'admin', false) ?? {}
-  checker.unknownKeys(admin, 'admin', ['pathPrefix', 'metrics'])
   const log = checker.object(root.log, 'log', false) ?? {}
   checker.unknownKeys(log, 'log', ['level'])
   const level = checker.string(log.level, 'log.level', false) ?? DEFAULTS.logLevel
@@ -677,7 +732,7 @@ export function resolveGatewayConfig(
     checker.fail('log.level', `must be one of ${[...LOG_LEVELS].join(', ')}`)
 
   const config = {
-    listen: { host, port },
+    listen,
     publicBaseUrl: publicBaseUrl ?? '',
     trustProxy,
     upstream: { url: new URL(upstreamUrl ?? 'http://invalid'), timeoutMs, connections },
@@ -712,10 +767,7 @@ export function resolveGatewayConfig(
         3_600_000,
       ),
     },
-    admin: {
-      pathPrefix: checkPrefix(checker, admin.pathPrefix),
-      metrics: checker.boolean(admin.metrics, 'admin.metrics', true),
-    },
+    admin: checkAdmin(checker, root.admin, listen),
     shutdownTimeoutMs: checker.integer(
       root.shutdownTimeoutMs,
       'shutdownTimeoutMs',

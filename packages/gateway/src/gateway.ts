@@ -5,9 +5,14 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
 import { MemoryReplayStore, stripQueryAndFragment, type ReplayStore } from '@keybound/core'
 import {
@@ -82,8 +87,11 @@ export interface GatewayOptions {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export interface Gateway {
-  /** Starts listening on `config.listen`; resolves with the bound address. */
-  listen(): Promise<{ url: string; host: string; port: number }>
+  /**
+   * Starts listening on `config.listen` (and on `config.admin.listen` when set); resolves with
+   * the bound address, plus the admin listener's URL when there is one.
+   */
+  listen(): Promise<{ url: string; host: string; port: number; adminUrl?: string }>
   /**
    * Graceful shutdown: stops accepting connections, lets requests in flight finish (at most
    * `shutdownTimeoutMs`, then their connections are cut), then closes the upstream pool and the
@@ -92,7 +100,10 @@ export interface Gateway {
   close(): Promise<void>
   /** The resolved configuration. */
   readonly config: GatewayConfig
-  /** The gateway's Prometheus registry (also served at `<admin.pathPrefix>/metrics`). */
+  /**
+   * The gateway's Prometheus registry, served at `<admin.pathPrefix>/metrics` on the admin
+   * listener (and on the public one with `admin.publicMetrics`).
+   */
   readonly metrics: GatewayMetrics['registry']
   /** The logger the gateway writes to. */
   readonly logger: Logger
@@ -113,6 +124,9 @@ declare module 'fastify' {
 }
 
 const NO_STORE = { 'cache-control': 'no-store' }
+
+/** A Fastify server of the gateway (the public one or the admin one). */
+type GatewayServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>
 
 function isResolved(config: unknown): config is GatewayConfig {
   return (
@@ -176,6 +190,17 @@ function buildReplayStore(
         'redis replay store connection error',
       ),
   })
+}
+
+/** Starts `server` on `where`; resolves with the bound address and its URL. */
+async function listenOn(
+  server: GatewayServer,
+  where: { host: string; port: number },
+): Promise<{ url: string; host: string; port: number }> {
+  await server.listen({ host: where.host, port: where.port })
+  const address = server.server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return { url: `http://${host}:${address.port}`, host: address.address, port: address.port }
 }
 
 function contentLengthOf(header: string | undefined): number | undefined {
@@ -406,8 +431,8 @@ export function createGateway(
     return refuse(request, reply, status, status === 500 ? 'internal_error' : 'bad_request')
   })
 
-  const prefix = settings.admin.pathPrefix
-  app.get(`${prefix}/healthz`, async (_request, reply) => {
+  /** Health for load balancers; 503 while closing or while the replay store is down. */
+  async function answerHealth(_request: FastifyRequest, reply: FastifyReply) {
     const redis =
       settings.replay.kind === 'redis' ? (replayStore as RedisReplayStore).client : undefined
     // A gateway whose replay store is down refuses every protected request (503): take it out
@@ -421,13 +446,37 @@ export function createGateway(
         status: ok ? 'ok' : closing ? 'closing' : 'unavailable',
         replay: replayReady ? 'ready' : 'unavailable',
       })
-  })
-  if (settings.admin.metrics) {
-    app.get(`${prefix}/metrics`, async (_request, reply) => {
-      return reply
-        .headers({ 'content-type': metrics.registry.contentType, ...NO_STORE })
-        .send(await metrics.registry.metrics())
+  }
+
+  async function answerMetrics(_request: FastifyRequest, reply: FastifyReply) {
+    return reply
+      .headers({ 'content-type': metrics.registry.contentType, ...NO_STORE })
+      .send(await metrics.registry.metrics())
+  }
+
+  /** Health always; metrics only where the config puts them. */
+  function addAdminRoutes(server: GatewayServer, withMetrics: boolean): void {
+    const prefix = settings.admin.pathPrefix
+    server.get(`${prefix}/healthz`, answerHealth)
+    if (withMetrics) server.get(`${prefix}/metrics`, answerMetrics)
+  }
+
+  // Health stays on the public listener, where load balancers probe; metrics leave it unless
+  // the operator opts in, as they describe the traffic to whoever asks.
+  addAdminRoutes(app, settings.admin.metrics && settings.admin.publicMetrics)
+  const adminApp = settings.admin.listen === undefined ? undefined : buildAdminApp()
+
+  function buildAdminApp(): GatewayServer {
+    const server = Fastify({
+      loggerInstance: logger,
+      logController: new LogController({ disableRequestLogging: true }),
+      requestTimeout: settings.limits.requestTimeoutMs,
     })
+    addAdminRoutes(server, settings.admin.metrics)
+    server.setNotFoundHandler((_request, reply) =>
+      reply.code(404).headers(NO_STORE).send({ error: 'not_found' }),
+    )
+    return server
   }
 
   // Callback-style hooks: an async hook costs a promise per request on the hot path.
@@ -489,6 +538,16 @@ export function createGateway(
       logger.warn('redis replay store not connected yet; protected routes answer 503 until it is')
   }
 
+  /** Where the metrics can be read, for the start-up log line. */
+  function metricsWhere(): string {
+    if (!settings.admin.metrics) return 'off'
+    const places = [
+      ...(adminApp === undefined ? [] : ['admin listener']),
+      ...(settings.admin.publicMetrics ? ['public listener'] : []),
+    ]
+    return places.length === 0 ? 'not served (set admin.listen)' : places.join(' and ')
+  }
+
   let closed: Promise<void> | undefined
   async function shutdown(): Promise<void> {
     closing = true
@@ -502,6 +561,11 @@ export function createGateway(
       clearInterval(drain)
       clearTimeout(deadline)
     }
+    // The admin listener goes last, so its health check says `closing` while requests drain.
+    if (adminApp !== undefined) {
+      adminApp.server.closeAllConnections()
+      await adminApp.close()
+    }
     await upstream.close()
     await (replayStore as { close?(): Promise<void> }).close?.()
     logger.info('gateway closed')
@@ -513,15 +577,20 @@ export function createGateway(
     logger,
     async listen() {
       await waitForReplayStore()
-      await app.listen({ host: settings.listen.host, port: settings.listen.port })
-      const address = app.server.address() as AddressInfo
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-      const url = `http://${host}:${address.port}`
+      const adminAddress =
+        adminApp === undefined ? undefined : await listenOn(adminApp, settings.admin.listen!)
+      const address = await listenOn(app, settings.listen)
       logger.info(
-        { url, upstream: settings.upstream.url.origin, routes: settings.routes.length },
+        {
+          url: address.url,
+          ...(adminAddress === undefined ? {} : { adminUrl: adminAddress.url }),
+          metrics: metricsWhere(),
+          upstream: settings.upstream.url.origin,
+          routes: settings.routes.length,
+        },
         'gateway listening',
       )
-      return { url, host: address.address, port: address.port }
+      return adminAddress === undefined ? address : { ...address, adminUrl: adminAddress.url }
     },
     close() {
       closed ??= shutdown()

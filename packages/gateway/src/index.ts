@@ -16,4 +16,7 @@ export {
   type RouteConfig,
   type RouteConfigInput,
   type RedisReplayInput,
+  type AdminInput,
+  type PathsInput,
+  type RequestHeadersInput,
 } from './config.js'

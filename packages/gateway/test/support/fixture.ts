@@ -43,6 +43,8 @@ export function baseConfig(
 export interface RunningGateway {
   readonly gateway: Gateway
   readonly url: string
+  /** The admin listener's URL, when the config has `admin.listen`. */
+  readonly adminUrl: string | undefined
   /** Every log line the gateway wrote. */
   readonly logs: string[]
 }
@@ -57,8 +59,8 @@ export async function startGateway(
     logStream: { write: (line: string) => void logs.push(line) },
     ...options,
   })
-  const { url } = await gateway.listen()
-  return { gateway, url, logs }
+  const { url, adminUrl } = await gateway.listen()
+  return { gateway, url, adminUrl, logs }
 }
 
 /** A fresh ES256 client key. */

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
 
 /**
  * One route of the gateway, as written in the config file. Give `path` (a pattern) or `prefix`.
@@ -32,6 +33,34 @@ export interface RouteConfigInput {
   scopes?: string[]
   /** Forward without any authentication. */
   public?: boolean
+  /** CORS for this route: replaces the top-level `cors`; `false` turns it off here. */
+  cors?: CorsInput | false
+}
+
+/**
+ * CORS for browser clients on other origins. Preflights are answered by the gateway; actual
+ * responses carry the grant. `Authorization` and `DPoP` are always allowed request headers,
+ * `WWW-Authenticate` and `DPoP-Nonce` always exposed (RFC 9449 §7.1, §8, §9).
+ *
+ * @example
+ * ```yaml
+ * cors:
+ *   origins: [https://app.example.com]
+ *   allowHeaders: [Content-Type]
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+ */
+export interface CorsInput {
+  /** Exact origins allowed to call (`https://app.example.com`), or `['*']` for any. */
+  origins: string[]
+  /** Request headers allowed besides `Authorization` and `DPoP` (default `[Content-Type]`). */
+  allowHeaders?: string[]
+  /** Response headers exposed besides `WWW-Authenticate` and `DPoP-Nonce` (default none). */
+  exposeHeaders?: string[]
+  /** How long a browser may cache a preflight answer (default 600, at most 86400). */
+  maxAgeSeconds?: number
+  /** Allow cookies with the calls (`Access-Control-Allow-Credentials`); default `false`. */
+  credentials?: boolean
 }
 
 /**
@@ -66,6 +95,8 @@ export interface GatewayConfigInput {
   replay?: 'memory' | { memory: { maxEntries?: number } } | { redis: RedisReplayInput }
   nonces?: 'off' | false | { secretEnv: string; stepSeconds?: number }
   routes: RouteConfigInput[]
+  /** CORS for every route that does not set its own (default: none). */
+  cors?: CorsInput | false
   paths?: PathsInput
   identityHeaders?: { subject?: string; clientId?: string; scope?: string; jkt?: string }
   forwardAuthorization?: 'strip' | 'keep'
@@ -141,6 +172,8 @@ export interface RouteConfig {
   readonly methods?: readonly string[]
   readonly scopes: readonly string[]
   readonly public: boolean
+  /** The route's CORS policy, when browsers on other origins may call it. */
+  readonly cors?: CorsPolicy
 }
 
 /**
@@ -251,6 +284,7 @@ const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
   stepSeconds: 60,
   logLevel: 'info',
+  corsMaxAgeSeconds: 600,
 } as const
 
 // RFC 9110 §5.1 field-name (token) and §9.1 method (token).
@@ -387,10 +421,87 @@ function compilePattern(pattern: string): string[] | string {
   return segments
 }
 
-function checkRoute(checker: Checker, value: unknown, path: string): RouteConfig | undefined {
+/** A browser's serialized origin: scheme, host and non-default port, lower case, no path. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+function checkCors(checker: Checker, value: unknown, path: string): CorsPolicy | undefined {
+  const cors = checker.object(value, path)
+  if (cors === undefined) return undefined
+  checker.unknownKeys(cors, path, [
+    'origins',
+    'allowHeaders',
+    'exposeHeaders',
+    'maxAgeSeconds',
+    'credentials',
+  ])
+  const origins =
+    cors.origins === undefined
+      ? checker.fail(`${path}.origins`, 'is required')
+      : checker.stringList(cors.origins, `${path}.origins`)
+  const anyOrigin = origins?.includes('*') === true
+  if (anyOrigin && origins!.length > 1)
+    checker.fail(`${path}.origins`, '"*" must be the only entry')
+  origins?.forEach((origin, index) => {
+    if (origin !== '*' && !isOrigin(origin))
+      checker.fail(
+        `${path}.origins[${index}]`,
+        'must be an origin such as https://app.example.com (lower case, no path, no default port)',
+      )
+  })
+  const extraRequest = checker.stringList(cors.allowHeaders, `${path}.allowHeaders`, TOKEN) ?? [
+    'Content-Type',
+  ]
+  const extraExposed = checker.stringList(cors.exposeHeaders, `${path}.exposeHeaders`, TOKEN) ?? []
+  const maxAgeSeconds = checker.integer(
+    cors.maxAgeSeconds,
+    `${path}.maxAgeSeconds`,
+    DEFAULTS.corsMaxAgeSeconds,
+    0,
+    86_400,
+  )
+  const credentials = checker.boolean(cors.credentials, `${path}.credentials`, false)
+  // A wildcard with credentials would let every site act with the user's cookies.
+  if (credentials && anyOrigin)
+    checker.fail(`${path}.credentials`, 'cannot be true with origins ["*"]')
+  const allowHeaders = uniqueNames([...DPOP_REQUEST_HEADERS, ...extraRequest])
+  return {
+    origins: new Set(anyOrigin ? [] : (origins ?? [])),
+    anyOrigin,
+    allowHeaders: new Set(allowHeaders.map((name) => name.toLowerCase())),
+    allowHeadersValue: allowHeaders.join(', '),
+    exposeHeadersValue: uniqueNames([...DPOP_EXPOSED_HEADERS, ...extraExposed]).join(', '),
+    maxAgeSeconds,
+    credentials,
+  }
+}
+
+/** Header names without repeats, compared case-insensitively, first spelling kept. */
+function uniqueNames(names: readonly string[]): string[] {
+  const seen = new Set<string>()
+  return names.filter((name) => {
+    const key = name.toLowerCase()
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+function checkRoute(
+  checker: Checker,
+  value: unknown,
+  path: string,
+  defaultCors: CorsPolicy | undefined,
+): RouteConfig | undefined {
   const route = checker.object(value, path)
   if (route === undefined) return undefined
-  checker.unknownKeys(route, path, ['path', 'prefix', 'methods', 'scopes', 'public'])
+  checker.unknownKeys(route, path, ['path', 'prefix', 'methods', 'scopes', 'public', 'cors'])
   const hasPath = route.path !== undefined
   const hasPrefix = route.prefix !== undefined
   if (hasPath === hasPrefix) return checker.fail(path, 'needs exactly one of "path" or "prefix"')
@@ -411,12 +522,19 @@ function checkRoute(checker: Checker, value: unknown, path: string): RouteConfig
   const upper = methods?.map((method) => method.toUpperCase())
   // HEAD is GET without a body (RFC 9110 §9.3.2): allowing GET allows HEAD.
   if (upper !== undefined && upper.includes('GET') && !upper.includes('HEAD')) upper.push('HEAD')
+  const cors =
+    route.cors === undefined
+      ? defaultCors
+      : route.cors === false
+        ? undefined
+        : checkCors(checker, route.cors, `${path}.cors`)
   return {
     pattern: written,
     segments,
     ...(upper === undefined ? {} : { methods: upper }),
     scopes: scopes ?? [],
     public: isPublic,
+    ...(cors === undefined ? {} : { cors }),
   }
 }
 
@@ -655,6 +773,7 @@ export function resolveGatewayConfig(
     'replay',
     'nonces',
     'routes',
+    'cors',
     'paths',
     'identityHeaders',
     'forwardAuthorization',
@@ -696,12 +815,13 @@ export function resolveGatewayConfig(
   const replay = checkReplay(checker, root.replay, env)
   const nonces = checkNonces(checker, root.nonces, env)
 
+  const defaultCors = root.cors === undefined ? undefined : checkCors(checker, root.cors, 'cors')
   const routes: RouteConfig[] = []
   if (!Array.isArray(root.routes) || root.routes.length === 0) {
     checker.fail('routes', 'must be a non-empty list (requests matching no route get 404)')
   } else {
     root.routes.forEach((value, index) => {
-      const route = checkRoute(checker, value, `routes[${index}]`)
+      const route = checkRoute(checker, value, `routes[${index}]`, defaultCors)
       if (route !== undefined) routes.push(route)
     })
   }

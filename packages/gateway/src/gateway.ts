@@ -27,8 +27,14 @@ import {
 import { requestLikeOf } from '@keybound/server/node'
 import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
 import { resolveGatewayConfig, type GatewayConfig, type RouteConfig } from './config.js'
-import { buildResponseHeaders, buildUpstreamHeaders, createHeaderPolicy } from './lib/headers.js'
+import {
+  buildResponseHeaders,
+  buildUpstreamHeaders,
+  createHeaderPolicy,
+  mergeResponseHeaders,
+} from './lib/headers.js'
 import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.js'
+import { answerPreflight, corsResponseHeaders, isPreflight } from './lib/cors.js'
 import { matchRoute } from './lib/routes.js'
 import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
 
@@ -308,6 +314,8 @@ export function createGateway(
     responseHeaders: Record<string, string> | undefined,
     // The request's Content-Length, as `handle` already read it.
     declared: number | undefined,
+    // The route's CORS headers, when it has a `cors` setting.
+    cors: Record<string, string> | undefined,
   ): Promise<FastifyReply> {
     const raw = request.raw
     const chunked = raw.headers['transfer-encoding'] !== undefined
@@ -333,7 +341,7 @@ export function createGateway(
         reply.hijack()
         const res = reply.raw
         if (closing) res.setHeader('connection', 'close')
-        res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders))
+        res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders, cors))
         return res
       },
     )
@@ -359,7 +367,7 @@ export function createGateway(
         return reply
       }
       if (failure.kind === 'body_too_large') {
-        return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
+        return refuse(request, reply, 413, 'body_too_large', { ...cors, connection: 'close' })
       }
       metrics.upstreamError(failure.kind)
       // The path only: a query may carry an `access_token`.
@@ -370,9 +378,35 @@ export function createGateway(
       note(request, { outcome: 'upstream_error', reason: failure.kind })
       return reply
         .code(failure.status)
-        .headers(NO_STORE)
+        .headers({ ...NO_STORE, ...cors })
         .send({ error: failure.status === 504 ? 'upstream_timeout' : 'bad_gateway' })
     }
+  }
+
+  /**
+   * A preflight for a route with `cors` is the gateway's to answer: it carries no credentials
+   * and must never reach the token check or the upstream. `undefined` when the route has no
+   * `cors` (the request is then handled as any other `OPTIONS` request).
+   */
+  function answerCorsPreflight(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    path: string,
+  ): FastifyReply | undefined {
+    const method = request.headers['access-control-request-method'] as string
+    const match = matchRoute(settings.routes, method, path, settings.paths.semicolons)
+    if (match.kind !== 'route' || match.route.cors === undefined) return undefined
+    const route = match.route
+    const answer = answerPreflight(
+      route.cors!,
+      request.headers.origin as string,
+      method,
+      request.headers['access-control-request-headers'],
+      route.methods,
+    )
+    if (!answer.ok) return refuse(request, reply, 403, 'cors_refused', answer.headers)
+    note(request, { outcome: 'preflight', reason: '', route: route.pattern })
+    return reply.code(204).headers(answer.headers).send()
   }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -381,19 +415,25 @@ export function createGateway(
     // The admin paths are the gateway's own; no method on them reaches the upstream.
     if (path === adminPrefix || path.startsWith(`${adminPrefix}/`))
       return refuse(request, reply, 404, 'not_found')
+    if (isPreflight(request.method, request.headers)) {
+      const answered = answerCorsPreflight(request, reply, path)
+      if (answered !== undefined) return answered
+    }
     const match = matchRoute(settings.routes, request.method, path, settings.paths.semicolons)
     if (match.kind === 'bad-path') return refuse(request, reply, 400, 'invalid_path')
     if (match.kind === 'no-route') return refuse(request, reply, 404, 'not_found')
     if (match.kind === 'method')
       return refuse(request, reply, 405, 'method_not_allowed', { allow: match.allow.join(', ') })
+    const route = match.route
+    const cors =
+      route.cors === undefined ? undefined : corsResponseHeaders(route.cors, request.headers.origin)
     const declared = contentLengthOf(request.headers['content-length'])
     if (declared !== undefined && !(declared <= settings.limits.bodyBytes))
       // `Connection: close` so the gateway does not read the body it refuses.
-      return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
-    const route = match.route
+      return refuse(request, reply, 413, 'body_too_large', { ...cors, connection: 'close' })
     if (route.public) {
       note(request, { outcome: 'public', reason: '', route: route.pattern })
-      return forward(request, reply, undefined, undefined, declared)
+      return forward(request, reply, undefined, undefined, declared, cors)
     }
     const verdict = await resourceServer.verifyRequest(
       requestLikeOf(request.raw, request.url),
@@ -408,7 +448,7 @@ export function createGateway(
       const rejection = renderRejection(verdict)
       return reply
         .code(rejection.status)
-        .headers(rejection.headers)
+        .headers(mergeResponseHeaders(mergeResponseHeaders({}, rejection.headers), cors))
         .send(rejection.body === '' ? undefined : rejection.body)
     }
     note(request, {
@@ -417,7 +457,7 @@ export function createGateway(
       route: route.pattern,
       identity: verdict.identity,
     })
-    return forward(request, reply, verdict.identity, verdict.responseHeaders, declared)
+    return forward(request, reply, verdict.identity, verdict.responseHeaders, declared, cors)
   }
 
   app.all('/*', handle)

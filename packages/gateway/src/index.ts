@@ -17,6 +17,7 @@ export {
   type RouteConfigInput,
   type RedisReplayInput,
   type AdminInput,
+  type CorsInput,
   type PathsInput,
   type RequestHeadersInput,
 } from './config.js'

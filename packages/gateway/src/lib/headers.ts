@@ -183,34 +183,63 @@ export function buildUpstreamHeaders(
   return out
 }
 
+/** Response fields holding a list, where the gateway adds names instead of replacing them. */
+const LIST_FIELDS = new Set(['access-control-expose-headers', 'vary'])
+
+/** What an upstream grants for CORS; on a route with the gateway's own `cors`, its word wins. */
+const CORS_GRANTS = new Set([
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-allow-methods',
+  'access-control-allow-headers',
+  'access-control-max-age',
+  'access-control-expose-headers',
+])
+
 /**
- * The upstream's response headers without hop-by-hop fields, merged with the headers the
- * verdict requires (`DPoP-Nonce`, `Access-Control-Expose-Headers`, …), which win.
+ * `added` set on `headers` (names lower-cased): list fields (`Vary`,
+ * `Access-Control-Expose-Headers`) keep the names already there, others are replaced.
  *
  * @example
  * ```ts
- * reply.headers(buildResponseHeaders(upstream.headers, verdict.responseHeaders))
+ * mergeResponseHeaders({ vary: 'Accept' }, { Vary: 'Origin' }) // { vary: 'Accept, Origin' }
+ * ```
+ */
+export function mergeResponseHeaders(
+  headers: Record<string, string | string[]>,
+  added: Record<string, string> | undefined,
+): Record<string, string | string[]> {
+  if (added === undefined) return headers
+  for (const [field, value] of Object.entries(added)) {
+    const name = field.toLowerCase()
+    headers[name] = LIST_FIELDS.has(name) ? mergeHeaderList(headers[name], value) : value
+  }
+  return headers
+}
+
+/**
+ * The upstream's response headers without hop-by-hop fields, merged with the headers the
+ * verdict requires (`DPoP-Nonce`, `Access-Control-Expose-Headers`, …), which win, and with the
+ * route's CORS headers, which replace any CORS grant of the upstream's.
+ *
+ * @example
+ * ```ts
+ * reply.headers(buildResponseHeaders(upstream.headers, verdict.responseHeaders, cors))
  * ```
  */
 export function buildResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
   required: Record<string, string> | undefined,
+  cors?: Record<string, string>,
 ): Record<string, string | string[]> {
   const listed = connectionTokens(upstream.connection)
   const out: Record<string, string | string[]> = {}
   for (const name in upstream) {
     const value = upstream[name]
     if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue
+    if (cors !== undefined && CORS_GRANTS.has(name)) continue
     out[name] = value
   }
-  if (required !== undefined) {
-    for (const [field, value] of Object.entries(required)) {
-      const name = field.toLowerCase()
-      const existing = out[name]
-      // The upstream may expose headers of its own; keep them next to the gateway's.
-      out[name] =
-        name === 'access-control-expose-headers' ? mergeHeaderList(existing, value) : value
-    }
-  }
-  return out
+  // The upstream may expose headers of its own; keep them next to the gateway's.
+  return mergeResponseHeaders(mergeResponseHeaders(out, required), cors)
 }

@@ -4,44 +4,27 @@
  * separate admin listener. Health checks stay on the public listener for load balancers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { DPoPKeyPair } from '@keybound/core'
 import { resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
   baseConfig,
-  clientKey,
   dpopHeaders,
   startGateway,
+  startHarness,
+  type Harness,
   type RunningGateway,
 } from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
 
-let issuer: TestIssuer
-let upstream: TestUpstream
-let key: DPoPKeyPair
-let token: string
-const started: RunningGateway[] = []
+let harness: Harness
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  key = await clientKey()
-  token = await issuer.issue({ jkt: key.jkt })
+  harness = await startHarness()
 })
 
-afterAll(async () => {
-  for (const running of started) await running.gateway.close()
-  await upstream.close()
-  await issuer.close()
-})
+afterAll(() => harness.close())
 
-async function gatewayWith(admin: Record<string, unknown> | undefined): Promise<RunningGateway> {
-  const running = await startGateway(
-    baseConfig(issuer, upstream, admin === undefined ? {} : { admin }),
-  )
-  started.push(running)
-  return running
+function gatewayWith(admin: Record<string, unknown> | undefined): Promise<RunningGateway> {
+  return harness.gateway(admin === undefined ? {} : { admin })
 }
 
 const METRIC = /keybound_gateway_requests_total\{outcome="accepted",reason=""\} 1/
@@ -49,13 +32,13 @@ const METRIC = /keybound_gateway_requests_total\{outcome="accepted",reason=""\} 
 describe('metrics', () => {
   it('are not on the public listener by default, and the path is never forwarded', async () => {
     const running = await gatewayWith(undefined)
-    const hits = upstream.hits()
+    const hits = harness.upstream.hits()
     for (const method of ['GET', 'HEAD', 'POST']) {
       const response = await send(`${running.url}/_keybound/metrics`, { method })
       expect(response.status, method).toBe(404)
     }
     expect((await send(`${running.url}/_keybound/healthz`)).status).toBe(200)
-    expect(upstream.hits()).toBe(hits)
+    expect(harness.upstream.hits()).toBe(hits)
     expect(running.adminUrl).toBeUndefined()
     expect(running.logs.join('')).toContain('"metrics":"not served (set admin.listen)"')
   })
@@ -66,7 +49,7 @@ describe('metrics', () => {
     expect(adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(adminUrl).not.toBe(running.url)
     const accepted = await send(`${running.url}/items/1`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/1'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1'),
     })
     expect(accepted.status).toBe(200)
 
@@ -83,19 +66,19 @@ describe('metrics', () => {
 
   it('the admin listener forwards nothing', async () => {
     const running = await gatewayWith({ listen: { port: 0 } })
-    const hits = upstream.hits()
+    const hits = harness.upstream.hits()
     const response = await send(`${running.adminUrl!}/items/1`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/1'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1'),
     })
     expect(response.status).toBe(404)
     expect(JSON.parse(response.text)).toEqual({ error: 'not_found' })
-    expect(upstream.hits()).toBe(hits)
+    expect(harness.upstream.hits()).toBe(hits)
   })
 
   it('admin.publicMetrics: true puts them back on the public listener', async () => {
     const running = await gatewayWith({ publicMetrics: true })
     await send(`${running.url}/items/1`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/1'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1'),
     })
     const metrics = await send(`${running.url}/_keybound/metrics`)
     expect(metrics.status).toBe(200)
@@ -110,7 +93,7 @@ describe('metrics', () => {
 
   it('the admin listener stops with the gateway', async () => {
     const running = await startGateway(
-      baseConfig(issuer, upstream, { admin: { listen: { port: 0 } } }),
+      baseConfig(harness.issuer, harness.upstream, { admin: { listen: { port: 0 } } }),
     )
     await running.gateway.close()
     await expect(send(`${running.adminUrl!}/_keybound/healthz`)).rejects.toThrow(/ECONNREFUSED/)
@@ -120,7 +103,7 @@ describe('metrics', () => {
 it('bad admin settings are named by their path', () => {
   expect(() =>
     resolveGatewayConfig(
-      baseConfig(issuer, upstream, {
+      baseConfig(harness.issuer, harness.upstream, {
         listen: { port: 8080 },
         admin: { metrics: false, publicMetrics: true, listen: { port: 8080, tls: true } },
       }),

@@ -5,70 +5,56 @@
  * The exact header values a browser checks are asserted over real HTTP.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createProof, type DPoPKeyPair } from '@keybound/core'
+import { createProof } from '@keybound/core'
 import { resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
   baseConfig,
-  clientKey,
   dpopHeaders,
   PUBLIC_BASE,
-  startGateway,
+  startHarness,
+  type Harness,
   type RunningGateway,
 } from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
 
 const APP = 'https://app.example.test'
 const OTHER = 'https://other.example.test'
 const EVIL = 'https://evil.example.test'
 
-let issuer: TestIssuer
-let upstream: TestUpstream
-let key: DPoPKeyPair
-let token: string
+let harness: Harness
 let running: RunningGateway
 
-function corsConfig(extra: Record<string, unknown> = {}) {
-  return baseConfig(issuer, upstream, {
-    cors: { origins: [APP], exposeHeaders: ['X-Upstream'] },
-    routes: [
-      { path: '/public/*', methods: ['GET'], public: true },
-      { path: '/items/:id', methods: ['GET', 'DELETE'], scopes: ['items:read'] },
-      {
-        path: '/upload',
-        methods: ['POST', 'PUT'],
-        scopes: ['items:read'],
-        cors: {
-          origins: [OTHER],
-          allowHeaders: ['Content-Type', 'X-Trace'],
-          maxAgeSeconds: 60,
-          credentials: true,
-        },
+/** The default `cors` for every route, a route with its own, and one with `cors: false`. */
+const CORS_SETTINGS = {
+  cors: { origins: [APP], exposeHeaders: ['X-Upstream'] },
+  routes: [
+    { path: '/public/*', methods: ['GET'], public: true },
+    { path: '/items/:id', methods: ['GET', 'DELETE'], scopes: ['items:read'] },
+    {
+      path: '/upload',
+      methods: ['POST', 'PUT'],
+      scopes: ['items:read'],
+      cors: {
+        origins: [OTHER],
+        allowHeaders: ['Content-Type', 'X-Trace'],
+        maxAgeSeconds: 60,
+        credentials: true,
       },
-      { prefix: '/internal', scopes: ['items:read'], cors: false },
-    ],
-    ...extra,
-  })
+    },
+    { prefix: '/internal', scopes: ['items:read'], cors: false },
+  ],
 }
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
-  running = await startGateway(corsConfig())
+  harness = await startHarness({ sub: 'alice', scope: 'items:read' })
+  running = await harness.gateway(CORS_SETTINGS)
 })
 
-afterAll(async () => {
-  await running.gateway.close()
-  await upstream.close()
-  await issuer.close()
-})
+afterAll(() => harness.close())
 
 let hitsBefore = 0
 beforeEach(() => {
-  hitsBefore = upstream.hits()
+  hitsBefore = harness.upstream.hits()
 })
 
 /** A preflight as a browser sends it: no credentials, the method and headers it wants. */
@@ -107,20 +93,20 @@ describe('preflights', () => {
       'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
     )
     expect(response.headers['www-authenticate']).toBeUndefined()
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('with credentials attached are still answered by the gateway, not forwarded', async () => {
     const response = await send(`${running.url}/items/1`, {
       method: 'OPTIONS',
-      headers: await dpopHeaders(key, token, 'OPTIONS', '/items/1', [
+      headers: await dpopHeaders(harness.key, harness.token, 'OPTIONS', '/items/1', [
         ['origin', APP],
         ['access-control-request-method', 'DELETE'],
       ]),
     })
     expect(response.status).toBe(204)
     expect(response.headers['access-control-allow-origin']).toBe(APP)
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('from an origin not allowed, or asking for a header not allowed: 403, no grant', async () => {
@@ -133,14 +119,14 @@ describe('preflights', () => {
       expect(JSON.parse(response.text)).toEqual({ error: 'cors_refused' })
       for (const name of CORS_GRANT_HEADERS) expect(response.headers[name]).toBeUndefined()
     }
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('for a method the route does not allow: no grant, never forwarded', async () => {
     const response = await preflight('/items/1', APP, 'PATCH')
     expect(response.status).toBe(405)
     expect(response.headers['access-control-allow-origin']).toBeUndefined()
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it("a route's own cors replaces the default: its origins, headers, age and credentials", async () => {
@@ -159,21 +145,21 @@ describe('preflights', () => {
     expect(granted.headers['access-control-max-age']).toBe('60')
     expect(granted.headers['access-control-allow-credentials']).toBe('true')
     expect((await preflight('/upload', APP, 'PUT')).status).toBe(403)
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('cors: false on a route: a preflight there is an ordinary OPTIONS request (401)', async () => {
     const response = await preflight('/internal/x', APP, 'GET')
     expect(response.status).toBe(401)
     expect(response.headers['access-control-allow-origin']).toBeUndefined()
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('on a public route: answered by the gateway too', async () => {
     const response = await preflight('/public/doc', APP, 'GET')
     expect(response.status).toBe(204)
     expect(response.headers['access-control-allow-methods']).toBe('GET, HEAD')
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 })
 
@@ -187,12 +173,12 @@ describe('actual responses', () => {
     expect(response.headers['access-control-allow-origin']).toBe(APP)
     expect(response.headers['access-control-expose-headers']).toBe(EXPOSED)
     expect(response.headers.vary).toBe('Origin')
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
-  it('an accepted call carries the grant next to the upstream headers', async () => {
+  it('an accepted call carries the grant next to the harness.upstream headers', async () => {
     const response = await send(`${running.url}/items/1`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/1', [['origin', APP]]),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1', [['origin', APP]]),
     })
     expect(response.status).toBe(200)
     expect(response.headers['x-upstream']).toBe('yes')
@@ -200,12 +186,12 @@ describe('actual responses', () => {
     expect(response.headers['access-control-expose-headers']).toBe(EXPOSED)
     expect(response.headers['access-control-allow-credentials']).toBeUndefined()
     expect(response.headers.vary).toBe('Origin')
-    expect(upstream.received.at(-1)!.headers['x-keybound-subject']).toBe('alice')
+    expect(harness.upstream.received.at(-1)!.headers['x-keybound-subject']).toBe('alice')
   })
 
   it('from an origin not allowed: served, but without a grant the browser would honour', async () => {
     const response = await send(`${running.url}/items/1`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/1', [['origin', EVIL]]),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1', [['origin', EVIL]]),
     })
     expect(response.status).toBe(200)
     expect(response.headers['access-control-allow-origin']).toBeUndefined()
@@ -238,37 +224,33 @@ describe('actual responses', () => {
   })
 
   it('use_dpop_nonce: DPoP-Nonce is exposed, and the retry with the nonce goes through', async () => {
-    const strict = await startGateway(
-      corsConfig({ nonces: { secretEnv: 'GATEWAY_NONCE_SECRET' } }),
+    const strict = await harness.gateway(
+      { ...CORS_SETTINGS, nonces: { secretEnv: 'GATEWAY_NONCE_SECRET' } },
       { env: { GATEWAY_NONCE_SECRET: 'n'.repeat(40) } },
     )
-    try {
-      const first = await send(`${strict.url}/items/1`, {
-        headers: await dpopHeaders(key, token, 'GET', '/items/1', [['origin', APP]]),
-      })
-      expect(first.status).toBe(401)
-      expect(first.headers['access-control-allow-origin']).toBe(APP)
-      expect(first.headers['access-control-expose-headers']).toBe(EXPOSED)
-      const nonce = first.headers['dpop-nonce'] as string
-      expect(nonce).toMatch(/^[\w.-]+$/)
-      const proof = await createProof(key, {
-        htm: 'GET',
-        htu: `${PUBLIC_BASE}/items/1`,
-        accessToken: token,
-        nonce,
-      })
-      const second = await send(`${strict.url}/items/1`, {
-        headers: [
-          ['origin', APP],
-          ['authorization', `DPoP ${token}`],
-          ['dpop', proof],
-        ],
-      })
-      expect(second.status).toBe(200)
-      expect(second.headers['access-control-allow-origin']).toBe(APP)
-    } finally {
-      await strict.gateway.close()
-    }
+    const first = await send(`${strict.url}/items/1`, {
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1', [['origin', APP]]),
+    })
+    expect(first.status).toBe(401)
+    expect(first.headers['access-control-allow-origin']).toBe(APP)
+    expect(first.headers['access-control-expose-headers']).toBe(EXPOSED)
+    const nonce = first.headers['dpop-nonce'] as string
+    expect(nonce).toMatch(/^[\w.-]+$/)
+    const proof = await createProof(harness.key, {
+      htm: 'GET',
+      htu: `${PUBLIC_BASE}/items/1`,
+      accessToken: harness.token,
+      nonce,
+    })
+    const second = await send(`${strict.url}/items/1`, {
+      headers: [
+        ['origin', APP],
+        ['authorization', `DPoP ${harness.token}`],
+        ['dpop', proof],
+      ],
+    })
+    expect(second.status).toBe(200)
+    expect(second.headers['access-control-allow-origin']).toBe(APP)
   })
 
   it('a route without cors gets no CORS headers from the gateway', async () => {
@@ -284,7 +266,7 @@ describe('configuration', () => {
     let problems = ''
     try {
       resolveGatewayConfig(
-        baseConfig(issuer, upstream, {
+        baseConfig(harness.issuer, harness.upstream, {
           cors: { origins: ['*'], credentials: true, maxAge: 5 },
           routes: [
             {
@@ -314,19 +296,15 @@ describe('configuration', () => {
   })
 
   it('origins: ["*"] grants any origin, echoed', async () => {
-    const open = await startGateway(corsConfig({ cors: { origins: ['*'] } }))
-    try {
-      const response = await send(`${open.url}/items/1`, {
-        method: 'OPTIONS',
-        headers: [
-          ['origin', EVIL],
-          ['access-control-request-method', 'GET'],
-        ],
-      })
-      expect(response.status).toBe(204)
-      expect(response.headers['access-control-allow-origin']).toBe(EVIL)
-    } finally {
-      await open.gateway.close()
-    }
+    const open = await harness.gateway({ ...CORS_SETTINGS, cors: { origins: ['*'] } })
+    const response = await send(`${open.url}/items/1`, {
+      method: 'OPTIONS',
+      headers: [
+        ['origin', EVIL],
+        ['access-control-request-method', 'GET'],
+      ],
+    })
+    expect(response.status).toBe(204)
+    expect(response.headers['access-control-allow-origin']).toBe(EVIL)
   })
 })

@@ -5,22 +5,17 @@
  * The upstream behind it records what arrives.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { DPoPKeyPair } from '@keybound/core'
 import { resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
   baseConfig,
-  clientKey,
   dpopHeaders,
-  startGateway,
+  startHarness,
+  type Harness,
   type RunningGateway,
 } from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
 
-let issuer: TestIssuer
-let upstream: TestUpstream
-let key: DPoPKeyPair
+let harness: Harness
 let adminToken: string
 let readerToken: string
 let refusing: RunningGateway
@@ -40,27 +35,18 @@ const DISGUISED = [
 ]
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  key = await clientKey()
-  adminToken = await issuer.issue({ scope: 'admin', jkt: key.jkt })
-  readerToken = await issuer.issue({ scope: 'items:read', jkt: key.jkt })
-  refusing = await startGateway(baseConfig(issuer, upstream, { routes: ROUTES }))
-  stripping = await startGateway(
-    baseConfig(issuer, upstream, { routes: ROUTES, paths: { semicolons: 'strip' } }),
-  )
+  harness = await startHarness({ scope: 'admin' })
+  adminToken = harness.token
+  readerToken = await harness.issuer.issue({ scope: 'items:read', jkt: harness.key.jkt })
+  refusing = await harness.gateway({ routes: ROUTES })
+  stripping = await harness.gateway({ routes: ROUTES, paths: { semicolons: 'strip' } })
 })
 
-afterAll(async () => {
-  await refusing.gateway.close()
-  await stripping.gateway.close()
-  await upstream.close()
-  await issuer.close()
-})
+afterAll(() => harness.close())
 
 let hitsBefore = 0
 beforeEach(() => {
-  hitsBefore = upstream.hits()
+  hitsBefore = harness.upstream.hits()
 })
 
 describe('paths.semicolons: refuse (the default)', () => {
@@ -70,17 +56,17 @@ describe('paths.semicolons: refuse (the default)', () => {
       expect(bare.status, path).toBe(400)
       expect(JSON.parse(bare.text)).toEqual({ error: 'invalid_path' })
       const signed = await send(`${refusing.url}${path}`, {
-        headers: await dpopHeaders(key, adminToken, 'GET', path),
+        headers: await dpopHeaders(harness.key, adminToken, 'GET', path),
       })
       expect(signed.status, path).toBe(400)
     }
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('still forwards a ; in the query, which names no path', async () => {
     const response = await send(`${refusing.url}/docs?a=1;b=2`)
     expect(response.status).toBe(200)
-    expect(upstream.received.at(-1)!.url).toBe('/docs?a=1;b=2')
+    expect(harness.upstream.received.at(-1)!.url).toBe('/docs?a=1;b=2')
   })
 })
 
@@ -91,27 +77,27 @@ describe('paths.semicolons: strip', () => {
       expect(response.status, path).toBe(401)
       expect(response.headers['www-authenticate']).toBe('DPoP algs="ES256"')
     }
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('asks for the admin scope, as for /admin/secret', async () => {
     for (const path of DISGUISED) {
       const response = await send(`${stripping.url}${path}`, {
-        headers: await dpopHeaders(key, readerToken, 'GET', path),
+        headers: await dpopHeaders(harness.key, readerToken, 'GET', path),
       })
       expect(response.status, path).toBe(403)
     }
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('forwards the path unchanged once the admin token is checked', async () => {
     for (const path of DISGUISED) {
       const response = await send(`${stripping.url}${path}`, {
-        headers: await dpopHeaders(key, adminToken, 'GET', path),
+        headers: await dpopHeaders(harness.key, adminToken, 'GET', path),
       })
       expect(response.status, path).toBe(200)
-      expect(upstream.received.at(-1)!.url).toBe(path)
-      expect(upstream.received.at(-1)!.headers['x-keybound-scope']).toBe('admin')
+      expect(harness.upstream.received.at(-1)!.url).toBe(path)
+      expect(harness.upstream.received.at(-1)!.headers['x-keybound-scope']).toBe('admin')
     }
   })
 
@@ -120,12 +106,14 @@ describe('paths.semicolons: strip', () => {
       const response = await send(`${stripping.url}${path}`)
       expect(response.status, path).toBe(400)
     }
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 })
 
 it('paths.semicolons: a bad value is named by its path', () => {
   expect(() =>
-    resolveGatewayConfig(baseConfig(issuer, upstream, { paths: { semicolons: 'allow', x: 1 } })),
+    resolveGatewayConfig(
+      baseConfig(harness.issuer, harness.upstream, { paths: { semicolons: 'allow', x: 1 } }),
+    ),
   ).toThrow(/paths\.x: is not a known field[\s\S]*paths\.semicolons: must be "refuse" or "strip"/)
 })

@@ -4,55 +4,38 @@
  * method and path override headers. The upstream records what arrives.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { DPoPKeyPair } from '@keybound/core'
 import { resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
   baseConfig,
-  clientKey,
   dpopHeaders,
   PUBLIC_BASE,
-  startGateway,
-  type RunningGateway,
+  startHarness,
+  type Harness,
 } from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
 
-let issuer: TestIssuer
-let upstream: TestUpstream
-let key: DPoPKeyPair
-let token: string
-const started: RunningGateway[] = []
+let harness: Harness
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', clientId: 'app-1', scope: 'items:read', jkt: key.jkt })
+  harness = await startHarness({ sub: 'alice', clientId: 'app-1', scope: 'items:read' })
 })
 
-afterAll(async () => {
-  for (const running of started) await running.gateway.close()
-  await upstream.close()
-  await issuer.close()
-})
+afterAll(() => harness.close())
 
 async function gatewayWith(overrides: Record<string, unknown> = {}): Promise<string> {
-  const running = await startGateway(baseConfig(issuer, upstream, overrides))
-  started.push(running)
-  return running.url
+  return (await harness.gateway(overrides)).url
 }
 
-/** Sends `extra` on a protected and on a public route; returns the headers each upstream call got. */
+/** Sends `extra` on a protected and on a public route; returns the headers each harness.upstream call got. */
 async function forwardBoth(url: string, extra: Array<[string, string]>) {
   const protectedCall = await send(`${url}/items/1`, {
-    headers: await dpopHeaders(key, token, 'GET', '/items/1', extra),
+    headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1', extra),
   })
   expect(protectedCall.status).toBe(200)
-  const onProtected = upstream.received.at(-1)!.headers
+  const onProtected = harness.upstream.received.at(-1)!.headers
   const publicCall = await send(`${url}/public/x`, { headers: extra })
   expect(publicCall.status).toBe(200)
-  const onPublic = upstream.received.at(-1)!.headers
+  const onPublic = harness.upstream.received.at(-1)!.headers
   return [onProtected, onPublic]
 }
 
@@ -76,7 +59,7 @@ const UNDERSCORED: Array<[string, string]> = [
 ]
 
 describe('identity and forwarding headers spelled with underscores', () => {
-  it('never reach the upstream, on protected and public routes', async () => {
+  it('never reach the harness.upstream, on protected and public routes', async () => {
     const url = await gatewayWith()
     for (const headers of await forwardBoth(url, [...UNDERSCORED, ['x_request_id', 'kept']])) {
       for (const [name] of UNDERSCORED) expect(headers[name.toLowerCase()]).toBeUndefined()
@@ -84,7 +67,7 @@ describe('identity and forwarding headers spelled with underscores', () => {
       expect(headers.x_request_id).toBe('kept')
       expect(headers['x-forwarded-for']).toBe('127.0.0.1')
     }
-    expect(upstream.received.at(-2)!.headers['x-keybound-subject']).toBe('alice')
+    expect(harness.upstream.received.at(-2)!.headers['x-keybound-subject']).toBe('alice')
   })
 
   it('are dropped even where trustProxy keeps the real forwarding headers', async () => {
@@ -152,7 +135,7 @@ describe('method and path override headers', () => {
   it('bad requestHeaders settings are named by their path', () => {
     expect(() =>
       resolveGatewayConfig(
-        baseConfig(issuer, upstream, {
+        baseConfig(harness.issuer, harness.upstream, {
           requestHeaders: { underscores: 'keep', overrides: true, extra: 1 },
         }),
       ),

@@ -395,10 +395,10 @@ export function createGateway(
   ): FastifyReply | undefined {
     const method = request.headers['access-control-request-method'] as string
     const match = matchRoute(settings.routes, method, path, settings.paths.semicolons)
-    if (match.kind !== 'route' || match.route.cors === undefined) return undefined
-    const route = match.route
+    const route = match.kind === 'route' ? match.route : undefined
+    if (route?.cors === undefined) return undefined
     const answer = answerPreflight(
-      route.cors!,
+      route.cors,
       request.headers.origin as string,
       method,
       request.headers['access-control-request-headers'],
@@ -619,7 +619,11 @@ export function createGateway(
       await waitForReplayStore()
       const adminAddress =
         adminApp === undefined ? undefined : await listenOn(adminApp, settings.admin.listen!)
-      const address = await listenOn(app, settings.listen)
+      const address = await listenOn(app, settings.listen).catch(async (error: unknown) => {
+        // A public port that is taken must not leave the admin port open behind it.
+        await adminApp?.close()
+        throw error
+      })
       logger.info(
         {
           url: address.url,

@@ -3,6 +3,8 @@
  * them, so they are off the public listener unless the operator opts in; they are served on a
  * separate admin listener. Health checks stay on the public listener for load balancers.
  */
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
@@ -98,6 +100,27 @@ describe('metrics', () => {
     await running.gateway.close()
     await expect(send(`${running.adminUrl!}/_keybound/healthz`)).rejects.toThrow(/ECONNREFUSED/)
   })
+})
+
+it('a public port that is taken leaves no admin listener behind', async () => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const adminPort = (probe.address() as AddressInfo).port
+  await new Promise((resolve) => probe.close(resolve))
+  try {
+    const config = baseConfig(harness.issuer, harness.upstream, {
+      listen: { host: '127.0.0.1', port: (taken.address() as AddressInfo).port },
+      admin: { listen: { port: adminPort } },
+    })
+    await expect(startGateway(config)).rejects.toThrow(/EADDRINUSE/)
+    await expect(send(`http://127.0.0.1:${adminPort}/_keybound/healthz`)).rejects.toThrow(
+      /ECONNREFUSED/,
+    )
+  } finally {
+    await new Promise((resolve) => taken.close(resolve))
+  }
 })
 
 it('bad admin settings are named by their path', () => {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
+import { OVERRIDE_HEADERS } from './lib/headers.js'
 
 /**
  * One route of the gateway, as written in the config file. Give `path` (a pattern) or `prefix`.
@@ -646,13 +647,19 @@ function checkHeaderName(checker: Checker, value: unknown, path: string, fallbac
   if (value === undefined) return fallback
   const name = checker.string(value, path)
   if (name === undefined) return fallback
+  // CGI-style upstreams read `_` as `-`: `x_forwarded_for` would be their X-Forwarded-For.
+  const read = readAsCgi(name)
   if (!TOKEN.test(name)) checker.fail(path, 'must be a valid header name')
-  else if (
-    RESERVED_HEADERS.has(name.toLowerCase()) ||
-    name.toLowerCase().startsWith('x-forwarded-')
-  )
+  else if (RESERVED_HEADERS.has(read) || read.startsWith('x-forwarded-'))
     checker.fail(path, `must not be ${name}: the gateway reads or sets that header itself`)
+  else if (OVERRIDE_HEADERS.includes(read))
+    checker.fail(path, `must not be ${name}: upstreams read it as a method or path override`)
   return name.toLowerCase()
+}
+
+/** A header name as a CGI, WSGI or Rack upstream reads it: lower case, `_` as `-`. */
+function readAsCgi(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-')
 }
 
 function checkIdentityHeaders(checker: Checker, value: unknown): GatewayConfig['identityHeaders'] {
@@ -679,8 +686,8 @@ function checkIdentityHeaders(checker: Checker, value: unknown): GatewayConfig['
     ),
     jkt: checkHeaderName(checker, headers.jkt, 'identityHeaders.jkt', DEFAULT_IDENTITY_HEADERS.jkt),
   }
-  if (new Set(Object.values(names)).size !== 4)
-    checker.fail('identityHeaders', 'header names must differ')
+  if (new Set(Object.values(names).map(readAsCgi)).size !== 4)
+    checker.fail('identityHeaders', 'header names must differ, also with `_` read as `-`')
   return names
 }
 

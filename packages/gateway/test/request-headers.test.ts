@@ -105,6 +105,30 @@ describe('identity and forwarding headers spelled with underscores', () => {
   })
 })
 
+it('identity header names that read as a reserved or override header are refused', () => {
+  let problems = ''
+  try {
+    resolveGatewayConfig(
+      baseConfig(harness.issuer, harness.upstream, {
+        identityHeaders: {
+          subject: 'X_Forwarded_User',
+          clientId: 'x_http_method_override',
+          scope: 'remote_scope',
+          jkt: 'Remote-Scope',
+        },
+      }),
+    )
+  } catch (error) {
+    problems = (error as Error).message
+  }
+  for (const expected of [
+    'identityHeaders.subject: must not be X_Forwarded_User: the gateway reads or sets that header itself',
+    'identityHeaders.clientId: must not be x_http_method_override: upstreams read it as a method or path override',
+    'identityHeaders: header names must differ, also with `_` read as `-`',
+  ])
+    expect(problems).toContain(expected)
+})
+
 describe('method and path override headers', () => {
   const OVERRIDES: Array<[string, string]> = [
     ['X-HTTP-Method-Override', 'DELETE'],

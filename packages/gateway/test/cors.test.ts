@@ -6,10 +6,10 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createProof } from '@keybound/core'
-import { resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
 import {
   baseConfig,
+  configProblems,
   dpopHeaders,
   PUBLIC_BASE,
   startHarness,
@@ -263,24 +263,19 @@ describe('actual responses', () => {
 
 describe('configuration', () => {
   it('names every bad cors field by its path', () => {
-    let problems = ''
-    try {
-      resolveGatewayConfig(
-        baseConfig(harness.issuer, harness.upstream, {
-          cors: { origins: ['*'], credentials: true, maxAge: 5 },
-          routes: [
-            {
-              path: '/a',
-              cors: { origins: ['https://app.example.test/', 'HTTPS://APP.example.test', '*'] },
-            },
-            { path: '/b', cors: { allowHeaders: ['bad header'], maxAgeSeconds: 100_000 } },
-            { path: '/c', cors: true },
-          ],
-        }),
-      )
-    } catch (error) {
-      problems = (error as Error).message
-    }
+    const problems = configProblems(
+      baseConfig(harness.issuer, harness.upstream, {
+        cors: { origins: ['*'], credentials: true, maxAge: 5 },
+        routes: [
+          {
+            path: '/a',
+            cors: { origins: ['https://app.example.test/', 'HTTPS://APP.example.test', '*'] },
+          },
+          { path: '/b', cors: { allowHeaders: ['bad header'], maxAgeSeconds: 100_000 } },
+          { path: '/c', cors: true },
+        ],
+      }),
+    )
     for (const expected of [
       'cors.maxAge: is not a known field',
       'cors.credentials: cannot be true with origins ["*"]',
@@ -292,7 +287,7 @@ describe('configuration', () => {
       'routes[1].cors.maxAgeSeconds: must be an integer from 0 to 86400',
       'routes[2].cors: must be an object',
     ])
-      expect(problems).toContain(expected)
+      expect(problems).toContainEqual(expect.stringContaining(expected))
   })
 
   it('origins: ["*"] grants any origin, echoed', async () => {

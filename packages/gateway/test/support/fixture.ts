@@ -3,7 +3,13 @@
  * headers for a request, and a log sink to check what the gateway writes.
  */
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
-import { createGateway, type Gateway, type GatewayOptions } from '../../src/index.js'
+import {
+  createGateway,
+  GatewayConfigError,
+  resolveGatewayConfig,
+  type Gateway,
+  type GatewayOptions,
+} from '../../src/index.js'
 import { AUDIENCE, startIssuer, type TestIssuer, type TokenClaims } from './issuer.js'
 import { startUpstream, type TestUpstream } from './upstream.js'
 
@@ -36,6 +42,17 @@ export function baseConfig(
     log: { level: 'info' },
     shutdownTimeoutMs: 5_000,
     ...overrides,
+  }
+}
+
+/** The problems the config loader names for `input` (none when it is valid). */
+export function configProblems(input: object): readonly string[] {
+  try {
+    resolveGatewayConfig(input, {})
+    return []
+  } catch (error) {
+    if (error instanceof GatewayConfigError) return error.problems
+    throw error
   }
 }
 

@@ -8,6 +8,8 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
+import { OVERRIDE_HEADERS } from './lib/headers.js'
 
 /**
  * One route of the gateway, as written in the config file. Give `path` (a pattern) or `prefix`.
@@ -32,6 +34,34 @@ export interface RouteConfigInput {
   scopes?: string[]
   /** Forward without any authentication. */
   public?: boolean
+  /** CORS for this route: replaces the top-level `cors`; `false` turns it off here. */
+  cors?: CorsInput | false
+}
+
+/**
+ * CORS for browser clients on other origins. Preflights are answered by the gateway; actual
+ * responses carry the grant. `Authorization` and `DPoP` are always allowed request headers,
+ * `WWW-Authenticate` and `DPoP-Nonce` always exposed (RFC 9449 §7.1, §8, §9).
+ *
+ * @example
+ * ```yaml
+ * cors:
+ *   origins: [https://app.example.com]
+ *   allowHeaders: [Content-Type]
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+ */
+export interface CorsInput {
+  /** Exact origins allowed to call (`https://app.example.com`), or `['*']` for any. */
+  origins: string[]
+  /** Request headers allowed besides `Authorization` and `DPoP` (default `[Content-Type]`). */
+  allowHeaders?: string[]
+  /** Response headers exposed besides `WWW-Authenticate` and `DPoP-Nonce` (default none). */
+  exposeHeaders?: string[]
+  /** How long a browser may cache a preflight answer (default 600, at most 86400). */
+  maxAgeSeconds?: number
+  /** Allow cookies with the calls (`Access-Control-Allow-Credentials`); default `false`. */
+  credentials?: boolean
 }
 
 /**
@@ -66,14 +96,64 @@ export interface GatewayConfigInput {
   replay?: 'memory' | { memory: { maxEntries?: number } } | { redis: RedisReplayInput }
   nonces?: 'off' | false | { secretEnv: string; stepSeconds?: number }
   routes: RouteConfigInput[]
+  /** CORS for every route that does not set its own (default: none). */
+  cors?: CorsInput | false
+  paths?: PathsInput
   identityHeaders?: { subject?: string; clientId?: string; scope?: string; jkt?: string }
   forwardAuthorization?: 'strip' | 'keep'
+  requestHeaders?: RequestHeadersInput
   limits?: { bodyBytes?: number; headerBytes?: number; requestTimeoutMs?: number }
-  admin?: { pathPrefix?: string; metrics?: boolean }
+  admin?: AdminInput
   shutdownTimeoutMs?: number
   allowBearer?: boolean
   algorithms?: string[]
   log?: { level?: string }
+}
+
+/** How request paths are read before routes are matched. */
+export interface PathsInput {
+  /**
+   * A `;` in a path segment, raw or as `%3B` (servlet path parameters such as
+   * `;jsessionid=1`): `refuse` (default) answers 400; `strip` matches each segment on its part
+   * before the `;` (how Tomcat, Jetty and Spring read it) and forwards the path unchanged.
+   */
+  semicolons?: 'refuse' | 'strip'
+}
+
+/**
+ * What happens to request headers a client could use to speak for the gateway or to redirect
+ * the upstream. CGI-style upstreams (WSGI, Rack, PHP) read `_` in a header name as `-`.
+ */
+export interface RequestHeadersInput {
+  /**
+   * `drop-reserved` (default): drop a header whose name, with `_` read as `-`, is an identity,
+   * forwarding, hop-by-hop or override header. `drop-all`: drop every name containing `_`.
+   */
+  underscores?: 'drop-reserved' | 'drop-all'
+  /**
+   * `strip` (default) removes `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`,
+   * `X-Original-URL`, `X-Rewrite-URL` and `X-Forwarded-Prefix`; `keep` forwards them.
+   */
+  overrides?: 'strip' | 'keep'
+}
+
+/**
+ * The gateway's own endpoints: `<pathPrefix>/healthz` and `<pathPrefix>/metrics`. Metrics tell
+ * an outsider about traffic, refusals and the process, so they are off the public listener
+ * unless `publicMetrics` says otherwise.
+ */
+export interface AdminInput {
+  /** Where the endpoints live (default `/_keybound`); no request under it is forwarded. */
+  pathPrefix?: string
+  /** Serve Prometheus metrics at all (default `true`). */
+  metrics?: boolean
+  /**
+   * A second listener for health and metrics (default: none), e.g. `{ port: 9464 }`; its
+   * host defaults to `127.0.0.1`.
+   */
+  listen?: { host?: string; port?: number }
+  /** Also serve metrics on the public listener (default `false`). */
+  publicMetrics?: boolean
 }
 
 /** Where the Redis replay store connects: `url`, or the name of a variable holding it. */
@@ -93,6 +173,8 @@ export interface RouteConfig {
   readonly methods?: readonly string[]
   readonly scopes: readonly string[]
   readonly public: boolean
+  /** The route's CORS policy, when browsers on other origins may call it. */
+  readonly cors?: CorsPolicy
 }
 
 /**
@@ -128,6 +210,7 @@ export interface GatewayConfig {
     | { readonly kind: 'redis'; readonly url: string; readonly keyPrefix?: string }
   readonly nonces: false | { readonly secret: string; readonly stepSeconds: number }
   readonly routes: readonly RouteConfig[]
+  readonly paths: { readonly semicolons: 'refuse' | 'strip' }
   readonly identityHeaders: {
     readonly subject: string
     readonly clientId: string
@@ -135,12 +218,22 @@ export interface GatewayConfig {
     readonly jkt: string
   }
   readonly forwardAuthorization: 'strip' | 'keep'
+  readonly requestHeaders: {
+    readonly underscores: 'drop-reserved' | 'drop-all'
+    readonly overrides: 'strip' | 'keep'
+  }
   readonly limits: {
     readonly bodyBytes: number
     readonly headerBytes: number
     readonly requestTimeoutMs: number
   }
-  readonly admin: { readonly pathPrefix: string; readonly metrics: boolean }
+  readonly admin: {
+    readonly pathPrefix: string
+    readonly metrics: boolean
+    /** The admin listener, when there is one. */
+    readonly listen?: { readonly host: string; readonly port: number }
+    readonly publicMetrics: boolean
+  }
   readonly shutdownTimeoutMs: number
   readonly allowBearer: boolean
   readonly algorithms?: readonly string[]
@@ -188,9 +281,11 @@ const DEFAULTS = {
   headerBytes: 16 * 1024,
   requestTimeoutMs: 60_000,
   adminPrefix: '/_keybound',
+  adminPort: 9464,
   shutdownTimeoutMs: 10_000,
   stepSeconds: 60,
   logLevel: 'info',
+  corsMaxAgeSeconds: 600,
 } as const
 
 // RFC 9110 §5.1 field-name (token) and §9.1 method (token).
@@ -279,6 +374,14 @@ class Checker {
     return out
   }
 
+  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+    if (value === undefined) return fallback
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
+      return value as T
+    this.fail(path, `must be ${allowed.map((item) => `"${item}"`).join(' or ')}`)
+    return fallback
+  }
+
   unknownKeys(value: Json, path: string, known: readonly string[]): void {
     for (const key of Object.keys(value))
       if (!known.includes(key))
@@ -319,10 +422,87 @@ function compilePattern(pattern: string): string[] | string {
   return segments
 }
 
-function checkRoute(checker: Checker, value: unknown, path: string): RouteConfig | undefined {
+/** A browser's serialized origin: scheme, host and non-default port, lower case, no path. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+function checkCors(checker: Checker, value: unknown, path: string): CorsPolicy | undefined {
+  const cors = checker.object(value, path)
+  if (cors === undefined) return undefined
+  checker.unknownKeys(cors, path, [
+    'origins',
+    'allowHeaders',
+    'exposeHeaders',
+    'maxAgeSeconds',
+    'credentials',
+  ])
+  const origins =
+    cors.origins === undefined
+      ? checker.fail(`${path}.origins`, 'is required')
+      : checker.stringList(cors.origins, `${path}.origins`)
+  const anyOrigin = origins?.includes('*') === true
+  if (anyOrigin && origins!.length > 1)
+    checker.fail(`${path}.origins`, '"*" must be the only entry')
+  origins?.forEach((origin, index) => {
+    if (origin !== '*' && !isOrigin(origin))
+      checker.fail(
+        `${path}.origins[${index}]`,
+        'must be an origin such as https://app.example.com (lower case, no path, no default port)',
+      )
+  })
+  const extraRequest = checker.stringList(cors.allowHeaders, `${path}.allowHeaders`, TOKEN) ?? [
+    'Content-Type',
+  ]
+  const extraExposed = checker.stringList(cors.exposeHeaders, `${path}.exposeHeaders`, TOKEN) ?? []
+  const maxAgeSeconds = checker.integer(
+    cors.maxAgeSeconds,
+    `${path}.maxAgeSeconds`,
+    DEFAULTS.corsMaxAgeSeconds,
+    0,
+    86_400,
+  )
+  const credentials = checker.boolean(cors.credentials, `${path}.credentials`, false)
+  // A wildcard with credentials would let every site act with the user's cookies.
+  if (credentials && anyOrigin)
+    checker.fail(`${path}.credentials`, 'cannot be true with origins ["*"]')
+  const allowHeaders = uniqueNames([...DPOP_REQUEST_HEADERS, ...extraRequest])
+  return {
+    origins: new Set(anyOrigin ? [] : (origins ?? [])),
+    anyOrigin,
+    allowHeaders: new Set(allowHeaders.map((name) => name.toLowerCase())),
+    allowHeadersValue: allowHeaders.join(', '),
+    exposeHeadersValue: uniqueNames([...DPOP_EXPOSED_HEADERS, ...extraExposed]).join(', '),
+    maxAgeSeconds,
+    credentials,
+  }
+}
+
+/** Header names without repeats, compared case-insensitively, first spelling kept. */
+function uniqueNames(names: readonly string[]): string[] {
+  const seen = new Set<string>()
+  return names.filter((name) => {
+    const key = name.toLowerCase()
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+function checkRoute(
+  checker: Checker,
+  value: unknown,
+  path: string,
+  defaultCors: CorsPolicy | undefined,
+): RouteConfig | undefined {
   const route = checker.object(value, path)
   if (route === undefined) return undefined
-  checker.unknownKeys(route, path, ['path', 'prefix', 'methods', 'scopes', 'public'])
+  checker.unknownKeys(route, path, ['path', 'prefix', 'methods', 'scopes', 'public', 'cors'])
   const hasPath = route.path !== undefined
   const hasPrefix = route.prefix !== undefined
   if (hasPath === hasPrefix) return checker.fail(path, 'needs exactly one of "path" or "prefix"')
@@ -343,12 +523,19 @@ function checkRoute(checker: Checker, value: unknown, path: string): RouteConfig
   const upper = methods?.map((method) => method.toUpperCase())
   // HEAD is GET without a body (RFC 9110 §9.3.2): allowing GET allows HEAD.
   if (upper !== undefined && upper.includes('GET') && !upper.includes('HEAD')) upper.push('HEAD')
+  const cors =
+    route.cors === undefined
+      ? defaultCors
+      : route.cors === false
+        ? undefined
+        : checkCors(checker, route.cors, `${path}.cors`)
   return {
     pattern: written,
     segments,
     ...(upper === undefined ? {} : { methods: upper }),
     scopes: scopes ?? [],
     public: isPublic,
+    ...(cors === undefined ? {} : { cors }),
   }
 }
 
@@ -460,13 +647,19 @@ function checkHeaderName(checker: Checker, value: unknown, path: string, fallbac
   if (value === undefined) return fallback
   const name = checker.string(value, path)
   if (name === undefined) return fallback
+  // CGI-style upstreams read `_` as `-`: `x_forwarded_for` would be their X-Forwarded-For.
+  const read = readAsCgi(name)
   if (!TOKEN.test(name)) checker.fail(path, 'must be a valid header name')
-  else if (
-    RESERVED_HEADERS.has(name.toLowerCase()) ||
-    name.toLowerCase().startsWith('x-forwarded-')
-  )
+  else if (RESERVED_HEADERS.has(read) || read.startsWith('x-forwarded-'))
     checker.fail(path, `must not be ${name}: the gateway reads or sets that header itself`)
+  else if (OVERRIDE_HEADERS.includes(read))
+    checker.fail(path, `must not be ${name}: upstreams read it as a method or path override`)
   return name.toLowerCase()
+}
+
+/** A header name as a CGI, WSGI or Rack upstream reads it: lower case, `_` as `-`. */
+function readAsCgi(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-')
 }
 
 function checkIdentityHeaders(checker: Checker, value: unknown): GatewayConfig['identityHeaders'] {
@@ -493,9 +686,62 @@ function checkIdentityHeaders(checker: Checker, value: unknown): GatewayConfig['
     ),
     jkt: checkHeaderName(checker, headers.jkt, 'identityHeaders.jkt', DEFAULT_IDENTITY_HEADERS.jkt),
   }
-  if (new Set(Object.values(names)).size !== 4)
-    checker.fail('identityHeaders', 'header names must differ')
+  if (new Set(Object.values(names).map(readAsCgi)).size !== 4)
+    checker.fail('identityHeaders', 'header names must differ, also with `_` read as `-`')
   return names
+}
+
+function checkRequestHeaders(checker: Checker, value: unknown): GatewayConfig['requestHeaders'] {
+  const headers = checker.object(value, 'requestHeaders', false) ?? {}
+  checker.unknownKeys(headers, 'requestHeaders', ['underscores', 'overrides'])
+  return {
+    underscores: checker.oneOf(
+      headers.underscores,
+      'requestHeaders.underscores',
+      ['drop-reserved', 'drop-all'],
+      'drop-reserved',
+    ),
+    overrides: checker.oneOf(
+      headers.overrides,
+      'requestHeaders.overrides',
+      ['strip', 'keep'],
+      'strip',
+    ),
+  }
+}
+
+function checkListen(checker: Checker, value: unknown, path: string, port: number) {
+  const listen = checker.object(value, path, false) ?? {}
+  checker.unknownKeys(listen, path, ['host', 'port'])
+  return {
+    host: checker.string(listen.host, `${path}.host`, false) ?? DEFAULTS.host,
+    port: checker.integer(listen.port, `${path}.port`, port, 0, 65_535),
+  }
+}
+
+function checkAdmin(
+  checker: Checker,
+  value: unknown,
+  listen: GatewayConfig['listen'],
+): GatewayConfig['admin'] {
+  const admin = checker.object(value, 'admin', false) ?? {}
+  checker.unknownKeys(admin, 'admin', ['pathPrefix', 'metrics', 'listen', 'publicMetrics'])
+  const metrics = checker.boolean(admin.metrics, 'admin.metrics', true)
+  const publicMetrics = checker.boolean(admin.publicMetrics, 'admin.publicMetrics', false)
+  if (publicMetrics && !metrics)
+    checker.fail('admin.publicMetrics', 'cannot be true while admin.metrics is false')
+  const adminListen =
+    admin.listen === undefined
+      ? undefined
+      : checkListen(checker, admin.listen, 'admin.listen', DEFAULTS.adminPort)
+  if (adminListen !== undefined && adminListen.port !== 0 && adminListen.port === listen.port)
+    checker.fail('admin.listen.port', 'must differ from listen.port')
+  return {
+    pathPrefix: checkPrefix(checker, admin.pathPrefix),
+    metrics,
+    ...(adminListen === undefined ? {} : { listen: adminListen }),
+    publicMetrics,
+  }
 }
 
 function checkPrefix(checker: Checker, value: unknown): string {
@@ -534,8 +780,11 @@ export function resolveGatewayConfig(
     'replay',
     'nonces',
     'routes',
+    'cors',
+    'paths',
     'identityHeaders',
     'forwardAuthorization',
+    'requestHeaders',
     'limits',
     'admin',
     'shutdownTimeoutMs',
@@ -544,10 +793,7 @@ export function resolveGatewayConfig(
     'log',
   ])
 
-  const listen = checker.object(root.listen, 'listen', false) ?? {}
-  checker.unknownKeys(listen, 'listen', ['host', 'port'])
-  const host = checker.string(listen.host, 'listen.host', false) ?? DEFAULTS.host
-  const port = checker.integer(listen.port, 'listen.port', DEFAULTS.port, 0, 65_535)
+  const listen = checkListen(checker, root.listen, 'listen', DEFAULTS.port)
 
   const publicBaseUrl = checker.url(root.publicBaseUrl, 'publicBaseUrl', ['https:', 'http:'])
   const trustProxy = checker.boolean(root.trustProxy, 'trustProxy', false)
@@ -576,25 +822,36 @@ export function resolveGatewayConfig(
   const replay = checkReplay(checker, root.replay, env)
   const nonces = checkNonces(checker, root.nonces, env)
 
+  const defaultCors = root.cors === undefined ? undefined : checkCors(checker, root.cors, 'cors')
   const routes: RouteConfig[] = []
   if (!Array.isArray(root.routes) || root.routes.length === 0) {
     checker.fail('routes', 'must be a non-empty list (requests matching no route get 404)')
   } else {
     root.routes.forEach((value, index) => {
-      const route = checkRoute(checker, value, `routes[${index}]`)
+      const route = checkRoute(checker, value, `routes[${index}]`, defaultCors)
       if (route !== undefined) routes.push(route)
     })
   }
 
+  const paths = checker.object(root.paths, 'paths', false) ?? {}
+  checker.unknownKeys(paths, 'paths', ['semicolons'])
+  const semicolons = checker.oneOf(
+    paths.semicolons,
+    'paths.semicolons',
+    ['refuse', 'strip'],
+    'refuse',
+  )
   const identityHeaders = checkIdentityHeaders(checker, root.identityHeaders)
-  const forwardAuthorization = root.forwardAuthorization ?? 'strip'
-  if (forwardAuthorization !== 'strip' && forwardAuthorization !== 'keep')
-    checker.fail('forwardAuthorization', 'must be "strip" or "keep"')
+  const forwardAuthorization = checker.oneOf(
+    root.forwardAuthorization,
+    'forwardAuthorization',
+    ['strip', 'keep'],
+    'strip',
+  )
+  const requestHeaders = checkRequestHeaders(checker, root.requestHeaders)
 
   const limits = checker.object(root.limits, 'limits', false) ?? {}
   checker.unknownKeys(limits, 'limits', ['bodyBytes', 'headerBytes', 'requestTimeoutMs'])
-  const admin = checker.object(root.admin, 'admin', false) ?? {}
-  checker.unknownKeys(admin, 'admin', ['pathPrefix', 'metrics'])
   const log = checker.object(root.log, 'log', false) ?? {}
   checker.unknownKeys(log, 'log', ['level'])
   const level = checker.string(log.level, 'log.level', false) ?? DEFAULTS.logLevel
@@ -602,7 +859,7 @@ export function resolveGatewayConfig(
     checker.fail('log.level', `must be one of ${[...LOG_LEVELS].join(', ')}`)
 
   const config = {
-    listen: { host, port },
+    listen,
     publicBaseUrl: publicBaseUrl ?? '',
     trustProxy,
     upstream: { url: new URL(upstreamUrl ?? 'http://invalid'), timeoutMs, connections },
@@ -610,8 +867,10 @@ export function resolveGatewayConfig(
     replay,
     nonces,
     routes,
+    paths: { semicolons },
     identityHeaders,
-    forwardAuthorization: forwardAuthorization as 'strip' | 'keep',
+    forwardAuthorization,
+    requestHeaders,
     limits: {
       bodyBytes: checker.integer(
         limits.bodyBytes,
@@ -635,10 +894,7 @@ export function resolveGatewayConfig(
         3_600_000,
       ),
     },
-    admin: {
-      pathPrefix: checkPrefix(checker, admin.pathPrefix),
-      metrics: checker.boolean(admin.metrics, 'admin.metrics', true),
-    },
+    admin: checkAdmin(checker, root.admin, listen),
     shutdownTimeoutMs: checker.integer(
       root.shutdownTimeoutMs,
       'shutdownTimeoutMs',

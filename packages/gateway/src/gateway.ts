@@ -5,9 +5,14 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
  */
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
 import { pino, type DestinationStream, type Logger } from 'pino'
 import { MemoryReplayStore, stripQueryAndFragment, type ReplayStore } from '@keybound/core'
 import {
@@ -22,8 +27,14 @@ import {
 import { requestLikeOf } from '@keybound/server/node'
 import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
 import { resolveGatewayConfig, type GatewayConfig, type RouteConfig } from './config.js'
-import { buildResponseHeaders, buildUpstreamHeaders, type HeaderPolicy } from './lib/headers.js'
+import {
+  buildResponseHeaders,
+  buildUpstreamHeaders,
+  createHeaderPolicy,
+  mergeResponseHeaders,
+} from './lib/headers.js'
 import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.js'
+import { answerPreflight, corsResponseHeaders, isPreflight } from './lib/cors.js'
 import { matchRoute } from './lib/routes.js'
 import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
 
@@ -82,8 +93,11 @@ export interface GatewayOptions {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export interface Gateway {
-  /** Starts listening on `config.listen`; resolves with the bound address. */
-  listen(): Promise<{ url: string; host: string; port: number }>
+  /**
+   * Starts listening on `config.listen` (and on `config.admin.listen` when set); resolves with
+   * the bound address, plus the admin listener's URL when there is one.
+   */
+  listen(): Promise<{ url: string; host: string; port: number; adminUrl?: string }>
   /**
    * Graceful shutdown: stops accepting connections, lets requests in flight finish (at most
    * `shutdownTimeoutMs`, then their connections are cut), then closes the upstream pool and the
@@ -92,7 +106,10 @@ export interface Gateway {
   close(): Promise<void>
   /** The resolved configuration. */
   readonly config: GatewayConfig
-  /** The gateway's Prometheus registry (also served at `<admin.pathPrefix>/metrics`). */
+  /**
+   * The gateway's Prometheus registry, served at `<admin.pathPrefix>/metrics` on the admin
+   * listener (and on the public one with `admin.publicMetrics`).
+   */
   readonly metrics: GatewayMetrics['registry']
   /** The logger the gateway writes to. */
   readonly logger: Logger
@@ -113,6 +130,9 @@ declare module 'fastify' {
 }
 
 const NO_STORE = { 'cache-control': 'no-store' }
+
+/** A Fastify server of the gateway (the public one or the admin one). */
+type GatewayServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>
 
 function isResolved(config: unknown): config is GatewayConfig {
   return (
@@ -178,6 +198,17 @@ function buildReplayStore(
   })
 }
 
+/** Starts `server` on `where`; resolves with the bound address and its URL. */
+async function listenOn(
+  server: GatewayServer,
+  where: { host: string; port: number },
+): Promise<{ url: string; host: string; port: number }> {
+  await server.listen({ host: where.host, port: where.port })
+  const address = server.server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return { url: `http://${host}:${address.port}`, host: address.address, port: address.port }
+}
+
 function contentLengthOf(header: string | undefined): number | undefined {
   if (header === undefined) return undefined
   return /^\d{1,16}$/.test(header) ? Number(header) : Number.NaN
@@ -220,13 +251,15 @@ export function createGateway(
   })
   const upstream = createUpstream(settings.upstream.url, settings.upstream)
   const publicUrl = new URL(settings.publicBaseUrl)
-  const policy: HeaderPolicy = {
+  const policy = createHeaderPolicy({
     identity: settings.identityHeaders,
     stripAuthorization: settings.forwardAuthorization === 'strip',
     trustProxy: settings.trustProxy,
+    stripOverrides: settings.requestHeaders.overrides === 'strip',
+    dropAllUnderscores: settings.requestHeaders.underscores === 'drop-all',
     publicProto: publicUrl.protocol.slice(0, -1),
     publicHost: publicUrl.host,
-  }
+  })
   const routeScopes = new Map<RouteConfig, { scopes: readonly string[] }>(
     settings.routes.map((route) => [route, { scopes: route.scopes }]),
   )
@@ -281,6 +314,8 @@ export function createGateway(
     responseHeaders: Record<string, string> | undefined,
     // The request's Content-Length, as `handle` already read it.
     declared: number | undefined,
+    // The route's CORS headers, when it has a `cors` setting.
+    cors: Record<string, string> | undefined,
   ): Promise<FastifyReply> {
     const raw = request.raw
     const chunked = raw.headers['transfer-encoding'] !== undefined
@@ -306,7 +341,7 @@ export function createGateway(
         reply.hijack()
         const res = reply.raw
         if (closing) res.setHeader('connection', 'close')
-        res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders))
+        res.writeHead(statusCode, buildResponseHeaders(headers, responseHeaders, cors))
         return res
       },
     )
@@ -332,7 +367,7 @@ export function createGateway(
         return reply
       }
       if (failure.kind === 'body_too_large') {
-        return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
+        return refuse(request, reply, 413, 'body_too_large', { ...cors, connection: 'close' })
       }
       metrics.upstreamError(failure.kind)
       // The path only: a query may carry an `access_token`.
@@ -343,9 +378,35 @@ export function createGateway(
       note(request, { outcome: 'upstream_error', reason: failure.kind })
       return reply
         .code(failure.status)
-        .headers(NO_STORE)
+        .headers({ ...NO_STORE, ...cors })
         .send({ error: failure.status === 504 ? 'upstream_timeout' : 'bad_gateway' })
     }
+  }
+
+  /**
+   * A preflight for a route with `cors` is the gateway's to answer: it carries no credentials
+   * and must never reach the token check or the upstream. `undefined` when the route has no
+   * `cors` (the request is then handled as any other `OPTIONS` request).
+   */
+  function answerCorsPreflight(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    path: string,
+  ): FastifyReply | undefined {
+    const method = request.headers['access-control-request-method'] as string
+    const match = matchRoute(settings.routes, method, path, settings.paths.semicolons)
+    const route = match.kind === 'route' ? match.route : undefined
+    if (route?.cors === undefined) return undefined
+    const answer = answerPreflight(
+      route.cors,
+      request.headers.origin as string,
+      method,
+      request.headers['access-control-request-headers'],
+      route.methods,
+    )
+    if (!answer.ok) return refuse(request, reply, 403, 'cors_refused', answer.headers)
+    note(request, { outcome: 'preflight', reason: '', route: route.pattern })
+    return reply.code(204).headers(answer.headers).send()
   }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -354,19 +415,25 @@ export function createGateway(
     // The admin paths are the gateway's own; no method on them reaches the upstream.
     if (path === adminPrefix || path.startsWith(`${adminPrefix}/`))
       return refuse(request, reply, 404, 'not_found')
-    const match = matchRoute(settings.routes, request.method, path)
+    if (isPreflight(request.method, request.headers)) {
+      const answered = answerCorsPreflight(request, reply, path)
+      if (answered !== undefined) return answered
+    }
+    const match = matchRoute(settings.routes, request.method, path, settings.paths.semicolons)
     if (match.kind === 'bad-path') return refuse(request, reply, 400, 'invalid_path')
     if (match.kind === 'no-route') return refuse(request, reply, 404, 'not_found')
     if (match.kind === 'method')
       return refuse(request, reply, 405, 'method_not_allowed', { allow: match.allow.join(', ') })
+    const route = match.route
+    const cors =
+      route.cors === undefined ? undefined : corsResponseHeaders(route.cors, request.headers.origin)
     const declared = contentLengthOf(request.headers['content-length'])
     if (declared !== undefined && !(declared <= settings.limits.bodyBytes))
       // `Connection: close` so the gateway does not read the body it refuses.
-      return refuse(request, reply, 413, 'body_too_large', { connection: 'close' })
-    const route = match.route
+      return refuse(request, reply, 413, 'body_too_large', { ...cors, connection: 'close' })
     if (route.public) {
       note(request, { outcome: 'public', reason: '', route: route.pattern })
-      return forward(request, reply, undefined, undefined, declared)
+      return forward(request, reply, undefined, undefined, declared, cors)
     }
     const verdict = await resourceServer.verifyRequest(
       requestLikeOf(request.raw, request.url),
@@ -381,7 +448,7 @@ export function createGateway(
       const rejection = renderRejection(verdict)
       return reply
         .code(rejection.status)
-        .headers(rejection.headers)
+        .headers(mergeResponseHeaders(mergeResponseHeaders({}, rejection.headers), cors))
         .send(rejection.body === '' ? undefined : rejection.body)
     }
     note(request, {
@@ -390,7 +457,7 @@ export function createGateway(
       route: route.pattern,
       identity: verdict.identity,
     })
-    return forward(request, reply, verdict.identity, verdict.responseHeaders, declared)
+    return forward(request, reply, verdict.identity, verdict.responseHeaders, declared, cors)
   }
 
   app.all('/*', handle)
@@ -404,8 +471,8 @@ export function createGateway(
     return refuse(request, reply, status, status === 500 ? 'internal_error' : 'bad_request')
   })
 
-  const prefix = settings.admin.pathPrefix
-  app.get(`${prefix}/healthz`, async (_request, reply) => {
+  /** Health for load balancers; 503 while closing or while the replay store is down. */
+  async function answerHealth(_request: FastifyRequest, reply: FastifyReply) {
     const redis =
       settings.replay.kind === 'redis' ? (replayStore as RedisReplayStore).client : undefined
     // A gateway whose replay store is down refuses every protected request (503): take it out
@@ -419,13 +486,37 @@ export function createGateway(
         status: ok ? 'ok' : closing ? 'closing' : 'unavailable',
         replay: replayReady ? 'ready' : 'unavailable',
       })
-  })
-  if (settings.admin.metrics) {
-    app.get(`${prefix}/metrics`, async (_request, reply) => {
-      return reply
-        .headers({ 'content-type': metrics.registry.contentType, ...NO_STORE })
-        .send(await metrics.registry.metrics())
+  }
+
+  async function answerMetrics(_request: FastifyRequest, reply: FastifyReply) {
+    return reply
+      .headers({ 'content-type': metrics.registry.contentType, ...NO_STORE })
+      .send(await metrics.registry.metrics())
+  }
+
+  /** Health always; metrics only where the config puts them. */
+  function addAdminRoutes(server: GatewayServer, withMetrics: boolean): void {
+    const prefix = settings.admin.pathPrefix
+    server.get(`${prefix}/healthz`, answerHealth)
+    if (withMetrics) server.get(`${prefix}/metrics`, answerMetrics)
+  }
+
+  // Health stays on the public listener, where load balancers probe; metrics leave it unless
+  // the operator opts in, as they describe the traffic to whoever asks.
+  addAdminRoutes(app, settings.admin.metrics && settings.admin.publicMetrics)
+  const adminApp = settings.admin.listen === undefined ? undefined : buildAdminApp()
+
+  function buildAdminApp(): GatewayServer {
+    const server = Fastify({
+      loggerInstance: logger,
+      logController: new LogController({ disableRequestLogging: true }),
+      requestTimeout: settings.limits.requestTimeoutMs,
     })
+    addAdminRoutes(server, settings.admin.metrics)
+    server.setNotFoundHandler((_request, reply) =>
+      reply.code(404).headers(NO_STORE).send({ error: 'not_found' }),
+    )
+    return server
   }
 
   // Callback-style hooks: an async hook costs a promise per request on the hot path.
@@ -487,6 +578,16 @@ export function createGateway(
       logger.warn('redis replay store not connected yet; protected routes answer 503 until it is')
   }
 
+  /** Where the metrics can be read, for the start-up log line. */
+  function metricsWhere(): string {
+    if (!settings.admin.metrics) return 'off'
+    const places = [
+      ...(adminApp === undefined ? [] : ['admin listener']),
+      ...(settings.admin.publicMetrics ? ['public listener'] : []),
+    ]
+    return places.length === 0 ? 'not served (set admin.listen)' : places.join(' and ')
+  }
+
   let closed: Promise<void> | undefined
   async function shutdown(): Promise<void> {
     closing = true
@@ -500,6 +601,11 @@ export function createGateway(
       clearInterval(drain)
       clearTimeout(deadline)
     }
+    // The admin listener goes last, so its health check says `closing` while requests drain.
+    if (adminApp !== undefined) {
+      adminApp.server.closeAllConnections()
+      await adminApp.close()
+    }
     await upstream.close()
     await (replayStore as { close?(): Promise<void> }).close?.()
     logger.info('gateway closed')
@@ -511,15 +617,24 @@ export function createGateway(
     logger,
     async listen() {
       await waitForReplayStore()
-      await app.listen({ host: settings.listen.host, port: settings.listen.port })
-      const address = app.server.address() as AddressInfo
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-      const url = `http://${host}:${address.port}`
+      const adminAddress =
+        adminApp === undefined ? undefined : await listenOn(adminApp, settings.admin.listen!)
+      const address = await listenOn(app, settings.listen).catch(async (error: unknown) => {
+        // A public port that is taken must not leave the admin port open behind it.
+        await adminApp?.close()
+        throw error
+      })
       logger.info(
-        { url, upstream: settings.upstream.url.origin, routes: settings.routes.length },
+        {
+          url: address.url,
+          ...(adminAddress === undefined ? {} : { adminUrl: adminAddress.url }),
+          metrics: metricsWhere(),
+          upstream: settings.upstream.url.origin,
+          routes: settings.routes.length,
+        },
         'gateway listening',
       )
-      return { url, host: address.address, port: address.port }
+      return adminAddress === undefined ? address : { ...address, adminUrl: adminAddress.url }
     },
     close() {
       closed ??= shutdown()

@@ -17,4 +17,8 @@ export {
   type RouteConfig,
   type RouteConfigInput,
   type RedisReplayInput,
+  type AdminInput,
+  type CorsInput,
+  type PathsInput,
+  type RequestHeadersInput,
 } from './config.js'

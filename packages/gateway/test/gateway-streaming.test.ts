@@ -170,8 +170,9 @@ describe('upstream failures', () => {
       })
       expect(response.status).toBe(504)
       expect(JSON.parse(response.text)).toEqual({ error: 'upstream_timeout' })
-      const metrics = await send(`${impatient.url}/_keybound/metrics`)
-      expect(metrics.text).toMatch(/keybound_gateway_upstream_errors_total\{kind="timeout"\} 1/)
+      expect(await impatient.gateway.metrics.metrics()).toMatch(
+        /keybound_gateway_upstream_errors_total\{kind="timeout"\} 1/,
+      )
     } finally {
       await impatient.gateway.close()
     }
@@ -190,8 +191,9 @@ describe('upstream failures', () => {
       })
       expect(response.status).toBe(502)
       expect(JSON.parse(response.text)).toEqual({ error: 'bad_gateway' })
-      const metrics = await send(`${orphan.url}/_keybound/metrics`)
-      expect(metrics.text).toMatch(/keybound_gateway_upstream_errors_total\{kind="connect"\} 1/)
+      expect(await orphan.gateway.metrics.metrics()).toMatch(
+        /keybound_gateway_upstream_errors_total\{kind="connect"\} 1/,
+      )
     } finally {
       await orphan.gateway.close()
     }

@@ -5,7 +5,8 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 /** What happened to a request, as a bounded label value. */
-export type Outcome = 'accepted' | 'public' | 'rejected' | 'upstream_error' | 'aborted'
+export type Outcome =
+  'accepted' | 'public' | 'preflight' | 'rejected' | 'upstream_error' | 'aborted'
 
 /** The metrics a gateway records. */
 export interface GatewayMetrics {

@@ -3,10 +3,15 @@
  * headers for a request, and a log sink to check what the gateway writes.
  */
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
-import { createGateway, type Gateway, type GatewayOptions } from '../../src/index.js'
-import type { TestIssuer } from './issuer.js'
-import type { TestUpstream } from './upstream.js'
-import { AUDIENCE } from './issuer.js'
+import {
+  createGateway,
+  GatewayConfigError,
+  resolveGatewayConfig,
+  type Gateway,
+  type GatewayOptions,
+} from '../../src/index.js'
+import { AUDIENCE, startIssuer, type TestIssuer, type TokenClaims } from './issuer.js'
+import { startUpstream, type TestUpstream } from './upstream.js'
 
 /** What clients call; `htu` is built from it, whatever loopback port the gateway has. */
 export const PUBLIC_BASE = AUDIENCE
@@ -40,9 +45,22 @@ export function baseConfig(
   }
 }
 
+/** The problems the config loader names for `input` (none when it is valid). */
+export function configProblems(input: object): readonly string[] {
+  try {
+    resolveGatewayConfig(input, {})
+    return []
+  } catch (error) {
+    if (error instanceof GatewayConfigError) return error.problems
+    throw error
+  }
+}
+
 export interface RunningGateway {
   readonly gateway: Gateway
   readonly url: string
+  /** The admin listener's URL, when the config has `admin.listen`. */
+  readonly adminUrl: string | undefined
   /** Every log line the gateway wrote. */
   readonly logs: string[]
 }
@@ -57,8 +75,8 @@ export async function startGateway(
     logStream: { write: (line: string) => void logs.push(line) },
     ...options,
   })
-  const { url } = await gateway.listen()
-  return { gateway, url, logs }
+  const { url, adminUrl } = await gateway.listen()
+  return { gateway, url, adminUrl, logs }
 }
 
 /** A fresh ES256 client key. */
@@ -76,4 +94,40 @@ export async function dpopHeaders(
 ): Promise<Array<[string, string]>> {
   const proof = await createProof(key, { htm: method, htu: PUBLIC_BASE + path, accessToken: token })
   return [['authorization', `DPoP ${token}`], ['dpop', proof], ...extra]
+}
+
+/** An issuer, a recording upstream, a client key with its token, and the gateways started. */
+export interface Harness {
+  readonly issuer: TestIssuer
+  readonly upstream: TestUpstream
+  readonly key: DPoPKeyPair
+  /** A token bound to `key`, with the claims given to {@link startHarness}. */
+  readonly token: string
+  /** Starts a gateway on {@link baseConfig} with `overrides`; `close()` stops it. */
+  gateway(overrides?: Record<string, unknown>, options?: GatewayOptions): Promise<RunningGateway>
+  /** Stops every gateway started, the upstream and the issuer. */
+  close(): Promise<void>
+}
+
+/** Starts what a gateway test file needs around the gateways it builds. */
+export async function startHarness(claims: TokenClaims = {}): Promise<Harness> {
+  const [issuer, upstream, key] = await Promise.all([startIssuer(), startUpstream(), clientKey()])
+  const token = await issuer.issue({ ...claims, jkt: key.jkt })
+  const started: RunningGateway[] = []
+  return {
+    issuer,
+    upstream,
+    key,
+    token,
+    async gateway(overrides = {}, options = {}) {
+      const running = await startGateway(baseConfig(issuer, upstream, overrides), options)
+      started.push(running)
+      return running
+    },
+    async close() {
+      for (const running of started) await running.gateway.close()
+      await upstream.close()
+      await issuer.close()
+    },
+  }
 }

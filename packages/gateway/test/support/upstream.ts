@@ -41,7 +41,7 @@ export interface TestUpstream {
 /**
  * Paths: `/slow?ms=N` answers after N ms; `/stream` sends one chunk, waits for
  * `releaseStream()`, then sends the rest; `/flood?mb=N` sends N MB as fast as its socket takes
- * them; `/hop` answers with hop-by-hop headers; anything else answers 200 with a JSON summary of
+ * them; `/hop` answers with hop-by-hop headers; `/public/own-cors` with CORS headers of its own; anything else answers 200 with a JSON summary of
  * what arrived.
  */
 export async function startUpstream(): Promise<TestUpstream> {
@@ -98,6 +98,15 @@ export async function startUpstream(): Promise<TestUpstream> {
       res.end('last\n')
     } else if (pathname === '/flood') {
       sendFlood(res, Number(searchParams.get('mb') ?? 1))
+    } else if (pathname === '/public/own-cors') {
+      // An upstream that grants CORS itself, more widely than the gateway's setting.
+      res.writeHead(200, {
+        'access-control-allow-origin': '*',
+        'access-control-allow-credentials': 'true',
+        'access-control-expose-headers': 'X-Internal',
+        vary: 'Accept-Encoding',
+      })
+      res.end('own cors')
     } else if (pathname === '/hop') {
       res.writeHead(200, {
         connection: 'x-upstream-hop',

@@ -138,6 +138,21 @@ export interface AuthorizationServerConfig {
   }
   /** Fixed-window rate limits answered with 429 and `Retry-After` (see {@link RateLimitConfig}). */
   rateLimits: RateLimitConfig
+  /** Where `/metrics` is served (see {@link MetricsConfig}); nowhere by default. */
+  metrics: MetricsConfig
+}
+
+/**
+ * Where Prometheus metrics are served. They tell an outsider the traffic, the error mix and
+ * the process internals, so they are off the public listener unless the operator says so.
+ */
+export interface MetricsConfig {
+  /** Port of a separate metrics listener serving only `GET /metrics` (0: any free port); none when left out. */
+  port?: number
+  /** Address of the metrics listener (default `127.0.0.1`). */
+  host: string
+  /** Also serve `/metrics` on the main (public) listener (default `false`). */
+  onMainListener: boolean
 }
 
 /** One fixed-window limit: at most `max` counted events per key in each `windowSeconds`. */
@@ -599,6 +614,7 @@ const KNOWN_TOP_LEVEL = new Set([
   'cors',
   'limits',
   'rateLimits',
+  'metrics',
 ])
 
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
@@ -773,6 +789,23 @@ function checkStorage(
   }
 }
 
+function checkMetrics(checker: Checker, input: Input): MetricsConfig {
+  const metrics = checker.optionalObject(input.metrics, 'metrics')
+  for (const key of Object.keys(metrics)) {
+    if (!['port', 'host', 'onMainListener'].includes(key))
+      checker.fail(`metrics.${key}`, 'is not a known setting')
+  }
+  const port =
+    metrics.port === undefined
+      ? undefined
+      : checker.integer(metrics.port, 'metrics.port', 0, 0, 65_535)
+  return {
+    ...(port === undefined ? {} : { port }),
+    host: checker.string(metrics.host, 'metrics.host', '127.0.0.1') ?? '127.0.0.1',
+    onMainListener: checker.boolean(metrics.onMainListener, 'metrics.onMainListener', false),
+  }
+}
+
 /**
  * Validates a parsed config document after applying `${VAR}` references and the environment
  * variables of {@link ENVIRONMENT_VARIABLES}. Throws a {@link ConfigError} naming every bad field.
@@ -867,6 +900,7 @@ export function resolveConfig(
     cors: checkCors(checker, input),
     limits: checkLimits(checker, input),
     rateLimits: checkRateLimits(checker, input),
+    metrics: checkMetrics(checker, input),
   }
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(

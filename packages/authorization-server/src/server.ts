@@ -22,7 +22,7 @@ import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './con
 import { registerCors } from './cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { epochSeconds } from './lib/crypto.js'
-import { createMetrics } from './metrics.js'
+import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
 import { createRequestLimits } from './rate-limits.js'
 import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
@@ -60,7 +60,12 @@ export interface AuthorizationServer {
   readonly issuer: string | undefined
   /** Endpoint URLs under the issuer. */
   urls(): EndpointUrls
-  /** Starts listening (default 127.0.0.1, port 0 = any free port); resolves with the issuer. */
+  /** The URL of the separate metrics listener once it runs (`metrics.port`), else `undefined`. */
+  metricsUrl(): string | undefined
+  /**
+   * Starts listening (default 127.0.0.1, port 0 = any free port), and the metrics listener when
+   * `metrics.port` is set; resolves with the issuer.
+   */
   listen(options?: { port?: number; host?: string }): Promise<string>
   /** Rotates the access-token signing key now; the old one stays published until its tokens expire. */
   rotateSigningKeys(): Promise<void>
@@ -347,10 +352,13 @@ async function assemble(
       return sendJson(reply, 503, { status: 'unavailable' })
     }
   })
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  )
+  if (config.metrics.onMainListener) {
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    )
+  }
 
+  let metricsListener: MetricsListener | undefined
   let closed = false
   return {
     app,
@@ -360,8 +368,15 @@ async function assemble(
       return urls?.issuer
     },
     urls: () => ctx.urls(),
+    metricsUrl: () => metricsListener?.url,
     async listen(listenOptions = {}) {
       await app.listen({ port: listenOptions.port ?? 0, host: listenOptions.host ?? '127.0.0.1' })
+      if (config.metrics.port !== undefined && metricsListener === undefined) {
+        metricsListener = await listenForMetrics(metrics.registry, {
+          host: config.metrics.host,
+          port: config.metrics.port,
+        })
+      }
       urls ??= endpointUrls(deriveIssuer(app.server.address() as AddressInfo))
       app.log.info({ issuer: urls.issuer }, 'authorization server listening')
       return urls.issuer
@@ -378,6 +393,7 @@ async function assemble(
       if (closed) return
       closed = true
       clearInterval(timer)
+      await metricsListener?.close()
       await app.close()
       await replay.close()
       await db.destroy()

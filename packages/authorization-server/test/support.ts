@@ -107,6 +107,8 @@ export async function baseConfig(
     clients: baseClients(),
     users: [{ username: 'alice', passwordHash: await passwordHash, subject: 'user-alice' }],
     registration: { initialAccessToken: 'initial-access-token-0123456789' },
+    // Metrics on their own loopback listener (any free port), as a deployment would run them.
+    metrics: { port: 0 },
     ...overrides,
   }
 }

@@ -101,7 +101,7 @@ export interface AuthorizationServerConfig {
     }
   }
   /** Dynamic client registration (RFC 7591); off when left out. */
-  registration?: { initialAccessToken: string }
+  registration?: { initialAccessToken: string } & RegistrationPolicy
   storage: {
     /** PostgreSQL connection string; SQLite is used when left out. */
     databaseUrl?: string
@@ -153,6 +153,22 @@ export interface MetricsConfig {
   host: string
   /** Also serve `/metrics` on the main (public) listener (default `false`). */
   onMainListener: boolean
+}
+
+/**
+ * What a dynamically registered client may ask for (RFC 7591 §2: the server decides which
+ * metadata it accepts). Everything is closed by default: no scopes, no `client_credentials`.
+ */
+export interface RegistrationPolicy {
+  /** Scope tokens a registered client may register (default: none). */
+  allowedScopes: string[]
+  /** Registered clients may use the `client_credentials` grant (default `false`). */
+  allowClientCredentials: boolean
+  /**
+   * When not empty, registered redirect URIs must be https on one of these hosts, and only then
+   * are authorization errors redirected to them before the user signs in (default: empty).
+   */
+  trustedRedirectHosts: string[]
 }
 
 /** One fixed-window limit: at most `max` counted events per key in each `windowSeconds`. */
@@ -806,6 +822,58 @@ function checkMetrics(checker: Checker, input: Input): MetricsConfig {
   }
 }
 
+const REGISTRATION_SETTINGS = [
+  'initialAccessToken',
+  'allowedScopes',
+  'allowClientCredentials',
+  'trustedRedirectHosts',
+]
+
+function checkRegistrationPolicy(checker: Checker, registration: Input): RegistrationPolicy {
+  for (const key of Object.keys(registration)) {
+    if (!REGISTRATION_SETTINGS.includes(key))
+      checker.fail(`registration.${key}`, 'is not a known setting')
+  }
+  return {
+    allowedScopes: checkNameList(
+      checker,
+      registration.allowedScopes,
+      'registration.allowedScopes',
+      SCOPE_TOKEN,
+      'must be a scope token (RFC 6749 §3.3)',
+    ),
+    allowClientCredentials: checker.boolean(
+      registration.allowClientCredentials,
+      'registration.allowClientCredentials',
+      false,
+    ),
+    trustedRedirectHosts: checkNameList(
+      checker,
+      registration.trustedRedirectHosts,
+      'registration.trustedRedirectHosts',
+      /^[a-z0-9.-]{1,253}$/,
+      'must be a lower-case host name',
+    ),
+  }
+}
+
+// An optional array of strings that each match `shape`; every bad item is named by its index.
+function checkNameList(
+  checker: Checker,
+  value: unknown,
+  path: string,
+  shape: RegExp,
+  problem: string,
+): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return checker.fail(path, 'must be an array') ?? []
+  return value.filter((item, i): item is string => {
+    if (typeof item === 'string' && shape.test(item)) return true
+    checker.fail(`${path}[${i}]`, problem)
+    return false
+  })
+}
+
 /**
  * Validates a parsed config document after applying `${VAR}` references and the environment
  * variables of {@link ENVIRONMENT_VARIABLES}. Throws a {@link ConfigError} naming every bad field.
@@ -888,7 +956,11 @@ export function resolveConfig(
     },
     signing: { alg: checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256') },
     dpop: checkDpop(checker, input),
-    ...(initialAccessToken === undefined ? {} : { registration: { initialAccessToken } }),
+    ...(initialAccessToken === undefined
+      ? {}
+      : {
+          registration: { initialAccessToken, ...checkRegistrationPolicy(checker, registration!) },
+        }),
     ...checkStorage(checker, input),
     lint: {
       maxAccessTokenLifetimeWithoutNonce: checker.seconds(

@@ -106,7 +106,10 @@ export async function baseConfig(
   return {
     clients: baseClients(),
     users: [{ username: 'alice', passwordHash: await passwordHash, subject: 'user-alice' }],
-    registration: { initialAccessToken: 'initial-access-token-0123456789' },
+    registration: {
+      initialAccessToken: 'initial-access-token-0123456789',
+      allowedScopes: ['read'],
+    },
     // Metrics on their own loopback listener (any free port), as a deployment would run them.
     metrics: { port: 0 },
     ...overrides,

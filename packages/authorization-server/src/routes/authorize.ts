@@ -32,6 +32,7 @@ import {
   toOAuthError,
 } from '../wire.js'
 import { REQUEST_URI_PREFIX } from './par.js'
+import { isAllowedRegisteredRedirect } from './register.js'
 
 const BROWSER_COOKIE = 'kb_browser'
 const INTERACTION_LIFETIME = 600
@@ -159,16 +160,22 @@ async function takePushedRequest(
   return JSON.parse(row.parameters) as AuthorizationParameters
 }
 
+/** A request that failed after its client and redirect URI were found consistent. */
+interface RequestFailure {
+  failure: OAuthError
+  redirectUri: string
+  state: string | undefined
+}
+
 async function resolveRequest(
   ctx: ServerContext,
-  reply: FastifyReply,
   client: Client,
   params: Parameters,
-): Promise<AuthorizationParameters | FastifyReply> {
-  if (params.request_uri !== undefined) return takePushedRequest(ctx, client, params.request_uri)
+): Promise<{ parameters: AuthorizationParameters } | RequestFailure> {
+  if (params.request_uri !== undefined)
+    return { parameters: await takePushedRequest(ctx, client, params.request_uri) }
   const effective = await readRequestObject(ctx, client, params)
   const redirectUri = checkRedirectUri(client, effective.redirect_uri)
-  const context = { state: effective.state, issuer: ctx.urls().issuer }
   try {
     if (ctx.config.par.required || client.require_pushed_authorization_requests) {
       throw new OAuthError(
@@ -176,16 +183,42 @@ async function resolveRequest(
         'this client must use pushed authorization requests (request_uri)',
       )
     }
-    return checkAuthorizationRequest(ctx.config, client, effective, redirectUri)
+    return { parameters: checkAuthorizationRequest(ctx.config, client, effective, redirectUri) }
   } catch (error) {
-    return redirectError(reply, redirectUri, toOAuthError(error), context)
+    return { failure: toOAuthError(error), redirectUri, state: effective.state }
   }
+}
+
+// The error codes RFC 6749 §4.1.2.1 sends back to the client, plus RFC 8707 §2's
+// `invalid_target`; anything else (request objects, request URIs) is shown to the user.
+const REDIRECTED_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'unauthorized_client',
+  'access_denied',
+  'unsupported_response_type',
+  'invalid_scope',
+  'server_error',
+  'temporarily_unavailable',
+  'invalid_target',
+])
+
+/**
+ * Whether an error may be sent to `redirectUri` before the user did anything. A redirect URI
+ * of a dynamically registered client is the registrant's choice: redirecting to it without a
+ * user in the loop would make this server an open redirector (RFC 9700 §4.11.2), unless the
+ * operator restricted registrations to https URIs on hosts of `registration.trustedRedirectHosts`.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
+function mayRedirectError(ctx: ServerContext, client: Client, failure: RequestFailure): boolean {
+  if (!REDIRECTED_ERRORS.has(failure.failure.error)) return false
+  if (client.source === 'config') return true
+  return isAllowedRegisteredRedirect(ctx.config, failure.redirectUri)
 }
 
 /**
  * Handles `GET /authorize`: validates the request (or takes the pushed one) and shows the login
- * page. Unknown clients and unregistered redirect URIs get an error page, other errors go to
- * the redirect URI.
+ * page. Unknown clients, unregistered redirect URIs and untrusted redirect URIs of registered
+ * clients get an error page; the errors of RFC 6749 §4.1.2.1 go to a trusted redirect URI.
  * @example
  * ```ts
  * app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
@@ -203,8 +236,16 @@ export async function handleAuthorize(
       params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)
     if (client === undefined)
       throw new OAuthError('invalid_request', '"client_id" is missing or unknown')
-    const resolved = await resolveRequest(ctx, reply, client, params)
-    if (!('code_challenge' in resolved)) return resolved
+    const resolved = await resolveRequest(ctx, client, params)
+    if ('failure' in resolved) {
+      const failure = logged(ctx, resolved.failure)
+      if (!mayRedirectError(ctx, client, resolved)) return showError(reply, failure)
+      return redirectError(reply, resolved.redirectUri, failure, {
+        state: resolved.state,
+        issuer: ctx.urls().issuer,
+      })
+    }
+    const authorization = resolved.parameters
     const interaction = randomHandle()
     await ctx.db
       .insertInto('kb_authorization_requests')
@@ -212,14 +253,14 @@ export async function handleAuthorize(
         request_hash: hashHandle(interaction),
         kind: 'interaction',
         client_id: client.client_id,
-        parameters: JSON.stringify(resolved),
+        parameters: JSON.stringify(authorization),
         browser_hash: hashHandle(browserId(ctx, request, reply)),
         subject: null,
         expires_at: epochSeconds(ctx.now()) + INTERACTION_LIFETIME,
         used_at: null,
       })
       .execute()
-    return renderLogin(ctx, reply, client, interaction, resolved.redirect_uri)
+    return renderLogin(ctx, reply, client, interaction, authorization.redirect_uri)
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }

@@ -11,6 +11,7 @@
  * @packageDocumentation
  */
 import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
 
@@ -140,6 +141,12 @@ export interface AuthorizationServerConfig {
   rateLimits: RateLimitConfig
   /** Where `/metrics` is served (see {@link MetricsConfig}); nowhere by default. */
   metrics: MetricsConfig
+  /**
+   * Addresses or CIDR ranges of the reverse proxies in front of the server (default: none).
+   * Only from these is `X-Forwarded-For` believed, and the per-address rate limits then key on
+   * the client address it names; from anyone else the header is ignored.
+   */
+  trustProxy: string[]
 }
 
 /**
@@ -184,7 +191,7 @@ export interface RateLimit {
  */
 export interface RateLimitConfig {
   enabled: boolean
-  /** `/token` requests per client (`client_id` from Basic or the body; the client IP without one). */
+  /** `/token` requests per client, counted once the client authenticated (a failure is refunded). */
   token: RateLimit
   /** `/par` requests per client, keyed like `token`. */
   par: RateLimit
@@ -192,6 +199,13 @@ export interface RateLimitConfig {
   login: RateLimit
   /** Failed sign-ins per client IP address, whatever the username. */
   loginIp: RateLimit
+  /**
+   * Failed client authentications per client id (RFC 6749 §10.10); an address that
+   * authenticated as the client in the last 24 hours is exempt, so guessers cannot starve it.
+   */
+  clientAuthFailures: RateLimit
+  /** Failed client authentications per client IP address, whatever the client. */
+  clientAuthFailuresIp: RateLimit
 }
 
 /**
@@ -631,6 +645,7 @@ const KNOWN_TOP_LEVEL = new Set([
   'limits',
   'rateLimits',
   'metrics',
+  'trustProxy',
 ])
 
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
@@ -638,6 +653,8 @@ const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   par: { max: 600, windowSeconds: 60 },
   login: { max: 10, windowSeconds: 300 },
   loginIp: { max: 100, windowSeconds: 300 },
+  clientAuthFailures: { max: 100, windowSeconds: 60 },
+  clientAuthFailuresIp: { max: 100, windowSeconds: 60 },
 }
 
 function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
@@ -694,6 +711,16 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
     par: checkRateLimit(checker, rateLimits.par, 'par'),
     login: checkRateLimit(checker, rateLimits.login, 'login'),
     loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
+    clientAuthFailures: checkRateLimit(
+      checker,
+      rateLimits.clientAuthFailures,
+      'clientAuthFailures',
+    ),
+    clientAuthFailuresIp: checkRateLimit(
+      checker,
+      rateLimits.clientAuthFailuresIp,
+      'clientAuthFailuresIp',
+    ),
   }
 }
 
@@ -803,6 +830,25 @@ function checkStorage(
         'keybound:as:dpop:',
     },
   }
+}
+
+// An IPv4 or IPv6 address, optionally with a prefix length in range (`10.0.0.0/8`, `::1`).
+function isAddressOrRange(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/')
+  const version = isIP(address ?? '')
+  if (version === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
+}
+
+function checkTrustProxy(checker: Checker, value: unknown): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return checker.fail('trustProxy', 'must be an array') ?? []
+  return value.filter((item, i): item is string => {
+    if (typeof item === 'string' && isAddressOrRange(item)) return true
+    checker.fail(`trustProxy[${i}]`, 'must be an IP address or CIDR range (10.0.0.0/8)')
+    return false
+  })
 }
 
 function checkMetrics(checker: Checker, input: Input): MetricsConfig {
@@ -973,6 +1019,7 @@ export function resolveConfig(
     limits: checkLimits(checker, input),
     rateLimits: checkRateLimits(checker, input),
     metrics: checkMetrics(checker, input),
+    trustProxy: checkTrustProxy(checker, input.trustProxy),
   }
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(

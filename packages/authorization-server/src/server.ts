@@ -242,7 +242,9 @@ async function assemble(
   const metrics = createMetrics()
   const app = Fastify({
     logger: options.logger ?? defaultLogger(),
-    trustProxy: false,
+    // Only the configured proxies' X-Forwarded-For counts: request.ip is then the client's
+    // address (the per-address rate limits depend on it); from anyone else it is ignored.
+    trustProxy: config.trustProxy.length === 0 ? false : config.trustProxy,
     bodyLimit: config.limits.bodyBytes,
     // A client gets this long to send the whole request (headers and body): slow clients
     // (slowloris) are cut off with 408 instead of holding a connection forever.
@@ -328,14 +330,9 @@ async function assemble(
       .type('application/jwk-set+json')
       .send(buildJwks(ctx)),
   )
-  app.post('/token', async (request, reply) => {
-    limits.checkToken(request)
-    return handleToken(ctx, request, reply)
-  })
-  app.post('/par', async (request, reply) => {
-    limits.checkPar(request)
-    return handlePar(ctx, request, reply)
-  })
+  // Their per-client budgets are counted at client authentication (client-auth.ts).
+  app.post('/token', (request, reply) => handleToken(ctx, request, reply))
+  app.post('/par', (request, reply) => handlePar(ctx, request, reply))
   app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
   app.post('/authorize/login', (request, reply) => handleLogin(ctx, request, reply))
   app.post('/authorize/consent', (request, reply) => handleConsent(ctx, request, reply))

@@ -396,6 +396,24 @@ async function issueCode(
   return reply.redirect(target.href, 303)
 }
 
+// The user whose password this is, or undefined for an unknown user or a wrong password (both
+// cost one scrypt run).
+async function checkPassword(
+  ctx: ServerContext,
+  params: Parameters,
+): Promise<{ subject: string } | undefined> {
+  const user =
+    params.username === undefined
+      ? undefined
+      : await ctx.db
+          .selectFrom('kb_users')
+          .selectAll()
+          .where('username', '=', params.username)
+          .executeTakeFirst()
+  const verified = await verifyPassword(params.password ?? '', user?.password_hash)
+  return verified ? user : undefined
+}
+
 /**
  * Handles `POST /authorize/login`: checks the password (scrypt), then shows the consent page for
  * third-party clients without a covering grant, or issues the code.
@@ -415,18 +433,15 @@ export async function handleLogin(
     const found = await loadInteraction(ctx, request, params)
     if (found.row.subject !== null)
       throw new OAuthError('invalid_request', 'already signed in for this request')
-    // Before the password is checked: a limited guesser learns nothing from further tries.
-    ctx.limits.checkLogin(params.username, request.ip)
-    const user =
-      params.username === undefined
-        ? undefined
-        : await ctx.db
-            .selectFrom('kb_users')
-            .selectAll()
-            .where('username', '=', params.username)
-            .executeTakeFirst()
-    if (!(await verifyPassword(params.password ?? '', user?.password_hash))) {
-      ctx.limits.loginFailed(params.username, request.ip)
+    // Counted before the password is checked (and refunded on success): a limited guesser
+    // learns nothing from further tries, however many it sends at once.
+    const attempt = ctx.limits.beginLogin(params.username, request.ip)
+    const user = await checkPassword(ctx, params).catch((error: unknown) => {
+      attempt.aborted()
+      throw error
+    })
+    if (user === undefined) {
+      attempt.failed()
       ctx.log.info({ client_id: found.client.client_id }, 'sign-in failed')
       return renderLogin(
         ctx,
@@ -437,7 +452,8 @@ export async function handleLogin(
         'Invalid username or password.',
       )
     }
-    const subject = user!.subject
+    attempt.succeeded()
+    const subject = user.subject
     if (await hasConsent(ctx, found.client, subject, found.parameters.scope))
       return await issueCode(ctx, reply, found, subject)
     await ctx.db

@@ -14,6 +14,14 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
+import {
+  DEFAULT_SCRYPT_LOG_N,
+  MAX_SCRYPT_LOG_N,
+  MIN_SCRYPT_LOG_N,
+  scryptCost,
+  storedHashCost,
+  storedHashProblem,
+} from './passwords.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =
@@ -63,7 +71,7 @@ export interface ResourceConfig {
 
 export interface UserConfig {
   username: string
-  /** `scrypt$N$r$p$salt$hash` as made by `hashPassword` or `keybound-as hash-password`. */
+  /** `$scrypt$ln=17,r=8,p=1$salt$hash` as made by `hashPassword` or `keybound-as hash-password` (the older `scrypt$N$r$p$salt$hash` with N >= 2^14 is accepted). */
   passwordHash: string
   /** The `sub` of this user's tokens; defaults to the username. */
   subject: string
@@ -147,6 +155,17 @@ export interface AuthorizationServerConfig {
    * the client address it names; from anyone else the header is ignored.
    */
   trustProxy: string[]
+  /** How new password hashes are made (see {@link PasswordConfig}). */
+  passwords: PasswordConfig
+}
+
+/**
+ * The cost of new password hashes. A user whose stored hash is weaker gets a new hash at the
+ * next sign-in; hashes below N = 2^14 are refused at load.
+ */
+export interface PasswordConfig {
+  /** log2 of scrypt's N, from 14 to 20 (default 17: OWASP's N = 2^17, r = 8, p = 1). */
+  scryptLogN: number
 }
 
 /**
@@ -547,9 +566,8 @@ function checkUsers(checker: Checker, value: unknown): UserConfig[] {
     if (user === undefined) return
     const username = checker.required(user.username, `users[${i}].username`)
     const hash = checker.required(user.passwordHash, `users[${i}].passwordHash`)
-    if (hash !== undefined && !hash.startsWith('scrypt$')) {
-      checker.fail(`users[${i}].passwordHash`, 'must be an scrypt hash (keybound-as hash-password)')
-    }
+    const hashProblem = hash === undefined ? undefined : storedHashProblem(hash)
+    if (hashProblem !== undefined) checker.fail(`users[${i}].passwordHash`, hashProblem)
     if (username !== undefined && seen.has(username))
       checker.fail(`users[${i}].username`, 'is a duplicate')
     if (username === undefined || hash === undefined) return
@@ -646,6 +664,7 @@ const KNOWN_TOP_LEVEL = new Set([
   'rateLimits',
   'metrics',
   'trustProxy',
+  'passwords',
 ])
 
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
@@ -829,6 +848,22 @@ function checkStorage(
         checker.string(replay.keyPrefix, 'replay.keyPrefix', 'keybound:as:dpop:') ??
         'keybound:as:dpop:',
     },
+  }
+}
+
+function checkPasswords(checker: Checker, input: Input): PasswordConfig {
+  const passwords = checker.optionalObject(input.passwords, 'passwords')
+  for (const key of Object.keys(passwords)) {
+    if (key !== 'scryptLogN') checker.fail(`passwords.${key}`, 'is not a known setting')
+  }
+  return {
+    scryptLogN: checker.integer(
+      passwords.scryptLogN,
+      'passwords.scryptLogN',
+      DEFAULT_SCRYPT_LOG_N,
+      MIN_SCRYPT_LOG_N,
+      MAX_SCRYPT_LOG_N,
+    ),
   }
 }
 
@@ -1020,6 +1055,7 @@ export function resolveConfig(
     rateLimits: checkRateLimits(checker, input),
     metrics: checkMetrics(checker, input),
     trustProxy: checkTrustProxy(checker, input.trustProxy),
+    passwords: checkPasswords(checker, input),
   }
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(
@@ -1072,6 +1108,19 @@ export async function loadConfigFile(
   return parseConfig(await readFile(path, 'utf8'), env)
 }
 
+// Hashes below the current cost still work; each is replaced at the user's next sign-in.
+function weakHashWarnings(config: AuthorizationServerConfig): string[] {
+  const current = scryptCost(config.passwords.scryptLogN)
+  return config.users.flatMap((user, i) => {
+    const cost = storedHashCost(user.passwordHash)
+    if (cost === undefined || cost.N >= current.N) return []
+    return [
+      `users[${i}].passwordHash: scrypt N=${cost.N} is below the current N=${current.N}; ` +
+        "it is replaced at the user's next sign-in (or run keybound-as hash-password)",
+    ]
+  })
+}
+
 /**
  * Configuration warnings that are not errors. AS16 (RFC 9449 §11.2): without nonces, DPoP
  * access tokens should not be long-lived, because pre-generated proofs stay usable.
@@ -1095,5 +1144,6 @@ export function lintConfig(config: AuthorizationServerConfig): string[] {
       'dpop.required: false lets clients without dpop_bound_access_tokens obtain Bearer access tokens',
     )
   }
+  warnings.push(...weakHashWarnings(config))
   return warnings
 }

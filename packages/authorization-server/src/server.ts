@@ -23,6 +23,7 @@ import { registerCors } from './cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { epochSeconds } from './lib/crypto.js'
 import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
+import { effectiveHash } from './passwords.js'
 import { createRequestLimits } from './rate-limits.js'
 import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
@@ -164,7 +165,7 @@ async function syncUsers(
         .values({
           username: user.username,
           subject: user.subject,
-          password_hash: user.passwordHash,
+          password_hash: await effectiveHash(trx, user.username, user.passwordHash),
           updated_at: epochSeconds(nowMs),
         })
         .execute()

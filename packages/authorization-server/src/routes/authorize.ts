@@ -21,7 +21,7 @@ import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters, splitScope, type Parameters } from '../lib/form.js'
-import { verifyPassword } from '../passwords.js'
+import { checkPassword, scryptCost, storeUpgradedHash } from '../passwords.js'
 import type { AuthorizationRequestsTable } from '../storage/database.js'
 import {
   escapeHtml,
@@ -397,8 +397,8 @@ async function issueCode(
 }
 
 // The user whose password this is, or undefined for an unknown user or a wrong password (both
-// cost one scrypt run).
-async function checkPassword(
+// cost one scrypt run). A hash below the current cost is replaced by a new one.
+async function signInUser(
   ctx: ServerContext,
   params: Parameters,
 ): Promise<{ subject: string } | undefined> {
@@ -410,8 +410,16 @@ async function checkPassword(
           .selectAll()
           .where('username', '=', params.username)
           .executeTakeFirst()
-  const verified = await verifyPassword(params.password ?? '', user?.password_hash)
-  return verified ? user : undefined
+  const cost = scryptCost(ctx.config.passwords.scryptLogN)
+  const check = await checkPassword(params.password ?? '', user?.password_hash, cost)
+  if (!check.ok || user === undefined) return undefined
+  if (check.needsRehash) {
+    const now = epochSeconds(ctx.now())
+    await storeUpgradedHash(ctx.db, user.username, user.password_hash, params.password!, cost, now)
+      // The sign-in itself succeeded; the next one tries the upgrade again.
+      .catch((error: unknown) => ctx.log.warn({ err: error }, 'password hash upgrade failed'))
+  }
+  return user
 }
 
 /**
@@ -436,7 +444,7 @@ export async function handleLogin(
     // Counted before the password is checked (and refunded on success): a limited guesser
     // learns nothing from further tries, however many it sends at once.
     const attempt = ctx.limits.beginLogin(params.username, request.ip)
-    const user = await checkPassword(ctx, params).catch((error: unknown) => {
+    const user = await signInUser(ctx, params).catch((error: unknown) => {
       attempt.aborted()
       throw error
     })

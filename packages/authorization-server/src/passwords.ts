@@ -117,8 +117,7 @@ function parseStoredHash(stored: string): StoredHash | undefined {
  */
 export function storedHashProblem(stored: string): string | undefined {
   const parsed = parseStoredHash(stored)
-  if (parsed === undefined)
-    return 'must be an scrypt hash (keybound-as hash-password)'
+  if (parsed === undefined) return 'must be an scrypt hash (keybound-as hash-password)'
   return weakCostProblem(parsed.cost)
 }
 

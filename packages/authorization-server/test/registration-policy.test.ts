@@ -101,17 +101,23 @@ describe('errors at the redirect URI of a registered client', () => {
     }
   }
 
-  it('shows the error instead of redirecting to a registrant-chosen URI', async () => {
-    server = await startServer('sqlite', registration({}))
+  // Registers a public client with one redirect URI and sends it an unsupported response type.
+  async function registerAndAuthorize(redirectUri: string) {
     const created = await register({
-      redirect_uris: ['http://127.0.0.1:7/landing'],
+      redirect_uris: [redirectUri],
       token_endpoint_auth_method: 'none',
     })
     expect(created.status).toBe(201)
-    const answer = await authorizeQuery({
+    return authorizeQuery({
       client_id: created.body.client_id,
       response_type: 'token',
+      state: 's-1',
     })
+  }
+
+  it('shows the error instead of redirecting to a registrant-chosen URI', async () => {
+    server = await startServer('sqlite', registration({}))
+    const answer = await registerAndAuthorize('http://127.0.0.1:7/landing')
     expect([answer.status, answer.location]).toEqual([400, null])
     expect(answer.page).toContain('unsupported_response_type')
     // A configured client's redirect URI is the operator's: its errors still go back to it.
@@ -136,16 +142,7 @@ describe('errors at the redirect URI of a registered client', () => {
         'redirect_uris[0]: must be https on a host of registration.trustedRedirectHosts',
       )
     }
-    const created = await register({
-      redirect_uris: ['https://app.example/cb'],
-      token_endpoint_auth_method: 'none',
-    })
-    expect(created.status).toBe(201)
-    const answer = await authorizeQuery({
-      client_id: created.body.client_id,
-      response_type: 'token',
-      state: 's-1',
-    })
+    const answer = await registerAndAuthorize('https://app.example/cb')
     expect(answer.status).toBe(303)
     const location = new URL(answer.location!)
     expect(`${location.origin}${location.pathname}`).toBe('https://app.example/cb')

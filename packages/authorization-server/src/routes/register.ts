@@ -84,7 +84,7 @@ export function isAllowedRegisteredRedirect(
 
 // The operator's registration policy: scopes from the allow-list only, client_credentials only
 // when allowed, redirect URIs only on trusted hosts when a list is set (RFC 7591 §2).
-function checkRegistrationPolicy(ctx: ServerContext, client: ClientConfig): void {
+function enforceRegistrationPolicy(ctx: ServerContext, client: ClientConfig): void {
   const policy = ctx.config.registration!
   const allowed = new Set(policy.allowedScopes)
   const refused = splitScope(client.scope).filter((token) => !allowed.has(token))
@@ -147,7 +147,7 @@ export async function handleRegister(
       first,
     )
   }
-  checkRegistrationPolicy(ctx, config)
+  enforceRegistrationPolicy(ctx, config)
   const now = ctx.now()
   await ctx.clients.register(config, hashHandle(initial), now)
   const body: Record<string, unknown> = {

@@ -111,14 +111,15 @@ function parseStoredHash(stored: string): StoredHash | undefined {
  * `undefined`; for config validation, so that no user is silently unable to sign in.
  * @example
  * ```ts
- * storedHashProblem('scrypt$1024$8$1$…') // 'scrypt N=1024 is below the minimum N=16384 (2^14)'
+ * storedHashProblem('scrypt$1024$8$1$…') // 'scrypt N=1024 is below the minimum N=16384 (2^14): make a new one…'
  * ```
  * @see https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
  */
 export function storedHashProblem(stored: string): string | undefined {
   const parsed = parseStoredHash(stored)
   if (parsed === undefined) return 'must be an scrypt hash (keybound-as hash-password)'
-  return weakCostProblem(parsed.cost)
+  const weak = weakCostProblem(parsed.cost)
+  return weak === undefined ? undefined : `${weak}: make a new one with keybound-as hash-password`
 }
 
 /**

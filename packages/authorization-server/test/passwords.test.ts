@@ -53,7 +53,7 @@ describe('hashes', () => {
     ).toThrow(
       expect.objectContaining({
         issues: [
-          'users[0].passwordHash: scrypt N=1024 is below the minimum N=16384 (2^14)',
+          'users[0].passwordHash: scrypt N=1024 is below the minimum N=16384 (2^14): make a new one with keybound-as hash-password',
           'users[1].passwordHash: must be an scrypt hash (keybound-as hash-password)',
           'passwords.scryptLogN: must be a whole number from 14 to 20',
         ],

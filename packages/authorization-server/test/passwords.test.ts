@@ -15,7 +15,15 @@ import {
   verifyPassword,
   type AuthorizationServer,
 } from '../src/index.js'
-import { authorize, baseConfig, freshStorage, pkce, PASSWORD, REDIRECT } from './support.js'
+import {
+  authorize,
+  baseConfig,
+  DATABASES,
+  freshStorage,
+  pkce,
+  PASSWORD,
+  REDIRECT,
+} from './support.js'
 
 /** A hash in the format (and at the cost) the earlier `keybound-as hash-password` wrote. */
 function legacyHash(password: string, N = 16384): string {
@@ -69,7 +77,7 @@ describe('hashes', () => {
   })
 })
 
-describe('upgrade at sign-in', () => {
+describe.each(DATABASES)('upgrade at sign-in on %s', (kind) => {
   const servers: AuthorizationServer[] = []
   const cleanups: Array<() => Promise<void>> = []
 
@@ -113,7 +121,7 @@ describe('upgrade at sign-in', () => {
   }
 
   it('signs in with an earlier hash-password hash and keeps a current-cost hash across restarts', async () => {
-    const { storage, cleanup } = await freshStorage('sqlite')
+    const { storage, cleanup } = await freshStorage(kind)
     cleanups.push(cleanup)
     const old = legacyHash(PASSWORD)
     expect((await signIn(storage, old, PASSWORD)).code).toBeDefined()

@@ -12,7 +12,9 @@ export const SECRET = 'interop-client-secret-0123456789abcdef'
 export const PASSWORD = 'correct horse battery staple'
 export const REDIRECT = 'http://127.0.0.1:9/cb'
 
-const passwordHash = hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 })
+// The lowest cost the server accepts, and the servers hash at it too (passwords.scryptLogN): a
+// sign-in then costs one 16 MiB scrypt run, not a 128 MiB one.
+const passwordHash = hashPassword(PASSWORD, { N: 2 ** 14, r: 8, p: 1 })
 
 export interface KeyboundAs {
   issuer: string
@@ -29,6 +31,7 @@ export async function startKeyboundAs(
   const server = await createAuthorizationServer(
     {
       accessTokens: { audience },
+      passwords: { scryptLogN: 14 },
       users: [{ username: 'alice', passwordHash: await passwordHash, subject: 'user-alice' }],
       clients: [
         {

@@ -14,6 +14,7 @@ import type { Client } from './clients.js'
 import type { ServerContext } from './context.js'
 import { epochSeconds, equalsConstantTime, hashHandle } from './lib/crypto.js'
 import type { Parameters } from './lib/form.js'
+import type { BudgetedEndpoint } from './rate-limits.js'
 import { OAuthError } from './wire.js'
 
 /**
@@ -196,6 +197,34 @@ export async function authenticateClient(
     throw new OAuthError('invalid_client', description, { basicChallenge: presented.basic })
   }
   if (presented.clientId === undefined) fail('client authentication failed: no client_id')
+  // Counted (and limited) before anything is checked, under the decoded client id.
+  const attempt = ctx.limits.beginClientAuthentication(
+    budgetOf(ctx, endpointUrl),
+    presented.clientId!,
+    request.ip,
+  )
+  try {
+    const client = await checkCredentials(ctx, presented, endpointUrl, fail)
+    attempt.succeeded()
+    return client
+  } catch (error) {
+    if (error instanceof OAuthError && error.error === 'invalid_client') attempt.failed()
+    else attempt.aborted()
+    throw error
+  }
+}
+
+function budgetOf(ctx: ServerContext, endpointUrl: string): BudgetedEndpoint | undefined {
+  const urls = ctx.urls()
+  return endpointUrl === urls.token ? 'token' : endpointUrl === urls.par ? 'par' : undefined
+}
+
+async function checkCredentials(
+  ctx: ServerContext,
+  presented: Presented,
+  endpointUrl: string,
+  fail: (description: string) => never,
+): Promise<Client> {
   const client = await ctx.clients.find(presented.clientId!)
   if (client === undefined) return fail('client authentication failed: unknown client')
   if (client.token_endpoint_auth_method !== presented.method) {

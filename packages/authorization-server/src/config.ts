@@ -11,8 +11,17 @@
  * @packageDocumentation
  */
 import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
+import {
+  DEFAULT_SCRYPT_LOG_N,
+  MAX_SCRYPT_LOG_N,
+  MIN_SCRYPT_LOG_N,
+  scryptCost,
+  storedHashCost,
+  storedHashProblem,
+} from './passwords.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =
@@ -62,7 +71,7 @@ export interface ResourceConfig {
 
 export interface UserConfig {
   username: string
-  /** `scrypt$N$r$p$salt$hash` as made by `hashPassword` or `keybound-as hash-password`. */
+  /** `$scrypt$ln=17,r=8,p=1$salt$hash` as made by `hashPassword` or `keybound-as hash-password` (the older `scrypt$N$r$p$salt$hash` with N >= 2^14 is accepted). */
   passwordHash: string
   /** The `sub` of this user's tokens; defaults to the username. */
   subject: string
@@ -101,7 +110,7 @@ export interface AuthorizationServerConfig {
     }
   }
   /** Dynamic client registration (RFC 7591); off when left out. */
-  registration?: { initialAccessToken: string }
+  registration?: { initialAccessToken: string } & RegistrationPolicy
   storage: {
     /** PostgreSQL connection string; SQLite is used when left out. */
     databaseUrl?: string
@@ -141,6 +150,54 @@ export interface AuthorizationServerConfig {
    * `windowSeconds` for each of `token`, `par`, `login` and `loginIp`.
    */
   rateLimits: RateLimitConfig
+  /** Where `/metrics` is served (see {@link MetricsConfig}); nowhere by default. */
+  metrics: MetricsConfig
+  /**
+   * Addresses or CIDR ranges of the reverse proxies in front of the server (default: none).
+   * Only from these is `X-Forwarded-For` believed, and the per-address rate limits then key on
+   * the client address it names; from anyone else the header is ignored.
+   */
+  trustProxy: string[]
+  /** How new password hashes are made (see {@link PasswordConfig}). */
+  passwords: PasswordConfig
+}
+
+/**
+ * The cost of new password hashes. A user whose stored hash is weaker gets a new hash at the
+ * next sign-in; hashes below N = 2^14 are refused at load.
+ */
+export interface PasswordConfig {
+  /** log2 of scrypt's N, from 14 to 20 (default 17: OWASP's N = 2^17, r = 8, p = 1). */
+  scryptLogN: number
+}
+
+/**
+ * Where Prometheus metrics are served. They tell an outsider the traffic, the error mix and
+ * the process internals, so they are off the public listener unless the operator says so.
+ */
+export interface MetricsConfig {
+  /** Port of a separate metrics listener serving only `GET /metrics` (0: any free port); none when left out. */
+  port?: number
+  /** Address of the metrics listener (default `127.0.0.1`). */
+  host: string
+  /** Also serve `/metrics` on the main (public) listener (default `false`). */
+  onMainListener: boolean
+}
+
+/**
+ * What a dynamically registered client may ask for (RFC 7591 §2: the server decides which
+ * metadata it accepts). Everything is closed by default: no scopes, no `client_credentials`.
+ */
+export interface RegistrationPolicy {
+  /** Scope tokens a registered client may register (default: none). */
+  allowedScopes: string[]
+  /** Registered clients may use the `client_credentials` grant (default `false`). */
+  allowClientCredentials: boolean
+  /**
+   * When not empty, registered redirect URIs must be https on one of these hosts, and only then
+   * are authorization errors redirected to them before the user signs in (default: empty).
+   */
+  trustedRedirectHosts: string[]
 }
 
 /** One fixed-window limit: at most `max` counted events per key in each `windowSeconds`. */
@@ -156,7 +213,7 @@ export interface RateLimit {
  */
 export interface RateLimitConfig {
   enabled: boolean
-  /** `/token` requests per client (`client_id` from Basic or the body; the client IP without one). */
+  /** `/token` requests per client, counted once the client authenticated (a failure is refunded). */
   token: RateLimit
   /** `/par` requests per client, keyed like `token`. */
   par: RateLimit
@@ -164,6 +221,13 @@ export interface RateLimitConfig {
   login: RateLimit
   /** Failed sign-ins per client IP address, whatever the username. */
   loginIp: RateLimit
+  /**
+   * Failed client authentications per client id (RFC 6749 §10.10); an address that
+   * authenticated as the client in the last 24 hours is exempt, so guessers cannot starve it.
+   */
+  clientAuthFailures: RateLimit
+  /** Failed client authentications per client IP address, whatever the client. */
+  clientAuthFailuresIp: RateLimit
 }
 
 /**
@@ -505,9 +569,8 @@ function checkUsers(checker: Checker, value: unknown): UserConfig[] {
     if (user === undefined) return
     const username = checker.required(user.username, `users[${i}].username`)
     const hash = checker.required(user.passwordHash, `users[${i}].passwordHash`)
-    if (hash !== undefined && !hash.startsWith('scrypt$')) {
-      checker.fail(`users[${i}].passwordHash`, 'must be an scrypt hash (keybound-as hash-password)')
-    }
+    const hashProblem = hash === undefined ? undefined : storedHashProblem(hash)
+    if (hashProblem !== undefined) checker.fail(`users[${i}].passwordHash`, hashProblem)
     if (username !== undefined && seen.has(username))
       checker.fail(`users[${i}].username`, 'is a duplicate')
     if (username === undefined || hash === undefined) return
@@ -602,6 +665,9 @@ const KNOWN_TOP_LEVEL = new Set([
   'cors',
   'limits',
   'rateLimits',
+  'metrics',
+  'trustProxy',
+  'passwords',
 ])
 
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
@@ -609,6 +675,8 @@ const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   par: { max: 600, windowSeconds: 60 },
   login: { max: 10, windowSeconds: 300 },
   loginIp: { max: 100, windowSeconds: 300 },
+  clientAuthFailures: { max: 100, windowSeconds: 60 },
+  clientAuthFailuresIp: { max: 100, windowSeconds: 60 },
 }
 
 function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
@@ -665,6 +733,16 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
     par: checkRateLimit(checker, rateLimits.par, 'par'),
     login: checkRateLimit(checker, rateLimits.login, 'login'),
     loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
+    clientAuthFailures: checkRateLimit(
+      checker,
+      rateLimits.clientAuthFailures,
+      'clientAuthFailures',
+    ),
+    clientAuthFailuresIp: checkRateLimit(
+      checker,
+      rateLimits.clientAuthFailuresIp,
+      'clientAuthFailuresIp',
+    ),
   }
 }
 
@@ -776,6 +854,110 @@ function checkStorage(
   }
 }
 
+function checkPasswords(checker: Checker, input: Input): PasswordConfig {
+  const passwords = checker.optionalObject(input.passwords, 'passwords')
+  for (const key of Object.keys(passwords)) {
+    if (key !== 'scryptLogN') checker.fail(`passwords.${key}`, 'is not a known setting')
+  }
+  return {
+    scryptLogN: checker.integer(
+      passwords.scryptLogN,
+      'passwords.scryptLogN',
+      DEFAULT_SCRYPT_LOG_N,
+      MIN_SCRYPT_LOG_N,
+      MAX_SCRYPT_LOG_N,
+    ),
+  }
+}
+
+// An IPv4 or IPv6 address, optionally with a prefix length in range (`10.0.0.0/8`, `::1`).
+function isAddressOrRange(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/')
+  const version = isIP(address ?? '')
+  if (version === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128)
+}
+
+function checkTrustProxy(checker: Checker, value: unknown): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return checker.fail('trustProxy', 'must be an array') ?? []
+  return value.filter((item, i): item is string => {
+    if (typeof item === 'string' && isAddressOrRange(item)) return true
+    checker.fail(`trustProxy[${i}]`, 'must be an IP address or CIDR range (10.0.0.0/8)')
+    return false
+  })
+}
+
+function checkMetrics(checker: Checker, input: Input): MetricsConfig {
+  const metrics = checker.optionalObject(input.metrics, 'metrics')
+  for (const key of Object.keys(metrics)) {
+    if (!['port', 'host', 'onMainListener'].includes(key))
+      checker.fail(`metrics.${key}`, 'is not a known setting')
+  }
+  const port =
+    metrics.port === undefined
+      ? undefined
+      : checker.integer(metrics.port, 'metrics.port', 0, 0, 65_535)
+  return {
+    ...(port === undefined ? {} : { port }),
+    host: checker.string(metrics.host, 'metrics.host', '127.0.0.1') ?? '127.0.0.1',
+    onMainListener: checker.boolean(metrics.onMainListener, 'metrics.onMainListener', false),
+  }
+}
+
+const REGISTRATION_SETTINGS = [
+  'initialAccessToken',
+  'allowedScopes',
+  'allowClientCredentials',
+  'trustedRedirectHosts',
+]
+
+function checkRegistrationPolicy(checker: Checker, registration: Input): RegistrationPolicy {
+  for (const key of Object.keys(registration)) {
+    if (!REGISTRATION_SETTINGS.includes(key))
+      checker.fail(`registration.${key}`, 'is not a known setting')
+  }
+  return {
+    allowedScopes: checkNameList(
+      checker,
+      registration.allowedScopes,
+      'registration.allowedScopes',
+      SCOPE_TOKEN,
+      'must be a scope token (RFC 6749 §3.3)',
+    ),
+    allowClientCredentials: checker.boolean(
+      registration.allowClientCredentials,
+      'registration.allowClientCredentials',
+      false,
+    ),
+    trustedRedirectHosts: checkNameList(
+      checker,
+      registration.trustedRedirectHosts,
+      'registration.trustedRedirectHosts',
+      /^[a-z0-9.-]{1,253}$/,
+      'must be a lower-case host name',
+    ),
+  }
+}
+
+// An optional array of strings that each match `shape`; every bad item is named by its index.
+function checkNameList(
+  checker: Checker,
+  value: unknown,
+  path: string,
+  shape: RegExp,
+  problem: string,
+): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) return checker.fail(path, 'must be an array') ?? []
+  return value.filter((item, i): item is string => {
+    if (typeof item === 'string' && shape.test(item)) return true
+    checker.fail(`${path}[${i}]`, problem)
+    return false
+  })
+}
+
 /**
  * Validates a parsed config document after applying `${VAR}` references and the environment
  * variables of {@link ENVIRONMENT_VARIABLES}. Throws a {@link ConfigError} naming every bad field.
@@ -858,7 +1040,11 @@ export function resolveConfig(
     },
     signing: { alg: checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256') },
     dpop: checkDpop(checker, input),
-    ...(initialAccessToken === undefined ? {} : { registration: { initialAccessToken } }),
+    ...(initialAccessToken === undefined
+      ? {}
+      : {
+          registration: { initialAccessToken, ...checkRegistrationPolicy(checker, registration!) },
+        }),
     ...checkStorage(checker, input),
     lint: {
       maxAccessTokenLifetimeWithoutNonce: checker.seconds(
@@ -870,6 +1056,9 @@ export function resolveConfig(
     cors: checkCors(checker, input),
     limits: checkLimits(checker, input),
     rateLimits: checkRateLimits(checker, input),
+    metrics: checkMetrics(checker, input),
+    trustProxy: checkTrustProxy(checker, input.trustProxy),
+    passwords: checkPasswords(checker, input),
   }
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(
@@ -922,6 +1111,19 @@ export async function loadConfigFile(
   return parseConfig(await readFile(path, 'utf8'), env)
 }
 
+// Hashes below the current cost still work; each is replaced at the user's next sign-in.
+function weakHashWarnings(config: AuthorizationServerConfig): string[] {
+  const current = scryptCost(config.passwords.scryptLogN)
+  return config.users.flatMap((user, i) => {
+    const cost = storedHashCost(user.passwordHash)
+    if (cost === undefined || cost.N >= current.N) return []
+    return [
+      `users[${i}].passwordHash: scrypt N=${cost.N} is below the current N=${current.N}; ` +
+        "it is replaced at the user's next sign-in (or run keybound-as hash-password)",
+    ]
+  })
+}
+
 /**
  * Configuration warnings that are not errors. AS16 (RFC 9449 §11.2): without nonces, DPoP
  * access tokens should not be long-lived, because pre-generated proofs stay usable.
@@ -945,5 +1147,6 @@ export function lintConfig(config: AuthorizationServerConfig): string[] {
       'dpop.required: false lets clients without dpop_bound_access_tokens obtain Bearer access tokens',
     )
   }
+  warnings.push(...weakHashWarnings(config))
   return warnings
 }

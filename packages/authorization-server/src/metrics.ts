@@ -1,8 +1,11 @@
 /**
- * Prometheus metrics (`/metrics`), one registry per server instance.
+ * Prometheus metrics (`/metrics`), one registry per server instance, served on a separate
+ * listener (`metrics.port`) or, when the operator asks for it, on the main one.
  * @see https://prometheus.io/docs/instrumenting/exposition_formats/
  * @packageDocumentation
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 
 /** The metrics of one server. */
@@ -46,5 +49,51 @@ export function createMetrics(): Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+  }
+}
+
+/** A running metrics listener. */
+export interface MetricsListener {
+  /** `http://host:port/metrics`. */
+  readonly url: string
+  close(): Promise<void>
+}
+
+/**
+ * Serves `GET /metrics` of `registry` on its own address, away from the public listener, so
+ * that a firewall or a loopback bind keeps them private; everything else gets 404.
+ * @example
+ * ```ts
+ * const listener = await listenForMetrics(metrics.registry, { host: '127.0.0.1', port: 9464 })
+ * ```
+ * @see https://prometheus.io/docs/instrumenting/exposition_formats/
+ */
+export async function listenForMetrics(
+  registry: Registry,
+  address: { host: string; port: number },
+): Promise<MetricsListener> {
+  const server = createServer((request, response) => {
+    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+      return
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n'),
+    )
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(address.port, address.host, () => resolve())
+  })
+  const bound = server.address() as AddressInfo
+  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
+  return {
+    url: `http://${host}:${bound.port}/metrics`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }

@@ -1,51 +1,230 @@
 /**
- * User passwords, stored as scrypt hashes: `scrypt$N$r$p$salt$hash` (base64url salt and hash).
+ * User passwords, stored as scrypt hashes in the PHC string format:
+ * `$scrypt$ln=17,r=8,p=1$<salt>$<hash>` (unpadded standard base64). The current cost follows
+ * OWASP's password storage guidance for scrypt: N = 2^17, r = 8, p = 1 (`passwords.scryptLogN`
+ * may set another N from 2^14 up). node:crypto has no Argon2id on Node 20, so scrypt it is.
+ *
+ * Hashes made by earlier versions (`scrypt$N$r$p$salt$hash`, N = 2^14) are still accepted; a
+ * hash below the current cost is replaced at the user's next sign-in. Anything weaker than
+ * N = 2^14, r = 8 is refused: at config load, and as a failed check.
+ *
  * @see https://www.rfc-editor.org/rfc/rfc7914
+ * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#scrypt
+ * @see https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
  * @packageDocumentation
  */
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Database } from './storage/database.js'
 
-const DEFAULT_COST = { N: 16384, r: 8, p: 1 }
+/** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N, block size r, parallelism p. */
+export interface ScryptCost {
+  N: number
+  r: number
+  p: number
+}
+
+/** log2 of the default N: OWASP's N = 2^17 with r = 8, p = 1. */
+export const DEFAULT_SCRYPT_LOG_N = 17
+/** log2 of the smallest N accepted anywhere (what `hash-password` made before, N = 2^14). */
+export const MIN_SCRYPT_LOG_N = 14
+/** log2 of the largest N accepted (1 GiB of memory at r = 8 would be a denial of service). */
+export const MAX_SCRYPT_LOG_N = 20
+const MIN_BLOCK_SIZE = 8
+const MAX_BLOCK_SIZE = 32
+const MAX_PARALLELISM = 16
+// scrypt needs 128·N·r bytes; the largest accepted cost stays under this.
+const MAX_MEMORY = 1.25 * 1024 ** 3
 const KEY_LENGTH = 32
-const HASH_SHAPE =
+const SALT_LENGTH = 16
+
+const PHC_SHAPE =
+  /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]{22,86})\$([A-Za-z0-9+/]{43})$/
+const LEGACY_SHAPE =
   /^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9_-]{16,64})\$([A-Za-z0-9_-]{43})$/
 
-function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
+/** A parsed stored hash. */
+interface StoredHash {
+  cost: ScryptCost
+  salt: Buffer
+  key: Buffer
+}
+
+/**
+ * The default cost with N = 2^`logN`.
+ * @example
+ * ```ts
+ * scryptCost(17) // { N: 131072, r: 8, p: 1 }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7914#section-2
+ */
+export function scryptCost(logN: number = DEFAULT_SCRYPT_LOG_N): ScryptCost {
+  return { N: 2 ** logN, r: 8, p: 1 }
+}
+
+/**
+ * Why a cost is refused (too weak, too expensive, N not a power of two), or `undefined`.
+ * @example
+ * ```ts
+ * weakCostProblem({ N: 1024, r: 8, p: 1 }) // 'scrypt N=1024 is below the minimum N=16384 (2^14)'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7914#section-2
+ */
+export function weakCostProblem(cost: ScryptCost): string | undefined {
+  const { N, r, p } = cost
+  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0)
+    return `scrypt N=${N} is not a power of two`
+  if (N < 2 ** MIN_SCRYPT_LOG_N)
+    return `scrypt N=${N} is below the minimum N=${2 ** MIN_SCRYPT_LOG_N} (2^${MIN_SCRYPT_LOG_N})`
+  if (N > 2 ** MAX_SCRYPT_LOG_N)
+    return `scrypt N=${N} is above the maximum N=${2 ** MAX_SCRYPT_LOG_N}`
+  if (!Number.isInteger(r) || r < MIN_BLOCK_SIZE || r > MAX_BLOCK_SIZE)
+    return `scrypt r=${r} must be from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`
+  if (!Number.isInteger(p) || p < 1 || p > MAX_PARALLELISM)
+    return `scrypt p=${p} must be from 1 to ${MAX_PARALLELISM}`
+  if (128 * N * r > MAX_MEMORY) return `scrypt N=${N}, r=${r} needs more than 1.25 GiB`
+  return undefined
+}
+
+function parseStoredHash(stored: string): StoredHash | undefined {
+  const phc = PHC_SHAPE.exec(stored)
+  if (phc !== null) {
+    const [, ln, r, p, salt, key] = phc as unknown as string[]
+    return {
+      cost: { N: 2 ** Number(ln), r: Number(r), p: Number(p) },
+      salt: Buffer.from(salt!, 'base64'),
+      key: Buffer.from(key!, 'base64'),
+    }
+  }
+  const legacy = LEGACY_SHAPE.exec(stored)
+  if (legacy === null) return undefined
+  const [, N, r, p, salt, key] = legacy as unknown as string[]
+  return {
+    cost: { N: Number(N), r: Number(r), p: Number(p) },
+    salt: Buffer.from(salt!, 'base64url'),
+    key: Buffer.from(key!, 'base64url'),
+  }
+}
+
+/**
+ * Why a stored hash cannot be used (not a known format, or weaker than the minimum), or
+ * `undefined`; for config validation, so that no user is silently unable to sign in.
+ * @example
+ * ```ts
+ * storedHashProblem('scrypt$1024$8$1$…') // 'scrypt N=1024 is below the minimum N=16384 (2^14): make a new one…'
+ * ```
+ * @see https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
+ */
+export function storedHashProblem(stored: string): string | undefined {
+  const parsed = parseStoredHash(stored)
+  if (parsed === undefined) return 'must be an scrypt hash (keybound-as hash-password)'
+  const weak = weakCostProblem(parsed.cost)
+  return weak === undefined ? undefined : `${weak}: make a new one with keybound-as hash-password`
+}
+
+/**
+ * The cost of a stored hash, or `undefined` when it is not one this server reads.
+ * @example
+ * ```ts
+ * storedHashCost('$scrypt$ln=17,r=8,p=1$…$…') // { N: 131072, r: 8, p: 1 }
+ * ```
+ * @see https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
+ */
+export function storedHashCost(stored: string): ScryptCost | undefined {
+  return parseStoredHash(stored)?.cost
+}
+
+function derive(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scrypt(
       password.normalize('NFC'),
       salt,
       KEY_LENGTH,
-      { ...options, maxmem: 256 * 1024 * 1024 },
+      { ...cost, maxmem: 128 * cost.N * cost.r + 1024 * 1024 * 16 },
       (error, key) => (error === null ? resolve(key) : reject(error)),
     )
   })
 }
 
+function encodePhc(cost: ScryptCost, salt: Buffer, key: Buffer): string {
+  const unpadded = (buffer: Buffer) => buffer.toString('base64').replace(/=+$/, '')
+  return `$scrypt$ln=${Math.log2(cost.N)},r=${cost.r},p=${cost.p}$${unpadded(salt)}$${unpadded(key)}`
+}
+
 /**
- * Hashes a password with scrypt and a random salt, for `users[].passwordHash`.
+ * Hashes a password with scrypt and a random salt, for `users[].passwordHash`, as a PHC string.
+ * Refuses a cost below the minimum (N = 2^14, r = 8) with a `RangeError`.
  * @example
  * ```ts
  * const passwordHash = await hashPassword('correct horse battery staple')
+ * // '$scrypt$ln=17,r=8,p=1$…$…'
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7914#section-2
  */
 export async function hashPassword(
   password: string,
-  cost: { N: number; r: number; p: number } = DEFAULT_COST,
+  cost: ScryptCost = scryptCost(),
 ): Promise<string> {
-  const salt = randomBytes(16)
-  const key = await derive(password, salt, cost)
-  return `scrypt$${cost.N}$${cost.r}$${cost.p}$${salt.toString('base64url')}$${key.toString('base64url')}`
+  const problem = weakCostProblem(cost)
+  if (problem !== undefined) throw new RangeError(problem)
+  const salt = randomBytes(SALT_LENGTH)
+  return encodePhc(cost, salt, await derive(password, salt, cost))
 }
 
-// A hash of a random password, checked when the user is unknown so that the answer takes as
-// long as for a known user (no user enumeration through timing).
-let dummyHash: Promise<string> | undefined
+// Hashes of a random password at each cost, checked when the user is unknown so that the
+// answer costs as much as for a known user (no user enumeration through timing).
+const dummyHashes = new Map<number, Promise<string>>()
+
+function dummyHash(cost: ScryptCost): Promise<string> {
+  let hash = dummyHashes.get(cost.N)
+  if (hash === undefined) {
+    hash = hashPassword(randomBytes(16).toString('hex'), cost)
+    dummyHashes.set(cost.N, hash)
+  }
+  return hash
+}
+
+/** What a password check found. */
+export interface PasswordCheck {
+  /** The password matches the stored hash. */
+  ok: boolean
+  /** It matches, and the stored hash is below the current cost or in the old format: store a new one. */
+  needsRehash: boolean
+}
 
 /**
- * Checks a password against a stored scrypt hash in constant time. An unknown user (`undefined`
- * hash) costs the same time and fails. Malformed hashes fail closed.
+ * Checks a password against a stored scrypt hash (PHC or the earlier `scrypt$N$r$p$…` form) in
+ * constant time. An unknown user (`undefined` hash) costs one run at the current cost and
+ * fails. Malformed hashes and hashes below the minimum cost fail closed.
+ * @example
+ * ```ts
+ * const { ok, needsRehash } = await checkPassword(form.password, user?.passwordHash)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7914#section-2
+ */
+export async function checkPassword(
+  password: string,
+  stored: string | undefined,
+  current: ScryptCost = scryptCost(),
+): Promise<PasswordCheck> {
+  const failed = { ok: false, needsRehash: false }
+  const parsed = parseStoredHash(stored ?? (await dummyHash(current)))
+  if (parsed === undefined || weakCostProblem(parsed.cost) !== undefined) return failed
+  if (typeof password !== 'string' || password.length > 1024) return failed
+  let key: Buffer
+  try {
+    key = await derive(password, parsed.salt, parsed.cost)
+  } catch {
+    return failed
+  }
+  if (!timingSafeEqual(key, parsed.key) || stored === undefined) return failed
+  const { N, r, p } = parsed.cost
+  const below = N < current.N || (N === current.N && r * p < current.r * current.p)
+  return { ok: true, needsRehash: below || !stored.startsWith('$scrypt$') }
+}
+
+/**
+ * Checks a password against a stored hash; `true` when it matches (see {@link checkPassword}).
  * @example
  * ```ts
  * const ok = await verifyPassword(form.password, user?.passwordHash)
@@ -55,25 +234,90 @@ let dummyHash: Promise<string> | undefined
 export async function verifyPassword(
   password: string,
   stored: string | undefined,
+  current?: ScryptCost,
 ): Promise<boolean> {
-  const hash = stored ?? (await (dummyHash ??= hashPassword(randomBytes(16).toString('hex'))))
-  const match = HASH_SHAPE.exec(hash)
-  if (match === null || typeof password !== 'string' || password.length > 1024) return false
-  const [, n, r, p, salt, expected] = match as unknown as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ]
-  const cost = { N: Number(n), r: Number(r), p: Number(p) }
-  if (cost.N < 1024 || cost.N > 1 << 20 || (cost.N & (cost.N - 1)) !== 0) return false
-  let key: Buffer
-  try {
-    key = await derive(password, Buffer.from(salt, 'base64url'), cost)
-  } catch {
-    return false
-  }
-  return timingSafeEqual(key, Buffer.from(expected, 'base64url')) && stored !== undefined
+  return (await checkPassword(password, stored, current)).ok
+}
+
+// Users come from the config file, which the server cannot rewrite: a hash upgraded at sign-in
+// is kept in kb_settings with a fingerprint of the config hash it replaced, and used instead of
+// that hash for as long as the config still carries it.
+function upgradeSettingName(username: string): string {
+  return `password_upgrade:${createHash('sha256').update(username).digest('base64url')}`
+}
+
+function fingerprint(hash: string): string {
+  return createHash('sha256').update(hash).digest('base64url')
+}
+
+/**
+ * Stores a new hash of a user's password (made at the current cost) after a sign-in with a
+ * weaker one, so that it survives restarts while the config keeps the old hash.
+ * @example
+ * ```ts
+ * if (check.needsRehash) await storeUpgradedHash(db, user.username, user.password_hash, password, cost)
+ * ```
+ * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
+ */
+export async function storeUpgradedHash(
+  db: Kysely<Database>,
+  username: string,
+  verifiedHash: string,
+  password: string,
+  cost: ScryptCost,
+  nowSeconds: number,
+): Promise<void> {
+  const hash = await hashPassword(password, cost)
+  const name = upgradeSettingName(username)
+  await db.transaction().execute(async (trx) => {
+    const earlier = await trx
+      .selectFrom('kb_settings')
+      .select('value')
+      .where('name', '=', name)
+      .executeTakeFirst()
+    // The fingerprint stays that of the config hash, however often the hash is upgraded.
+    const replaces =
+      earlier === undefined
+        ? fingerprint(verifiedHash)
+        : (JSON.parse(earlier.value) as { replaces: string }).replaces
+    await trx.deleteFrom('kb_settings').where('name', '=', name).execute()
+    await trx
+      .insertInto('kb_settings')
+      .values({ name, value: JSON.stringify({ replaces, hash }) })
+      .execute()
+    await trx
+      .updateTable('kb_users')
+      .set({ password_hash: hash, updated_at: nowSeconds })
+      .where('username', '=', username)
+      .where('password_hash', '=', verifiedHash)
+      .execute()
+  })
+}
+
+/**
+ * The hash to use for a configured user: the upgraded one stored at an earlier sign-in while
+ * the config still carries the hash it replaced, else the configured one (and a stale upgrade,
+ * e.g. after a password change in the config, is dropped).
+ * @example
+ * ```ts
+ * const hash = await effectiveHash(trx, user.username, user.passwordHash)
+ * ```
+ * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
+ */
+export async function effectiveHash(
+  db: Kysely<Database>,
+  username: string,
+  configured: string,
+): Promise<string> {
+  const name = upgradeSettingName(username)
+  const row = await db
+    .selectFrom('kb_settings')
+    .select('value')
+    .where('name', '=', name)
+    .executeTakeFirst()
+  if (row === undefined) return configured
+  const upgrade = JSON.parse(row.value) as { replaces: string; hash: string }
+  if (upgrade.replaces === fingerprint(configured)) return upgrade.hash
+  await db.deleteFrom('kb_settings').where('name', '=', name).execute()
+  return configured
 }

@@ -1,7 +1,12 @@
 /**
- * The rate limits of the authorization server: `/token` and `/par` per client, failed sign-ins
- * per username and per address. A refused request gets `429` with `Retry-After` (RFC 6585 §4)
- * before any secret is checked, so a limited guesser learns nothing more.
+ * The rate limits of the authorization server: `/token` and `/par` per authenticated client,
+ * failed client authentications per client id and per address, failed sign-ins per username
+ * and per address. A refused request gets `429` with `Retry-After` (RFC 6585 §4) before any
+ * secret is checked, so a limited guesser learns nothing more.
+ *
+ * Attempts are counted before the secret is checked and refunded when they turn out not to
+ * count, so that concurrency cannot get more guesses checked than the limit allows. Addresses
+ * are the real client addresses when the server runs behind a trusted proxy (`trustProxy`).
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.10
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4
@@ -11,43 +16,60 @@ import type { RateLimitConfig } from './config.js'
 import { FixedWindowLimiter, type RateDecision } from './lib/rate-limit.js'
 import { OAuthError } from './wire.js'
 
-/** What a limited request looks like to the limiter: who it claims to be and where it is from. */
-export interface LimitedRequest {
-  readonly ip: string
-  readonly headers: Record<string, string | string[] | undefined>
-  readonly body?: unknown
+/** Endpoints with a per-client request budget. */
+export type BudgetedEndpoint = 'token' | 'par'
+
+/** A counted attempt: say how it ended so that its count is kept or given back. */
+export interface Attempt {
+  /** The secret was right: the attempt is not a failure. */
+  succeeded(): void
+  /** The secret was wrong: the attempt stays counted as a failure. */
+  failed(): void
+  /** The check could not be made (e.g. storage unavailable): nothing is counted. */
+  aborted(): void
 }
 
 /**
- * The server's limiters. `check…` throw an {@link OAuthError} with status 429 and `retryAfter`.
+ * The server's limiters. `begin…` throw an {@link OAuthError} with status 429 and `retryAfter`.
  *
  * @example
  * ```ts
- * const limits = createRequestLimits(config.rateLimits)
- * app.post('/token', async (request, reply) => {
- *   limits.checkToken(request)
- *   return handleToken(ctx, request, reply)
- * })
+ * const attempt = ctx.limits.beginLogin(username, request.ip)
+ * if (await verifyPassword(password, hash)) attempt.succeeded()
+ * else attempt.failed()
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4
  */
 export interface RequestLimits {
-  /** Counts a `/token` request of the client it names. */
-  checkToken(request: LimitedRequest): void
-  /** Counts a `/par` request of the client it names. */
-  checkPar(request: LimitedRequest): void
-  /** Refuses a sign-in when the username or the address has failed too often. */
-  checkLogin(username: string | undefined, ip: string): void
-  /** Counts a failed sign-in against the username and the address. */
-  loginFailed(username: string | undefined, ip: string): void
+  /**
+   * Before a client's credentials are checked: refuses an address with too many failed client
+   * authentications, a client id with too many (unless the address authenticated as that client
+   * before), and a client over its budget at `endpoint`; counts the request.
+   */
+  beginClientAuthentication(
+    endpoint: BudgetedEndpoint | undefined,
+    clientId: string,
+    ip: string,
+  ): Attempt
+  /** Before a password is checked: refuses, or counts a sign-in against the username and the address. */
+  beginLogin(username: string | undefined, ip: string): Attempt
 }
 
+const NO_ATTEMPT: Attempt = { succeeded() {}, failed() {}, aborted() {} }
+
 const NO_LIMITS: RequestLimits = {
-  checkToken() {},
-  checkPar() {},
-  checkLogin() {},
-  loginFailed() {},
+  beginClientAuthentication: () => NO_ATTEMPT,
+  beginLogin: () => NO_ATTEMPT,
 }
+
+const BUDGET_NAMES: Record<BudgetedEndpoint, string> = {
+  token: 'token requests',
+  par: 'pushed authorization requests',
+}
+
+// How long an address that authenticated as a client stays exempt from that client's failure
+// limit: long enough to cover a service's refresh cycle, short enough to forget moved hosts.
+const KNOWN_ADDRESS_SECONDS = 86_400
 
 function tooManyRequests(decision: RateDecision, what: string): void {
   if (decision.allowed) return
@@ -57,21 +79,24 @@ function tooManyRequests(decision: RateDecision, what: string): void {
   })
 }
 
-// The client a request names: HTTP Basic (RFC 6749 §2.3.1) or the `client_id` parameter. It is
-// not authenticated yet; that is fine, a guesser spends the named client's budget either way.
-function clientKeyOf(request: LimitedRequest): string {
-  const authorization = request.headers.authorization
-  if (typeof authorization === 'string' && /^basic /i.test(authorization)) {
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
-    const colon = decoded.indexOf(':')
-    if (colon > 0) return `client:${decoded.slice(0, colon)}`
-  }
-  const body = request.body
-  if (typeof body === 'object' && body !== null) {
-    const clientId = (body as Record<string, unknown>).client_id
-    if (typeof clientId === 'string' && clientId !== '') return `client:${clientId}`
-  }
-  return `ip:${request.ip}`
+/** One count to take: the limiter, the key, and what to call a refusal. */
+type Count = [limiter: FixedWindowLimiter, key: string, what: string]
+
+/**
+ * Takes every count, one after the other; when one is refused, the counts already taken are
+ * given back and the refusal is thrown, so that a refused request costs no budget.
+ */
+function countAll(counts: Count[]): void {
+  counts.forEach(([limiter, key, what], i) => {
+    const decision = limiter.hit(key)
+    if (decision.allowed) return
+    for (const [taken, takenKey] of counts.slice(0, i + 1)) taken.refund(takenKey)
+    tooManyRequests(decision, what)
+  })
+}
+
+function refundAll(counts: Count[]): void {
+  for (const [limiter, key] of counts) limiter.refund(key)
 }
 
 /**
@@ -87,24 +112,55 @@ export function createRequestLimits(
   now: () => number = Date.now,
 ): RequestLimits {
   if (!config.enabled) return NO_LIMITS
-  const token = new FixedWindowLimiter(config.token, now)
-  const par = new FixedWindowLimiter(config.par, now)
+  const budgets: Record<BudgetedEndpoint, FixedWindowLimiter> = {
+    token: new FixedWindowLimiter(config.token, now),
+    par: new FixedWindowLimiter(config.par, now),
+  }
+  const clientFailures = new FixedWindowLimiter(config.clientAuthFailures, now)
+  const clientFailuresIp = new FixedWindowLimiter(config.clientAuthFailuresIp, now)
+  const knownAddresses = new FixedWindowLimiter(
+    { max: 1, windowSeconds: KNOWN_ADDRESS_SECONDS },
+    now,
+  )
   const login = new FixedWindowLimiter(config.login, now)
   const loginIp = new FixedWindowLimiter(config.loginIp, now)
   // Usernames are compared as typed at sign-in; lower-casing here stops `Alice`/`alice` from
   // doubling a guesser's budget.
   const userKey = (username: string | undefined) => `user:${(username ?? '').toLowerCase()}`
   return {
-    checkToken: (request) => tooManyRequests(token.hit(clientKeyOf(request)), 'token requests'),
-    checkPar: (request) =>
-      tooManyRequests(par.hit(clientKeyOf(request)), 'pushed authorization requests'),
-    checkLogin(username, ip) {
-      tooManyRequests(loginIp.peek(`ip:${ip}`), 'failed sign-ins')
-      tooManyRequests(login.peek(userKey(username)), 'failed sign-ins')
+    beginClientAuthentication(endpoint, clientId, ip) {
+      const client = `client:${clientId}`
+      const known = `${client} ip:${ip}`
+      const isKnown = knownAddresses.has(known)
+      // Counted as failures up front and refunded on success: concurrent guesses cannot get more
+      // secrets checked than the limits allow. A guesser naming a client from many addresses is
+      // stopped by the per-client count; the client itself, from an address it authenticated
+      // from before, is exempt from that count, so others' failures cannot starve it.
+      const failures: Count[] = [[clientFailuresIp, `ip:${ip}`, 'failed client authentications']]
+      if (!isKnown) failures.push([clientFailures, client, 'failed client authentications'])
+      const budget: Count[] =
+        endpoint === undefined ? [] : [[budgets[endpoint], client, BUDGET_NAMES[endpoint]]]
+      countAll([...failures, ...budget])
+      return {
+        succeeded() {
+          refundAll(failures)
+          knownAddresses.hit(known)
+        },
+        failed() {
+          refundAll(budget)
+          if (isKnown) clientFailures.hit(client)
+        },
+        aborted: () => refundAll([...failures, ...budget]),
+      }
     },
-    loginFailed(username, ip) {
-      loginIp.hit(`ip:${ip}`)
-      login.hit(userKey(username))
+    beginLogin(username, ip) {
+      const counts: Count[] = [
+        [loginIp, `ip:${ip}`, 'failed sign-ins'],
+        [login, userKey(username), 'failed sign-ins'],
+      ]
+      countAll(counts)
+      const refund = () => refundAll(counts)
+      return { succeeded: refund, failed() {}, aborted: refund }
     },
   }
 }

@@ -22,7 +22,8 @@ import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './con
 import { registerCors } from './cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { epochSeconds } from './lib/crypto.js'
-import { createMetrics } from './metrics.js'
+import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
+import { effectiveHash } from './passwords.js'
 import { createRequestLimits } from './rate-limits.js'
 import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
@@ -60,7 +61,12 @@ export interface AuthorizationServer {
   readonly issuer: string | undefined
   /** Endpoint URLs under the issuer. */
   urls(): EndpointUrls
-  /** Starts listening (default 127.0.0.1, port 0 = any free port); resolves with the issuer. */
+  /** The URL of the separate metrics listener once it runs (`metrics.port`), else `undefined`. */
+  metricsUrl(): string | undefined
+  /**
+   * Starts listening (default 127.0.0.1, port 0 = any free port), and the metrics listener when
+   * `metrics.port` is set; resolves with the issuer.
+   */
   listen(options?: { port?: number; host?: string }): Promise<string>
   /** Rotates the access-token signing key now; the old one stays published until its tokens expire. */
   rotateSigningKeys(): Promise<void>
@@ -159,7 +165,7 @@ async function syncUsers(
         .values({
           username: user.username,
           subject: user.subject,
-          password_hash: user.passwordHash,
+          password_hash: await effectiveHash(trx, user.username, user.passwordHash),
           updated_at: epochSeconds(nowMs),
         })
         .execute()
@@ -237,7 +243,9 @@ async function assemble(
   const metrics = createMetrics()
   const app = Fastify({
     logger: options.logger ?? defaultLogger(),
-    trustProxy: false,
+    // Only the configured proxies' X-Forwarded-For counts: request.ip is then the client's
+    // address (the per-address rate limits depend on it); from anyone else it is ignored.
+    trustProxy: config.trustProxy.length === 0 ? false : config.trustProxy,
     bodyLimit: config.limits.bodyBytes,
     // A client gets this long to send the whole request (headers and body): slow clients
     // (slowloris) are cut off with 408 instead of holding a connection forever.
@@ -323,14 +331,9 @@ async function assemble(
       .type('application/jwk-set+json')
       .send(buildJwks(ctx)),
   )
-  app.post('/token', async (request, reply) => {
-    limits.checkToken(request)
-    return handleToken(ctx, request, reply)
-  })
-  app.post('/par', async (request, reply) => {
-    limits.checkPar(request)
-    return handlePar(ctx, request, reply)
-  })
+  // Their per-client budgets are counted at client authentication (client-auth.ts).
+  app.post('/token', (request, reply) => handleToken(ctx, request, reply))
+  app.post('/par', (request, reply) => handlePar(ctx, request, reply))
   app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
   app.post('/authorize/login', (request, reply) => handleLogin(ctx, request, reply))
   app.post('/authorize/consent', (request, reply) => handleConsent(ctx, request, reply))
@@ -347,10 +350,13 @@ async function assemble(
       return sendJson(reply, 503, { status: 'unavailable' })
     }
   })
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  )
+  if (config.metrics.onMainListener) {
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    )
+  }
 
+  let metricsListener: MetricsListener | undefined
   let closed = false
   return {
     app,
@@ -360,8 +366,15 @@ async function assemble(
       return urls?.issuer
     },
     urls: () => ctx.urls(),
+    metricsUrl: () => metricsListener?.url,
     async listen(listenOptions = {}) {
       await app.listen({ port: listenOptions.port ?? 0, host: listenOptions.host ?? '127.0.0.1' })
+      if (config.metrics.port !== undefined && metricsListener === undefined) {
+        metricsListener = await listenForMetrics(metrics.registry, {
+          host: config.metrics.host,
+          port: config.metrics.port,
+        })
+      }
       urls ??= endpointUrls(deriveIssuer(app.server.address() as AddressInfo))
       app.log.info({ issuer: urls.issuer }, 'authorization server listening')
       return urls.issuer
@@ -378,6 +391,7 @@ async function assemble(
       if (closed) return
       closed = true
       clearInterval(timer)
+      await metricsListener?.close()
       await app.close()
       await replay.close()
       await db.destroy()

@@ -338,7 +338,7 @@ describe.each(DATABASES)('authorization server endpoints on %s', (kind) => {
       200,
       kind,
     ])
-    const metrics = await (await fetch(t.url('/metrics'))).text()
+    const metrics = await (await fetch(t.server.metricsUrl()!)).text()
     expect(metrics).toContain(
       'keybound_as_tokens_issued_total{grant_type="client_credentials",token_type="DPoP"}',
     )

@@ -18,7 +18,9 @@ export const SECRET = 'service-secret-0123456789abcdef'
 export const PASSWORD = 'correct horse battery staple'
 export const REDIRECT = 'http://127.0.0.1:9/cb'
 
-const passwordHash = hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 })
+// The lowest cost the server accepts, and the servers hash at it too (passwords.scryptLogN): a
+// sign-in then costs one 16 MiB scrypt run, not a 128 MiB one.
+const passwordHash = hashPassword(PASSWORD, { N: 2 ** 14, r: 8, p: 1 })
 
 /** A key pair for private_key_jwt and request objects (RFC 7523, RFC 9101). */
 export const clientSigningKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -106,7 +108,15 @@ export async function baseConfig(
   return {
     clients: baseClients(),
     users: [{ username: 'alice', passwordHash: await passwordHash, subject: 'user-alice' }],
-    registration: { initialAccessToken: 'initial-access-token-0123456789' },
+    registration: {
+      initialAccessToken: 'initial-access-token-0123456789',
+      // What the suites register (the defaults refuse both; registration-policy.test.ts).
+      allowedScopes: ['read'],
+      allowClientCredentials: true,
+    },
+    // Metrics on their own loopback listener (any free port), as a deployment would run them.
+    metrics: { port: 0 },
+    passwords: { scryptLogN: 14 },
     ...overrides,
   }
 }

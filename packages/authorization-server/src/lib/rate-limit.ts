@@ -28,8 +28,8 @@ export const MAX_TRACKED_KEYS = 100_000
  * @example
  * ```ts
  * const limiter = new FixedWindowLimiter({ max: 10, windowSeconds: 300 })
- * if (!limiter.peek(`user:${username}`).allowed) return tooManyRequests()
- * if (!passwordOk) limiter.hit(`user:${username}`)
+ * if (!limiter.hit(`user:${username}`).allowed) return tooManyRequests()
+ * if (passwordOk) limiter.refund(`user:${username}`)
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4
  */
@@ -62,6 +62,20 @@ export class FixedWindowLimiter {
     return window === undefined || window.count < this.limit.max
       ? { allowed: true }
       : this.refusal(window, now)
+  }
+
+  /**
+   * Takes back one event of `key` counted by {@link hit} in the current window (a request that
+   * was counted before it was checked, and then turned out not to count).
+   */
+  refund(key: string): void {
+    const window = this.current(key, this.now())
+    if (window !== undefined && window.count > 0) window.count--
+  }
+
+  /** Whether `key` has an open window (something was counted for it in this window). */
+  has(key: string): boolean {
+    return this.current(key, this.now()) !== undefined
   }
 
   private decide(window: Window, now: number): RateDecision {

@@ -21,11 +21,12 @@ import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters, splitScope, type Parameters } from '../lib/form.js'
-import { verifyPassword } from '../passwords.js'
+import { checkPassword, scryptCost, storeUpgradedHash } from '../passwords.js'
 import type { AuthorizationRequestsTable } from '../storage/database.js'
 import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
 import { consentPage, formPagePolicy, loginPage } from '../views/page.js'
 import { REQUEST_URI_PREFIX } from './par.js'
+import { isAllowedRegisteredRedirect } from './register.js'
 
 const BROWSER_COOKIE = 'kb_browser'
 const INTERACTION_LIFETIME = 600
@@ -135,16 +136,22 @@ async function takePushedRequest(
   return JSON.parse(row.parameters) as AuthorizationParameters
 }
 
+/** A request that failed after its client and redirect URI were found consistent. */
+interface RequestFailure {
+  failure: OAuthError
+  redirectUri: string
+  state: string | undefined
+}
+
 async function resolveRequest(
   ctx: ServerContext,
-  reply: FastifyReply,
   client: Client,
   params: Parameters,
-): Promise<AuthorizationParameters | FastifyReply> {
-  if (params.request_uri !== undefined) return takePushedRequest(ctx, client, params.request_uri)
+): Promise<{ parameters: AuthorizationParameters } | RequestFailure> {
+  if (params.request_uri !== undefined)
+    return { parameters: await takePushedRequest(ctx, client, params.request_uri) }
   const effective = await readRequestObject(ctx, client, params)
   const redirectUri = checkRedirectUri(client, effective.redirect_uri)
-  const context = { state: effective.state, issuer: ctx.urls().issuer }
   try {
     if (ctx.config.par.required || client.require_pushed_authorization_requests) {
       throw new OAuthError(
@@ -152,16 +159,42 @@ async function resolveRequest(
         'this client must use pushed authorization requests (request_uri)',
       )
     }
-    return checkAuthorizationRequest(ctx.config, client, effective, redirectUri)
+    return { parameters: checkAuthorizationRequest(ctx.config, client, effective, redirectUri) }
   } catch (error) {
-    return redirectError(reply, redirectUri, toOAuthError(error), context)
+    return { failure: toOAuthError(error), redirectUri, state: effective.state }
   }
+}
+
+// The error codes RFC 6749 §4.1.2.1 sends back to the client, plus RFC 8707 §2's
+// `invalid_target`; anything else (request objects, request URIs) is shown to the user.
+const REDIRECTED_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'unauthorized_client',
+  'access_denied',
+  'unsupported_response_type',
+  'invalid_scope',
+  'server_error',
+  'temporarily_unavailable',
+  'invalid_target',
+])
+
+/**
+ * Whether an error may be sent to `redirectUri` before the user did anything. A redirect URI
+ * of a dynamically registered client is the registrant's choice: redirecting to it without a
+ * user in the loop would make this server an open redirector (RFC 9700 §4.11.2), unless the
+ * operator restricted registrations to https URIs on hosts of `registration.trustedRedirectHosts`.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
+function mayRedirectError(ctx: ServerContext, client: Client, failure: RequestFailure): boolean {
+  if (!REDIRECTED_ERRORS.has(failure.failure.error)) return false
+  if (client.source === 'config') return true
+  return isAllowedRegisteredRedirect(ctx.config, failure.redirectUri)
 }
 
 /**
  * Handles `GET /authorize`: validates the request (or takes the pushed one) and shows the login
- * page. Unknown clients and unregistered redirect URIs get an error page, other errors go to
- * the redirect URI.
+ * page. Unknown clients, unregistered redirect URIs and untrusted redirect URIs of registered
+ * clients get an error page; the errors of RFC 6749 §4.1.2.1 go to a trusted redirect URI.
  * @example
  * ```ts
  * app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
@@ -179,8 +212,16 @@ export async function handleAuthorize(
       params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)
     if (client === undefined)
       throw new OAuthError('invalid_request', '"client_id" is missing or unknown')
-    const resolved = await resolveRequest(ctx, reply, client, params)
-    if (!('code_challenge' in resolved)) return resolved
+    const resolved = await resolveRequest(ctx, client, params)
+    if ('failure' in resolved) {
+      const failure = logged(ctx, resolved.failure)
+      if (!mayRedirectError(ctx, client, resolved)) return showError(reply, failure)
+      return redirectError(reply, resolved.redirectUri, failure, {
+        state: resolved.state,
+        issuer: ctx.urls().issuer,
+      })
+    }
+    const authorization = resolved.parameters
     const interaction = randomHandle()
     await ctx.db
       .insertInto('kb_authorization_requests')
@@ -188,14 +229,14 @@ export async function handleAuthorize(
         request_hash: hashHandle(interaction),
         kind: 'interaction',
         client_id: client.client_id,
-        parameters: JSON.stringify(resolved),
+        parameters: JSON.stringify(authorization),
         browser_hash: hashHandle(browserId(ctx, request, reply)),
         subject: null,
         expires_at: epochSeconds(ctx.now()) + INTERACTION_LIFETIME,
         used_at: null,
       })
       .execute()
-    return renderLogin(ctx, reply, client, interaction, resolved.redirect_uri)
+    return renderLogin(ctx, reply, client, interaction, authorization.redirect_uri)
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }
@@ -331,6 +372,32 @@ async function issueCode(
   return reply.redirect(target.href, 303)
 }
 
+// The user whose password this is, or undefined for an unknown user or a wrong password (both
+// cost one scrypt run). A hash below the current cost is replaced by a new one.
+async function signInUser(
+  ctx: ServerContext,
+  params: Parameters,
+): Promise<{ subject: string } | undefined> {
+  const user =
+    params.username === undefined
+      ? undefined
+      : await ctx.db
+          .selectFrom('kb_users')
+          .selectAll()
+          .where('username', '=', params.username)
+          .executeTakeFirst()
+  const cost = scryptCost(ctx.config.passwords.scryptLogN)
+  const check = await checkPassword(params.password ?? '', user?.password_hash, cost)
+  if (!check.ok || user === undefined) return undefined
+  if (check.needsRehash) {
+    const now = epochSeconds(ctx.now())
+    await storeUpgradedHash(ctx.db, user.username, user.password_hash, params.password!, cost, now)
+      // The sign-in itself succeeded; the next one tries the upgrade again.
+      .catch((error: unknown) => ctx.log.warn({ err: error }, 'password hash upgrade failed'))
+  }
+  return user
+}
+
 /**
  * Handles `POST /authorize/login`: checks the password (scrypt), then shows the consent page for
  * third-party clients without a covering grant, or issues the code.
@@ -350,18 +417,15 @@ export async function handleLogin(
     const found = await loadInteraction(ctx, request, params)
     if (found.row.subject !== null)
       throw new OAuthError('invalid_request', 'already signed in for this request')
-    // Before the password is checked: a limited guesser learns nothing from further tries.
-    ctx.limits.checkLogin(params.username, request.ip)
-    const user =
-      params.username === undefined
-        ? undefined
-        : await ctx.db
-            .selectFrom('kb_users')
-            .selectAll()
-            .where('username', '=', params.username)
-            .executeTakeFirst()
-    if (!(await verifyPassword(params.password ?? '', user?.password_hash))) {
-      ctx.limits.loginFailed(params.username, request.ip)
+    // Counted before the password is checked (and refunded on success): a limited guesser
+    // learns nothing from further tries, however many it sends at once.
+    const attempt = ctx.limits.beginLogin(params.username, request.ip)
+    const user = await signInUser(ctx, params).catch((error: unknown) => {
+      attempt.aborted()
+      throw error
+    })
+    if (user === undefined) {
+      attempt.failed()
       ctx.log.info({ client_id: found.client.client_id }, 'sign-in failed')
       return renderLogin(
         ctx,
@@ -372,7 +436,8 @@ export async function handleLogin(
         'Invalid username or password.',
       )
     }
-    const subject = user!.subject
+    attempt.succeeded()
+    const subject = user.subject
     if (await hasConsent(ctx, found.client, subject, found.parameters.scope))
       return await issueCode(ctx, reply, found, subject)
     await ctx.db

@@ -6,9 +6,10 @@
  * @packageDocumentation
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { checkClient } from '../config.js'
+import { checkClient, type AuthorizationServerConfig, type ClientConfig } from '../config.js'
 import type { ServerContext } from '../context.js'
 import { epochSeconds, equalsConstantTime, hashHandle, randomHandle } from '../lib/crypto.js'
+import { splitScope } from '../lib/form.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 // Metadata a client may register. Server-side settings (first_party, bearer_access_tokens,
@@ -58,6 +59,59 @@ function readMetadata(body: unknown): Record<string, unknown> {
 }
 
 /**
+ * Whether a registered client's redirect URI is one the operator vouches for: https on a host
+ * of `registration.trustedRedirectHosts`. Only such URIs get authorization errors redirected
+ * before the user signs in.
+ * @example
+ * ```ts
+ * isAllowedRegisteredRedirect(config, 'https://app.example/cb') // true with ['app.example']
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11.2
+ */
+export function isAllowedRegisteredRedirect(
+  config: AuthorizationServerConfig,
+  redirectUri: string,
+): boolean {
+  const hosts = config.registration?.trustedRedirectHosts ?? []
+  let url: URL
+  try {
+    url = new URL(redirectUri)
+  } catch {
+    return false
+  }
+  return url.protocol === 'https:' && hosts.includes(url.hostname)
+}
+
+// The operator's registration policy: scopes from the allow-list only, client_credentials only
+// when allowed, redirect URIs only on trusted hosts when a list is set (RFC 7591 §2).
+function enforceRegistrationPolicy(ctx: ServerContext, client: ClientConfig): void {
+  const policy = ctx.config.registration!
+  const allowed = new Set(policy.allowedScopes)
+  const refused = splitScope(client.scope).filter((token) => !allowed.has(token))
+  if (refused.length > 0) {
+    throw new OAuthError(
+      'invalid_client_metadata',
+      `scope: not allowed for registered clients: ${refused.join(' ')}`,
+    )
+  }
+  if (client.grant_types.includes('client_credentials') && !policy.allowClientCredentials) {
+    throw new OAuthError(
+      'invalid_client_metadata',
+      'grant_types: client_credentials is not allowed for registered clients',
+    )
+  }
+  if (policy.trustedRedirectHosts.length === 0) return
+  client.redirect_uris.forEach((uri, i) => {
+    if (!isAllowedRegisteredRedirect(ctx.config, uri)) {
+      throw new OAuthError(
+        'invalid_redirect_uri',
+        `redirect_uris[${i}]: must be https on a host of registration.trustedRedirectHosts`,
+      )
+    }
+  })
+}
+
+/**
  * Handles `POST /register`: validates the metadata and answers 201 with the client's
  * registration (and a `client_secret` for the `client_secret_*` methods).
  * @example
@@ -93,6 +147,7 @@ export async function handleRegister(
       first,
     )
   }
+  enforceRegistrationPolicy(ctx, config)
   const now = ctx.now()
   await ctx.clients.register(config, hashHandle(initial), now)
   const body: Record<string, unknown> = {

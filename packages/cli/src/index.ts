@@ -3,4 +3,10 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  * @packageDocumentation
  */
-export { explainProof, type ExplainContext, type ExplainedCheck } from './lib/explain-proof.js'
+export {
+  explainProof,
+  summarizeChecks,
+  type ExplainContext,
+  type ExplainedCheck,
+  type ExplainSummary,
+} from './lib/explain-proof.js'

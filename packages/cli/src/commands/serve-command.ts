@@ -4,6 +4,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449
  */
 import type { Command } from 'commander'
+import type { ServeOptions } from '@keybound/demo'
 import { addressInUse, isAddressInUse } from '../lib/address-in-use.js'
 import { importCommandPackage } from '../lib/optional-package.js'
 import { waitForStopSignal } from '../lib/stop-signal.js'
@@ -72,20 +73,21 @@ export function addServeCommand(program: Command): void {
         '@keybound/demo',
         () => import('@keybound/demo'),
       )
+      const serveOrExplain = (options: ServeOptions) =>
+        serve(options).catch((error: unknown) => {
+          if (!isAddressInUse(error)) throw error
+          throw addressInUse(error.port, portFlagOf(resolveServeOptions(options), error.port))
+        })
       const stopped = waitForStopSignal()
       const rsNoncesFlag =
         command.getOptionValueSource('rsNonces') === 'cli' ? flags.rsNonces : undefined
-      const options = {
+      const stack = await serveOrExplain({
         ...(flags.host === undefined ? {} : { host: flags.host }),
         ...(flags.asPort === undefined ? {} : { asPort: portOf(flags.asPort) }),
         ...(flags.apiPort === undefined ? {} : { apiPort: portOf(flags.apiPort) }),
         ...(flags.pagePort === undefined ? {} : { pagePort: portOf(flags.pagePort) }),
         ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
         ...(rsNoncesFlag === undefined ? {} : { rsNonces: rsNoncesFlag }),
-      }
-      const stack = await serve(options).catch((error: unknown) => {
-        if (!isAddressInUse(error)) throw error
-        throw addressInUse(error.port, portFlagOf(resolveServeOptions(options), error.port))
       })
       const signal = await stopped
       process.stdout.write(`\n${signal}: stopping the demo…\n`)

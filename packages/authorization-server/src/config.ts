@@ -492,17 +492,6 @@ export function checkClient(
   }
 }
 
-// YAML reads an unquoted 248289761001 as a number. Turning it back into text could change it
-// (leading zeros, digits beyond 2^53), and a subject must name one user exactly: ask for quotes.
-function checkSubject(checker: Checker, value: unknown, path: string): string | undefined {
-  if (typeof value === 'number')
-    return checker.fail(
-      path,
-      'must be a string: put it in quotes (YAML reads bare digits as a number)',
-    )
-  return checker.string(value, path)
-}
-
 function checkUsers(checker: Checker, value: unknown): UserConfig[] {
   if (value === undefined) return []
   if (!Array.isArray(value)) return checker.fail('users', 'must be an array') ?? []
@@ -527,6 +516,17 @@ function checkUsers(checker: Checker, value: unknown): UserConfig[] {
     })
   })
   return users
+}
+
+// YAML reads an unquoted 248289761001 as a number. Turning it back into text could change it
+// (leading zeros, digits beyond 2^53), and a subject must name one user exactly: ask for quotes.
+function checkSubject(checker: Checker, value: unknown, path: string): string | undefined {
+  if (typeof value === 'number')
+    return checker.fail(
+      path,
+      'must be a string: put it in quotes (YAML reads bare digits as a number)',
+    )
+  return checker.string(value, path)
 }
 
 function checkClients(checker: Checker, value: unknown): ClientConfig[] {

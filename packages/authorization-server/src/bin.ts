@@ -3,9 +3,10 @@
  * `keybound-as`: run the authorization server, rotate its signing keys, hash a password.
  *
  * ```
- * keybound-as serve --config keybound-as.yaml [--port 8443] [--host 0.0.0.0]
- * keybound-as rotate-keys --config keybound-as.yaml
+ * keybound-as serve --config my-as.yaml [--port 8443] [--host 0.0.0.0] [--check]
+ * keybound-as rotate-keys --config my-as.yaml
  * keybound-as hash-password            (reads the password from stdin)
+ * keybound-as help
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449
  * @packageDocumentation
@@ -13,9 +14,22 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config.js'
 import { hashPassword } from './passwords.js'
-import { createAuthorizationServer } from './server.js'
+import { requireConfigPath, runServeCommand } from './serve-command.js'
 import { rotateSigningKeys } from './signing-keys.js'
 import { openDatabase } from './storage/database.js'
+
+const USAGE = `Usage: keybound-as <command> [options]
+
+Commands:
+  serve --config <file>        run the authorization server (keybound-as serve --help)
+  rotate-keys --config <file>  make a new signing key; running servers use it within 30 s
+  hash-password                read a password on stdin, print the hash for users[].passwordHash
+  help                         print this help
+
+The config file format is described in the @keybound/authorization-server README.
+`
+
+const HELP_WORDS = new Set(['help', '--help', '-h'])
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = []
@@ -23,21 +37,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks)
     .toString('utf8')
     .replace(/\r?\n$/, '')
-}
-
-async function serve(configPath: string, port: number, host: string): Promise<void> {
-  const server = await createAuthorizationServer(await loadConfigFile(configPath))
-  const issuer = await server.listen({ port, host })
-  // The parent (a supervisor or a test) reads this line to learn the issuer.
-  process.stdout.write(`${JSON.stringify({ ready: true, issuer })}\n`)
-  const stop = () => {
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
 }
 
 async function rotate(configPath: string): Promise<void> {
@@ -54,30 +53,37 @@ async function rotate(configPath: string): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({
-    allowPositionals: true,
-    options: {
-      config: {
-        type: 'string',
-        short: 'c',
-        default: process.env.KEYBOUND_CONFIG ?? 'keybound-as.yaml',
-      },
-      port: { type: 'string', short: 'p', default: process.env.PORT ?? '8443' },
-      host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
-    },
+function readConfigPath(args: readonly string[]): string {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { config: { type: 'string', short: 'c' } },
   })
-  const command = positionals[0] ?? 'serve'
-  if (command === 'serve') return serve(values.config, Number(values.port), values.host)
-  if (command === 'rotate-keys') return rotate(values.config)
+  return requireConfigPath(values.config, process.env)
+}
+
+async function main(args: readonly string[]): Promise<void> {
+  const [command, ...rest] = args
+  // Without a command there is nothing sensible to guess (serving a default file name only
+  // ended in ENOENT): show what can be run, as an error since nothing was done.
+  if (command === undefined) {
+    process.stderr.write(USAGE)
+    process.exitCode = 2
+    return
+  }
+  if (HELP_WORDS.has(command)) {
+    process.stdout.write(USAGE)
+    return
+  }
+  if (command === 'serve') return runServeCommand(rest)
+  if (command === 'rotate-keys') return rotate(readConfigPath(rest))
   if (command === 'hash-password') {
     process.stdout.write(`${await hashPassword(await readStdin())}\n`)
     return
   }
-  throw new Error(`unknown command "${command}" (serve, rotate-keys, hash-password)`)
+  throw new Error(`unknown command "${command}": run keybound-as help`)
 }
 
-main().catch((error: unknown) => {
+main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(
     `${error instanceof ConfigError ? error.message : String((error as Error)?.message ?? error)}\n`,
   )

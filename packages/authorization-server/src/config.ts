@@ -578,10 +578,21 @@ function checkUsers(checker: Checker, value: unknown): UserConfig[] {
     users.push({
       username,
       passwordHash: hash,
-      subject: checker.string(user.subject, `users[${i}].subject`, username) ?? username,
+      subject: checkSubject(checker, user.subject, `users[${i}].subject`) ?? username,
     })
   })
   return users
+}
+
+// YAML reads an unquoted 248289761001 as a number. Turning it back into text could change it
+// (leading zeros, digits beyond 2^53), and a subject must name one user exactly: ask for quotes.
+function checkSubject(checker: Checker, value: unknown, path: string): string | undefined {
+  if (typeof value === 'number')
+    return checker.fail(
+      path,
+      'must be a string: put it in quotes (YAML reads bare digits as a number)',
+    )
+  return checker.string(value, path)
 }
 
 function checkClients(checker: Checker, value: unknown): ClientConfig[] {
@@ -599,30 +610,56 @@ function checkClients(checker: Checker, value: unknown): ClientConfig[] {
   return clients
 }
 
+/** A `${NAME}` reference to a variable that is not set, and where it was. */
+interface UnsetVariable {
+  path: string
+  issue: string
+}
+
 // `${NAME}` inside any string is replaced by the environment variable; a missing one is an error.
 function substituteEnvironment(
   value: unknown,
   path: string,
   env: NodeJS.ProcessEnv,
-  issues: string[],
+  unset: UnsetVariable[],
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
       const replacement = env[name]
-      if (replacement === undefined) issues.push(`${path}: environment variable ${name} is not set`)
+      if (replacement === undefined)
+        unset.push({ path, issue: `${path}: environment variable ${name} is not set` })
       return replacement ?? ''
     })
   }
   if (Array.isArray(value))
-    return value.map((item, i) => substituteEnvironment(item, `${path}[${i}]`, env, issues))
+    return value.map((item, i) => substituteEnvironment(item, `${path}[${i}]`, env, unset))
   if (typeof value === 'object' && value !== null) {
     const out: Input = {}
     for (const [key, member] of Object.entries(value)) {
-      out[key] = substituteEnvironment(member, path === '' ? key : `${path}.${key}`, env, issues)
+      out[key] = substituteEnvironment(member, path === '' ? key : `${path}.${key}`, env, unset)
     }
     return out
   }
   return value
+}
+
+// A field left empty by an unset variable makes its neighbours look wrong as well (a client
+// without its secret reads as a public client that may not use client_credentials). Each unset
+// variable is reported once; what only follows from it is left out, and any real problem there
+// shows up once the variable is set.
+function followsFromUnset(issue: string, unsetVariables: readonly UnsetVariable[]): boolean {
+  const path = issue.slice(0, issue.indexOf(': '))
+  for (const { path: unset } of unsetVariables) {
+    if (path === unset) return true
+    const owner = unset.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
+    if (
+      owner !== '' &&
+      owner !== unset &&
+      (path.startsWith(`${owner}.`) || path.startsWith(`${owner}[`))
+    )
+      return true
+  }
+  return false
 }
 
 function setPath(target: Input, path: string, value: string): void {
@@ -971,11 +1008,11 @@ export function resolveConfig(
   document: unknown,
   env: NodeJS.ProcessEnv = process.env,
 ): AuthorizationServerConfig {
-  const issues: string[] = []
+  const unset: UnsetVariable[] = []
   const checker = new Checker()
   const root = checker.object(document ?? {}, '(root)')
   if (root === undefined) throw new ConfigError(checker.issues)
-  const input = applyEnvironment(substituteEnvironment(root, '', env, issues) as Input, env)
+  const input = applyEnvironment(substituteEnvironment(root, '', env, unset) as Input, env)
   for (const key of Object.keys(input))
     if (!KNOWN_TOP_LEVEL.has(key)) checker.fail(key, 'is not a known setting')
 
@@ -1066,7 +1103,10 @@ export function resolveConfig(
       'must not be shorter than refreshTokens.lifetime',
     )
   }
-  issues.push(...checker.issues)
+  const issues = [
+    ...unset.map((variable) => variable.issue),
+    ...checker.issues.filter((issue) => !followsFromUnset(issue, unset)),
+  ]
   if (issues.length > 0) throw new ConfigError(issues)
   return config
 }

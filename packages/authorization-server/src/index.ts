@@ -35,6 +35,7 @@ export {
   type UserConfig,
 } from './config.js'
 export { hashPassword, verifyPassword } from './passwords.js'
+export { runServeCommand, SERVE_USAGE } from './serve-command.js'
 export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from './signing-keys.js'
 export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'
 export { OAuthError, toOAuthError, type OAuthErrorCode } from './wire.js'

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `keybound` command.
+ * The `keybound` command. Only commander, `@keybound/core` and the command modules load at
+ * start; the heavy commands (`as`, `gateway`, `serve`) and `curl` import their packages when
+ * they run, so the proof commands start fast and need nothing else installed.
  */
 import { Command, CommanderError } from 'commander'
 import { DPoPError } from '@keybound/core'
@@ -10,6 +12,7 @@ import { addGatewayCommand } from './commands/gateway-command.js'
 import { addCurlCommand } from './commands/curl-command.js'
 import { addServeCommand } from './commands/serve-command.js'
 import { addAsCommand } from './commands/as-command.js'
+import { checkRequiredOptions } from './lib/required-options.js'
 
 const program = new Command()
   .name('keybound')
@@ -17,6 +20,8 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError()
   .exitOverride()
+  .enablePositionalOptions()
+  .hook('preAction', (_program, command) => checkRequiredOptions(command))
 
 addKeygenCommand(program)
 addThumbprintCommand(program)

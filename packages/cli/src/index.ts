@@ -4,4 +4,10 @@
  * @packageDocumentation
  * @module keybound
  */
-export { explainProof, type ExplainContext, type ExplainedCheck } from './lib/explain-proof.js'
+export {
+  explainProof,
+  summarizeChecks,
+  type ExplainContext,
+  type ExplainedCheck,
+  type ExplainSummary,
+} from './lib/explain-proof.js'

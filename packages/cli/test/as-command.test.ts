@@ -4,14 +4,16 @@
  * cleanly on SIGTERM.
  */
 import { execFile, spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SERVE_USAGE } from '@keybound/authorization-server'
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
+const AS_README = fileURLToPath(new URL('../../authorization-server/README.md', import.meta.url))
 const run = promisify(execFile)
 let workDir: string
 
@@ -77,5 +79,30 @@ describe('keybound as', () => {
     expect(metadata.dpop_signing_alg_values_supported).toContain('ES256')
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
+  })
+})
+
+describe('keybound as is an alias of keybound-as serve', () => {
+  it('prints the same help', async () => {
+    const { stdout } = await run(process.execPath, [BIN, 'as', '--help'])
+    expect(stdout).toBe(SERVE_USAGE)
+    expect(stdout).toMatch(/^Usage: keybound-as serve --config <file>/)
+  })
+
+  it("checks the authorization server README's sample config", async () => {
+    const readme = await readFile(AS_README, 'utf8')
+    const section = readme.slice(readme.indexOf('\n## Configuration\n'))
+    const sample = /\n```yaml\n([\s\S]*?)\n```\n/.exec(section)?.[1]
+    expect(sample).toBeDefined()
+    const names = [...new Set([...sample!.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]!))]
+    const path = await writeConfig('readme-sample.yaml', `${sample}\n`)
+    const env = {
+      ...process.env,
+      ...Object.fromEntries(names.map((name) => [name, `${name}-value-0123456789abcdefghij`])),
+    }
+    const { stdout } = await run(process.execPath, [BIN, 'as', '--config', path, '--check'], {
+      env,
+    })
+    expect(stdout).toMatch(/readme-sample\.yaml: OK \(3 clients, 1 users\)\n$/)
   })
 })

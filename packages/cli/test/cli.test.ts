@@ -390,8 +390,14 @@ describe('keybound explain', () => {
   })
 
   it.each(broken)('names the failing check: $name → $check', async ({ proof, check, args }) => {
-    const result = await runCli(['explain', proof(), ...request, ...(args ?? []), '--json'])
+    const text = proof()
+    const result = await runCli(['explain', text, ...request, ...(args ?? []), '--json'])
     expect(result.code).toBe(1)
+    // explain words core's verdict: keybound verify refuses the same proof (verify has no --algs).
+    if (!args?.includes('--algs')) {
+      const verified = await runCli(['verify', text, ...request, ...(args ?? [])])
+      expect(verified.code, verified.stdout).toBe(1)
+    }
     const report = JSON.parse(result.stdout) as {
       valid: boolean
       checks: { check: string; status: string; fix?: string }[]
@@ -416,5 +422,192 @@ describe('keybound explain', () => {
     expect(result.stdout).toMatch(/fix: .*public base URL/)
     expect(result.stdout).toMatch(/PASS {2}signature/)
     expect(result.stdout).toMatch(/result: 1 check\(s\) failed: htu/)
+  })
+})
+
+describe('keybound explain says only what core decides', () => {
+  const insecure = 'http://api.example.com/v1/items'
+
+  it('refuses plain http outside loopback in htu, as verifyProof does (the old drift)', async () => {
+    const proof = signParts(goodHeader(), goodClaims({ htu: insecure }))
+    const args = ['-m', 'GET', '-u', insecure, '-t', TOKEN]
+    const verified = await runCli(['verify', proof, ...args])
+    expect(verified.code).toBe(1)
+    const explained = await runCli(['explain', proof, ...args, '--json'])
+    expect(explained.code).toBe(1)
+    const report = JSON.parse(explained.stdout) as {
+      status: string
+      checks: { check: string; status: string; detail: string }[]
+    }
+    expect(report.status).toBe('fail')
+    const htu = report.checks.find((c) => c.check === 'htu')
+    expect(htu).toMatchObject({ status: 'fail' })
+    expect(htu?.detail).toMatch(/plain http outside loopback/)
+  })
+
+  it('accepts plain http on loopback, as verifyProof does', async () => {
+    const local = 'http://127.0.0.1:4001/v1/items'
+    const proof = signParts(goodHeader(), goodClaims({ htu: local }))
+    const args = ['-m', 'GET', '-u', local, '-t', TOKEN]
+    expect((await runCli(['verify', proof, ...args])).code).toBe(0)
+    expect((await runCli(['explain', proof, ...args])).code).toBe(0)
+  })
+})
+
+describe('keybound explain wording', () => {
+  it('without -m and -u says which checks were skipped and does not call it a pass', async () => {
+    const proof = signParts(goodHeader(), goodClaims())
+    const human = await runCli(['explain', proof])
+    expect(human.code).toBe(3)
+    expect(human.stdout).not.toMatch(/every check passed|accepts this proof/)
+    expect(human.stdout).toMatch(/^SKIP {2}htm /m)
+    expect(human.stdout).toMatch(/^SKIP {2}htu /m)
+    expect(human.stdout).toMatch(
+      /^result: INCOMPLETE, not a pass: .*give --method and --url.*not checked: .*htm, htu/m,
+    )
+    const json = JSON.parse((await runCli(['explain', proof, '--json'])).stdout) as {
+      valid: boolean
+      status: string
+      skipped: string[]
+    }
+    expect(json).toMatchObject({ valid: false, status: 'incomplete' })
+    expect(json.skipped).toEqual(expect.arrayContaining(['htm', 'htu', 'ath', 'jkt', 'nonce']))
+  })
+
+  it('recognises an access token given instead of a proof', async () => {
+    const token = signParts(
+      { typ: 'at+jwt', alg: 'ES256', kid: 'as-key' },
+      {
+        iss: 'https://as.example.com',
+        aud: 'https://api.example.com',
+        sub: 'alice',
+        exp: nowSeconds() + 300,
+        cnf: { jkt: 'abc' },
+      },
+    )
+    const result = await runCli(['explain', token, ...['-m', 'GET', '-u', API]])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/this is an access token, not a DPoP proof/)
+    expect(result.stdout).toMatch(/fix: pass the value of the DPoP request header/)
+    expect(result.stdout).not.toMatch(/htm undefined/)
+  })
+
+  it('advises the upper-case method for -m post', async () => {
+    const proof = signParts(goodHeader(), goodClaims())
+    const result = await runCli(['explain', proof, '-m', 'post', '-u', API, '-t', TOKEN])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/htm GET does not match request method POST/)
+    expect(result.stdout).toMatch(/fix: make a new proof with htm "POST"/)
+    expect(result.stdout).not.toMatch(/"post"/)
+  })
+
+  it('words the iat window as a sentence', async () => {
+    const result = await runCli([
+      'explain',
+      signParts(goodHeader(), goodClaims()),
+      ...['-m', 'GET', '-u', API, '-t', TOKEN],
+    ])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(
+      /PASS {2}iat +iat \S+ lies in the accepted window, 60 s before to 10 s after server time \S+\n/,
+    )
+    expect(result.stdout).not.toMatch(/is within the window is/)
+    expect(result.stdout).toMatch(/^result: verifyProof accepts this proof for this request/m)
+  })
+})
+
+describe('keybound methods and verify refusals', () => {
+  it('proof -m get signs GET, and verify -m get accepts it', async () => {
+    const methodKey = join(workDir, 'method-key.json')
+    expect((await runCli(['keygen', '--out', methodKey])).code).toBe(0)
+    const made = await runCli(['proof', '-k', methodKey, '-m', 'get', '-u', API, '--json'])
+    expect(made.code).toBe(0)
+    const { proof } = JSON.parse(made.stdout) as { proof: string }
+    const claims = JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()) as {
+      htm: string
+    }
+    expect(claims.htm).toBe('GET')
+    expect((await runCli(['verify', proof, '-m', 'get', '-u', API])).code).toBe(0)
+  })
+
+  it('a refusal shows the expected and found values and points to explain', async () => {
+    const proof = signParts(goodHeader(), goodClaims({ htm: 'get' }))
+    const result = await runCli(['verify', proof, '-m', 'GET', '-u', API, '-t', TOKEN])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/^invalid: ERR_DPOP_CLAIM_MISMATCH: "htm"/)
+    expect(result.stdout).toMatch(
+      /htm get does not match request method GET: methods are case-sensitive/,
+    )
+    expect(result.stdout).toMatch(/ {4}expected: GET\n {4}found: {4}get\n/)
+    expect(result.stdout).toMatch(/keybound explain, with the same arguments/)
+    expect(result.stdout).not.toContain(TOKEN)
+
+    const wrongToken = await runCli([
+      'verify',
+      proof,
+      '-m',
+      'get',
+      '-u',
+      API,
+      '-t',
+      'other',
+      '--json',
+    ])
+    expect(wrongToken.code).toBe(1)
+    const report = JSON.parse(wrongToken.stdout) as {
+      failed: { check: string; expected?: string; found?: string }[]
+    }
+    expect(report.failed).toContainEqual({
+      check: 'ath',
+      expected: ath('other'),
+      found: ath(TOKEN),
+    })
+  })
+})
+
+describe('keybound help and errors', () => {
+  it('help marks required options, and every missing one is named at once', async () => {
+    const help = await runCli(['proof', '--help'])
+    expect(help.stdout).toMatch(/-k, --key <file> +private key file \(JWK or PEM\) \(required\)/)
+    expect(help.stdout).toMatch(/-m, --method <method> [^]*?\(signed upper case\) \(required\)/)
+    expect(help.stdout).toMatch(/-u, --url <url> [^]*?\(required\)/)
+    expect(help.stdout).not.toMatch(/--nonce <nonce> [^\n]*\(required\)/)
+    const missing = await runCli(['proof'])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(
+      /^error: missing required options: -k, --key <file>, -m, --method <method>, -u, --url <url>\n/,
+    )
+    const verify = await runCli(['verify', 'x.y.z'])
+    expect(verify.stderr).toMatch(
+      /^error: missing required options: -m, --method <method>, -u, --url <url>\n/,
+    )
+  })
+
+  it('keygen onto an existing file names --force, and --force replaces it with mode 0600', async () => {
+    const file = join(workDir, 'existing.json')
+    await writeFile(file, 'old', { mode: 0o644 })
+    const refused = await runCli(['keygen', '--out', file])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toBe(
+      `keybound: ${file} already exists; keygen does not overwrite a key: choose another --out, or add --force to replace it\n`,
+    )
+    expect(await readFile(file, 'utf8')).toBe('old')
+    const replaced = await runCli(['keygen', '--out', file, '--force'])
+    expect(replaced.code).toBe(0)
+    expect(JSON.parse(await readFile(file, 'utf8'))).toHaveProperty('d')
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+  })
+
+  it('an unsupported -a lists the supported algorithms; help names Ed25519', async () => {
+    const refused = await runCli(['keygen', '-a', 'HS256'])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(
+      /argument 'HS256' is invalid\. Allowed choices are ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512, EdDSA, Ed25519\./,
+    )
+    for (const command of ['keygen', 'proof'])
+      expect((await runCli([command, '--help'])).stdout, command).toMatch(/"Ed25519"/)
+    const made = await runCli(['keygen', '-a', 'Ed25519', '--json'])
+    expect(made.code).toBe(0)
+    expect(made.stdout).toMatch(/"alg": "Ed25519"/)
   })
 })

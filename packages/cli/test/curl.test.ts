@@ -127,3 +127,88 @@ describe('keybound curl', () => {
     expect(result.stderr).toMatch(/no --key given: using a new ES256 key/)
   })
 })
+
+describe('keybound curl on plain HTTP details', () => {
+  let echoServer: Server
+  let echoUrl: string
+
+  beforeAll(async () => {
+    // Answers with what it received, as JSON without a final newline.
+    echoServer = createServer((request, response) => {
+      let body = ''
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      request.on('end', () => {
+        response.setHeader('content-type', 'application/json')
+        response.end(
+          JSON.stringify({
+            method: request.method,
+            contentType: request.headers['content-type'],
+            body,
+            hasProof: typeof request.headers.dpop === 'string',
+          }),
+        )
+      })
+    })
+    echoUrl = await listen(echoServer)
+  })
+
+  afterAll(() => {
+    echoServer?.close()
+  })
+
+  it('-d sends a form body by default, like curl, and the output ends with a newline', async () => {
+    const result = await runCli(['curl', '-d', 'a=1&b=2', `${echoUrl}/form`])
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout.endsWith('}\n')).toBe(true)
+    expect(JSON.parse(result.stdout)).toEqual({
+      method: 'POST',
+      contentType: 'application/x-www-form-urlencoded',
+      body: 'a=1&b=2',
+      hasProof: true,
+    })
+    const json = await runCli([
+      'curl',
+      '-X',
+      'put',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"a":1}',
+      `${echoUrl}/json`,
+    ])
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      method: 'PUT',
+      contentType: 'application/json',
+      body: '{"a":1}',
+    })
+  })
+
+  it('names the cause of a refused connection', async () => {
+    const closed = createServer()
+    const url = await listen(closed)
+    await new Promise((resolve) => closed.close(resolve))
+    const port = new URL(url).port
+    const result = await runCli(['curl', `${url}/nothing-listens`])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^keybound: request to ${url} failed: ECONNREFUSED 127\\.0\\.0\\.1:${port}\\n`,
+        'm',
+      ),
+    )
+  })
+
+  it('the plain-http refusal names --insecure-http', async () => {
+    const result = await runCli(['curl', 'http://api.example.com/notes'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(
+      /^keybound: refusing to send a DPoP proof or token to plain http:\/\/api\.example\.com: add --insecure-http to allow it \(never in production\)\n/m,
+    )
+  })
+
+  it('help lists the algorithms, Ed25519 included', async () => {
+    const result = await runCli(['curl', '--help'])
+    expect(result.stdout).toMatch(/"Ed25519"/)
+    expect(result.stdout).toMatch(/application\/x-www-form-urlencoded/)
+  })
+})

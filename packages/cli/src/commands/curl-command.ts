@@ -5,8 +5,9 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { generateKeyPair, type DPoPAlgorithm, type DPoPKeyPair } from '@keybound/core'
-import { createDPoPFetch } from '@keybound/client'
+import { algorithmOption } from '../lib/algorithm-option.js'
 import { loadKeyPair } from '../lib/key-files.js'
+import { normalizeMethod } from '../lib/methods.js'
 
 interface CurlOptions {
   request?: string
@@ -25,13 +26,17 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
 }
 
-function parseHeaders(lines: readonly string[]): Headers {
+function parseHeaders(lines: readonly string[], hasBody: boolean): Headers {
   const headers = new Headers()
   for (const line of lines) {
     const colon = line.indexOf(':')
     if (colon <= 0) throw new Error(`bad header "${line}": expected "Name: value"`)
     headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim())
   }
+  // As curl does for -d: a form body unless the caller says otherwise (fetch would send a
+  // string as text/plain, which form-reading servers ignore).
+  if (hasBody && !headers.has('content-type'))
+    headers.set('content-type', 'application/x-www-form-urlencoded')
   return headers
 }
 
@@ -75,6 +80,51 @@ function tracingFetch(verbose: boolean): typeof fetch {
   }
 }
 
+interface SocketError {
+  code?: unknown
+  address?: unknown
+  port?: unknown
+  errors?: unknown
+  cause?: unknown
+}
+
+// fetch hides the socket error two levels down (NetworkError → TypeError "fetch failed" → the
+// errno error, or an AggregateError of one per address tried): find the first one with a code.
+function socketCauseOf(error: unknown): string | undefined {
+  for (let current = error as SocketError | undefined; current;) {
+    if (typeof current.code === 'string' && current.code.startsWith('E') && current.address) {
+      const port = current.port === undefined ? '' : `:${String(current.port)}`
+      return `${current.code} ${String(current.address)}${port}`
+    }
+    if (Array.isArray(current.errors)) return socketCauseOf(current.errors[0])
+    current = current.cause as SocketError | undefined
+  }
+  return undefined
+}
+
+// The client's refusals and network failures, said with their cause and the flag that helps.
+function explainRequestFailure(error: unknown): Error {
+  const { code, message } = error as { code?: unknown; message?: string }
+  if (code === 'ERR_DPOP_CLIENT_INSECURE_URL' && (error as { reason?: unknown }).reason === 'http')
+    return new Error(`${message}: add --insecure-http to allow it (never in production)`)
+  if (code === 'ERR_DPOP_CLIENT_NETWORK') {
+    const cause = socketCauseOf(error)
+    return new Error(cause === undefined ? String(message) : `${message}: ${cause}`)
+  }
+  return error as Error
+}
+
+const TEXT_TYPE =
+  /^(text\/|application\/([\w.-]+\+)?(json|xml)\b|application\/x-www-form-urlencoded)/i
+
+// A text body (JSON error answers above all) gets a final newline so the shell prompt does not
+// start on its last line; other bodies are written byte for byte, so redirecting them to a file
+// keeps them intact.
+function needsFinalNewline(response: Response, body: Buffer): boolean {
+  const type = response.headers.get('content-type') ?? ''
+  return body.length > 0 && body.at(-1) !== 0x0a && TEXT_TYPE.test(type)
+}
+
 /** Registers `curl`. */
 export function addCurlCommand(program: Command): void {
   program
@@ -83,12 +133,20 @@ export function addCurlCommand(program: Command): void {
       'make a DPoP request like curl: fresh proof per request, nonce challenges answered once',
     )
     .argument('<url>', 'request URL')
-    .option('-X, --request <method>', 'HTTP method (default GET, or POST with --data)')
+    .option(
+      '-X, --request <method>',
+      'HTTP method, standard ones in any case (default GET, or POST with --data)',
+    )
     .option('-H, --header <header>', 'extra request header "Name: value" (repeatable)', collect, [])
-    .option('-d, --data <data>', 'request body (@file reads a file)')
+    .option(
+      '-d, --data <data>',
+      'request body (@file reads a file); sent as application/x-www-form-urlencoded unless -H sets Content-Type',
+    )
     .option('-t, --token <token>', 'access token, sent as Authorization: DPoP (adds ath)')
     .option('-k, --key <file>', 'private key file (JWK or PEM); a new key when absent')
-    .option('-a, --alg <alg>', 'algorithm for a new key or a key file without alg', 'ES256')
+    .addOption(
+      algorithmOption('algorithm for a new key or a key file without alg').default('ES256'),
+    )
     .option('-i, --include', 'print the status line and response headers')
     .option(
       '-v, --verbose',
@@ -100,6 +158,7 @@ export function addCurlCommand(program: Command): void {
       'allow plain http to hosts other than loopback (never in production)',
     )
     .action(async (url: string, options: CurlOptions) => {
+      const { createDPoPFetch } = await import('@keybound/client')
       const key = await proofKeyOf(options)
       const dpopFetch = createDPoPFetch({
         key,
@@ -109,16 +168,20 @@ export function addCurlCommand(program: Command): void {
       })
       const body = await readData(options.data)
       const response = await dpopFetch(url, {
-        method: options.request ?? (body === undefined ? 'GET' : 'POST'),
-        headers: parseHeaders(options.header),
+        method: normalizeMethod(options.request ?? (body === undefined ? 'GET' : 'POST')),
+        headers: parseHeaders(options.header, body !== undefined),
         ...(body === undefined ? {} : { body }),
+      }).catch((error: unknown) => {
+        throw explainRequestFailure(error)
       })
       if (options.include) {
         process.stdout.write(`HTTP ${response.status} ${response.statusText}\n`)
         response.headers.forEach((value, name) => process.stdout.write(`${name}: ${value}\n`))
         process.stdout.write('\n')
       }
-      process.stdout.write(Buffer.from(await response.arrayBuffer()))
+      const responseBody = Buffer.from(await response.arrayBuffer())
+      process.stdout.write(responseBody)
+      if (needsFinalNewline(response, responseBody)) process.stdout.write('\n')
       if (options.fail && response.status >= 400) process.exitCode = 22
     })
 }

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander'
 import { calculateJwkThumbprint, generateKeyPair, type DPoPAlgorithm } from '@keybound/core'
+import { algorithmOption } from '../lib/algorithm-option.js'
 import {
   parseKeyText,
   readInput,
@@ -17,18 +18,25 @@ export function addKeygenCommand(program: Command): void {
   program
     .command('keygen')
     .description('make a DPoP key pair; the private key goes to --out (mode 0600) or stdout')
-    .option('-a, --alg <alg>', 'ES256, ES384, ES512, PS256..PS512, RS256..RS512 or EdDSA', 'ES256')
-    .option('-o, --out <file>', 'write the private key to this file (refuses to overwrite)')
+    .addOption(algorithmOption('algorithm of the new key').default('ES256'))
+    .option('-o, --out <file>', 'write the private key to this file (mode 0600)')
+    .option('--force', 'with --out: replace an existing file')
     .option('-f, --format <format>', 'jwk or pem', 'jwk')
     .option('--json', 'print the public JWK and thumbprint as JSON')
     .action(
-      async (options: { alg: DPoPAlgorithm; out?: string; format: string; json?: boolean }) => {
+      async (options: {
+        alg: DPoPAlgorithm
+        out?: string
+        format: string
+        json?: boolean
+        force?: boolean
+      }) => {
         if (options.format !== 'jwk' && options.format !== 'pem')
           throw new Error('--format must be jwk or pem')
         const pair = await generateKeyPair(options.alg, { extractable: true })
         const privateText = await serializeKeyPair(pair, options.format)
         if (options.out === undefined) process.stdout.write(privateText)
-        else await writePrivateKeyFile(options.out, privateText)
+        else await writePrivateKeyFile(options.out, privateText, options.force === true)
         const summary = {
           alg: pair.alg,
           jkt: pair.jkt,

@@ -4,6 +4,9 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449
  */
 import type { Command } from 'commander'
+import type { ServeOptions } from '@keybound/demo'
+import { addressInUse, isAddressInUse } from '../lib/address-in-use.js'
+import { importCommandPackage } from '../lib/optional-package.js'
 import { waitForStopSignal } from '../lib/stop-signal.js'
 
 interface ServeFlags {
@@ -18,6 +21,20 @@ interface ServeFlags {
 
 function portOf(value: string | undefined): number | undefined {
   return value === undefined ? undefined : Number(value)
+}
+
+const PORT_FLAGS = {
+  asPort: '--as-port (or KEYBOUND_AS_PORT)',
+  apiPort: '--api-port (or KEYBOUND_API_PORT)',
+  pagePort: '--page-port (or KEYBOUND_PAGE_PORT)',
+} as const
+
+// Which of the three servers lost its port, by the port number the listener reports.
+function portFlagOf(ports: Record<keyof typeof PORT_FLAGS, number>, port: number | undefined) {
+  const name = (Object.keys(PORT_FLAGS) as (keyof typeof PORT_FLAGS)[]).find(
+    (key) => ports[key] === port,
+  )
+  return name === undefined ? '--as-port, --api-port or --page-port' : PORT_FLAGS[name]
 }
 
 /**
@@ -35,7 +52,7 @@ export function addServeCommand(program: Command): void {
   program
     .command('serve')
     .description(
-      'run the demo: authorization server, DPoP-protected API and browser page, on embedded defaults (Ctrl-C stops it)',
+      'run the demo: authorization server, DPoP-protected API and browser page, on embedded defaults (Ctrl-C stops it; needs @keybound/demo)',
     )
     .option(
       '--host <host>',
@@ -57,11 +74,20 @@ export function addServeCommand(program: Command): void {
     .action(async (flags: ServeFlags, command: Command) => {
       // Loaded here, not at the top: the demo pulls in the AS, SQLite and esbuild, which the
       // other commands do not need.
-      const { serve } = await import('@keybound/demo')
+      const { serve, resolveServeOptions } = await importCommandPackage(
+        'serve',
+        '@keybound/demo',
+        () => import('@keybound/demo'),
+      )
+      const serveOrExplain = (options: ServeOptions) =>
+        serve(options).catch((error: unknown) => {
+          if (!isAddressInUse(error)) throw error
+          throw addressInUse(error.port, portFlagOf(resolveServeOptions(options), error.port))
+        })
       const stopped = waitForStopSignal()
       const rsNoncesFlag =
         command.getOptionValueSource('rsNonces') === 'cli' ? flags.rsNonces : undefined
-      const stack = await serve({
+      const stack = await serveOrExplain({
         ...(flags.host === undefined ? {} : { host: flags.host }),
         ...(flags.asPort === undefined ? {} : { asPort: portOf(flags.asPort) }),
         ...(flags.apiPort === undefined ? {} : { apiPort: portOf(flags.apiPort) }),

@@ -1,20 +1,22 @@
 /**
- * The proof debugger behind `keybound explain`: it runs every check of RFC 9449 §4.3 on a proof
- * and says, for each, whether it passed, the values it compared and how to fix a failure.
- * Syntax, header and signature checks reuse `@keybound/core` (the proof verified against its own
- * `htm`/`htu`/`iat`), so the debugger can never disagree with the verifier about them; the
- * request checks are made one by one so that every mismatch is reported, not only the first.
+ * The proof debugger behind `keybound explain`. Every verdict comes from `@keybound/core`'s
+ * `verifyProof`; this module only words it. Core stops at the first failure, so each request
+ * check is run as its own verification in which only that check's input is the real one and
+ * the others are taken from the proof itself: every mismatch is reported, not only the first,
+ * and the debugger cannot disagree with the verifier, because it never judges by itself. A
+ * final verification with everything given must agree; when it does not, its refusal is
+ * reported as a failing `verdict` check.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  * @packageDocumentation
  */
 import {
   DPoPError,
   SUPPORTED_ALGORITHMS,
   calculateAth,
-  calculateJwkThumbprint,
-  normalizeHtu,
   stripQueryAndFragment,
   verifyProof,
-  type PublicJwk,
+  type VerifiedProof,
+  type VerifyProofOptions,
 } from '@keybound/core'
 
 /** One line of the explanation. */
@@ -24,6 +26,10 @@ export interface ExplainedCheck {
   status: 'pass' | 'fail' | 'skip'
   /** What was compared, with the values. */
   detail: string
+  /** What the server expects, when the check compares values. */
+  expected?: string
+  /** What the proof has, when the check compares values. */
+  found?: string
   /** How to fix a failure. */
   fix?: string
 }
@@ -41,6 +47,17 @@ export interface ExplainContext {
   maxAge?: number
   clockTolerance?: number
   algorithms?: readonly string[]
+}
+
+/**
+ * The overall result: `pass` only when core accepts the proof for the request described (so
+ * `--method` and `--url` are needed), `incomplete` when nothing failed but `htm` or `htu` could
+ * not be checked, `fail` otherwise.
+ */
+export interface ExplainSummary {
+  status: 'pass' | 'fail' | 'incomplete'
+  failed: string[]
+  skipped: string[]
 }
 
 const MAX_PROOF_LENGTH = 8192
@@ -73,6 +90,19 @@ const STAGE_FIXES: Record<Stage, string> = {
   claims: 'include "jti" (string), "htm" (string), "htu" (string) and "iat" (number of seconds)',
 }
 
+// What each stage expects, for the expected/found lines of a refusal.
+const STAGE_RULES: Record<Stage, string> = {
+  compact: `one compact JWS (header.payload.signature) of at most ${MAX_PROOF_LENGTH} characters`,
+  header: 'canonical base64url of a JSON object',
+  typ: 'typ dpop+jwt',
+  crit: 'no crit header parameter',
+  alg: `one of ${SUPPORTED_ALGORITHMS.join(' ')}`,
+  jwk: 'a public key that fits alg',
+  payload: 'canonical base64url of a JSON object',
+  signature: 'a JWS signature by the key in jwk',
+  claims: 'jti, htm and htu as strings, iat as a number',
+}
+
 function stageOf(error: DPoPError): Stage {
   if (error.code === 'ERR_DPOP_SIGNATURE_INVALID') return 'signature'
   if (error.code === 'ERR_DPOP_CLAIM_INVALID') return 'claims'
@@ -96,45 +126,77 @@ function decodeLenient(segment: string | undefined): Record<string, unknown> | u
   }
 }
 
-async function checkSyntax(
+// Reads the proof leniently for wording only; every verdict comes from core.
+interface ProofView {
+  proof: string
+  header: Record<string, unknown> | undefined
+  claims: Record<string, unknown> | undefined
+}
+
+/** Core's refusal of `proof`, or its result when it accepts. */
+async function runCore(
   proof: string,
-  header: Record<string, unknown> | undefined,
-  claims: Record<string, unknown> | undefined,
-): Promise<ExplainedCheck[]> {
-  const iat = typeof claims?.iat === 'number' ? claims.iat : Date.now() / 1000
-  let failed: DPoPError | undefined
+  request: { method: string; url: string },
+  options: Omit<VerifyProofOptions, 'replayStore'>,
+): Promise<DPoPError | VerifiedProof> {
   try {
-    await verifyProof(
-      proof,
-      {
-        method: String(claims?.htm ?? 'GET'),
-        url: String(claims?.htu ?? 'https://invalid.example/'),
-      },
-      {
-        replayStore: false,
-        now: () => iat * 1000,
-        allowInsecureHttp: true,
-        maxProofLength: MAX_PROOF_LENGTH,
-      },
-    )
+    return await verifyProof(proof, request, {
+      replayStore: false,
+      maxProofLength: MAX_PROOF_LENGTH,
+      ...options,
+    })
   } catch (error) {
-    if (!(error instanceof DPoPError)) throw error
-    // The request-shaped errors of this self-check are reported by the request checks instead.
-    if (error.code !== 'ERR_DPOP_CLAIM_MISMATCH' && error.code !== 'ERR_DPOP_IAT_OUT_OF_WINDOW')
-      failed = error
+    if (error instanceof DPoPError) return error
+    throw error
   }
+}
+
+interface Probe {
+  method?: string
+  url?: string
+  now?: number
+  options?: Omit<VerifyProofOptions, 'replayStore' | 'now'>
+}
+
+// One request check in isolation: the inputs it does not test are the proof's own values (its
+// htm, its htu, its iat as the time), so only the tested input can make core refuse. Plain http
+// is allowed only while htu is not the input under test.
+function probe(view: ProofView, { method, url, now, options }: Probe) {
+  const claims = view.claims ?? {}
+  return runCore(
+    view.proof,
+    { method: method ?? String(claims.htm), url: url ?? String(claims.htu) },
+    {
+      allowInsecureHttp: url === undefined,
+      now: () => (now ?? (claims.iat as number)) * 1000,
+      ...options,
+    },
+  )
+}
+
+function checkSyntax(view: ProofView, outcome: DPoPError | VerifiedProof): ExplainedCheck[] {
+  // The request-shaped errors of this self-check cannot happen (the proof is checked against
+  // its own values); anything else is a syntax, header or signature failure.
+  const failed = outcome instanceof DPoPError ? outcome : undefined
   const failedStage = failed === undefined ? undefined : stageOf(failed)
   const failedIndex = failedStage === undefined ? STAGES.length : STAGES.indexOf(failedStage)
   return STAGES.map((stage, index): ExplainedCheck => {
     if (index < failedIndex)
-      return { check: stage, status: 'pass', detail: passDetail(stage, proof, header) }
+      return { check: stage, status: 'pass', detail: passDetail(stage, view.proof, view.header) }
     if (index > failedIndex)
       return {
         check: stage,
         status: 'skip',
         detail: `not checked: the ${failedStage} check failed`,
       }
-    return { check: stage, status: 'fail', detail: failed!.message, fix: STAGE_FIXES[stage] }
+    return {
+      check: stage,
+      status: 'fail',
+      detail: failed!.message,
+      expected: STAGE_RULES[stage],
+      found: failed!.message,
+      fix: STAGE_FIXES[stage],
+    }
   })
 }
 
@@ -192,54 +254,82 @@ function describeUrlDifference(htu: string, expected: string): string {
   return differences.join('; ') || 'they differ after normalization'
 }
 
-function checkHtm(claims: Record<string, unknown>, method: string | undefined): ExplainedCheck {
+function isRefusal(outcome: DPoPError | VerifiedProof, code: string, claim?: string): boolean {
+  return (
+    outcome instanceof DPoPError &&
+    outcome.code === code &&
+    (claim === undefined || outcome.claim === claim)
+  )
+}
+
+// RFC 9110 §9.1: method names are case-sensitive; the standard ones are upper case.
+function methodHint(htm: unknown, method: string): string {
+  return typeof htm === 'string' && htm !== method && htm.toUpperCase() === method.toUpperCase()
+    ? ': methods are case-sensitive'
+    : ''
+}
+
+async function checkHtm(view: ProofView, method: string | undefined): Promise<ExplainedCheck> {
+  const htm = String(view.claims?.htm)
   if (method === undefined)
     return {
       check: 'htm',
       status: 'skip',
-      detail: `htm ${String(claims.htm)}; no request method given (--method)`,
+      detail: `htm ${htm}; no request method given (--method)`,
     }
-  if (claims.htm === method)
-    return { check: 'htm', status: 'pass', detail: `htm ${method} matches the request method` }
-  const caseOnly =
-    typeof claims.htm === 'string' && claims.htm.toUpperCase() === method.toUpperCase()
+  const outcome = await probe(view, { method })
+  if (!isRefusal(outcome, 'ERR_DPOP_CLAIM_MISMATCH', 'htm'))
+    return { check: 'htm', status: 'pass', detail: `htm ${htm} matches the request method` }
   return {
     check: 'htm',
     status: 'fail',
-    detail: `htm ${String(claims.htm)} does not match request method ${method}${caseOnly ? ': methods are case-sensitive' : ''}`,
+    detail: `htm ${htm} does not match request method ${method}${methodHint(htm, method)}`,
+    expected: method,
+    found: htm,
     fix: `make a new proof with htm "${method}" for this request`,
   }
 }
 
-function checkHtu(claims: Record<string, unknown>, url: string | undefined): ExplainedCheck {
-  const htu = String(claims.htu)
+function htuFix(outcome: DPoPError, hasQuery: boolean): string {
+  if (outcome.reason === 'insecure scheme')
+    return 'use https; plain http is accepted only on loopback hosts (localhost, 127.0.0.1, [::1])'
+  if (outcome.reason === 'invalid')
+    return 'put the full request URL, without query and fragment, in htu'
+  return hasQuery
+    ? 'strip the query and fragment from htu (RFC 9449 §4.2)'
+    : "sign the URL the server sees; behind a proxy or load balancer set the server's public base URL to the URL clients call"
+}
+
+function htuProblem(outcome: DPoPError, htu: string, expected: string): string {
+  if (outcome.reason === 'insecure scheme')
+    return `htu ${htu} uses plain http outside loopback (RFC 9449 §2 requires TLS)`
+  if (outcome.reason === 'invalid') return `htu ${htu} is not an absolute http(s) URI`
+  const query = /[?#]/.test(htu) ? 'htu carries a query or fragment; ' : ''
+  return `htu ${htu} does not match request URL ${expected}: ${query}${describeUrlDifference(stripQueryAndFragment(htu), expected)}`
+}
+
+async function checkHtu(view: ProofView, url: string | undefined): Promise<ExplainedCheck> {
+  const htu = String(view.claims?.htu)
   if (url === undefined)
     return { check: 'htu', status: 'skip', detail: `htu ${htu}; no request URL given (--url)` }
   const expected = stripQueryAndFragment(url)
-  const normalized = normalizeHtu(htu)
-  if (normalized === undefined) {
-    return {
-      check: 'htu',
-      status: 'fail',
-      detail: `htu ${htu} is not an absolute http(s) URI`,
-      fix: 'put the full request URL, without query and fragment, in htu',
-    }
-  }
-  if (normalized === normalizeHtu(expected)) {
+  const outcome = await probe(view, { url })
+  if (!(outcome instanceof DPoPError && outcome.claim === 'htu')) {
+    const normalized = htu === expected ? '' : ' after RFC 3986 normalization'
     return {
       check: 'htu',
       status: 'pass',
-      detail: `htu ${htu} matches request URL ${expected}${htu === expected ? '' : ' after RFC 3986 normalization'}`,
+      detail: `htu ${htu} matches request URL ${expected}${normalized}`,
     }
   }
-  const hasQuery = /[?#]/.test(htu)
   return {
     check: 'htu',
     status: 'fail',
-    detail: `htu ${htu} does not match request URL ${expected}: ${hasQuery ? 'htu carries a query or fragment; ' : ''}${describeUrlDifference(stripQueryAndFragment(htu), expected)}`,
-    fix: hasQuery
-      ? 'strip the query and fragment from htu (RFC 9449 §4.2)'
-      : "sign the URL the server sees; behind a proxy or load balancer set the server's public base URL to the URL clients call",
+    detail: htuProblem(outcome, htu, expected),
+    expected:
+      outcome.reason === 'insecure scheme' ? `https (or http on loopback): ${expected}` : expected,
+    found: htu,
+    fix: htuFix(outcome, /[?#]/.test(htu)),
   }
 }
 
@@ -257,62 +347,63 @@ function describeDuration(seconds: number): string {
   return `${Math.round(abs / 86400)} days`
 }
 
-function checkIat(claims: Record<string, unknown>, context: ExplainContext): ExplainedCheck {
+async function checkIat(view: ProofView, context: ExplainContext): Promise<ExplainedCheck> {
   const now = Math.floor(context.now ?? Date.now() / 1000)
   const maxAge = context.maxAge ?? 60
   const tolerance = context.clockTolerance ?? 10
-  const iat = claims.iat
-  if (typeof iat !== 'number')
+  const iat = view.claims?.iat as number
+  const window = `${maxAge} s before to ${tolerance} s after server time ${formatTime(now)}`
+  const outcome = await probe(view, {
+    now,
+    options: { maxAge, clockTolerance: tolerance },
+  })
+  if (!isRefusal(outcome, 'ERR_DPOP_IAT_OUT_OF_WINDOW'))
     return {
       check: 'iat',
-      status: 'fail',
-      detail: 'iat is missing or not a number',
-      fix: STAGE_FIXES.claims,
+      status: 'pass',
+      detail: `iat ${formatTime(iat)} lies in the accepted window, ${window}`,
     }
-  const window = `the window is ${maxAge} s back and ${tolerance} s ahead of server time ${formatTime(now)}`
-  if (iat < now - maxAge) {
-    return {
-      check: 'iat',
-      status: 'fail',
-      detail: `iat ${iat} (${formatTime(iat)}) is ${describeDuration(now - iat)} old; ${window}`,
-      fix: 'make a fresh proof for every request; if the client clock is wrong, fix it or have the server issue nonces',
-    }
+  const stale = (outcome as DPoPError).reason === 'stale'
+  const age = stale
+    ? `${describeDuration(now - iat)} old`
+    : `${describeDuration(iat - now)} in the future`
+  return {
+    check: 'iat',
+    status: 'fail',
+    detail: `iat ${iat} (${formatTime(iat)}) is ${age}; the accepted window is ${window}`,
+    expected: `from ${formatTime(now - maxAge)} to ${formatTime(now + tolerance)}`,
+    found: formatTime(iat),
+    fix: stale
+      ? 'make a fresh proof for every request; if the client clock is wrong, fix it or have the server issue nonces'
+      : "the client's clock is ahead: synchronise it (NTP), or have the server issue nonces",
   }
-  if (iat > now + tolerance) {
-    return {
-      check: 'iat',
-      status: 'fail',
-      detail: `iat ${iat} (${formatTime(iat)}) is ${describeDuration(iat - now)} in the future; ${window}`,
-      fix: "the client's clock is ahead: synchronise it (NTP), or have the server issue nonces",
-    }
-  }
-  return { check: 'iat', status: 'pass', detail: `iat ${formatTime(iat)} is within ${window}` }
 }
 
-async function checkAth(
-  claims: Record<string, unknown>,
-  accessToken: string | undefined,
-): Promise<ExplainedCheck> {
+async function checkAth(view: ProofView, accessToken: string | undefined): Promise<ExplainedCheck> {
+  const ath = view.claims?.ath
   if (accessToken === undefined) {
     return {
       check: 'ath',
       status: 'skip',
       detail:
-        claims.ath === undefined
+        ath === undefined
           ? 'no access token given and no ath: fine at a token endpoint'
           : 'proof has ath but no access token was given (--token)',
     }
   }
   const expected = await calculateAth(accessToken)
-  if (claims.ath === expected)
+  const outcome = await probe(view, { options: { accessToken } })
+  if (!(outcome instanceof DPoPError && outcome.claim === 'ath'))
     return { check: 'ath', status: 'pass', detail: `ath matches the access token (${expected})` }
   return {
     check: 'ath',
     status: 'fail',
     detail:
-      claims.ath === undefined
+      ath === undefined
         ? 'ath is missing but the request carries an access token'
-        : `ath ${String(claims.ath)} is not the hash of this access token (${expected})`,
+        : `ath ${String(ath)} is not the hash of this access token (${expected})`,
+    expected,
+    found: ath === undefined ? '(no ath)' : String(ath),
     fix: 'include ath = base64url(SHA-256(access token)) of the exact token sent in Authorization',
   }
 }
@@ -326,6 +417,7 @@ function boundJktOf(accessToken: string | undefined): string | undefined {
 }
 
 async function checkKeyBinding(
+  view: ProofView,
   proofJkt: string | undefined,
   context: ExplainContext,
 ): Promise<ExplainedCheck> {
@@ -336,7 +428,8 @@ async function checkKeyBinding(
       status: 'skip',
       detail: `proof key thumbprint ${proofJkt ?? 'unknown'}; no bound jkt given (--jkt, or a JWT token with cnf.jkt)`,
     }
-  if (proofJkt === bound)
+  const outcome = await probe(view, { options: { expectedJkt: bound } })
+  if (!isRefusal(outcome, 'ERR_DPOP_KEY_BINDING_MISMATCH'))
     return {
       check: 'jkt',
       status: 'pass',
@@ -346,59 +439,130 @@ async function checkKeyBinding(
     check: 'jkt',
     status: 'fail',
     detail: `proof key thumbprint ${proofJkt ?? 'unknown'} is not the token's cnf.jkt ${bound}`,
+    expected: bound,
+    found: proofJkt ?? 'unknown',
     fix: 'sign with the key the token was issued to; a token obtained with another key needs a new token',
   }
 }
 
-function checkNonce(claims: Record<string, unknown>, nonce: string | undefined): ExplainedCheck {
+async function checkNonce(view: ProofView, nonce: string | undefined): Promise<ExplainedCheck> {
+  const found = view.claims?.nonce
   if (nonce === undefined)
     return {
       check: 'nonce',
       status: 'skip',
       detail:
-        claims.nonce === undefined
+        found === undefined
           ? 'no server nonce given and none in the proof'
-          : `proof nonce ${String(claims.nonce)}; no server nonce given (--nonce)`,
+          : `proof nonce ${String(found)}; no server nonce given (--nonce)`,
     }
-  if (claims.nonce === nonce)
+  const outcome = await probe(view, { options: { nonce } })
+  if (!isRefusal(outcome, 'ERR_DPOP_NONCE_REQUIRED'))
     return { check: 'nonce', status: 'pass', detail: 'nonce matches the server nonce' }
   return {
     check: 'nonce',
     status: 'fail',
     detail:
-      claims.nonce === undefined
+      found === undefined
         ? 'the server sent a nonce and the proof has none'
-        : `nonce ${String(claims.nonce)} is not the server's current nonce`,
+        : `nonce ${String(found)} is not the server's current nonce`,
+    expected: nonce,
+    found: found === undefined ? '(no nonce)' : String(found),
     fix: "put the value of the latest DPoP-Nonce response header in the proof's nonce claim and retry once",
   }
 }
 
-function checkAlgorithmPolicy(
-  header: Record<string, unknown> | undefined,
+async function checkAlgorithmPolicy(
+  view: ProofView,
   algorithms: readonly string[] | undefined,
-): ExplainedCheck {
+): Promise<ExplainedCheck> {
+  const alg = String(view.header?.alg)
   if (algorithms === undefined)
     return {
       check: 'alg-policy',
       status: 'skip',
       detail: 'no server algorithm list given (--algs)',
     }
-  if (algorithms.includes(String(header?.alg)))
-    return {
-      check: 'alg-policy',
-      status: 'pass',
-      detail: `alg ${String(header?.alg)} is in the server's list`,
-    }
+  const outcome = await probe(view, { options: { algorithms } })
+  if (!(outcome instanceof DPoPError && outcome.claim === 'alg'))
+    return { check: 'alg-policy', status: 'pass', detail: `alg ${alg} is in the server's list` }
   return {
     check: 'alg-policy',
     status: 'fail',
-    detail: `alg ${String(header?.alg)} is not in the server's list (${algorithms.join(' ')})`,
+    detail: `alg ${alg} is not in the server's list (${algorithms.join(' ')})`,
+    expected: algorithms.join(' '),
+    found: alg,
     fix: 'make the key with one of the algorithms the server lists in its algs challenge',
   }
 }
 
+// The verification a server would run with everything given. The checks above must explain any
+// refusal; if one slips through (a rule only the combination breaks), it is reported as is.
+async function checkVerdict(
+  view: ProofView,
+  context: ExplainContext,
+  checks: readonly ExplainedCheck[],
+): Promise<ExplainedCheck | undefined> {
+  if (context.method === undefined || context.url === undefined) return undefined
+  if (checks.some((check) => check.status === 'fail')) return undefined
+  const bound = context.jkt ?? boundJktOf(context.accessToken)
+  const outcome = await runCore(
+    view.proof,
+    { method: context.method, url: context.url },
+    {
+      ...(context.accessToken === undefined ? {} : { accessToken: context.accessToken }),
+      ...(bound === undefined ? {} : { expectedJkt: bound }),
+      ...(context.nonce === undefined ? {} : { nonce: context.nonce }),
+      ...(context.algorithms === undefined ? {} : { algorithms: context.algorithms }),
+      ...(context.now === undefined ? {} : { now: () => context.now! * 1000 }),
+      maxAge: context.maxAge ?? 60,
+      clockTolerance: context.clockTolerance ?? 10,
+    },
+  )
+  if (!(outcome instanceof DPoPError)) return undefined
+  return {
+    check: 'verdict',
+    status: 'fail',
+    detail: `verifyProof refuses the proof: ${outcome.code}: ${outcome.message}`,
+    fix: 'run keybound verify with the same arguments; this refusal is not explained by a single check',
+  }
+}
+
+const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'application/at+jwt', 'jwt'])
+const ACCESS_TOKEN_CLAIMS = ['iss', 'aud', 'exp', 'sub', 'client_id', 'scope', 'cnf']
+
+// An access token pasted where the proof goes: a JWT typed as one (RFC 9068 at+jwt, or JWT)
+// whose payload has no htm or htu but the claims of a token.
+function looksLikeAccessToken(view: ProofView): string[] | undefined {
+  const typ = view.header?.typ
+  const claims = view.claims
+  if (claims === undefined || claims.htm !== undefined || claims.htu !== undefined) return undefined
+  if (typeof typ === 'string' && !ACCESS_TOKEN_TYPES.has(typ.toLowerCase())) return undefined
+  const tokenClaims = ACCESS_TOKEN_CLAIMS.filter((name) => claims[name] !== undefined)
+  return tokenClaims.length > 0 ? tokenClaims : undefined
+}
+
+function explainAccessToken(view: ProofView, tokenClaims: readonly string[]): ExplainedCheck[] {
+  const typ = view.header?.typ === undefined ? 'no typ' : `typ ${String(view.header.typ)}`
+  return [
+    {
+      check: 'kind',
+      status: 'fail',
+      detail: `this is an access token, not a DPoP proof (${typ}; claims ${tokenClaims.join(', ')}; no htm or htu)`,
+      expected: 'a DPoP proof: a JWT with typ dpop+jwt, a public jwk, and jti, htm, htu, iat',
+      found: `an access token (${typ})`,
+      fix: 'pass the value of the DPoP request header as the proof, and the access token with --token',
+    },
+    ...STAGES.map((stage): ExplainedCheck => ({
+      check: stage,
+      status: 'skip',
+      detail: 'not checked: this is not a DPoP proof',
+    })),
+  ]
+}
+
 /**
- * Runs every proof check and explains each one.
+ * Runs every proof check through `@keybound/core` and explains each one.
  * @example
  * ```ts
  * const checks = await explainProof(proof, { method: 'GET', url: 'https://api.example.com/v1/items' })
@@ -412,45 +576,83 @@ export async function explainProof(
 ): Promise<ExplainedCheck[]> {
   const trimmed = proof.trim()
   const parts = trimmed.split('.')
-  const header = decodeLenient(parts[0])
-  const claims = decodeLenient(parts[1])
-  const checks = await checkSyntax(trimmed, header, claims)
+  const view: ProofView = {
+    proof: trimmed,
+    header: decodeLenient(parts[0]),
+    claims: decodeLenient(parts[1]),
+  }
+  const tokenClaims = looksLikeAccessToken(view)
+  if (tokenClaims !== undefined) return explainAccessToken(view, tokenClaims)
+  const self = await runCore(
+    trimmed,
+    {
+      method: String(view.claims?.htm ?? 'GET'),
+      url: String(view.claims?.htu ?? 'https://invalid.example/'),
+    },
+    {
+      allowInsecureHttp: true,
+      now: () =>
+        (typeof view.claims?.iat === 'number' ? view.claims.iat : Date.now() / 1000) * 1000,
+    },
+  )
+  const checks = checkSyntax(view, self)
   if (trimmed.includes(',')) {
     checks[0] = {
       check: 'compact',
       status: 'fail',
       detail: 'the value contains a comma: two DPoP header fields were combined (RFC 9110 §5.3)',
+      expected: 'one compact JWS',
+      found: 'two or more values joined by a comma',
       fix: 'send exactly one DPoP header field per request',
     }
   }
-  checks.push(checkAlgorithmPolicy(header, context.algorithms))
-  if (claims === undefined) {
+  if (self instanceof DPoPError) {
     checks.push({
       check: 'request',
       status: 'skip',
-      detail: 'the payload cannot be decoded, so the request checks cannot run',
+      detail: `not checked: core checks the request only on a proof that passes the ${STAGES.join(', ')} checks`,
     })
     return checks
   }
   checks.push(
-    checkHtm(claims, context.method),
-    checkHtu(claims, context.url),
-    checkIat(claims, context),
+    await checkAlgorithmPolicy(view, context.algorithms),
+    await checkHtm(view, context.method),
+    await checkHtu(view, context.url),
+    await checkIat(view, context),
+    await checkAth(view, context.accessToken),
+    await checkKeyBinding(view, self.jkt, context),
+    await checkNonce(view, context.nonce),
+    {
+      check: 'replay',
+      status: 'skip',
+      detail: 'not checkable offline: only the server knows which jti it has seen',
+    },
   )
-  checks.push(await checkAth(claims, context.accessToken))
-  let proofJkt: string | undefined
-  try {
-    const jwk = header?.jwk
-    if (typeof jwk === 'object' && jwk !== null)
-      proofJkt = await calculateJwkThumbprint(jwk as PublicJwk)
-  } catch {
-    proofJkt = undefined
-  }
-  checks.push(await checkKeyBinding(proofJkt, context), checkNonce(claims, context.nonce))
-  checks.push({
-    check: 'replay',
-    status: 'skip',
-    detail: 'not checkable offline: only the server knows which jti it has seen',
-  })
+  const verdict = await checkVerdict(view, context, checks)
+  if (verdict !== undefined) checks.push(verdict)
   return checks
+}
+
+// Checks that say nothing about the request at hand when skipped: the replay check is only
+// the server's to make, and the request checks are only skipped after a syntax failure.
+const NOT_NEEDED_FOR_A_VERDICT = new Set(['replay', 'request'])
+
+/**
+ * Sums the checks up: `pass` needs `htm` and `htu` checked and nothing failed; without
+ * `--method` or `--url` the result is `incomplete`, never a pass.
+ * @example
+ * ```ts
+ * const { status, skipped } = summarizeChecks(await explainProof(proof))
+ * // status 'incomplete', skipped ['htm', 'htu', …]
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export function summarizeChecks(checks: readonly ExplainedCheck[]): ExplainSummary {
+  const failed = checks.filter((check) => check.status === 'fail').map((check) => check.check)
+  const skipped = checks
+    .filter((check) => check.status === 'skip' && !NOT_NEEDED_FOR_A_VERDICT.has(check.check))
+    .map((check) => check.check)
+  const requestUnchecked = skipped.includes('htm') || skipped.includes('htu')
+  const status = failed.length > 0 ? 'fail' : requestUnchecked ? 'incomplete' : 'pass'
+  return { status, failed, skipped }
 }

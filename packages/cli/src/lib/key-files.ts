@@ -3,7 +3,7 @@
  * standard input, written with mode 0600 because they hold private keys.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import {
   exportKeyPair,
   importKeyPair,
@@ -51,9 +51,25 @@ export async function serializeKeyPair(pair: DPoPKeyPair, format: 'jwk' | 'pem')
     .toString()
 }
 
-/** Writes a private key file readable by its owner only. */
-export async function writePrivateKeyFile(path: string, content: string): Promise<void> {
-  await writeFile(path, content, { mode: 0o600, flag: 'wx' })
+/**
+ * Writes a private key file readable by its owner only. An existing file is kept unless
+ * `replace` is set; it is then removed first, because overwriting in place would keep the old
+ * file's mode, which may let others read the new private key.
+ */
+export async function writePrivateKeyFile(
+  path: string,
+  content: string,
+  replace = false,
+): Promise<void> {
+  if (replace) await rm(path, { force: true })
+  try {
+    await writeFile(path, content, { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    throw new Error(
+      `${path} already exists; keygen does not overwrite a key: choose another --out, or add --force to replace it`,
+    )
+  }
 }
 
 export { toPublicJwk }

@@ -35,7 +35,8 @@ async function freePort(): Promise<number> {
 }
 
 async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
+  // Up to ~25 s: on a loaded CI machine tpm2-abrmd can take seconds to claim its bus name.
+  for (let attempt = 0; attempt < 250; attempt++) {
     if (check()) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }

@@ -101,16 +101,23 @@ function createLoadedModule(
     library,
     path,
     generation: 0,
-    async track(call) {
+    track(call) {
       // A call must not start while C_Finalize runs: that frees what the call would use.
-      while (reinitializing !== undefined) await reinitializing
+      if (reinitializing !== undefined) return reinitializing.then(() => module.track(call))
       inFlight++
-      try {
-        return await call()
-      } finally {
+      const settle = () => {
         inFlight--
         if (inFlight === 0) for (const resolve of drained.splice(0)) resolve()
       }
+      // No async wrapper on this path: it runs once per proof, and each await is a tick.
+      let pending
+      try {
+        pending = call()
+      } catch (error) {
+        settle()
+        return Promise.reject(error)
+      }
+      return pending.finally(settle)
     },
     reinitialize(seenGeneration) {
       if (seenGeneration !== module.generation) return reinitializing ?? Promise.resolve()

@@ -13,6 +13,8 @@ export interface SessionPool {
   /** The module generation the sessions were opened in. */
   readonly generation: number
   acquire(): Promise<Handle>
+  /** An idle session at once, or `undefined` (then use `acquire`). */
+  tryAcquire(): Handle | undefined
   /** Gives a session back; `broken` sessions are closed instead of reused. */
   release(session: Handle, broken?: boolean): void
   /** Closes idle sessions now and in-use ones when they come back; waiters are refused. */
@@ -48,6 +50,9 @@ export function createSessionPool(
 
   return {
     generation,
+    tryAcquire() {
+      return closed ? undefined : idle.pop()
+    },
     acquire() {
       if (closed) return Promise.reject(unavailable())
       const session = idle.pop()

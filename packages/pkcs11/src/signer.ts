@@ -196,13 +196,20 @@ export async function openPkcs11Signer(options: Pkcs11SignerOptions): Promise<Pk
     if (tokenGone) needsReinitialize = true
   }
 
+  function readyConnection(): Connection | undefined {
+    const current = connection
+    if (current === undefined || current.broken || closed) return undefined
+    return current.pool.generation === module.generation ? current : undefined
+  }
+
   async function signOnce(data: Buffer): Promise<Buffer | 'stale'> {
-    const current = await connect()
-    const session = await current.pool.acquire()
+    // The common case (connected, a session idle) takes no extra ticks before C_SignInit.
+    const current = readyConnection() ?? (await connect())
+    const session = current.pool.tryAcquire() ?? (await current.pool.acquire())
     let broken = false
     try {
-      return await module.track(async () => {
-        if (current.pool.generation !== module.generation) return 'stale' as const
+      return await module.track<Buffer | 'stale'>(() => {
+        if (current.pool.generation !== module.generation) return Promise.resolve('stale' as const)
         module.library.C_SignInit(session, profile.mechanism, current.key)
         return module.library.C_SignAsync(session, data, Buffer.alloc(profile.outputLength))
       })

@@ -4,7 +4,8 @@
  * (wrong PIN, missing module, missing key, token removed while signing) with their codes.
  */
 import { createRequire } from 'node:module'
-import { createProof, MemoryReplayStore, verifyProof } from '@keybound/core'
+import { clientSecretBasic, createTokenClient, discover } from '@keybound/client'
+import { createProof, generateKeyPair, MemoryReplayStore, verifyProof } from '@keybound/core'
 import { EmbeddedJWK, calculateJwkThumbprint, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -17,14 +18,19 @@ import {
   Pkcs11UriInvalid,
   type Pkcs11Signer,
 } from '../src/index.js'
-import { startOidcPeer, type OidcPeer } from './support/oidc-provider.js'
+import {
+  CLIENT_SECRET,
+  startAuthorizationServer,
+  type TestAuthorizationServer,
+} from '../../../interop/test/support/oidc-provider.js'
 import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from './support/softhsm.js'
 
 const PIN_ENV = 'KEYBOUND_TEST_HSM_PIN'
 const PIN = '4711-test'
 const HTU = 'https://api.example.com/things'
+const RESOURCE = 'https://rs.pkcs11.test'
 let hsm: SoftHsm
-let peer: OidcPeer
+let peer: TestAuthorizationServer
 const signers: Pkcs11Signer[] = []
 
 function uri(token: string, object: string, extra = ''): string {
@@ -53,7 +59,11 @@ beforeAll(async () => {
   hsm.initToken('removable', PIN)
   hsm.initToken('locked-out', PIN)
   process.env[PIN_ENV] = PIN
-  peer = await startOidcPeer(['ES256', 'PS256', 'RS256', 'EdDSA'])
+  peer = await startAuthorizationServer({
+    resource: RESOURCE,
+    assertionJwk: (await generateKeyPair('ES256')).publicJwk,
+    dpopAlgs: ['ES256', 'PS256', 'RS256', 'EdDSA'],
+  })
 })
 
 afterAll(async () => {
@@ -78,20 +88,18 @@ describe('proofs from keys on the token', () => {
       expect(protectedHeader.alg).toBe(alg)
       expect(payload).toMatchObject({ htm: 'POST', htu: HTU })
 
-      const first = await peer.tokenRequest(
-        await createProof(signer, { htm: 'POST', htu: peer.tokenEndpoint }),
-      )
-      expect(await first.json()).toMatchObject({ error: 'use_dpop_nonce' })
-      const nonce = first.headers.get('dpop-nonce')!
-      const reply = await peer.tokenRequest(
-        await createProof(signer, { htm: 'POST', htu: peer.tokenEndpoint, nonce }),
-      )
-      expect(reply.status).toBe(200)
-      const body = (await reply.json()) as { token_type: string; access_token: string }
-      expect(body.token_type).toBe('DPoP')
-      const claims = JSON.parse(
-        Buffer.from(body.access_token.split('.')[1]!, 'base64url').toString(),
-      )
+      // oidc-provider asks for a nonce first; the token client retries once, signing on the token.
+      const tokens = createTokenClient({
+        metadata: await discover(peer.issuer),
+        clientId: 'basic-app',
+        clientAuth: clientSecretBasic(CLIENT_SECRET),
+        key: signer,
+      })
+      const before = peer.tokenResponses.length
+      const set = await tokens.clientCredentials({ scope: 'api:read', resource: RESOURCE })
+      expect(peer.tokenResponses.slice(before).map((r) => r.status)).toEqual([400, 200])
+      expect(set.tokenType).toBe('DPoP')
+      const claims = JSON.parse(Buffer.from(set.accessToken.split('.')[1]!, 'base64url').toString())
       expect(claims.cnf).toEqual({ jkt: signer.jkt })
     })
   }

@@ -179,11 +179,9 @@ async function generateKeyPair(
     { type: binding.CKA_SENSITIVE, value: true },
     { type: binding.CKA_EXTRACTABLE, value: false },
   ]
-  const pair = await library.C_GenerateKeyPairAsync(
-    session,
-    profile.generate,
-    publicTemplate,
-    privateTemplate,
+  // Tracked like signing: a re-initialization must not finalize the module under it.
+  const pair = await module.track(() =>
+    library.C_GenerateKeyPairAsync(session, profile.generate, publicTemplate, privateTemplate),
   )
   return pair.privateKey
 }

@@ -150,6 +150,20 @@ describe('proofs from keys on the token', () => {
       expect(verified.jkt).toBe(signer.jkt)
     }
   })
+
+  it('signs off the event loop: an immediate callback runs before any proof is back', async () => {
+    const signer = await open('proofs', 'agent-PS256', { alg: 'PS256', rsaBits: 2048 })
+    let doneWhenLoopTurned = -1
+    let done = 0
+    setImmediate(() => (doneWhenLoopTurned = done))
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        createProof(signer, { htm: 'GET', htu: HTU }).then(() => done++),
+      ),
+    )
+    // A binding that signed synchronously would finish all eight before the loop turned.
+    expect(doneWhenLoopTurned).toBe(0)
+  })
 })
 
 describe('failures are clear errors, never a crash', () => {

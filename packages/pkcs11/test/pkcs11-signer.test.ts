@@ -16,6 +16,7 @@ import {
   Pkcs11PinInvalid,
   Pkcs11TokenUnavailable,
   Pkcs11UriInvalid,
+  parsePkcs11Uri,
   type Pkcs11Signer,
 } from '../src/index.js'
 import {
@@ -268,5 +269,46 @@ describe('pkcs11: URIs are parsed strictly', () => {
       'module-name',
       'pin-source',
     ])
+  })
+
+  it('decodes percent-encoded labels and ids, and the module and PIN source', () => {
+    const parsed = parsePkcs11Uri(
+      'pkcs11:token=My%20Token;object=dpop%2Fagent;id=%01%02%ff;type=private;slot-id=7' +
+        '?module-path=/usr/lib/x%20y.so&pin-source=env:DPOP_PIN',
+    )
+    expect(parsed).toEqual({
+      token: 'My Token',
+      object: 'dpop/agent',
+      id: Uint8Array.from([1, 2, 255]),
+      type: 'private',
+      slotId: 7,
+      modulePath: '/usr/lib/x y.so',
+      pinEnv: 'DPOP_PIN',
+    })
+  })
+
+  for (const [name, text] of [
+    ['another scheme', 'pkcs12:token=a'],
+    ['a fragment', 'pkcs11:token=a#x'],
+    ['a broken escape', 'pkcs11:object=a%2'],
+    ['a label that is not UTF-8', 'pkcs11:object=%ff'],
+    ['a relative module path', 'pkcs11:object=a?module-path=lib.so'],
+    ['a PIN in the URI', 'pkcs11:object=a?pin-value=1234'],
+    ['an empty id', 'pkcs11:id='],
+  ] as const) {
+    it(`refuses ${name}`, () => {
+      expect(() => parsePkcs11Uri(text)).toThrow(Pkcs11UriInvalid)
+    })
+  }
+
+  it('never echoes a PIN from the URI in its error', () => {
+    const error = (() => {
+      try {
+        parsePkcs11Uri('pkcs11:object=a?pin-value=s3cret-pin')
+      } catch (caught) {
+        return caught as Error
+      }
+    })()
+    expect(JSON.stringify({ ...error, message: error?.message })).not.toContain('s3cret-pin')
   })
 })

@@ -183,7 +183,12 @@ export async function openPkcs11Signer(options: Pkcs11SignerOptions): Promise<Pk
       )
     }
     connecting = establish()
-      .then((established) => (connection = established))
+      .then((established) => {
+        // close() may have come while connecting: do not keep sessions nobody will release.
+        if (closed) established.pool.close()
+        else connection = established
+        return established
+      })
       .finally(() => (connecting = undefined))
     return connecting
   }
@@ -303,8 +308,14 @@ function readSettings(options: Pkcs11SignerOptions): Settings {
 async function readPin(settings: Settings): Promise<string> {
   const source = settings.pin
   let pin: unknown
-  if (typeof source === 'function') pin = await source()
-  else if (source !== undefined) pin = process.env[source.env]
+  try {
+    pin = typeof source === 'function' ? await source() : source && process.env[source.env]
+  } catch (error) {
+    throw new Pkcs11PinInvalid('cannot log in to the token: the PIN callback failed', {
+      reason: 'missing',
+      cause: error,
+    })
+  }
   if (typeof pin !== 'string' || pin === '') {
     const where = source === undefined ? 'no PIN source was given' : 'the PIN source is empty'
     throw new Pkcs11PinInvalid(`cannot log in to the token: ${where}`, { reason: 'missing' })

@@ -192,6 +192,28 @@ describe('failures are clear errors, never a crash', () => {
     })
   })
 
+  it('a PIN callback that throws is ERR_DPOP_PKCS11_PIN_INVALID, not a crash', async () => {
+    const opening = openPkcs11Signer({
+      uri: uri('locked-out', 'any').replace(`&pin-source=env:${PIN_ENV}`, ''),
+      pin: () => {
+        throw new Error('vault unreachable')
+      },
+    })
+    await expect(opening).rejects.toMatchObject({
+      code: 'ERR_DPOP_PKCS11_PIN_INVALID',
+      reason: 'missing',
+    })
+  })
+
+  it('a closed signer refuses to sign', async () => {
+    const signer = await openPkcs11Signer({ uri: uri('proofs', 'closing'), create: true })
+    await signer.close()
+    await expect(createProof(signer, { htm: 'GET', htu: HTU })).rejects.toMatchObject({
+      code: 'ERR_DPOP_PKCS11_FAILED',
+      reason: 'closed',
+    })
+  })
+
   it('a PIN written into the URI is refused', async () => {
     await expect(
       openPkcs11Signer({ uri: `${uri('proofs', 'agent-ES256')}&pin-value=${PIN}` }),

@@ -8,6 +8,7 @@ import { clientProof } from './client-proof.js'
 import { coreCreate } from './core-create.js'
 import { coreVerify } from './core-verify.js'
 import { gateway } from './gateway.js'
+import { pkcs11 } from './pkcs11.js'
 import { replayMemory } from './replay-memory.js'
 import { serverHttp } from './server-http.js'
 
@@ -19,4 +20,5 @@ export const suites: readonly Suite[] = [
   serverHttp,
   gateway,
   asToken,
+  pkcs11,
 ]

@@ -25,6 +25,8 @@ export async function startAuthorizationServer(options: {
   resource: string
   assertionJwk: PublicJwk
   accessTokenTtl?: number
+  /** DPoP algorithms accepted (oidc-provider's default: ES256, Ed25519, EdDSA). */
+  dpopAlgs?: string[]
 }): Promise<TestAuthorizationServer> {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true })
   const signingJwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'as-key-1' }
@@ -73,6 +75,7 @@ export async function startAuthorizationServer(options: {
     scopes: ['openid', 'offline_access', 'api:read'],
     pkce: { required: () => true },
     ttl: { AccessToken: options.accessTokenTtl ?? 600, IdToken: 600 },
+    ...(options.dpopAlgs && { enabledJWA: { dPoPSigningAlgValues: options.dpopAlgs as never } }),
     features: {
       devInteractions: { enabled: false },
       dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },

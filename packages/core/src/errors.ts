@@ -25,6 +25,16 @@ export type DPoPErrorCode =
   // Raised by @keybound/server's access-token validators, kept in the one error family.
   | 'ERR_DPOP_ACCESS_TOKEN_INVALID'
   | 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
+  // Raised by @keybound/pkcs11's hardware signer, kept in the one error family so createProof
+  // passes them through unchanged.
+  | 'ERR_DPOP_PKCS11_URI_INVALID'
+  | 'ERR_DPOP_PKCS11_MODULE_UNAVAILABLE'
+  | 'ERR_DPOP_PKCS11_PIN_INVALID'
+  | 'ERR_DPOP_PKCS11_KEY_NOT_FOUND'
+  | 'ERR_DPOP_PKCS11_KEY_REJECTED'
+  | 'ERR_DPOP_PKCS11_MECHANISM_UNSUPPORTED'
+  | 'ERR_DPOP_PKCS11_TOKEN_UNAVAILABLE'
+  | 'ERR_DPOP_PKCS11_FAILED'
 
 /** Structured details that travel with an error (never secrets). */
 export interface DPoPErrorDetails {

@@ -140,7 +140,7 @@ describe("oidc-provider's token endpoint verifies our proofs", () => {
     'answers a replayed token-endpoint proof with invalid_grant',
     {
       rfc: '§4.3, §11.1',
-      note: 'a replayed proof at the token endpoint is refused, but with `invalid_grant` instead of `invalid_dpop_proof` (RFC 9449 §5 / RFC9449.md error table); Keybound answers `invalid_dpop_proof`',
+      note: 'a replayed proof at the token endpoint is refused, but with `invalid_grant` instead of `invalid_dpop_proof` (RFC 9449 §5; docs/requirements.md E1); Keybound answers `invalid_dpop_proof`',
     },
     async () => {
       const key = await generateKeyPair('ES256')

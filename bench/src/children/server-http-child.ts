@@ -72,7 +72,8 @@ for (const [index, character] of [
 
 // Base64url without any check, the cheapest decode there is. Not node's decoder: on Intel Xeons
 // it runs AVX-512 code that slows the signature check after it by a few microseconds (see
-// docs/decisions.md), which would make this bound lower than it is.
+// docs/adr/0014-canonical-base64url-in-javascript.md), which would make this bound lower than
+// it is.
 function decodeUnchecked(text: string): Buffer {
   const out = Buffer.allocUnsafe((text.length * 3) >>> 2)
   const sextet = (at: number): number => SEXTETS[text.charCodeAt(at) & 0x7f]!

@@ -2,7 +2,7 @@
  * The one place where errors and token-endpoint style JSON responses get their wire shape:
  * status, `error`, `error_description`, `DPoP-Nonce`, `Cache-Control`, `WWW-Authenticate`.
  * Every route throws an {@link OAuthError} (or a core `DPoPError`) and this module answers it,
- * so the mapping of RFC9449.md's error table lives here and nowhere else.
+ * so the mapping of the error table (docs/requirements.md E1–E7) lives here and nowhere else.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5

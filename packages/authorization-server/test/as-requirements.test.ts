@@ -1,6 +1,6 @@
 /**
- * RFC 9449 authorization-server requirements AS1–AS18 (RFC9449.md §2.D) and the AS rows of the
- * error table, each over real HTTP, once on SQLite and once on PostgreSQL.
+ * RFC 9449 authorization-server requirements AS1–AS18 (docs/requirements.md) and the AS rows
+ * of the error table (E1–E7), each over real HTTP, once on SQLite and once on PostgreSQL.
  */
 import { calculateJwkThumbprint } from '@keybound/core'
 import * as jose from 'jose'
@@ -441,7 +441,7 @@ describe.each(DATABASES)('RFC 9449 authorization server on %s', (kind) => {
     // Neither rejected request consumed the code.
     const match = await k1.post(tokenUrl(), codeForm('public-app', code, verifier))
     expect(match.status, match.text).toBe(200)
-    // RFC9449.md V11: Fig. 25's dpop_jkt is the RSA example's thumbprint, so an EC proof fails.
+    // V11 (RFC 9449 §10): Fig. 25's dpop_jkt is the RSA example's thumbprint, so an EC proof fails.
     const fig25 = await getCode(t.issuer, 'public-app', {
       dpop_jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs',
     })

@@ -1,7 +1,7 @@
 /**
  * Two instances behind one issuer URL, sharing the database and the Redis replay store
  * (`REDIS_URL`, default redis://127.0.0.1:6379): a proof accepted by one is refused by the other
- * (RFC 9449 §11.1, RFC9449.md F2).
+ * (RFC 9449 §11.1, F2 in docs/requirements.md).
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

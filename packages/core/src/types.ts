@@ -78,7 +78,7 @@ export interface CreateProofOptions {
 /** The request a proof is checked against. */
 export interface ProofRequest {
   method: string
-  /** The URL the server was reached at, from its configured public base URL (DESIGN.md). */
+  /** The URL the server was reached at, from its configured public base URL (RFC 9449 §4.3). */
   url: string | URL
 }
 

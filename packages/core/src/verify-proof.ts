@@ -1,5 +1,6 @@
 /**
- * Proof verification: every check of RFC 9449 §4.3 plus the decisions of DESIGN.md. The order
+ * Proof verification: every check of RFC 9449 §4.3 plus Keybound's decisions on its open points
+ * (docs/requirements.md, D1–D15). The order
  * is chosen for cost and for useful errors: cheap syntax first, the signature before anything
  * that trusts the payload, the nonce before the clock (so a client with a wrong clock is told
  * to use a nonce), and the replay store last, so that a rejected proof never uses up its `jti`.

@@ -1290,7 +1290,7 @@ const accepted: AcceptedCase[] = [
     options: () => ({ accessToken: ACCESS_TOKEN, expectedJkt: jktOf(es) }),
   },
   {
-    name: 'nonce-established freshness: valid nonce with a stale iat (DESIGN §4.3 item 11)',
+    name: 'nonce-established freshness: valid nonce with a stale iat (RFC 9449 §4.3 item 11, D6)',
     proof: async (ctx) => p({ iat: NOW - 3600, nonce: await ctx.rsNonces.issueNonce() }),
     options: withNonces,
     check: (r) => expect(r.rotateNonce).toBe(false),

@@ -1,6 +1,6 @@
 /**
- * Independent oracles (DESIGN.md "Tests"): our proofs verify under jose, jose's thumbprints equal
- * ours, and proofs made by jose's SignJWT and by the `dpop` package verify under Keybound.
+ * Independent oracles (D17 in docs/requirements.md): our proofs verify under jose, jose's
+ * thumbprints equal ours, and proofs made by jose's SignJWT and by the `dpop` package verify under Keybound.
  */
 import * as dpop from 'dpop'
 import {

@@ -1,5 +1,5 @@
 /**
- * RFC9449.md §2.A, §2.B and §2.F, one test per requirement that concerns proofs. Left out: F6
+ * Requirements A, B and F of docs/requirements.md (RFC 9449 §4, §4.3, §11), one test per requirement that concerns proofs. Left out: F6
  * (a configuration lint of the AS) and F14 (descriptive, nothing to check in a proof). Where a
  * requirement is about HTTP, the test covers the part core owns and says so in its name.
  */
@@ -86,7 +86,7 @@ describe.each(backends)('RFC 9449 requirements ($name backend)', ({ name, core }
       })
     })
 
-    it('A4 — typ JWT, at+jwt, dpop+jwt+wrongyousee or absent is rejected; application/dpop+jwt and DPOP+JWT are accepted (DESIGN)', async () => {
+    it('A4 — typ JWT, at+jwt, dpop+jwt+wrongyousee or absent is rejected; application/dpop+jwt and DPOP+JWT are accepted (D1)', async () => {
       for (const typ of ['JWT', 'at+jwt', 'dpop+jwt+wrongyousee', undefined]) {
         await rejects(verify(handProof(es, NOW, {}, { typ })), {
           code: 'ERR_DPOP_HEADER_INVALID',

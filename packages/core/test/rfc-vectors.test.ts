@@ -8,7 +8,7 @@ const V2 = rfc9449.refreshRequestProof
 const V3 = rfc9449.resourceRequestProof
 const TOKEN_ENDPOINT = { method: 'POST', url: 'https://server.example.com/token' }
 const RESOURCE = { method: 'GET', url: 'https://resource.example.org/protectedresource' }
-// RFC 9449 §1 conventions of RFC9449.md: pin the clock a few seconds after the examples' iat.
+// The RFC's examples date from 2019 (V1–V3): pin the clock a few seconds after their iat.
 const PINNED_MS = 1562262620_000
 const PINNED_V2_MS = (V2.iat + 4) * 1000
 // Fig. 25 dpop_jkt: the RFC 7638 RSA example's thumbprint, not the EC key of V1-V3.
@@ -136,7 +136,7 @@ describe.each(backends)('RFC 9449 test vectors ($name backend)', ({ core }) => {
   })
 
   describe('thumbprints (RFC 7638) and ath', () => {
-    it('RFC 9449 example key → 0ZcOCORZ…, canonical input as in RFC9449.md', async () => {
+    it('RFC 9449 example key → 0ZcOCORZ…, canonical input as in RFC 7638 §3', async () => {
       expect(await core.calculateJwkThumbprint(rfc9449.publicJwk)).toBe(
         '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I',
       )

@@ -3,7 +3,7 @@
  * `WWW-Authenticate`, `DPoP-Nonce` and `Cache-Control` for every way a request can fail, and
  * the headers of an accepted one. Everything else in the package decides *which* outcome
  * applies; only this module decides how it looks on the wire (RFC 9449 §7.1, §7.2, §9;
- * RFC 6750 §3; the error table of RFC9449.md).
+ * RFC 6750 §3; the error table, E8–E16 in docs/requirements.md).
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
@@ -242,7 +242,7 @@ export function rejectBoundTokenAsBearer(context: ChallengeContext): Rejection {
   )
 }
 
-/** An unbound token presented with the DPoP scheme (RS17, DESIGN.md). */
+/** An unbound token presented with the DPoP scheme (RFC 9449 §7.1; RS17, D13). */
 export function rejectTokenNotBound(context: ChallengeContext): Rejection {
   return reject(
     context,

@@ -1,7 +1,7 @@
 /**
  * The URL the server was reached at, for the `htu` check: the configured public base URL plus
  * the request path. `Host`, `Forwarded` and `X-Forwarded-*` are client-controlled unless a
- * proxy overwrites them, so they are read only when `trustProxy` is on (DESIGN.md, B16).
+ * proxy overwrites them, so they are read only when `trustProxy` is on (B16, D3, D4).
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
 import { InvalidArgument, isLoopbackHost, stripQueryAndFragment } from '@keybound/core'

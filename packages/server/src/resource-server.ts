@@ -299,7 +299,7 @@ async function rejectProofError(
     return { verdict: rejectUnavailable(context, code), ...details }
   if (error instanceof KeyBindingMismatch)
     return { verdict: rejectKeyBinding(context, code), ...details }
-  // With nonces on, a bad clock is answered with a nonce so the client can recover (DESIGN.md).
+  // With nonces on, a bad clock is answered with a nonce so the client can recover (D6).
   if (
     settings.nonces !== undefined &&
     (error instanceof NonceRequired || error instanceof ProofTimeInvalid)
@@ -327,7 +327,7 @@ async function decideDPoP(
   const tokenHash = await hashToken(credential.token)
   const token = await validateToken(settings, context, credential, tokenHash)
   if ('decision' in token) return token.decision
-  // RS17 / DESIGN.md: an unbound token has no key to check the proof against.
+  // RS17 / D13 (RFC 9449 §7.1): an unbound token has no key to check the proof against.
   if (token.info.jkt === undefined) return { verdict: rejectTokenNotBound(context) }
 
   let rotate: boolean

@@ -1,7 +1,8 @@
 /**
  * One conformance suite, run against every adapter (Express, Fastify, Hono, node:http) and both
  * token kinds (RFC 9068 JWT via a real JWKS, RFC 7662 introspection), over real HTTP on
- * loopback. Covers RS1–RS18 and the RS rows of the error table in RFC9449.md, with exact
+ * loopback. Covers RS1–RS18 and the RS rows of the error table (E8–E16 in
+ * docs/requirements.md), with exact
  * `WWW-Authenticate` values (RFC 9449 Figs. 15–19, 24, with our `algs`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

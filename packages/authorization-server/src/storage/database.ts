@@ -115,6 +115,15 @@ export interface RevokedJtisTable {
   expires_at: number
 }
 
+/**
+ * Signed request objects (RFC 9101) already used, by a hash of the client and the object's
+ * `jti` (or of the whole object when it has none), kept until the object has expired.
+ */
+export interface RequestObjectsTable {
+  id_hash: string
+  expires_at: number
+}
+
 /** Access-token signing keys; retired keys stay published until `expires_at`. */
 export interface SigningKeysTable {
   kid: string
@@ -148,6 +157,7 @@ export interface Database {
   kb_refresh_tokens: RefreshTokensTable
   kb_access_tokens: AccessTokensTable
   kb_revoked_jtis: RevokedJtisTable
+  kb_request_objects: RequestObjectsTable
   kb_signing_keys: SigningKeysTable
   kb_registrations: RegistrationsTable
   kb_settings: SettingsTable
@@ -281,6 +291,15 @@ const MIGRATIONS: Record<string, Migration> = {
         .createTable('kb_settings')
         .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
+        .execute()
+    },
+  },
+  '0002_request_objects': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('kb_request_objects')
+        .addColumn('id_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .execute()
     },
   },

@@ -12,7 +12,7 @@ import { authenticateClient } from '../client-auth.js'
 import type { ServerContext } from '../context.js'
 import { hashHandle } from '../lib/crypto.js'
 import { readParameters, requireParameter } from '../lib/form.js'
-import { inspectToken, revokeFamily } from '../tokens.js'
+import { denyJti, inspectToken, revokeFamily } from '../tokens.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /**
@@ -85,16 +85,8 @@ export async function handleRevoke(
         .where('token_hash', '=', hashHandle(token))
         .execute()
     } else if (info.jti !== undefined) {
-      const exists = await ctx.db
-        .selectFrom('kb_revoked_jtis')
-        .select('jti')
-        .where('jti', '=', info.jti)
-        .executeTakeFirst()
-      if (exists === undefined)
-        await ctx.db
-          .insertInto('kb_revoked_jtis')
-          .values({ jti: info.jti, expires_at: info.exp })
-          .execute()
+      // One statement: two revocations of the same JWT at once must not collide on the key.
+      await denyJti(ctx.db, info.jti, info.exp)
     }
   }
   return sendJson(reply, 200, {})

@@ -94,11 +94,18 @@ export interface RefreshTokensTable {
   revoked_at: number | null
 }
 
-/** Opaque access tokens (JWT access tokens are not stored). */
+/**
+ * Access tokens: every opaque one, and the JWTs issued from a grant (code or refresh), so that
+ * revoking the grant can deny-list their `jti`s. Client-credentials JWTs are not stored.
+ */
 export interface AccessTokensTable {
   token_hash: string
   jti: string
   family_id: string | null
+  /** The grant (authorization code) the token comes from; null for client credentials. */
+  grant_id: string | null
+  /** `opaque` or `jwt`. */
+  format: string
   client_id: string
   subject: string
   scope: string
@@ -109,7 +116,7 @@ export interface AccessTokensTable {
   revoked_at: number | null
 }
 
-/** JWT access tokens revoked through `/revoke` before their `exp`. */
+/** JWT access tokens revoked before their `exp` (`/revoke`, a revoked grant or family). */
 export interface RevokedJtisTable {
   jti: string
   expires_at: number
@@ -300,6 +307,20 @@ const MIGRATIONS: Record<string, Migration> = {
         .createTable('kb_request_objects')
         .addColumn('id_hash', 'varchar(64)', (c) => c.primaryKey())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute()
+    },
+  },
+  '0003_access_token_grants': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('kb_access_tokens').addColumn('grant_id', 'varchar(64)').execute()
+      await db.schema
+        .alterTable('kb_access_tokens')
+        .addColumn('format', 'varchar(8)', (c) => c.notNull().defaultTo('opaque'))
+        .execute()
+      await db.schema
+        .createIndex('kb_access_tokens_grant')
+        .on('kb_access_tokens')
+        .column('grant_id')
         .execute()
     },
   },

@@ -49,6 +49,12 @@ export interface ClientConfig {
   client_name?: string
   /** `aud` of this client's access tokens; defaults to `accessTokens.audience`. */
   audience?: string
+  /**
+   * A resource server that may introspect other clients' access tokens (RFC 7662 §4): `true`
+   * for every token, or the audiences (`aud` values) whose tokens it may see. Left out: only
+   * the client's own tokens, and those whose `aud` is its `client_id`.
+   */
+  resource_server?: true | string[]
 }
 
 /** A user who can sign in at `/authorize`. */
@@ -161,6 +167,10 @@ export interface RateLimitConfig {
   login: RateLimit
   /** Failed sign-ins per client IP address, whatever the username. */
   loginIp: RateLimit
+  /** `GET /authorize` requests per client IP address (each one can store a sign-in row). */
+  authorize: RateLimit
+  /** `/introspect` requests per client, keyed like `token`. */
+  introspect: RateLimit
 }
 
 /**
@@ -472,6 +482,9 @@ export function checkClient(
     false,
   )
   if (client.client_name !== undefined) checker.string(client.client_name, `${path}.client_name`)
+  const resourceServer = checkResourceServer(checker, client.resource_server, path)
+  if (resourceServer !== undefined && method === 'none')
+    checker.fail(`${path}.resource_server`, 'needs an authenticated (confidential) client')
   issues.push(...checker.issues)
   if (checker.issues.length > 0 || clientId === undefined) return undefined
   return {
@@ -489,7 +502,27 @@ export function checkClient(
     require_pushed_authorization_requests: requirePar,
     ...(typeof client.client_name === 'string' ? { client_name: client.client_name } : {}),
     ...(audience === undefined ? {} : { audience }),
+    ...(resourceServer === undefined ? {} : { resource_server: resourceServer }),
   }
+}
+
+// `resource_server`: true, false (the same as leaving it out), or a non-empty list of audiences.
+function checkResourceServer(
+  checker: Checker,
+  value: unknown,
+  clientPath: string,
+): ClientConfig['resource_server'] {
+  const path = `${clientPath}.resource_server`
+  if (value === undefined || value === false) return undefined
+  if (value === true) return true
+  if (!Array.isArray(value) || value.length === 0)
+    return checker.fail(path, 'must be true, false or a non-empty array of audiences')
+  const audiences: string[] = []
+  value.forEach((item, i) => {
+    const audience = checker.url(item, `${path}[${i}]`, 'any')
+    if (audience !== undefined) audiences.push(audience)
+  })
+  return audiences
 }
 
 function checkUsers(checker: Checker, value: unknown): UserConfig[] {
@@ -606,6 +639,8 @@ const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   par: { max: 600, windowSeconds: 60 },
   login: { max: 10, windowSeconds: 300 },
   loginIp: { max: 100, windowSeconds: 300 },
+  authorize: { max: 300, windowSeconds: 60 },
+  introspect: { max: 6000, windowSeconds: 60 },
 }
 
 function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
@@ -662,6 +697,8 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
     par: checkRateLimit(checker, rateLimits.par, 'par'),
     login: checkRateLimit(checker, rateLimits.login, 'login'),
     loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
+    authorize: checkRateLimit(checker, rateLimits.authorize, 'authorize'),
+    introspect: checkRateLimit(checker, rateLimits.introspect, 'introspect'),
   }
 }
 

@@ -242,6 +242,8 @@ describe('rate limits (429 with Retry-After)', () => {
       par: { max: 600, windowSeconds: 60 },
       login: { max: 10, windowSeconds: 300 },
       loginIp: { max: 100, windowSeconds: 300 },
+      authorize: { max: 300, windowSeconds: 60 },
+      introspect: { max: 6000, windowSeconds: 60 },
     })
     expect(defaults.limits).toEqual({
       bodyBytes: 65_536,

@@ -28,6 +28,25 @@ export interface AuthorizationParameters {
   resource?: string
 }
 
+/**
+ * Longest values, in characters, of the authorization request parameters that are stored (in
+ * a sign-in interaction or a pushed request) or echoed: a longer one is refused with
+ * `invalid_request`, so one request costs the database a bounded row. `code_challenge` and
+ * `dpop_jkt` have exact formats (43 characters), `client_id` is a registered one.
+ * @example
+ * ```ts
+ * MAX_PARAMETER_LENGTHS.state // 1024
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ */
+export const MAX_PARAMETER_LENGTHS = {
+  state: 1024,
+  nonce: 512,
+  scope: 2048,
+  redirect_uri: 2048,
+  resource: 2048,
+} as const
+
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/
 const JKT = /^[A-Za-z0-9_-]{43}$/
 /**
@@ -169,6 +188,7 @@ async function claimRequestObject(
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2.3
  */
 export function checkRedirectUri(client: Client, redirectUri: string | undefined): string {
+  checkParameterLength('redirect_uri', redirectUri)
   if (redirectUri === undefined) {
     if (client.redirect_uris.length === 1) return client.redirect_uris[0]!
     throw new OAuthError('invalid_request', '"redirect_uri" parameter is required')
@@ -193,6 +213,8 @@ export function checkAuthorizationRequest(
   params: Parameters,
   redirectUri: string,
 ): AuthorizationParameters {
+  for (const name of Object.keys(MAX_PARAMETER_LENGTHS) as (keyof typeof MAX_PARAMETER_LENGTHS)[])
+    checkParameterLength(name, params[name])
   if (params.response_type !== 'code') {
     throw new OAuthError(
       params.response_type === undefined ? 'invalid_request' : 'unsupported_response_type',
@@ -228,4 +250,13 @@ export function checkAuthorizationRequest(
     ...(params.dpop_jkt === undefined ? {} : { dpop_jkt: params.dpop_jkt }),
     ...(resource === undefined ? {} : { resource: resource.identifier }),
   }
+}
+
+function checkParameterLength(
+  name: keyof typeof MAX_PARAMETER_LENGTHS,
+  value: string | undefined,
+): void {
+  const max = MAX_PARAMETER_LENGTHS[name]
+  if (value !== undefined && value.length > max)
+    throw new OAuthError('invalid_request', `"${name}" must be at most ${max} characters`)
 }

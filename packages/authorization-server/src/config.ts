@@ -13,6 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
+import type { SweepSettings } from './storage/sweep.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =
@@ -115,6 +116,8 @@ export interface AuthorizationServerConfig {
     dataDir: string
     /** PostgreSQL schema to keep the tables in (default `public`). */
     schema?: string
+    /** The periodic deletion of expired rows: every 60 s, 500 rows a statement, 60 s of grace. */
+    sweep: SweepSettings
   }
   replay: {
     /** Redis URL for the proof replay store shared by all instances; in memory when left out. */
@@ -774,6 +777,28 @@ function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['c
   return { allowedOrigins: origins }
 }
 
+function checkSweep(
+  checker: Checker,
+  storage: Input,
+): AuthorizationServerConfig['storage']['sweep'] {
+  const sweep = checker.optionalObject(storage.sweep, 'storage.sweep')
+  for (const key of Object.keys(sweep)) {
+    if (!['intervalSeconds', 'batchSize', 'graceSeconds'].includes(key))
+      checker.fail(`storage.sweep.${key}`, 'is not a known setting')
+  }
+  return {
+    intervalSeconds: checker.integer(
+      sweep.intervalSeconds,
+      'storage.sweep.intervalSeconds',
+      60,
+      0,
+      86400,
+    ),
+    batchSize: checker.integer(sweep.batchSize, 'storage.sweep.batchSize', 500, 1, 100_000),
+    graceSeconds: checker.integer(sweep.graceSeconds, 'storage.sweep.graceSeconds', 60, 0, 86400),
+  }
+}
+
 function checkStorage(
   checker: Checker,
   input: Input,
@@ -800,6 +825,7 @@ function checkStorage(
       ...(databaseUrl === undefined ? {} : { databaseUrl }),
       dataDir: checker.string(storage.dataDir, 'storage.dataDir', './data') ?? './data',
       ...(schema === undefined ? {} : { schema }),
+      sweep: checkSweep(checker, storage),
     },
     replay: {
       ...(redisUrl === undefined ? {} : { redisUrl }),

@@ -36,4 +36,5 @@ export {
 export { hashPassword, verifyPassword } from './passwords.js'
 export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from './signing-keys.js'
 export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'
+export type { SweepReport, SweepSettings } from './storage/sweep.js'
 export { OAuthError, toOAuthError, type OAuthErrorCode } from './wire.js'

@@ -33,6 +33,7 @@ import { handleRegister } from './routes/register.js'
 import { handleToken } from './routes/token.js'
 import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
 import { openDatabase, type Database } from './storage/database.js'
+import { startSweeper, type SweepReport } from './storage/sweep.js'
 import { createErrorHandler, OAuthError, sendError, sendJson } from './wire.js'
 
 /** Options that are not configuration: wiring for embedding and tests. */
@@ -64,6 +65,11 @@ export interface AuthorizationServer {
   listen(options?: { port?: number; host?: string }): Promise<string>
   /** Rotates the access-token signing key now; the old one stays published until its tokens expire. */
   rotateSigningKeys(): Promise<void>
+  /**
+   * Deletes expired rows now (what the periodic sweep of `storage.sweep` does), unless another
+   * instance sharing the database holds the sweep lease: then `swept` is `false`.
+   */
+  sweepExpiredRows(): Promise<SweepReport>
   /** Stops listening and closes the database and replay store connections. */
   close(): Promise<void>
 }
@@ -280,6 +286,12 @@ async function assemble(
     options.keyReloadIntervalMs ?? 30_000,
   )
   timer.unref()
+  const sweeper = startSweeper({
+    db,
+    settings: config.storage.sweep,
+    now,
+    onError: (error) => app.log.error({ err: error }, 'sweeping expired rows failed'),
+  })
 
   await app.register(formbody)
   // JSON bodies (dynamic registration) are parsed as usual, after a nesting check: deep nesting
@@ -374,10 +386,12 @@ async function assemble(
       })
       await reloadKeys()
     },
+    sweepExpiredRows: () => sweeper.sweep(),
     async close() {
       if (closed) return
       closed = true
       clearInterval(timer)
+      await sweeper.stop()
       await app.close()
       await replay.close()
       await db.destroy()

@@ -23,6 +23,8 @@ export function testClock(): TestClock {
 export interface Instances {
   servers: TestServer[]
   clock: TestClock
+  /** Where the database is, for a connection of the test's own (`openDatabase`). */
+  storage: Record<string, string>
   close(): Promise<void>
 }
 
@@ -34,7 +36,11 @@ export async function startInstances(
 ): Promise<Instances> {
   const { storage, cleanup } = await freshStorage(kind)
   const clock = testClock()
-  const config = { ...(await baseConfig(overrides)), storage }
+  // No periodic sweep: tests sweep when they want to (server.sweepExpiredRows()).
+  const config = {
+    ...(await baseConfig(overrides)),
+    storage: { ...storage, sweep: { intervalSeconds: 0 } },
+  }
   const servers: TestServer[] = []
   // One after the other: the first start runs the migrations and creates the signing key.
   for (let i = 0; i < count; i++) {
@@ -56,6 +62,7 @@ export async function startInstances(
   return {
     servers,
     clock,
+    storage,
     close: async () => {
       await Promise.all(servers.map((server) => server.close()))
       await cleanup()

@@ -131,6 +131,13 @@ export interface RequestObjectsTable {
   expires_at: number
 }
 
+/** Leases: which instance does a periodic job (the expired-row sweep) until `expires_at`. */
+export interface LeasesTable {
+  name: string
+  holder: string
+  expires_at: number
+}
+
 /** Access-token signing keys; retired keys stay published until `expires_at`. */
 export interface SigningKeysTable {
   kid: string
@@ -165,10 +172,33 @@ export interface Database {
   kb_access_tokens: AccessTokensTable
   kb_revoked_jtis: RevokedJtisTable
   kb_request_objects: RequestObjectsTable
+  kb_leases: LeasesTable
   kb_signing_keys: SigningKeysTable
   kb_registrations: RegistrationsTable
   kb_settings: SettingsTable
 }
+
+/**
+ * Tables whose rows stop mattering at `expires_at`, with their primary key: what the sweep
+ * deletes (authorization codes, pushed requests and sign-in interactions, refresh tokens,
+ * access-token rows, deny-listed JWT ids, used request objects).
+ * @example
+ * ```ts
+ * for (const table of EXPIRING_TABLES) console.log(table, EXPIRING_KEYS[table])
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
+ */
+export const EXPIRING_KEYS = {
+  kb_authorization_codes: 'code_hash',
+  kb_authorization_requests: 'request_hash',
+  kb_refresh_tokens: 'token_hash',
+  kb_access_tokens: 'token_hash',
+  kb_revoked_jtis: 'jti',
+  kb_request_objects: 'id_hash',
+} as const satisfies Partial<Record<keyof Database, string>>
+
+/** The names of {@link EXPIRING_KEYS}, in the order the sweep visits them. */
+export const EXPIRING_TABLES = Object.keys(EXPIRING_KEYS) as (keyof typeof EXPIRING_KEYS)[]
 
 // Migrations are append-only: a released one never changes.
 const MIGRATIONS: Record<string, Migration> = {
@@ -321,6 +351,28 @@ const MIGRATIONS: Record<string, Migration> = {
         .createIndex('kb_access_tokens_grant')
         .on('kb_access_tokens')
         .column('grant_id')
+        .execute()
+    },
+  },
+  '0004_expiry_sweep': {
+    async up(db: Kysely<any>) {
+      // The sweep finds expired rows by these, a bounded batch at a time.
+      const tables = [
+        'kb_authorization_codes',
+        'kb_authorization_requests',
+        'kb_refresh_tokens',
+        'kb_access_tokens',
+        'kb_revoked_jtis',
+        'kb_request_objects',
+      ]
+      for (const table of tables) {
+        await db.schema.createIndex(`${table}_expires_at`).on(table).column('expires_at').execute()
+      }
+      await db.schema
+        .createTable('kb_leases')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('holder', 'varchar(64)', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .execute()
     },
   },

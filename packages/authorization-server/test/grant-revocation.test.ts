@@ -60,6 +60,9 @@ describe.each(DATABASES)('a reused authorization code revokes its grant on %s', 
     return { code, verifier, tokens }
   }
 
+  const reuseCode = (dpop: Dpop, clientId: string, code: string, verifier: string) =>
+    dpop.post(tokenUrl(), codeForm(clientId, code, verifier), basic(clientId))
+
   const refresh = (dpop: Dpop, refreshToken: string) =>
     dpop.post(
       tokenUrl(),
@@ -76,13 +79,8 @@ describe.each(DATABASES)('a reused authorization code revokes its grant on %s', 
     for (const token of [tokens.body.access_token, refreshed.body.access_token])
       expect(await isActive('confidential-app', token)).toBe(true)
 
-    const reuse = await dpop.post(
-      tokenUrl(),
-      codeForm('confidential-app', code, verifier),
-      basic('confidential-app'),
-    )
+    const reuse = await reuseCode(dpop, 'confidential-app', code, verifier)
     expect([reuse.status, reuse.body.error]).toEqual([400, 'invalid_grant'])
-
     expect(await isActive('confidential-app', tokens.body.access_token)).toBe(false)
     expect(await isActive('confidential-app', refreshed.body.access_token)).toBe(false)
     expect(await isActive('confidential-app', refreshed.body.refresh_token)).toBe(false)
@@ -100,11 +98,7 @@ describe.each(DATABASES)('a reused authorization code revokes its grant on %s', 
     expect(tokens.body.refresh_token).toBeUndefined()
     const other = await exchange(dpop, 'opaque-app')
     expect(await isActive('opaque-app', tokens.body.access_token)).toBe(true)
-    const reuse = await dpop.post(
-      tokenUrl(),
-      codeForm('opaque-app', code, verifier),
-      basic('opaque-app'),
-    )
+    const reuse = await reuseCode(dpop, 'opaque-app', code, verifier)
     expect([reuse.status, reuse.body.error]).toEqual([400, 'invalid_grant'])
     expect(await isActive('opaque-app', tokens.body.access_token)).toBe(false)
     expect(await isActive('opaque-app', other.tokens.body.access_token)).toBe(true)
@@ -115,11 +109,7 @@ describe.each(DATABASES)('a reused authorization code revokes its grant on %s', 
       const dpop = await Dpop.create()
       const { code, verifier, tokens } = await exchange(dpop, 'confidential-app')
       const [reuse, refreshed] = await Promise.all([
-        dpop.post(
-          tokenUrl(),
-          codeForm('confidential-app', code, verifier),
-          basic('confidential-app'),
-        ),
+        reuseCode(dpop, 'confidential-app', code, verifier),
         refresh(dpop, tokens.body.refresh_token),
       ])
       expect(reuse.body.error).toBe('invalid_grant')

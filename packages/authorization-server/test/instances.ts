@@ -5,7 +5,14 @@
  */
 import type { AddressInfo } from 'node:net'
 import { createAuthorizationServer } from '../src/index.js'
-import { baseConfig, freshStorage, type DatabaseKind, type TestServer } from './support.js'
+import {
+  baseConfig,
+  freshStorage,
+  pkce,
+  REDIRECT,
+  type DatabaseKind,
+  type TestServer,
+} from './support.js'
 
 /** A clock in milliseconds that tests move forward. */
 export interface TestClock {
@@ -67,5 +74,21 @@ export async function startInstances(
       await Promise.all(servers.map((server) => server.close()))
       await cleanup()
     },
+  }
+}
+
+/** The members of a valid authorization request (query or request object claims) for a client. */
+export function authorizationQuery(
+  clientId: string,
+  extra: Record<string, string | number> = {},
+): Record<string, string> {
+  return {
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    scope: 'read',
+    code_challenge: pkce().challenge,
+    code_challenge_method: 'S256',
+    ...(extra as Record<string, string>),
   }
 }

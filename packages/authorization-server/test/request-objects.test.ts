@@ -7,8 +7,8 @@
 import * as jose from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_REQUEST_OBJECT_LIFETIME } from '../src/authorization-request.js'
-import { startInstances, type Instances } from './instances.js'
-import { clientSigningKey, DATABASES, pkce, postForm, REDIRECT } from './support.js'
+import { authorizationQuery, startInstances, type Instances } from './instances.js'
+import { clientSigningKey, DATABASES, postForm } from './support.js'
 
 // Both instances answer for one issuer, as behind a load balancer; /par needs no proof here.
 const ISSUER = 'http://127.0.0.1:9'
@@ -19,16 +19,7 @@ interface ObjectClaims {
 }
 
 async function requestObject(nowSeconds: number, claims: ObjectClaims): Promise<string> {
-  const { challenge } = pkce()
-  const jwt = new jose.SignJWT({
-    response_type: 'code',
-    client_id: 'jar-app',
-    redirect_uri: REDIRECT,
-    scope: 'read',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    ...claims,
-  })
+  const jwt = new jose.SignJWT({ ...authorizationQuery('jar-app'), ...claims })
     .setProtectedHeader({ alg: 'ES256', kid: 'client-key-1', typ: 'oauth-authz-req+jwt' })
     .setIssuer('jar-app')
     .setAudience(ISSUER)

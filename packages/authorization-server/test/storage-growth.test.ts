@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_PARAMETER_LENGTHS } from '../src/authorization-request.js'
 import { EXPIRING_TABLES, openDatabase, type Database } from '../src/storage/database.js'
 import { startSweeper } from '../src/storage/sweep.js'
-import { startInstances, type Instances } from './instances.js'
+import { authorizationQuery, startInstances, type Instances } from './instances.js'
 import {
   authorize,
   basic,
@@ -30,16 +30,9 @@ const AUTHORIZE_LIMIT = 20
 const INTERACTION_LIFETIME = 600
 const GRACE = 60
 
-function authorizationQuery(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    response_type: 'code',
-    client_id: 'public-app',
-    redirect_uri: REDIRECT,
-    code_challenge: pkce().challenge,
-    code_challenge_method: 'S256',
-    ...extra,
-  }
-}
+// A sign-in request of the first-party public client (no consent page).
+const publicAppQuery = (extra: Record<string, string> = {}) =>
+  authorizationQuery('public-app', extra)
 
 async function countRows(db: Kysely<Database>, table: string): Promise<number> {
   const { rows } = await sql<{
@@ -76,7 +69,7 @@ describe.each(DATABASES)('storage stays bounded on %s', (kind) => {
     const issuer = server(1).url('')
     for (const name of ['state', 'nonce', 'scope', 'resource'] as const) {
       const max = MAX_PARAMETER_LENGTHS[name]
-      const result = await authorize(issuer, authorizationQuery({ [name]: 'a'.repeat(max + 1) }))
+      const result = await authorize(issuer, publicAppQuery({ [name]: 'a'.repeat(max + 1) }))
       expect(result.status, name).toBe(303)
       expect(result.location?.searchParams.get('error')).toBe('invalid_request')
       expect(result.location?.searchParams.get('error_description')).toBe(
@@ -86,7 +79,7 @@ describe.each(DATABASES)('storage stays bounded on %s', (kind) => {
     // An over-long redirect_uri is shown, never redirected to.
     const longRedirect = await authorize(
       issuer,
-      authorizationQuery({ redirect_uri: `${REDIRECT}?${'a'.repeat(2100)}` }),
+      publicAppQuery({ redirect_uri: `${REDIRECT}?${'a'.repeat(2100)}` }),
     )
     expect(longRedirect.status).toBe(400)
     expect(longRedirect.page).toContain('&#34;redirect_uri&#34; must be at most 2048 characters')
@@ -100,7 +93,7 @@ describe.each(DATABASES)('storage stays bounded on %s', (kind) => {
     expect(await countRows(db, 'kb_authorization_requests')).toBe(before)
     // At the bound the request goes through.
     const start = await fetch(
-      `${issuer}/authorize?${new URLSearchParams(authorizationQuery({ state: 's'.repeat(1024) }))}`,
+      `${issuer}/authorize?${new URLSearchParams(publicAppQuery({ state: 's'.repeat(1024) }))}`,
     )
     expect(start.status).toBe(200)
     expect(await countRows(db, 'kb_authorization_requests')).toBe(before + 1)
@@ -113,27 +106,23 @@ describe.each(DATABASES)('storage stays bounded on %s', (kind) => {
     // A code exchanged for tokens, one left unused, a sign-in left open, a pushed request, a
     // used request object, an opaque token and a revoked JWT.
     const { verifier, challenge } = pkce()
-    const signedIn = await authorize(issuer, {
-      ...authorizationQuery({ code_challenge: challenge }),
-      client_id: 'confidential-app',
-    })
+    const signedIn = await authorize(
+      issuer,
+      authorizationQuery('confidential-app', { code_challenge: challenge }),
+    )
     const tokens = await dpop.post(
       tokenUrl,
       codeForm('confidential-app', signedIn.code!, verifier),
       basic('confidential-app'),
     )
     expect(tokens.status, tokens.text).toBe(200)
-    expect((await authorize(issuer, authorizationQuery())).code).toBeDefined()
+    expect((await authorize(issuer, publicAppQuery())).code).toBeDefined()
     expect(
-      (await fetch(`${issuer}/authorize?${new URLSearchParams(authorizationQuery())}`)).status,
+      (await fetch(`${issuer}/authorize?${new URLSearchParams(publicAppQuery())}`)).status,
     ).toBe(200)
     expect((await pushRequest(server(1).url('/par'), 'public-app')).answer.status).toBe(201)
     const nowSeconds = Math.floor(instances.clock.now() / 1000)
-    const requestObject = await new jose.SignJWT({
-      ...authorizationQuery(),
-      client_id: 'jar-app',
-      jti: 'sweep-me',
-    })
+    const requestObject = await new jose.SignJWT(authorizationQuery('jar-app', { jti: 'sweep-me' }))
       .setProtectedHeader({ alg: 'ES256', kid: 'client-key-1' })
       .setIssuer('jar-app')
       .setAudience(issuer)
@@ -188,7 +177,7 @@ describe.each(DATABASES)('storage stays bounded on %s', (kind) => {
 
   it('a flood of /authorize is rate-limited per address and leaves a bounded database', async () => {
     const state = 's'.repeat(MAX_PARAMETER_LENGTHS.state)
-    const url = `${server(0).url('/authorize')}?${new URLSearchParams(authorizationQuery({ state }))}`
+    const url = `${server(0).url('/authorize')}?${new URLSearchParams(publicAppQuery({ state }))}`
     const pages: number[] = []
     for (let round = 0; round < 3; round++) {
       instances.clock.advance(61) // a new rate-limit window

@@ -286,12 +286,6 @@ async function assemble(
     options.keyReloadIntervalMs ?? 30_000,
   )
   timer.unref()
-  const sweeper = startSweeper({
-    db,
-    settings: config.storage.sweep,
-    now,
-    onError: (error) => app.log.error({ err: error }, 'sweeping expired rows failed'),
-  })
 
   await app.register(formbody)
   // JSON bodies (dynamic registration) are parsed as usual, after a nesting check: deep nesting
@@ -363,6 +357,13 @@ async function assemble(
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   )
 
+  // Started last: nothing after it can fail and leave its timer running on a closed database.
+  const sweeper = startSweeper({
+    db,
+    settings: config.storage.sweep,
+    now,
+    onError: (error) => app.log.error({ err: error }, 'sweeping expired rows failed'),
+  })
   let closed = false
   return {
     app,

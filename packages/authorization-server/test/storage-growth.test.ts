@@ -8,6 +8,7 @@ import * as jose from 'jose'
 import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_PARAMETER_LENGTHS } from '../src/authorization-request.js'
+import { ConfigError, resolveConfig } from '../src/index.js'
 import { EXPIRING_TABLES, openDatabase, type Database } from '../src/storage/database.js'
 import { startSweeper } from '../src/storage/sweep.js'
 import { authorizationQuery, startInstances, type Instances } from './instances.js'
@@ -233,6 +234,30 @@ describe.each(DATABASES)('storage stays bounded on %s', (kind) => {
   })
 })
 
+describe('storage.sweep settings', () => {
+  it('has defaults and names every bad field', () => {
+    expect(resolveConfig({}).storage.sweep).toEqual({
+      intervalSeconds: 60,
+      batchSize: 500,
+      graceSeconds: 60,
+    })
+    try {
+      resolveConfig({
+        storage: { sweep: { intervalSeconds: -1, batchSize: 0, graceSeconds: 'x', every: 5 } },
+      })
+      expect.unreachable()
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError)
+      expect((error as ConfigError).issues).toEqual([
+        'storage.sweep.every: is not a known setting',
+        'storage.sweep.intervalSeconds: must be a whole number from 0 to 86400',
+        'storage.sweep.batchSize: must be a whole number from 1 to 100000',
+        'storage.sweep.graceSeconds: must be a whole number from 0 to 86400',
+      ])
+    }
+  })
+})
+
 describe.each(DATABASES)('a sweep cut short on %s', (kind: DatabaseKind) => {
   it('deletes only expired rows, in bounded batches, and the next sweep finishes', async () => {
     const { storage, cleanup } = await freshStorage(kind)
@@ -270,6 +295,32 @@ describe.each(DATABASES)('a sweep cut short on %s', (kind: DatabaseKind) => {
       ])
       await sweeper.stop()
     } finally {
+      await db.destroy()
+      await cleanup()
+    }
+  })
+
+  it('runs every intervalSeconds without being asked', async () => {
+    const { storage, cleanup } = await freshStorage(kind)
+    const { db } = await openDatabase(storage as never)
+    const sweeper = startSweeper({
+      db,
+      settings: { intervalSeconds: 1, batchSize: 500, graceSeconds: 0 },
+      now: Date.now,
+      onError: () => {},
+    })
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      await db
+        .insertInto('kb_revoked_jtis')
+        .values([
+          { jti: 'old', expires_at: now - 5 },
+          { jti: 'live', expires_at: now + 3600 },
+        ])
+        .execute()
+      await expect.poll(() => countRows(db, 'kb_revoked_jtis')).toBe(1)
+    } finally {
+      await sweeper.stop()
       await db.destroy()
       await cleanup()
     }

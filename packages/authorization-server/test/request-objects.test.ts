@@ -75,6 +75,12 @@ describe.each(DATABASES)('signed request objects on %s', (kind) => {
         },
       ])
     }
+    // The browser leg refuses it too: the object is spent wherever it was used.
+    const atAuthorize = await fetch(
+      `${instances.servers[1]!.url('/authorize')}?${new URLSearchParams({ client_id: 'jar-app', request: first })}`,
+    )
+    expect(atAuthorize.status).toBe(400)
+    expect(await atAuthorize.text()).toContain('request object was already used')
     // A different object (other exp, new signature) with the same jti is a reuse as well.
     const resigned = await requestObject(now(), { exp: now() + 60, jti: 'once' })
     expect((await push(1, resigned)).body.error).toBe('invalid_request_object')

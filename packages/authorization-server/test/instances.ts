@@ -4,7 +4,7 @@
  * Give them one `issuer` in the overrides when they must accept each other's artefacts.
  */
 import type { AddressInfo } from 'node:net'
-import { createAuthorizationServer } from '../src/index.js'
+import { ConfigError, createAuthorizationServer, resolveConfig } from '../src/index.js'
 import {
   baseConfig,
   freshStorage,
@@ -91,4 +91,15 @@ export function authorizationQuery(
     code_challenge_method: 'S256',
     ...(extra as Record<string, string>),
   }
+}
+
+/** The issues a config document is refused with (it must be refused). */
+export function configIssues(document: unknown): readonly string[] {
+  try {
+    resolveConfig(document, {})
+  } catch (error) {
+    if (error instanceof ConfigError) return error.issues
+    throw error
+  }
+  throw new Error('the configuration was accepted')
 }

@@ -13,7 +13,6 @@
 import { readFile } from 'node:fs/promises'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
-import type { SweepSettings } from './storage/sweep.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =
@@ -116,8 +115,15 @@ export interface AuthorizationServerConfig {
     dataDir: string
     /** PostgreSQL schema to keep the tables in (default `public`). */
     schema?: string
-    /** The periodic deletion of expired rows: every 60 s, 500 rows a statement, 60 s of grace. */
-    sweep: SweepSettings
+    /** The periodic deletion of expired rows (see `storage/sweep.ts`). */
+    sweep: {
+      /** Seconds between two sweeps (default 60); 0 turns the periodic sweep off. */
+      intervalSeconds: number
+      /** Rows deleted by one statement (default 500). */
+      batchSize: number
+      /** Seconds a row is kept after it expired (default 60), for clock skew between instances. */
+      graceSeconds: number
+    }
   }
   replay: {
     /** Redis URL for the proof replay store shared by all instances; in memory when left out. */
@@ -166,14 +172,14 @@ export interface RateLimitConfig {
   token: RateLimit
   /** `/par` requests per client, keyed like `token`. */
   par: RateLimit
-  /** Failed sign-ins per username (RFC 6749 §10.10: password guessing). */
-  login: RateLimit
-  /** Failed sign-ins per client IP address, whatever the username. */
-  loginIp: RateLimit
   /** `GET /authorize` requests per client IP address (each one can store a sign-in row). */
   authorize: RateLimit
   /** `/introspect` requests per client, keyed like `token`. */
   introspect: RateLimit
+  /** Failed sign-ins per username (RFC 6749 §10.10: password guessing). */
+  login: RateLimit
+  /** Failed sign-ins per client IP address, whatever the username. */
+  loginIp: RateLimit
 }
 
 /**
@@ -640,10 +646,10 @@ const KNOWN_TOP_LEVEL = new Set([
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   token: { max: 3000, windowSeconds: 60 },
   par: { max: 600, windowSeconds: 60 },
-  login: { max: 10, windowSeconds: 300 },
-  loginIp: { max: 100, windowSeconds: 300 },
   authorize: { max: 300, windowSeconds: 60 },
   introspect: { max: 6000, windowSeconds: 60 },
+  login: { max: 10, windowSeconds: 300 },
+  loginIp: { max: 100, windowSeconds: 300 },
 }
 
 function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
@@ -698,10 +704,10 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
     enabled: checker.boolean(rateLimits.enabled, 'rateLimits.enabled', true),
     token: checkRateLimit(checker, rateLimits.token, 'token'),
     par: checkRateLimit(checker, rateLimits.par, 'par'),
-    login: checkRateLimit(checker, rateLimits.login, 'login'),
-    loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
     authorize: checkRateLimit(checker, rateLimits.authorize, 'authorize'),
     introspect: checkRateLimit(checker, rateLimits.introspect, 'introspect'),
+    login: checkRateLimit(checker, rateLimits.login, 'login'),
+    loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
   }
 }
 

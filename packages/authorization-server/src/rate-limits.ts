@@ -40,10 +40,6 @@ export interface RequestLimits {
   checkLogin(username: string | undefined, ip: string): void
   /** Counts a failed sign-in against the username and the address. */
   loginFailed(username: string | undefined, ip: string): void
-  /** Counts a `GET /authorize` from the address. */
-  checkAuthorize(ip: string): void
-  /** Counts an `/introspect` request of the client it names. */
-  checkIntrospect(request: LimitedRequest): void
 }
 
 const NO_LIMITS: RequestLimits = {
@@ -51,8 +47,6 @@ const NO_LIMITS: RequestLimits = {
   checkPar() {},
   checkLogin() {},
   loginFailed() {},
-  checkAuthorize() {},
-  checkIntrospect() {},
 }
 
 function tooManyRequests(decision: RateDecision, what: string): void {
@@ -97,8 +91,6 @@ export function createRequestLimits(
   const par = new FixedWindowLimiter(config.par, now)
   const login = new FixedWindowLimiter(config.login, now)
   const loginIp = new FixedWindowLimiter(config.loginIp, now)
-  const authorize = new FixedWindowLimiter(config.authorize, now)
-  const introspect = new FixedWindowLimiter(config.introspect, now)
   // Usernames are compared as typed at sign-in; lower-casing here stops `Alice`/`alice` from
   // doubling a guesser's budget.
   const userKey = (username: string | undefined) => `user:${(username ?? '').toLowerCase()}`
@@ -114,8 +106,8 @@ export function createRequestLimits(
       loginIp.hit(`ip:${ip}`)
       login.hit(userKey(username))
     },
-    checkAuthorize: (ip) => tooManyRequests(authorize.hit(`ip:${ip}`), 'authorization requests'),
-    checkIntrospect: (request) =>
-      tooManyRequests(introspect.hit(clientKeyOf(request)), 'introspection requests'),
   }
 }
+
+// One wire shape for every 429 of this server: the endpoint limits (endpoint-limits.ts) use it too.
+export { tooManyRequests }

@@ -21,6 +21,7 @@ import { createClientRegistry } from './clients.js'
 import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
 import { registerCors } from './cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
+import { createEndpointLimits } from './endpoint-limits.js'
 import { epochSeconds } from './lib/crypto.js'
 import { createMetrics } from './metrics.js'
 import { createRequestLimits } from './rate-limits.js'
@@ -271,6 +272,7 @@ async function assemble(
     log: app.log,
     now,
     limits,
+    endpointLimits: createEndpointLimits(config.rateLimits, now),
     urls: () => urls ?? fail('the issuer is not known before listen()'),
     keys: () => keys,
   }
@@ -357,6 +359,7 @@ async function assemble(
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   )
 
+  let closed = false
   // Started last: nothing after it can fail and leave its timer running on a closed database.
   const sweeper = startSweeper({
     db,
@@ -364,7 +367,6 @@ async function assemble(
     now,
     onError: (error) => app.log.error({ err: error }, 'sweeping expired rows failed'),
   })
-  let closed = false
   return {
     app,
     config,
@@ -391,8 +393,8 @@ async function assemble(
     async close() {
       if (closed) return
       closed = true
-      clearInterval(timer)
       await sweeper.stop()
+      clearInterval(timer)
       await app.close()
       await replay.close()
       await db.destroy()

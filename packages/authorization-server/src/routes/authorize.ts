@@ -199,7 +199,7 @@ export async function handleAuthorize(
 ): Promise<FastifyReply> {
   try {
     // Each request can store a sign-in row: an address gets rateLimits.authorize of them.
-    ctx.limits.checkAuthorize(request.ip)
+    ctx.endpointLimits.checkAuthorize(request.ip)
     const params = readParameters(request.query, 'query')
     const client =
       params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)

@@ -53,10 +53,10 @@ export async function handleIntrospect(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
-  // Before the client is authenticated: a guessed secret costs the named client's budget.
-  ctx.limits.checkIntrospect(request)
   const params = readParameters(request.body, 'body')
   const client = await authenticateClient(ctx, request, params, ctx.urls().introspect)
+  // Once authenticated: naming a client does not spend its budget.
+  ctx.endpointLimits.checkIntrospect(client.client_id)
   if (client.token_endpoint_auth_method === 'none')
     throw new OAuthError('invalid_client', 'public clients may not introspect tokens')
   const info = await inspectToken(ctx, requireParameter(params, 'token'))

@@ -18,18 +18,12 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { sql, type Kysely } from 'kysely'
+import type { AuthorizationServerConfig } from '../config.js'
 import { epochSeconds, randomHandle } from '../lib/crypto.js'
 import { EXPIRING_KEYS, EXPIRING_TABLES, type Database } from './database.js'
 
-/** How the sweep runs (`storage.sweep` in the config). */
-export interface SweepSettings {
-  /** Seconds between two sweeps; 0 turns the periodic sweep off. */
-  intervalSeconds: number
-  /** Rows deleted by one statement. */
-  batchSize: number
-  /** Seconds a row stays after its expiry: room for clock differences between instances. */
-  graceSeconds: number
-}
+/** How the sweep runs: `storage.sweep` of the config. */
+export type SweepSettings = AuthorizationServerConfig['storage']['sweep']
 
 /** What one sweep did. */
 export interface SweepReport {

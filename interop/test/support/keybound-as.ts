@@ -59,6 +59,7 @@ export async function startKeyboundAs(
           client_id: 'resource-server',
           client_secret: SECRET,
           grant_types: ['client_credentials'],
+          resource_server: true,
         },
         {
           client_id: 'public-app',

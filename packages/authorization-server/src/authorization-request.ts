@@ -12,6 +12,7 @@ import { findResource } from './resources.js'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import type { Client } from './clients.js'
 import type { ServerContext } from './context.js'
+import { epochSeconds, hashHandle } from './lib/crypto.js'
 import { grantScope, type Parameters } from './lib/form.js'
 import { OAuthError } from './wire.js'
 
@@ -27,8 +28,32 @@ export interface AuthorizationParameters {
   resource?: string
 }
 
+/**
+ * Longest values, in characters, of the authorization request parameters that are stored (in
+ * a sign-in interaction or a pushed request) or echoed: a longer one is refused with
+ * `invalid_request`, so one request costs the database a bounded row. `code_challenge` and
+ * `dpop_jkt` have exact formats (43 characters), `client_id` is a registered one.
+ * @example
+ * ```ts
+ * MAX_PARAMETER_LENGTHS.state // 1024
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ */
+export const MAX_PARAMETER_LENGTHS = {
+  state: 1024,
+  nonce: 512,
+  scope: 2048,
+  redirect_uri: 2048,
+  resource: 2048,
+} as const
+
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/
 const JKT = /^[A-Za-z0-9_-]{43}$/
+/**
+ * Longest a signed request object may stay valid: its `exp` at most this many seconds ahead
+ * (plus the clock tolerance). It bounds how long a used object must be remembered.
+ */
+export const MAX_REQUEST_OBJECT_LIFETIME = 600
 const REQUEST_OBJECT_ALGORITHMS = [
   'ES256',
   'ES384',
@@ -84,6 +109,7 @@ export async function readRequestObject(
   } catch (error) {
     throw new OAuthError('invalid_request_object', 'request object is invalid', { cause: error })
   }
+  const expiresAt = checkRequestObjectLifetime(ctx, claims)
   const effective: Parameters = {}
   for (const [name, value] of Object.entries(claims)) {
     if (typeof value === 'string') effective[name] = value
@@ -97,7 +123,59 @@ export async function readRequestObject(
   effective.client_id = client.client_id
   delete effective.request
   delete effective.request_uri
+  await claimRequestObject(ctx, client, params.request, claims.jti, expiresAt)
   return effective
+}
+
+// A request object without `exp`, or valid for longer than the bound, could be replayed for as
+// long as it lives, and its use would have to be remembered that long (RFC 9101 §10.8).
+function checkRequestObjectLifetime(ctx: ServerContext, claims: Record<string, unknown>): number {
+  const { exp } = claims
+  if (typeof exp !== 'number' || !Number.isFinite(exp))
+    throw new OAuthError('invalid_request_object', 'request object must carry "exp"')
+  const tolerance = ctx.config.dpop.clockTolerance
+  if (exp - epochSeconds(ctx.now()) > MAX_REQUEST_OBJECT_LIFETIME + tolerance) {
+    throw new OAuthError(
+      'invalid_request_object',
+      `request object "exp" is more than ${MAX_REQUEST_OBJECT_LIFETIME} seconds ahead`,
+    )
+  }
+  return Math.ceil(exp) + tolerance
+}
+
+/**
+ * Records the use of a request object, once: its `jti` (per client), or the object itself when
+ * it has none. A second use while it can still be accepted is refused; the compare-and-set runs
+ * in the database, so instances sharing it refuse a replay at another instance too.
+ */
+async function claimRequestObject(
+  ctx: ServerContext,
+  client: Client,
+  request: string,
+  jti: unknown,
+  expiresAt: number,
+): Promise<void> {
+  if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > 512))
+    throw new OAuthError('invalid_request_object', 'request object "jti" must be a short string')
+  const idHash = hashHandle(
+    jti === undefined
+      ? `object:${request}`
+      : `jti:${client.client_id.length}:${client.client_id}:${jti}`,
+  )
+  const now = epochSeconds(ctx.now())
+  // An entry that has expired (the sweep has not removed it yet) no longer blocks the jti.
+  const claimed = await ctx.db
+    .insertInto('kb_request_objects')
+    .values({ id_hash: idHash, expires_at: expiresAt })
+    .onConflict((conflict) =>
+      conflict
+        .column('id_hash')
+        .doUpdateSet({ expires_at: expiresAt })
+        .where('kb_request_objects.expires_at', '<', now),
+    )
+    .executeTakeFirst()
+  if (claimed.numInsertedOrUpdatedRows !== 1n)
+    throw new OAuthError('invalid_request_object', 'request object was already used (same "jti")')
 }
 
 /**
@@ -110,6 +188,7 @@ export async function readRequestObject(
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2.3
  */
 export function checkRedirectUri(client: Client, redirectUri: string | undefined): string {
+  checkParameterLength('redirect_uri', redirectUri)
   if (redirectUri === undefined) {
     if (client.redirect_uris.length === 1) return client.redirect_uris[0]!
     throw new OAuthError('invalid_request', '"redirect_uri" parameter is required')
@@ -134,6 +213,8 @@ export function checkAuthorizationRequest(
   params: Parameters,
   redirectUri: string,
 ): AuthorizationParameters {
+  for (const name of Object.keys(MAX_PARAMETER_LENGTHS) as (keyof typeof MAX_PARAMETER_LENGTHS)[])
+    checkParameterLength(name, params[name])
   if (params.response_type !== 'code') {
     throw new OAuthError(
       params.response_type === undefined ? 'invalid_request' : 'unsupported_response_type',
@@ -169,4 +250,13 @@ export function checkAuthorizationRequest(
     ...(params.dpop_jkt === undefined ? {} : { dpop_jkt: params.dpop_jkt }),
     ...(resource === undefined ? {} : { resource: resource.identifier }),
   }
+}
+
+function checkParameterLength(
+  name: keyof typeof MAX_PARAMETER_LENGTHS,
+  value: string | undefined,
+): void {
+  const max = MAX_PARAMETER_LENGTHS[name]
+  if (value !== undefined && value.length > max)
+    throw new OAuthError('invalid_request', `"${name}" must be at most ${max} characters`)
 }

@@ -58,6 +58,12 @@ export interface ClientConfig {
   client_name?: string
   /** `aud` of this client's access tokens; defaults to `accessTokens.audience`. */
   audience?: string
+  /**
+   * A resource server that may introspect other clients' access tokens (RFC 7662 §4): `true`
+   * for every token, or the audiences (`aud` values) whose tokens it may see. Left out: only
+   * the client's own tokens, and those whose `aud` is its `client_id`.
+   */
+  resource_server?: true | string[]
 }
 
 /** A user who can sign in at `/authorize`. */
@@ -118,6 +124,15 @@ export interface AuthorizationServerConfig {
     dataDir: string
     /** PostgreSQL schema to keep the tables in (default `public`). */
     schema?: string
+    /** The periodic deletion of expired rows (see `storage/sweep.ts`). */
+    sweep: {
+      /** Seconds between two sweeps (default 60); 0 turns the periodic sweep off. */
+      intervalSeconds: number
+      /** Rows deleted by one statement (default 500). */
+      batchSize: number
+      /** Seconds a row is kept after it expired (default 60), for clock skew between instances. */
+      graceSeconds: number
+    }
   }
   replay: {
     /** Redis URL for the proof replay store shared by all instances; in memory when left out. */
@@ -217,6 +232,10 @@ export interface RateLimitConfig {
   token: RateLimit
   /** `/par` requests per client, keyed like `token`. */
   par: RateLimit
+  /** `GET /authorize` requests per client IP address (each one can store a sign-in row). */
+  authorize: RateLimit
+  /** `/introspect` requests per client, keyed like `token`. */
+  introspect: RateLimit
   /** Failed sign-ins per username (RFC 6749 §10.10: password guessing). */
   login: RateLimit
   /** Failed sign-ins per client IP address, whatever the username. */
@@ -539,6 +558,9 @@ export function checkClient(
     false,
   )
   if (client.client_name !== undefined) checker.string(client.client_name, `${path}.client_name`)
+  const resourceServer = checkResourceServer(checker, client.resource_server, path)
+  if (resourceServer !== undefined && method === 'none')
+    checker.fail(`${path}.resource_server`, 'needs an authenticated (confidential) client')
   issues.push(...checker.issues)
   if (checker.issues.length > 0 || clientId === undefined) return undefined
   return {
@@ -556,7 +578,27 @@ export function checkClient(
     require_pushed_authorization_requests: requirePar,
     ...(typeof client.client_name === 'string' ? { client_name: client.client_name } : {}),
     ...(audience === undefined ? {} : { audience }),
+    ...(resourceServer === undefined ? {} : { resource_server: resourceServer }),
   }
+}
+
+// `resource_server`: true, false (the same as leaving it out), or a non-empty list of audiences.
+function checkResourceServer(
+  checker: Checker,
+  value: unknown,
+  clientPath: string,
+): ClientConfig['resource_server'] {
+  const path = `${clientPath}.resource_server`
+  if (value === undefined || value === false) return undefined
+  if (value === true) return true
+  if (!Array.isArray(value) || value.length === 0)
+    return checker.fail(path, 'must be true, false or a non-empty array of audiences')
+  const audiences: string[] = []
+  value.forEach((item, i) => {
+    const audience = checker.url(item, `${path}[${i}]`, 'any')
+    if (audience !== undefined) audiences.push(audience)
+  })
+  return audiences
 }
 
 function checkUsers(checker: Checker, value: unknown): UserConfig[] {
@@ -710,6 +752,8 @@ const KNOWN_TOP_LEVEL = new Set([
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   token: { max: 3000, windowSeconds: 60 },
   par: { max: 600, windowSeconds: 60 },
+  authorize: { max: 300, windowSeconds: 60 },
+  introspect: { max: 6000, windowSeconds: 60 },
   login: { max: 10, windowSeconds: 300 },
   loginIp: { max: 100, windowSeconds: 300 },
   clientAuthFailures: { max: 100, windowSeconds: 60 },
@@ -768,6 +812,8 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
     enabled: checker.boolean(rateLimits.enabled, 'rateLimits.enabled', true),
     token: checkRateLimit(checker, rateLimits.token, 'token'),
     par: checkRateLimit(checker, rateLimits.par, 'par'),
+    authorize: checkRateLimit(checker, rateLimits.authorize, 'authorize'),
+    introspect: checkRateLimit(checker, rateLimits.introspect, 'introspect'),
     login: checkRateLimit(checker, rateLimits.login, 'login'),
     loginIp: checkRateLimit(checker, rateLimits.loginIp, 'loginIp'),
     clientAuthFailures: checkRateLimit(
@@ -855,6 +901,28 @@ function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['c
   return { allowedOrigins: origins }
 }
 
+function checkSweep(
+  checker: Checker,
+  storage: Input,
+): AuthorizationServerConfig['storage']['sweep'] {
+  const sweep = checker.optionalObject(storage.sweep, 'storage.sweep')
+  for (const key of Object.keys(sweep)) {
+    if (!['intervalSeconds', 'batchSize', 'graceSeconds'].includes(key))
+      checker.fail(`storage.sweep.${key}`, 'is not a known setting')
+  }
+  return {
+    intervalSeconds: checker.integer(
+      sweep.intervalSeconds,
+      'storage.sweep.intervalSeconds',
+      60,
+      0,
+      86400,
+    ),
+    batchSize: checker.integer(sweep.batchSize, 'storage.sweep.batchSize', 500, 1, 100_000),
+    graceSeconds: checker.integer(sweep.graceSeconds, 'storage.sweep.graceSeconds', 60, 0, 86400),
+  }
+}
+
 function checkStorage(
   checker: Checker,
   input: Input,
@@ -881,6 +949,7 @@ function checkStorage(
       ...(databaseUrl === undefined ? {} : { databaseUrl }),
       dataDir: checker.string(storage.dataDir, 'storage.dataDir', './data') ?? './data',
       ...(schema === undefined ? {} : { schema }),
+      sweep: checkSweep(checker, storage),
     },
     replay: {
       ...(redisUrl === undefined ? {} : { redisUrl }),

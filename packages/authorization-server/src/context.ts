@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { ClientRegistry } from './clients.js'
 import type { AuthorizationServerConfig } from './config.js'
+import type { EndpointLimits } from './endpoint-limits.js'
 import type { Metrics } from './metrics.js'
 import type { RequestLimits } from './rate-limits.js'
 import type { KeySet } from './signing-keys.js'
@@ -38,6 +39,8 @@ export interface ServerContext {
   readonly log: FastifyBaseLogger
   /** Rate limits of `/token`, `/par` and sign-in (all checks pass when they are off). */
   readonly limits: RequestLimits
+  /** Rate limits of `/authorize` (per address) and `/introspect` (per client). */
+  readonly endpointLimits: EndpointLimits
   /** Current time in milliseconds. */
   now(): number
   /** Endpoint URLs; known once the issuer is (configured, or derived when listening). */

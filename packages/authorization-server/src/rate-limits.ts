@@ -164,3 +164,6 @@ export function createRequestLimits(
     },
   }
 }
+
+// One wire shape for every 429 of this server: the endpoint limits (endpoint-limits.ts) use it too.
+export { tooManyRequests }

@@ -21,6 +21,7 @@ import { createClientRegistry } from './clients.js'
 import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
 import { registerCors } from './cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
+import { createEndpointLimits } from './endpoint-limits.js'
 import { epochSeconds } from './lib/crypto.js'
 import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
 import { effectiveHash } from './passwords.js'
@@ -34,6 +35,7 @@ import { handleRegister } from './routes/register.js'
 import { handleToken } from './routes/token.js'
 import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
 import { openDatabase, type Database } from './storage/database.js'
+import { startSweeper, type SweepReport } from './storage/sweep.js'
 import { createErrorHandler, OAuthError, sendError, sendJson } from './wire.js'
 
 /** Options that are not configuration: wiring for embedding and tests. */
@@ -70,6 +72,11 @@ export interface AuthorizationServer {
   listen(options?: { port?: number; host?: string }): Promise<string>
   /** Rotates the access-token signing key now; the old one stays published until its tokens expire. */
   rotateSigningKeys(): Promise<void>
+  /**
+   * Deletes expired rows now (what the periodic sweep of `storage.sweep` does), unless another
+   * instance sharing the database holds the sweep lease: then `swept` is `false`.
+   */
+  sweepExpiredRows(): Promise<SweepReport>
   /** Stops listening and closes the database and replay store connections. */
   close(): Promise<void>
 }
@@ -273,6 +280,7 @@ async function assemble(
     log: app.log,
     now,
     limits,
+    endpointLimits: createEndpointLimits(config.rateLimits, now),
     urls: () => urls ?? fail('the issuer is not known before listen()'),
     keys: () => keys,
   }
@@ -358,6 +366,13 @@ async function assemble(
 
   let metricsListener: MetricsListener | undefined
   let closed = false
+  // Started last: nothing after it can fail and leave its timer running on a closed database.
+  const sweeper = startSweeper({
+    db,
+    settings: config.storage.sweep,
+    now,
+    onError: (error) => app.log.error({ err: error }, 'sweeping expired rows failed'),
+  })
   return {
     app,
     config,
@@ -387,9 +402,11 @@ async function assemble(
       })
       await reloadKeys()
     },
+    sweepExpiredRows: () => sweeper.sweep(),
     async close() {
       if (closed) return
       closed = true
+      await sweeper.stop()
       clearInterval(timer)
       await metricsListener?.close()
       await app.close()

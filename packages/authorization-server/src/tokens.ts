@@ -22,8 +22,10 @@ export interface AccessTokenClaims {
   scope: string
   /** Thumbprint of the DPoP key; `undefined` issues a Bearer token. */
   jkt: string | undefined
-  /** The refresh-token family, so that revoking it also revokes opaque access tokens. */
+  /** The refresh-token family, so that revoking it also revokes the access tokens. */
   familyId?: string
+  /** The grant (authorization code) behind the token, so that revoking it revokes the token. */
+  grantId?: string
   /** The API named with `resource` (RFC 8707): the token's `aud` and, when set, its format. */
   resource?: ResourceConfig
 }
@@ -68,14 +70,15 @@ export async function issueAccessToken(
     claims.resource?.accessTokenFormat ??
     claims.client.access_token_format ??
     config.accessTokens.format
-  if (format === 'opaque') {
-    const token = `${OPAQUE_PREFIX}${randomHandle()}`
-    await db
+  const record = (token: string) =>
+    db
       .insertInto('kb_access_tokens')
       .values({
         token_hash: hashHandle(token),
         jti,
         family_id: claims.familyId ?? null,
+        grant_id: claims.grantId ?? null,
+        format,
         client_id: claims.client.client_id,
         subject: claims.subject,
         scope: claims.scope,
@@ -86,6 +89,9 @@ export async function issueAccessToken(
         revoked_at: null,
       })
       .execute()
+  if (format === 'opaque') {
+    const token = `${OPAQUE_PREFIX}${randomHandle()}`
+    await record(token)
     return { access_token: token, token_type: tokenType, expires_in: lifetime }
   }
   const payload: Record<string, unknown> = {
@@ -99,11 +105,10 @@ export async function issueAccessToken(
   }
   if (claims.scope !== '') payload.scope = claims.scope
   if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt }
-  return {
-    access_token: signJwt(ctx.keys().active, 'at+jwt', payload),
-    token_type: tokenType,
-    expires_in: lifetime,
-  }
+  const token = signJwt(ctx.keys().active, 'at+jwt', payload)
+  // A JWT of a grant is recorded so that revoking the grant or family can deny-list its jti.
+  if (claims.grantId !== undefined || claims.familyId !== undefined) await record(token)
+  return { access_token: token, token_type: tokenType, expires_in: lifetime }
 }
 
 /** A refresh token to store. */
@@ -155,7 +160,58 @@ export async function insertRefreshToken(
 }
 
 /**
- * Revokes a refresh-token family and the opaque access tokens issued from it (reuse detection,
+ * Puts a JWT access token's `jti` on the deny list until the token expires, so introspection
+ * answers `active: false` for it (RFC 7009 §2.1). Listing it twice is harmless.
+ * @example
+ * ```ts
+ * await denyJti(ctx.db, info.jti, info.exp)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ */
+export async function denyJti(
+  db: Kysely<Database> | Transaction<Database>,
+  jti: string,
+  expiresAt: number,
+): Promise<void> {
+  await db
+    .insertInto('kb_revoked_jtis')
+    .values({ jti, expires_at: expiresAt })
+    .onConflict((conflict) => conflict.column('jti').doNothing())
+    .execute()
+}
+
+// Revokes the stored access tokens of a family or a grant: opaque ones by their row, JWTs by
+// deny-listing their jti until they expire (a JWT itself cannot be recalled).
+async function revokeAccessTokens(
+  db: Kysely<Database> | Transaction<Database>,
+  by: 'family_id' | 'grant_id',
+  id: string,
+  now: number,
+): Promise<void> {
+  await db
+    .insertInto('kb_revoked_jtis')
+    .columns(['jti', 'expires_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('kb_access_tokens')
+        .select(['jti', 'expires_at'])
+        .where(by, '=', id)
+        .where('format', '=', 'jwt')
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now),
+    )
+    .onConflict((conflict) => conflict.column('jti').doNothing())
+    .execute()
+  await db
+    .updateTable('kb_access_tokens')
+    .set({ revoked_at: now })
+    .where(by, '=', id)
+    .where('revoked_at', 'is', null)
+    .execute()
+}
+
+/**
+ * Revokes a refresh-token family and the access tokens issued from it (reuse detection,
  * RFC 9700 §4.14.2; revocation, RFC 7009 §2.1).
  * @example
  * ```ts
@@ -175,16 +231,14 @@ export async function revokeFamily(
     .where('family_id', '=', familyId)
     .where('revoked_at', 'is', null)
     .execute()
-  await db
-    .updateTable('kb_access_tokens')
-    .set({ revoked_at: now })
-    .where('family_id', '=', familyId)
-    .where('revoked_at', 'is', null)
-    .execute()
+  await revokeAccessTokens(db, 'family_id', familyId, now)
 }
 
 /**
- * Revokes every token of a grant (authorization-code reuse, RFC 6749 §4.1.2).
+ * Revokes every token of a grant (authorization-code reuse, RFC 6749 §4.1.2): its refresh
+ * tokens, its opaque access tokens, and its JWT access tokens by deny-listing their `jti`s.
+ * The grant row is updated first: a refresh of the same grant locks it first as well (see
+ * {@link lockLiveGrant}), so the two run one after the other and nothing is issued after this.
  * @example
  * ```ts
  * await revokeGrant(ctx, ctx.db, code.grant_id)
@@ -210,7 +264,33 @@ export async function revokeGrant(
       .where('grant_id', '=', grantId)
       .execute()
     for (const { family_id } of families) await revokeFamily(ctx, trx, family_id)
+    await revokeAccessTokens(trx, 'grant_id', grantId, now)
   })
+}
+
+/**
+ * Inside a token transaction: checks that a grant is not revoked and, on PostgreSQL, holds a
+ * share lock on it until the transaction ends, so a concurrent {@link revokeGrant} waits for
+ * the new tokens (and revokes them) or goes first (and this check fails). SQLite runs one
+ * writer at a time, so the check alone is enough there.
+ * @example
+ * ```ts
+ * if (!(await lockLiveGrant(ctx, trx, row.grant_id))) throw new OAuthError('invalid_grant', '…')
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ */
+export async function lockLiveGrant(
+  ctx: ServerContext,
+  trx: Transaction<Database>,
+  grantId: string,
+): Promise<boolean> {
+  const query = trx
+    .selectFrom('kb_grants')
+    .select('grant_id')
+    .where('grant_id', '=', grantId)
+    .where('revoked_at', 'is', null)
+  const live = await (ctx.dialect === 'postgres' ? query.forShare() : query).executeTakeFirst()
+  return live !== undefined
 }
 
 /**

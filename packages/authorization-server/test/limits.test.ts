@@ -240,6 +240,8 @@ describe('rate limits (429 with Retry-After)', () => {
       enabled: true,
       token: { max: 3000, windowSeconds: 60 },
       par: { max: 600, windowSeconds: 60 },
+      authorize: { max: 300, windowSeconds: 60 },
+      introspect: { max: 6000, windowSeconds: 60 },
       login: { max: 10, windowSeconds: 300 },
       loginIp: { max: 100, windowSeconds: 300 },
       clientAuthFailures: { max: 100, windowSeconds: 60 },

@@ -36,7 +36,8 @@ describe.each(DATABASES)('resource indicators (RFC 8707) on %s', (kind) => {
   const clientCredentials = (dpop: Dpop, extra: Record<string, string>) =>
     dpop.post(tokenUrl(), { grant_type: 'client_credentials', ...extra }, basic('service'))
 
-  const introspect = (token: string) => postForm(t.url('/introspect'), { token }, basic('service'))
+  const introspect = (token: string) =>
+    postForm(t.url('/introspect'), { token }, basic('resource-server'))
 
   it('client_credentials: a JWT for the named API has it as aud; no resource keeps the default', async () => {
     const dpop = await Dpop.create()

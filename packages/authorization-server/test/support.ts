@@ -61,7 +61,12 @@ export function baseClients(): Record<string, unknown>[] {
       scope: 'read',
       access_token_format: 'opaque',
     },
-    { client_id: 'resource-server', client_secret: SECRET, grant_types: ['client_credentials'] },
+    {
+      client_id: 'resource-server',
+      client_secret: SECRET,
+      grant_types: ['client_credentials'],
+      resource_server: true,
+    },
     { client_id: 'public-app', redirect_uris: [REDIRECT], scope: 'read write', first_party: true },
     {
       client_id: 'third-party',

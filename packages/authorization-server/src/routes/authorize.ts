@@ -207,6 +207,8 @@ export async function handleAuthorize(
   reply: FastifyReply,
 ): Promise<FastifyReply> {
   try {
+    // Each request can store a sign-in row: an address gets rateLimits.authorize of them.
+    ctx.endpointLimits.checkAuthorize(request.ip)
     const params = readParameters(request.query, 'query')
     const client =
       params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)

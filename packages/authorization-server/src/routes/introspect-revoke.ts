@@ -9,16 +9,39 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authenticateClient } from '../client-auth.js'
+import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
 import { hashHandle } from '../lib/crypto.js'
 import { readParameters, requireParameter } from '../lib/form.js'
-import { inspectToken, revokeFamily } from '../tokens.js'
+import { denyJti, inspectToken, revokeFamily, type TokenInfo } from '../tokens.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /**
- * Handles `POST /introspect`. Only confidential clients may introspect; a refresh token is
- * described only to the client it was issued to. Inactive tokens get `{"active":false}` and
- * nothing else.
+ * Whether `client` may learn that a token is active (RFC 7662 §4): the token's own client, a
+ * client whose `client_id` is the token's `aud`, and resource servers the operator marked
+ * (`resource_server`: every token, or tokens of the audiences listed). A refresh token only to
+ * its own client.
+ * @example
+ * ```ts
+ * if (!mayIntrospect(client, info)) return sendJson(reply, 200, { active: false })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7662#section-4
+ */
+export function mayIntrospect(client: Client, info: TokenInfo): boolean {
+  if (info.client_id === client.client_id) return true
+  if (info.kind === 'refresh_token' || info.aud === undefined) return false
+  const allowed = client.resource_server
+  return (
+    info.aud === client.client_id ||
+    allowed === true ||
+    (allowed !== undefined && allowed.includes(info.aud))
+  )
+}
+
+/**
+ * Handles `POST /introspect`. Only confidential clients may introspect, within the
+ * `rateLimits.introspect` budget, and only tokens {@link mayIntrospect} lets them see: for
+ * anything else, inactive or not theirs, the answer is `{"active":false}` and nothing more.
  * @example
  * ```ts
  * app.post('/introspect', (request, reply) => handleIntrospect(ctx, request, reply))
@@ -32,15 +55,14 @@ export async function handleIntrospect(
 ): Promise<FastifyReply> {
   const params = readParameters(request.body, 'body')
   const client = await authenticateClient(ctx, request, params, ctx.urls().introspect)
+  // Once authenticated: naming a client does not spend its budget.
+  ctx.endpointLimits.checkIntrospect(client.client_id)
   if (client.token_endpoint_auth_method === 'none')
     throw new OAuthError('invalid_client', 'public clients may not introspect tokens')
   const info = await inspectToken(ctx, requireParameter(params, 'token'))
-  if (
-    info === undefined ||
-    (info.kind === 'refresh_token' && info.client_id !== client.client_id)
-  ) {
+  // The same answer for an unknown token and for one the caller may not see: no oracle.
+  if (info === undefined || !mayIntrospect(client, info))
     return sendJson(reply, 200, { active: false })
-  }
   const body: Record<string, unknown> = {
     active: true,
     iss: ctx.urls().issuer,
@@ -85,16 +107,8 @@ export async function handleRevoke(
         .where('token_hash', '=', hashHandle(token))
         .execute()
     } else if (info.jti !== undefined) {
-      const exists = await ctx.db
-        .selectFrom('kb_revoked_jtis')
-        .select('jti')
-        .where('jti', '=', info.jti)
-        .executeTakeFirst()
-      if (exists === undefined)
-        await ctx.db
-          .insertInto('kb_revoked_jtis')
-          .values({ jti: info.jti, expires_at: info.exp })
-          .execute()
+      // One statement: two revocations of the same JWT at once must not collide on the key.
+      await denyJti(ctx.db, info.jti, info.exp)
     }
   }
   return sendJson(reply, 200, {})

@@ -20,6 +20,7 @@ import {
   findRefreshToken,
   insertRefreshToken,
   issueAccessToken,
+  lockLiveGrant,
   revokeFamily,
   revokeGrant,
   type IssuedAccessToken,
@@ -186,6 +187,7 @@ async function exchangeCode({
       scope: row.scope,
       jkt: bindTo,
       familyId,
+      grantId: row.grant_id,
       ...(resource === undefined ? {} : { resource }),
     })
     if (!issueRefresh) return withScope(token, row.scope)
@@ -238,6 +240,9 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
   const scope = params.scope === undefined ? row.scope : grantScope(params.scope, row.scope)
   const resource = keepResource(ctx.config, row.resource, params.resource)
   const result = await ctx.db.transaction().execute(async (trx) => {
+    // The grant first: a reused code revokes it, and nothing may be issued from it after that.
+    if (!(await lockLiveGrant(ctx, trx, row.grant_id)))
+      throw new OAuthError('invalid_grant', 'the grant of this refresh token was revoked')
     const rotated = await trx
       .updateTable('kb_refresh_tokens')
       .set({ rotated_at: now })
@@ -252,6 +257,7 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
       scope,
       jkt: bindTo,
       familyId: row.family_id,
+      grantId: row.grant_id,
       ...(resource === undefined ? {} : { resource }),
     })
     const refresh_token = await insertRefreshToken(ctx, trx, {

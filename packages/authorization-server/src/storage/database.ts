@@ -94,11 +94,18 @@ export interface RefreshTokensTable {
   revoked_at: number | null
 }
 
-/** Opaque access tokens (JWT access tokens are not stored). */
+/**
+ * Access tokens: every opaque one, and the JWTs issued from a grant (code or refresh), so that
+ * revoking the grant can deny-list their `jti`s. Client-credentials JWTs are not stored.
+ */
 export interface AccessTokensTable {
   token_hash: string
   jti: string
   family_id: string | null
+  /** The grant (authorization code) the token comes from; null for client credentials. */
+  grant_id: string | null
+  /** `opaque` or `jwt`. */
+  format: string
   client_id: string
   subject: string
   scope: string
@@ -109,9 +116,25 @@ export interface AccessTokensTable {
   revoked_at: number | null
 }
 
-/** JWT access tokens revoked through `/revoke` before their `exp`. */
+/** JWT access tokens revoked before their `exp` (`/revoke`, a revoked grant or family). */
 export interface RevokedJtisTable {
   jti: string
+  expires_at: number
+}
+
+/**
+ * Signed request objects (RFC 9101) already used, by a hash of the client and the object's
+ * `jti` (or of the whole object when it has none), kept until the object has expired.
+ */
+export interface RequestObjectsTable {
+  id_hash: string
+  expires_at: number
+}
+
+/** Leases: which instance does a periodic job (the expired-row sweep) until `expires_at`. */
+export interface LeasesTable {
+  name: string
+  holder: string
   expires_at: number
 }
 
@@ -148,10 +171,34 @@ export interface Database {
   kb_refresh_tokens: RefreshTokensTable
   kb_access_tokens: AccessTokensTable
   kb_revoked_jtis: RevokedJtisTable
+  kb_request_objects: RequestObjectsTable
+  kb_leases: LeasesTable
   kb_signing_keys: SigningKeysTable
   kb_registrations: RegistrationsTable
   kb_settings: SettingsTable
 }
+
+/**
+ * Tables whose rows stop mattering at `expires_at`, with their primary key: what the sweep
+ * deletes (authorization codes, pushed requests and sign-in interactions, refresh tokens,
+ * access-token rows, deny-listed JWT ids, used request objects).
+ * @example
+ * ```ts
+ * for (const table of EXPIRING_TABLES) console.log(table, EXPIRING_KEYS[table])
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.5
+ */
+export const EXPIRING_KEYS = {
+  kb_authorization_codes: 'code_hash',
+  kb_authorization_requests: 'request_hash',
+  kb_refresh_tokens: 'token_hash',
+  kb_access_tokens: 'token_hash',
+  kb_revoked_jtis: 'jti',
+  kb_request_objects: 'id_hash',
+} as const satisfies Partial<Record<keyof Database, string>>
+
+/** The names of {@link EXPIRING_KEYS}, in the order the sweep visits them. */
+export const EXPIRING_TABLES = Object.keys(EXPIRING_KEYS) as (keyof typeof EXPIRING_KEYS)[]
 
 // Migrations are append-only: a released one never changes.
 const MIGRATIONS: Record<string, Migration> = {
@@ -281,6 +328,51 @@ const MIGRATIONS: Record<string, Migration> = {
         .createTable('kb_settings')
         .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
+        .execute()
+    },
+  },
+  '0002_request_objects': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('kb_request_objects')
+        .addColumn('id_hash', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute()
+    },
+  },
+  '0003_access_token_grants': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('kb_access_tokens').addColumn('grant_id', 'varchar(64)').execute()
+      await db.schema
+        .alterTable('kb_access_tokens')
+        .addColumn('format', 'varchar(8)', (c) => c.notNull().defaultTo('opaque'))
+        .execute()
+      await db.schema
+        .createIndex('kb_access_tokens_grant')
+        .on('kb_access_tokens')
+        .column('grant_id')
+        .execute()
+    },
+  },
+  '0004_expiry_sweep': {
+    async up(db: Kysely<any>) {
+      // The sweep finds expired rows by these, a bounded batch at a time.
+      const tables = [
+        'kb_authorization_codes',
+        'kb_authorization_requests',
+        'kb_refresh_tokens',
+        'kb_access_tokens',
+        'kb_revoked_jtis',
+        'kb_request_objects',
+      ]
+      for (const table of tables) {
+        await db.schema.createIndex(`${table}_expires_at`).on(table).column('expires_at').execute()
+      }
+      await db.schema
+        .createTable('kb_leases')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('holder', 'varchar(64)', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .execute()
     },
   },

@@ -20,6 +20,8 @@ import { createRequire } from 'node:module'
 import type { createClient as CreateClient, RedisClientType, RedisClusterType } from 'redis'
 import { replayKey } from './key.js'
 
+const require = createRequire(import.meta.url)
+
 export { replayKey, HASHED_KEY_LENGTH } from './key.js'
 
 /**
@@ -147,8 +149,7 @@ function reconnectStrategy(maxDelayMs: number): (retries: number) => number {
  */
 function loadCreateClient(): typeof CreateClient {
   try {
-    return (createRequire(import.meta.url)('redis') as { createClient: typeof CreateClient })
-      .createClient
+    return (require('redis') as { createClient: typeof CreateClient }).createClient
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw error
     throw new InvalidArgument(

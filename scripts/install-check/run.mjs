@@ -162,6 +162,17 @@ function install(project, label, args, cache) {
   }
 }
 
+/**
+ * Installs a light project's tarballs as one check and records its install time, size and
+ * native add-ons; returns the add-ons, or undefined when the install failed.
+ */
+function installMeasured(project, label, args, cache) {
+  const started = process.hrtime.bigint()
+  if (!install(project, `${label} alone`, args, cache)) return undefined
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  return measure(project, `${label} on Node ${process.versions.node}`, seconds).addons
+}
+
 /** Records a light project's install time, size and native add-ons. */
 function measure(project, label, seconds) {
   const modules = join(project, 'node_modules')
@@ -309,20 +320,13 @@ function main() {
 
     // 1. The authorization server alone, with an empty npm cache: the light-install figures.
     const asLight = createProject(work, 'as-light')
-    const started = process.hrtime.bigint()
-    if (
-      install(
-        asLight,
-        'authorization server alone (empty cache)',
-        tgz('@keybound/core', '@keybound/server', '@keybound/authorization-server'),
-        cache,
-      )
-    ) {
-      const { addons } = measure(
-        asLight,
-        `@keybound/authorization-server on Node ${process.versions.node}`,
-        Number(process.hrtime.bigint() - started) / 1e9,
-      )
+    const addons = installMeasured(
+      asLight,
+      '@keybound/authorization-server',
+      tgz('@keybound/core', '@keybound/server', '@keybound/authorization-server'),
+      cache,
+    )
+    if (addons !== undefined) {
       if (addons.length === 0) record('PASS', 'light AS: no native add-on installed')
       else record('FAIL', 'light AS: no native add-on installed', addons.join(', '))
       runSmoke(asLight, 'missing-peers.mjs')
@@ -330,22 +334,15 @@ function main() {
 
     // 2. The CLI for its proof commands: core, client and keybound only.
     const cliLight = createProject(work, 'cli-light')
-    const cliStarted = process.hrtime.bigint()
     if (
-      install(
+      installMeasured(
         cliLight,
-        'keybound CLI alone',
+        'keybound (proof commands)',
         tgz('@keybound/core', '@keybound/client', 'keybound'),
         cache,
-      )
-    ) {
-      measure(
-        cliLight,
-        `keybound (proof commands) on Node ${process.versions.node}`,
-        Number(process.hrtime.bigint() - cliStarted) / 1e9,
-      )
+      ) !== undefined
+    )
       checkCli(cliLight, 'light CLI', { optionalPeersMissing: true })
-    }
 
     // 3. A project on the older majors: installing @keybound/server must not ERESOLVE.
     const legacy = createProject(work, 'legacy-frameworks')

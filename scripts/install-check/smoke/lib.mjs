@@ -108,3 +108,46 @@ export async function createTokenIssuer(issuer, audience) {
     },
   }
 }
+
+/** The issuer and audience of the resource-server smokes' tokens. */
+export const ISSUER = 'https://as.example.com'
+export const AUDIENCE = 'https://api.example.com'
+
+/**
+ * A resource server (from the `@keybound/server` module the caller imported) that accepts
+ * tokens of a fresh issuer, and that issuer.
+ */
+export async function createSmokeResourceServer({ createResourceServer, jwtAccessTokens }) {
+  const tokens = await createTokenIssuer(ISSUER, AUDIENCE)
+  const resourceServer = createResourceServer({
+    publicBaseUrl: AUDIENCE,
+    accessTokens: jwtAccessTokens({ issuer: ISSUER, audience: AUDIENCE, jwks: tokens.jwks }),
+  })
+  return { tokens, resourceServer }
+}
+
+/** GET /notes with a bound token and a valid proof must answer 200 for the token's subject. */
+export async function expectAccepted(core, tokens, origin) {
+  const key = await core.generateKeyPair('ES256')
+  const accessToken = await tokens.issue({
+    jkt: await core.calculateJwkThumbprint(key.publicJwk),
+    scope: 'notes:read',
+  })
+  const proof = await core.createProof(key, { htm: 'GET', htu: `${AUDIENCE}/notes`, accessToken })
+  const response = await fetch(`${origin}/notes`, {
+    headers: { authorization: `DPoP ${accessToken}`, dpop: proof },
+  })
+  const text = await response.text()
+  expect(response.status === 200, `status ${response.status}: ${text}`)
+  expect(JSON.parse(text).subject === 'smoke-user', `body ${text}`)
+}
+
+/** GET /notes without credentials must answer 401 with a DPoP challenge without an error code. */
+export async function expectChallenged(origin) {
+  const response = await fetch(`${origin}/notes`)
+  await response.body?.cancel()
+  const challenge = response.headers.get('www-authenticate') ?? ''
+  expect(response.status === 401, `status ${response.status}`)
+  expect(/^DPoP\b/.test(challenge) && /algs="[^"]*ES256/.test(challenge), `challenge ${challenge}`)
+  expect(!/error=/.test(challenge), `no error code without credentials: ${challenge}`)
+}

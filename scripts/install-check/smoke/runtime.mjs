@@ -3,10 +3,17 @@
 // Usage: bun smoke/runtime.mjs | deno run -A smoke/runtime.mjs
 import * as core from '@keybound/core'
 import * as webcryptoEntry from '@keybound/core/webcrypto'
-import { createResourceServer, jwtAccessTokens } from '@keybound/server'
+import * as server from '@keybound/server'
 import { dpop } from '@keybound/server/hono'
 import { Hono } from 'hono'
-import { check, createTokenIssuer, expect, finish } from './lib.mjs'
+import {
+  check,
+  createSmokeResourceServer,
+  expect,
+  expectAccepted,
+  expectChallenged,
+  finish,
+} from './lib.mjs'
 
 const runtime = globalThis.Bun
   ? `Bun ${globalThis.Bun.version}`
@@ -45,44 +52,19 @@ await check(`${runtime}: a proof round trip, then its replay refused`, async () 
   expect(replay?.code === 'ERR_DPOP_REPLAYED', `replay: ${replay?.code}`)
 })
 
-const issuer = 'https://as.example.com'
-const audience = 'https://api.example.com'
-const tokens = await createTokenIssuer(issuer, audience)
-const resourceServer = createResourceServer({
-  publicBaseUrl: audience,
-  accessTokens: jwtAccessTokens({ issuer, audience, jwks: tokens.jwks }),
-})
+const { tokens, resourceServer } = await createSmokeResourceServer(server)
 const app = new Hono()
 app.get('/notes', dpop(resourceServer, { scopes: ['notes:read'] }), (c) =>
   c.json({ subject: c.get('dpop').subject }),
 )
 const { origin, close } = serve((request) => app.fetch(request))
 try {
-  await check(`${runtime}: Hono answers 200 to a valid DPoP request`, async () => {
-    const key = await core.generateKeyPair('ES256')
-    const accessToken = await tokens.issue({
-      jkt: await core.calculateJwkThumbprint(key.publicJwk),
-      scope: 'notes:read',
-    })
-    const proof = await core.createProof(key, {
-      htm: 'GET',
-      htu: `${audience}/notes`,
-      accessToken,
-    })
-    const response = await fetch(`${origin}/notes`, {
-      headers: { authorization: `DPoP ${accessToken}`, dpop: proof },
-    })
-    const text = await response.text()
-    expect(response.status === 200, `status ${response.status}: ${text}`)
-    expect(JSON.parse(text).subject === 'smoke-user', `body ${text}`)
-  })
-  await check(`${runtime}: Hono answers 401 with the DPoP challenge`, async () => {
-    const response = await fetch(`${origin}/notes`)
-    await response.body?.cancel()
-    const challenge = response.headers.get('www-authenticate') ?? ''
-    expect(response.status === 401, `status ${response.status}`)
-    expect(/^DPoP\b/.test(challenge) && /algs="/.test(challenge), `challenge ${challenge}`)
-  })
+  await check(`${runtime}: Hono answers 200 to a valid DPoP request`, () =>
+    expectAccepted(core, tokens, origin),
+  )
+  await check(`${runtime}: Hono answers 401 with the DPoP challenge`, () =>
+    expectChallenged(origin),
+  )
 } finally {
   await close()
 }

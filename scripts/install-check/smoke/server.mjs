@@ -5,12 +5,13 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { calculateJwkThumbprint, createProof, generateKeyPair } from '@keybound/core'
-import { createResourceServer, jwtAccessTokens } from '@keybound/server'
+import * as core from '@keybound/core'
+import * as server from '@keybound/server'
 import {
   check,
-  createTokenIssuer,
-  expect,
+  createSmokeResourceServer,
+  expectAccepted,
+  expectChallenged,
   finish,
   listenOnLoopback,
   serveFetchHandler,
@@ -86,13 +87,7 @@ const apps = {
 }
 
 for (const adapter of process.argv.slice(2)) {
-  const issuer = 'https://as.example.com'
-  const audience = 'https://api.example.com'
-  const tokens = await createTokenIssuer(issuer, audience)
-  const resourceServer = createResourceServer({
-    publicBaseUrl: audience,
-    accessTokens: jwtAccessTokens({ issuer, audience, jwks: tokens.jwks }),
-  })
+  const { tokens, resourceServer } = await createSmokeResourceServer(server)
   let app
   await check(`server: @keybound/server/${adapter} loads`, async () => {
     app = await apps[adapter](resourceServer)
@@ -100,35 +95,11 @@ for (const adapter of process.argv.slice(2)) {
   if (app === undefined) continue
   const { origin, close } = await app.listen()
   try {
-    await check(
-      `server: ${adapter} ${app.version} answers 200 to a valid DPoP request`,
-      async () => {
-        const key = await generateKeyPair('ES256')
-        const accessToken = await tokens.issue({
-          jkt: await calculateJwkThumbprint(key.publicJwk),
-          scope: 'notes:read',
-        })
-        const proof = await createProof(key, { htm: 'GET', htu: `${audience}/notes`, accessToken })
-        const response = await fetch(`${origin}/notes`, {
-          headers: { authorization: `DPoP ${accessToken}`, dpop: proof },
-        })
-        const text = await response.text()
-        expect(response.status === 200, `status ${response.status}: ${text}`)
-        expect(JSON.parse(text).subject === 'smoke-user', `body ${text}`)
-      },
+    await check(`server: ${adapter} ${app.version} answers 200 to a valid DPoP request`, () =>
+      expectAccepted(core, tokens, origin),
     )
-    await check(
-      `server: ${adapter} ${app.version} answers 401 with the DPoP challenge`,
-      async () => {
-        const response = await fetch(`${origin}/notes`)
-        const challenge = response.headers.get('www-authenticate') ?? ''
-        expect(response.status === 401, `status ${response.status}`)
-        expect(
-          /^DPoP\b/.test(challenge) && /algs="[^"]*ES256/.test(challenge),
-          `challenge ${challenge}`,
-        )
-        expect(!/error=/.test(challenge), `no error code without credentials: ${challenge}`)
-      },
+    await check(`server: ${adapter} ${app.version} answers 401 with the DPoP challenge`, () =>
+      expectChallenged(origin),
     )
   } finally {
     await close()

@@ -298,7 +298,7 @@ function checkRuntimes(work, project, cache) {
       )
       continue
     }
-    runSmoke(project, args, binary)
+    runSmoke(project, args, [], binary)
   }
 }
 

@@ -392,7 +392,7 @@ function main() {
   log('')
   for (const figure of figures) log(`figure: ${figure}`)
   log(
-    `install check: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`,
+    `install-check: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`,
   )
   process.exitCode = results.failed === 0 ? 0 : 1
 }

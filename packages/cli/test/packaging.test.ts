@@ -3,9 +3,12 @@
  * depends on is published too (not private, with a version), and what `npm pack` puts in each
  * tarball holds every file its `exports` and `bin` point to. The `keybound` CLI depends on
  * `@keybound/demo` for `keybound serve`, which once was private and would not have installed.
+ * And every package the built code imports is declared by the package that imports it (the
+ * Redis store once imported `redis`, a devDependency that only the monorepo's hoisting found).
  */
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { isBuiltin } from 'node:module'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -20,6 +23,8 @@ interface Manifest {
   bin?: Record<string, string>
   exports?: Record<string, string | Record<string, string>>
   dependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
+  optionalDependencies?: Record<string, string>
 }
 
 function readManifest(folder: string): Manifest {
@@ -52,6 +57,42 @@ function entryFiles(manifest: Manifest): string[] {
   return [...new Set(targets.map((target) => target.replace(/^\.\//, '')))]
 }
 
+/** The `.js` files under a folder, recursively. */
+function javascriptFiles(folder: string): string[] {
+  if (!existsSync(folder)) return []
+  return readdirSync(folder, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.js'))
+    .map((entry) => join(entry.parentPath, entry.name))
+}
+
+// Static imports and re-exports, side-effect imports, import('x') and require('x') with a
+// literal specifier. TSDoc examples are cut first: they show imports of the user's code.
+const SPECIFIER =
+  /(?:\bfrom\s*|\bimport\s*|\bimport\(\s*|\brequire\(\s*)(['"])([\w@.:/-][^'"\s]*)\1/g
+
+/** The bare specifiers (package names, no subpath) that JavaScript source imports at run time. */
+function importedPackages(source: string): string[] {
+  const code = source.replace(/\/\*\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+  const names = new Set<string>()
+  for (const [, , specifier] of code.matchAll(SPECIFIER)) {
+    // node: specifiers are builtins even where this Node lacks one (node:sqlite on Node 20).
+    if (/^[./]|^node:/.test(specifier) || isBuiltin(specifier)) continue
+    const parts = specifier.split('/')
+    names.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!)
+  }
+  return [...names].sort()
+}
+
+/** The packages a manifest lets its code import: itself and what it declares for run time. */
+function declaredAtRunTime(manifest: Manifest): Set<string> {
+  return new Set([
+    manifest.name,
+    ...Object.keys(manifest.dependencies ?? {}),
+    ...Object.keys(manifest.peerDependencies ?? {}),
+    ...Object.keys(manifest.optionalDependencies ?? {}),
+  ])
+}
+
 describe('packaging: what npm publishes', () => {
   it('finds the workspaces (the root lists packages/* and apps/*)', () => {
     expect(rootManifest.workspaces).toEqual(expect.arrayContaining(['packages/*', 'apps/*']))
@@ -82,5 +123,47 @@ describe('packaging: what npm publishes', () => {
         expect(files.has(entry), `${name} does not pack ${entry}`).toBe(true)
     },
     60_000,
+  )
+
+  it('the import scan finds static, dynamic and require imports and skips builtins and docs', () => {
+    const source = [
+      "import { a } from 'left'",
+      "export * from '@scope/right/sub'",
+      "import 'side-effect'",
+      "const lazy = await import('lazy')",
+      "const native = require('native/build')",
+      "import { readFile } from 'node:fs'",
+      "import path from 'path'",
+      "import { near } from './near.js'",
+      "/**\n * import express from 'express'\n */",
+      "// import fastify from 'fastify'",
+    ].join('\n')
+    expect(importedPackages(source)).toEqual([
+      '@scope/right',
+      'lazy',
+      'left',
+      'native',
+      'side-effect',
+    ])
+  })
+
+  it.each(published)(
+    '%s: every package its built code imports is a dependency, peer or optional dependency',
+    (name) => {
+      const folder = workspaces.get(name)!
+      const manifest = readManifest(folder)
+      const declared = declaredAtRunTime(manifest)
+      const files = [
+        ...javascriptFiles(join(REPO_ROOT, folder, 'dist')),
+        ...javascriptFiles(join(REPO_ROOT, folder, 'bin')),
+      ]
+      expect(files.length, `${name} has no built code: run tsc -b first`).toBeGreaterThan(0)
+      const undeclared = files.flatMap((file) =>
+        importedPackages(readFileSync(file, 'utf8'))
+          .filter((imported) => !declared.has(imported))
+          .map((imported) => `${imported} (imported by ${file.slice(REPO_ROOT.length + 1)})`),
+      )
+      expect(undeclared, `${name} imports packages it does not declare`).toEqual([])
+    },
   )
 })

@@ -17,8 +17,11 @@ import {
   ReplayStoreUnavailable,
   type ReplayStore,
 } from '@keybound/core'
-import { createClient, type RedisClientType, type RedisClusterType } from 'redis'
+import { createRequire } from 'node:module'
+import type { createClient as CreateClient, RedisClientType, RedisClusterType } from 'redis'
 import { replayKey } from './key.js'
+
+const require = createRequire(import.meta.url)
 
 export { replayKey, HASHED_KEY_LENGTH } from './key.js'
 
@@ -141,6 +144,27 @@ function reconnectStrategy(maxDelayMs: number): (retries: number) => number {
 }
 
 /**
+ * node-redis is an optional peer dependency: only a store built from a `url` needs it here, and
+ * loading it on first use (not at import) lets that be said with the package to install rather
+ * than as Node's bare ERR_MODULE_NOT_FOUND.
+ */
+function loadCreateClient(): typeof CreateClient {
+  try {
+    return (require('redis') as { createClient: typeof CreateClient }).createClient
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw error
+    throw new InvalidArgument(
+      '@keybound/server/redis needs the redis package (node-redis v5): run `npm install redis@5`',
+      {
+        reason: 'missing peer dependency',
+        details: { package: 'redis', range: '^5' },
+        cause: error,
+      },
+    )
+  }
+}
+
+/**
  * Creates a `ReplayStore` on Redis (node-redis v5) for resource servers that run as more than one
  * process: a proof accepted by one replica is a replay for all others (RFC 9449 §11.1).
  *
@@ -213,7 +237,7 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
   const owned = options.client === undefined
   const client: RedisReplayClient =
     options.client ??
-    createClient({
+    loadCreateClient()({
       url: options.url,
       disableOfflineQueue: true,
       socket: {

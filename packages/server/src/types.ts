@@ -202,6 +202,18 @@ export interface ResourceServerOptions {
   maxAge?: number
   /** How far in the future `iat` may be (default 10). */
   clockTolerance?: number
+  /**
+   * With `nonces` on, also check the `iat` window (`maxAge`, `clockTolerance`) when a valid
+   * nonce dates the proof (default `false`: the nonce establishes freshness, RFC 9449 §4.3, so
+   * clients with a wrong clock recover).
+   */
+  requireIat?: boolean
+  /**
+   * With `nonces` on and `requireIat` off, how far a client's clock may be off (default 86,400,
+   * one day). A proof whose `iat` is not within this of the nonce's lifetime (negative, `0`,
+   * `1e300`, years away) is refused with `invalid_dpop_proof`, even with a valid nonce.
+   */
+  maxClockSkew?: number
   /** `realm` for the challenges. */
   realm?: string
   /** Called once per verdict; exceptions it throws are ignored. */

@@ -39,7 +39,7 @@ import {
   REJECTION_CODES,
   type ChallengeContext,
 } from './challenges.js'
-import { findCredentials, type Credential } from './credentials.js'
+import { findCredentials, hasFormBody, type Credential } from './credentials.js'
 import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
 import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
@@ -434,6 +434,13 @@ async function decide(
     : decideBearer(settings, context, credential, scopes)
 }
 
+// A form token alone can only be refused unless Bearer tokens are accepted, so the body then
+// matters only beside another credential (two methods: 400 instead of using the other one).
+function needsFormBody(settings: Settings, request: RequestLike): boolean {
+  if (!hasFormBody(request)) return false
+  return settings.allowBearer || findCredentials(request).kind !== 'none'
+}
+
 function outcomeOf(request: RequestLike, decision: Decision): OutcomeEvent {
   const method = typeof request.method === 'string' ? request.method : ''
   const path = (typeof request.url === 'string' ? pathOf(request.url) : undefined) ?? ''
@@ -499,6 +506,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const settings = checkOptions(options)
   return {
     algorithms: settings.algorithms,
+    needsFormBody: (request) => needsFormBody(settings, request),
     async verifyRequest(request, routeOptions) {
       let context: ChallengeContext = {
         algs: settings.algs,

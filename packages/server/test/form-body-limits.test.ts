@@ -7,27 +7,18 @@ import { request as httpRequest, createServer } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
-import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
-import { createResourceServer, jwtAccessTokens, type ResourceServer } from '@keybound/server'
+import { createProof } from '@keybound/core'
+import type { ResourceServer } from '@keybound/server'
 import { dpop as honoDpop, type DPoPEnv } from '@keybound/server/hono'
 import { protect } from '@keybound/server/node'
 import { listen, send } from './support/http.js'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { resourceServerFor, useIssuerAndKey } from './support/suite.js'
 
 const BASE = 'https://rs.example.test'
 const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' }
 const MAX = 1024
 
-let issuer: TestIssuer
-let key: DPoPKeyPair
-
-beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
-})
-
-afterAll(async () => {
-  await issuer?.close()
-})
+const suite = useIssuerAndKey(BASE)
 
 type Adapter = 'hono' | 'node'
 
@@ -69,20 +60,16 @@ async function start(
 }
 
 function resourceServerWith(allowBearer = false): ResourceServer {
-  return createResourceServer({
-    publicBaseUrl: BASE,
-    accessTokens: jwtAccessTokens({
-      issuer: issuer.issuer,
-      audience: BASE,
-      jwksUri: issuer.jwksUri,
-    }),
-    allowBearer,
-  })
+  return resourceServerFor(suite, BASE, { allowBearer })
 }
 
 async function dpopHeaders(): Promise<Record<string, string>> {
-  const token = await issuer.mint({ jkt: key.jkt })
-  const proof = await createProof(key, { htm: 'POST', htu: `${BASE}/form`, accessToken: token })
+  const token = await suite.issuer.mint({ jkt: suite.key.jkt })
+  const proof = await createProof(suite.key, {
+    htm: 'POST',
+    htu: `${BASE}/form`,
+    accessToken: token,
+  })
   return { Authorization: `DPoP ${token}`, DPoP: proof }
 }
 

@@ -3,42 +3,27 @@
  * that no client clock could have written is still refused, and `requireIat` applies the
  * usual window as well.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createNonceSource, createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
-import { createResourceServer, jwtAccessTokens, type ResourceServerOptions } from '@keybound/server'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { describe, expect, it } from 'vitest'
+import { createNonceSource, createProof } from '@keybound/core'
+import type { ResourceServerOptions } from '@keybound/server'
+import { resourceServerFor, useIssuerAndKey } from './support/suite.js'
 
 const BASE = 'https://rs.example.test'
 const SECRET = 'a nonce secret of at least 32 bytes for these tests'
 
-let issuer: TestIssuer
-let key: DPoPKeyPair
-
-beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
-})
-
-afterAll(async () => {
-  await issuer?.close()
-})
+const suite = useIssuerAndKey(BASE)
 
 function server(extra: Partial<ResourceServerOptions> = {}) {
-  return createResourceServer({
-    publicBaseUrl: BASE,
-    accessTokens: jwtAccessTokens({
-      issuer: issuer.issuer,
-      audience: BASE,
-      jwksUri: issuer.jwksUri,
-    }),
+  return resourceServerFor(suite, BASE, {
     nonces: createNonceSource({ secret: SECRET, purpose: 'rs' }),
     ...extra,
   })
 }
 
 async function requestWithIat(iat: number) {
-  const token = await issuer.mint({ jkt: key.jkt })
+  const token = await suite.issuer.mint({ jkt: suite.key.jkt })
   const nonce = await createNonceSource({ secret: SECRET, purpose: 'rs' }).issueNonce()
-  const proof = await createProof(key, {
+  const proof = await createProof(suite.key, {
     htm: 'GET',
     htu: `${BASE}/items`,
     accessToken: token,

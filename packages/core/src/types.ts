@@ -116,9 +116,10 @@ export interface VerifyProofOptions {
    * that does not depend on the token's validation (syntax, signature, `htm`, `htu`, `ath`,
    * `iat`, nonce), just before the key binding and the replay checks. Use it instead of
    * `expectedJkt` when learning the binding costs something, such as an introspection call:
-   * a junk token with an unsound proof then costs nothing. A rejection ends verification with
-   * that rejection (give a `DPoPError`); an answer that is not a string refuses the proof with
-   * `KeyBindingMismatch`, since a proof with no key to bind to must not pass as bound.
+   * a junk token with an unsound proof then costs nothing. A rejection ends verification: a
+   * `DPoPError` is passed on as it is, anything else becomes `ProofMalformed`. An answer that
+   * is not a string refuses the proof with `KeyBindingMismatch` (reason `no bound key`): a
+   * proof with no key to bind to must not pass as bound.
    * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
    */
   resolveExpectedJkt?: () => string | PromiseLike<string>

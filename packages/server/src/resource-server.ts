@@ -351,6 +351,7 @@ async function bindToken(
     binding.info = token.info
     return token.info.jkt
   }
+  // Ends verification before the replay record; decideDPoP answers with `binding.refusal`.
   throw new AccessTokenInvalid('access token refused', { reason: 'refused' })
 }
 

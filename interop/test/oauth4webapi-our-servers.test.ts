@@ -111,6 +111,7 @@ beforeAll(async () => {
       endpoint: as.url('/introspect'),
       clientId: 'resource-server',
       clientSecret: SECRET,
+      audience: rs.url,
     }),
     scopes: ['read'],
   })

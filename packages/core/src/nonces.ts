@@ -72,7 +72,13 @@ export function createNonceSourceWith(
       const age = Math.floor(now / stepMs) - parseInt(step, 36)
       if (age !== 0 && age !== 1) return { valid: false }
       if (!timingSafeEqualText(mac, await macOf(step, salt))) return { valid: false }
-      return { valid: true, rotate: age === 1, expiresAt: (parseInt(step, 36) + 2) * stepMs }
+      const issuedStep = parseInt(step, 36)
+      return {
+        valid: true,
+        rotate: age === 1,
+        expiresAt: (issuedStep + 2) * stepMs,
+        issuedAt: issuedStep * stepMs,
+      }
     },
   }
 }

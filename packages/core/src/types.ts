@@ -82,9 +82,13 @@ export interface ProofRequest {
   url: string | URL
 }
 
-/** Outcome of a nonce check: `current` is fine, `previous` is fine but should be rotated. */
+/**
+ * Outcome of a nonce check: `current` is fine, `previous` is fine but should be rotated.
+ * `expiresAt` is when the nonce stops being accepted and `issuedAt` the earliest time it can
+ * have been issued (both in milliseconds); `issuedAt` bounds how old a plausible `iat` can be.
+ */
 export type NonceCheckResult =
-  { valid: false } | { valid: true; rotate: boolean; expiresAt: number }
+  { valid: false } | { valid: true; rotate: boolean; expiresAt: number; issuedAt?: number }
 
 /** Validates nonces this server issued (RFC 9449 §8, §9). */
 export interface NonceVerifier {
@@ -107,12 +111,37 @@ export interface VerifyProofOptions {
   accessTokenHash?: string
   /** The thumbprint the access token is bound to (`cnf.jkt`); the proof's key must match. */
   expectedJkt?: string
+  /**
+   * Asked for the thumbprint the access token is bound to only once the proof passed every check
+   * that does not depend on the token's validation (syntax, signature, `htm`, `htu`, `ath`,
+   * `iat`, nonce), just before the key binding and the replay checks. Use it instead of
+   * `expectedJkt` when learning the binding costs something, such as an introspection call:
+   * a junk token with an unsound proof then costs nothing. A rejection ends verification: a
+   * `DPoPError` is passed on as it is, anything else becomes `ProofMalformed`. An answer that
+   * is not a string refuses the proof with `KeyBindingMismatch` (reason `no bound key`): a
+   * proof with no key to bind to must not pass as bound.
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+   */
+  resolveExpectedJkt?: () => string | PromiseLike<string>
   /** Accepted `alg` values; defaults to every algorithm Keybound supports. */
   algorithms?: readonly string[]
   /** How old `iat` may be (default 60 s). */
   maxAge?: number
   /** How far in the future `iat` may be (default 10 s). */
   clockTolerance?: number
+  /**
+   * Check the `iat` window (`maxAge`, `clockTolerance`) even when a valid stateless nonce dates
+   * the proof (default `false`: the nonce establishes freshness, RFC 9449 §4.3 item 11, so a
+   * client with a wrong clock recovers through `use_dpop_nonce`).
+   */
+  requireIat?: boolean
+  /**
+   * How far a client's clock may be off when a valid stateless nonce dates the proof and
+   * `requireIat` is off (default 86,400 s, one day: a clock set in the wrong time zone). `iat`
+   * must then lie between the nonce's issue time minus this and now plus this; a negative or
+   * absurd `iat` (`0`, `1e300`) is refused with `ProofTimeInvalid`, reason `implausible`.
+   */
+  maxClockSkew?: number
   /** Current time in milliseconds; defaults to `Date.now`. */
   now?: () => number
   /**

@@ -3,7 +3,9 @@
  * (docs/requirements.md, D1–D15). The order
  * is chosen for cost and for useful errors: cheap syntax first, the signature before anything
  * that trusts the payload, the nonce before the clock (so a client with a wrong clock is told
- * to use a nonce), and the replay store last, so that a rejected proof never uses up its `jti`.
+ * to use a nonce), the key binding after everything that does not need the access token's
+ * validation (so a junk token costs no introspection), and the replay store last, so that a
+ * rejected proof never uses up its `jti`.
  * @packageDocumentation
  */
 import { findAlgorithm, SUPPORTED_ALGORITHMS, type AlgorithmSpec } from './algorithms.js'
@@ -45,6 +47,8 @@ export type HeaderCache = BoundedCache<string, VerifiedHeader>
 
 const DEFAULT_MAX_AGE = 60
 const DEFAULT_CLOCK_TOLERANCE = 10
+// One day: a client clock set in the wrong time zone is off by at most 14 hours.
+const DEFAULT_MAX_CLOCK_SKEW = 86_400
 const DEFAULT_MAX_PROOF_LENGTH = 8192
 const MAX_JTI_LENGTH = 512
 const ACCEPTED_TYP = new Set(['dpop+jwt', 'application/dpop+jwt'])
@@ -257,11 +261,18 @@ function checkHtu(htu: string, requestUrl: string | URL, allowInsecureHttp: bool
   }
 }
 
+/** What a valid nonce says about a proof: nothing (an exact nonce), or its lifetime. */
+interface NonceDating {
+  readonly rotate: boolean
+  readonly expiresAt?: number
+  readonly issuedAt?: number
+}
+
 async function checkNonce(
   claims: Record<string, unknown>,
   policy: NonNullable<VerifyProofOptions['nonce']>,
   nowMs: number,
-): Promise<{ expiresAt?: number; rotate: boolean }> {
+): Promise<NonceDating> {
   const nonce = claims.nonce
   if (nonce === undefined)
     throw new NonceRequired('"nonce" claim is required', { claim: 'nonce', reason: 'missing' })
@@ -270,7 +281,7 @@ async function checkNonce(
       if (nonce === policy) return { rotate: false }
     } else {
       const result = await policy.checkNonce(nonce, nowMs)
-      if (result.valid) return { expiresAt: result.expiresAt, rotate: result.rotate }
+      if (result.valid) return result
     }
   }
   throw new NonceRequired('"nonce" claim is not a current server nonce', {
@@ -291,6 +302,33 @@ function checkIssuedAt(iat: number, nowSeconds: number, maxAge: number, toleranc
       details: { iat, now: nowSeconds, maxAge, clockTolerance: tolerance },
     },
   )
+}
+
+// With a valid stateless nonce the nonce dates the proof, but `iat` must still be a time the
+// client could have written: not before the nonce was issued, not after now, each give or take
+// the skew allowed for a wrong clock. Written so that a NaN anywhere refuses (fails closed).
+function checkPlausibleIat(
+  iat: number,
+  nowMs: number,
+  earliestMs: number,
+  maxClockSkew: number,
+): void {
+  const earliest = earliestMs / 1000 - maxClockSkew
+  const latest = nowMs / 1000 + maxClockSkew
+  if (iat >= 0 && iat >= earliest && iat <= latest) return
+  throw new ProofTimeInvalid('"iat" (Issued At) claim is not a plausible time for this proof', {
+    claim: 'iat',
+    reason: 'implausible',
+    details: { iat, now: Math.floor(nowMs / 1000), maxClockSkew },
+  })
+}
+
+// The proof is accepted until second `iat + maxAge` ends on this server's clock. Another
+// instance sharing the store may run up to `clockTolerance` behind and accept it that much
+// later, so the entry lives until second `iat + maxAge + clockTolerance` ends. Derived from
+// `iat`, not from now: a proof dated at the future edge outlives a now-based lifetime.
+function replayLifetimeMs(iat: number, nowMs: number, maxAge: number, tolerance: number): number {
+  return (iat + maxAge + tolerance + 1) * 1000 - nowMs
 }
 
 function storeFailure(error: unknown): never {
@@ -449,7 +487,7 @@ function checkClaims(progress: ProofInProgress, valid: boolean): Settled<Verifie
     })
   }
   checkHtu(claims.htu as string, request.url, options.allowInsecureHttp === true)
-  if (options.accessToken === undefined) return checkBinding(progress)
+  if (options.accessToken === undefined) return checkFreshness(progress)
   if (claims.ath === undefined)
     throw new ProofClaimInvalid('"ath" claim is missing', { claim: 'ath', reason: 'missing' })
   const ath = options.accessTokenHash ?? athOf(backend, options.accessToken)
@@ -464,29 +502,21 @@ function checkAth(progress: ProofInProgress, ath: string): Settled<VerifiedProof
       reason: 'mismatch',
     })
   }
-  return checkBinding(progress)
+  return checkFreshness(progress)
 }
 
-function checkBinding(progress: ProofInProgress): Settled<VerifiedProof> {
-  const { options, verified } = progress
-  if (options.expectedJkt !== undefined && options.expectedJkt !== verified.jkt) {
-    throw new KeyBindingMismatch(
-      'DPoP proof key does not match the key the access token is bound to',
-      {
-        claim: 'jwk',
-        reason: 'jkt mismatch',
-      },
-    )
-  }
+function checkFreshness(progress: ProofInProgress): Settled<VerifiedProof> {
+  const { options } = progress
   const nowMs = options.now?.() ?? Date.now()
   const maxAge = options.maxAge ?? DEFAULT_MAX_AGE
   const tolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
   if (options.nonce !== undefined) {
     return checkFreshnessByNonce(progress, options.nonce, { nowMs, maxAge, tolerance })
   }
+  const iat = progress.claims.iat as number
   // Whole seconds, like iat itself: a proof made at second T is not stale before T + maxAge ends.
-  checkIssuedAt(progress.claims.iat as number, Math.floor(nowMs / 1000), maxAge, tolerance)
-  return recordProof(progress, (maxAge + tolerance) * 1000, false)
+  checkIssuedAt(iat, Math.floor(nowMs / 1000), maxAge, tolerance)
+  return checkBinding(progress, replayLifetimeMs(iat, nowMs, maxAge, tolerance), false)
 }
 
 async function checkFreshnessByNonce(
@@ -494,14 +524,53 @@ async function checkFreshnessByNonce(
   policy: NonNullable<VerifyProofOptions['nonce']>,
   { nowMs, maxAge, tolerance }: { nowMs: number; maxAge: number; tolerance: number },
 ): Promise<VerifiedProof> {
-  const { claims } = progress
+  const { claims, options } = progress
   const nonce = await checkNonce(claims, policy, nowMs)
-  let ttlMs = (maxAge + tolerance) * 1000
-  // A valid stateless nonce dates the proof (§4.3 item 11); an exact nonce does not.
-  if (nonce.expiresAt === undefined)
-    checkIssuedAt(claims.iat as number, Math.floor(nowMs / 1000), maxAge, tolerance)
-  else ttlMs = Math.max(nonce.expiresAt - nowMs, 0) + tolerance * 1000
-  return recordProof(progress, ttlMs, nonce.rotate)
+  const iat = claims.iat as number
+  // A valid stateless nonce dates the proof (§4.3 item 11); an exact nonce does not, and
+  // `requireIat` asks for the iat window whatever the nonce says.
+  if (nonce.expiresAt === undefined || options.requireIat === true) {
+    checkIssuedAt(iat, Math.floor(nowMs / 1000), maxAge, tolerance)
+    return checkBinding(progress, replayLifetimeMs(iat, nowMs, maxAge, tolerance), nonce.rotate)
+  }
+  // A verifier that does not say when its nonce was issued is taken to date it maxAge back.
+  const issuedAt = nonce.issuedAt ?? nowMs - maxAge * 1000
+  checkPlausibleIat(iat, nowMs, issuedAt, options.maxClockSkew ?? DEFAULT_MAX_CLOCK_SKEW)
+  const ttlMs = Math.max(nonce.expiresAt - nowMs, 0) + tolerance * 1000
+  return checkBinding(progress, ttlMs, nonce.rotate)
+}
+
+function compareJkt(jkt: string, expected: unknown): void {
+  if (expected === jkt) return
+  throw new KeyBindingMismatch(
+    'DPoP proof key does not match the key the access token is bound to',
+    {
+      claim: 'jwk',
+      reason: typeof expected === 'string' ? 'jkt mismatch' : 'no bound key',
+    },
+  )
+}
+
+function checkBinding(
+  progress: ProofInProgress,
+  ttlMs: number,
+  rotateNonce: boolean,
+): Settled<VerifiedProof> {
+  const { options, verified } = progress
+  if (options.expectedJkt !== undefined) compareJkt(verified.jkt, options.expectedJkt)
+  if (options.resolveExpectedJkt === undefined) return recordProof(progress, ttlMs, rotateNonce)
+  return resolveBinding(progress, options.resolveExpectedJkt, ttlMs, rotateNonce)
+}
+
+// Only reached once everything that does not need the access token's validation has passed.
+async function resolveBinding(
+  progress: ProofInProgress,
+  resolve: NonNullable<VerifyProofOptions['resolveExpectedJkt']>,
+  ttlMs: number,
+  rotateNonce: boolean,
+): Promise<VerifiedProof> {
+  compareJkt(progress.verified.jkt, await resolve())
+  return recordProof(progress, ttlMs, rotateNonce)
 }
 
 function recordProof(

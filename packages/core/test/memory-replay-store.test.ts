@@ -116,7 +116,7 @@ describe.each(backends)('MemoryReplayStore ($name backend)', ({ core }) => {
     })
   })
 
-  it('verifyProof records a TTL that covers the whole window (maxAge + clockTolerance, or the nonce lifetime)', async () => {
+  it('verifyProof records a TTL that ends a second after iat + maxAge + clockTolerance (or with the nonce lifetime)', async () => {
     const ttls: number[] = []
     const recording = {
       checkAndRecord: (_jkt: string, _jti: string, ttl: number) => (ttls.push(ttl), true),
@@ -142,10 +142,26 @@ describe.each(backends)('MemoryReplayStore ($name backend)', ({ core }) => {
       RS_REQUEST,
       { replayStore: recording, now: () => now, nonce: nonces },
     )
-    expect(ttls[0]).toBe(70_000)
-    expect(ttls[1]).toBe(305_000)
+    expect(ttls[0]).toBe(71_000)
+    expect(ttls[1]).toBe(306_000)
     const stepEnd = (Math.floor(now / 60_000) + 2) * 60_000
     expect(ttls[2]).toBe(stepEnd - now + 10_000)
+  })
+
+  it('a proof dated at the future edge stays a replay for an instance whose clock is clockTolerance behind', async () => {
+    // Two instances share one store; B's clock runs 10 s (clockTolerance) behind the store's.
+    let realMs = T0
+    const store = new core.MemoryReplayStore({ now: () => realMs })
+    const iat = T0 / 1000 + 10 // the future edge: accepted by A at T0
+    const proof = handProof(es, iat)
+    await expect(
+      core.verifyProof(proof, RS_REQUEST, { replayStore: store, now: () => realMs }),
+    ).resolves.toBeDefined()
+    // 75.4 s later B still reads second iat + maxAge - 5 on its clock: not stale for B.
+    realMs = T0 + 75_400
+    await expect(
+      core.verifyProof(proof, RS_REQUEST, { replayStore: store, now: () => realMs - 10_000 }),
+    ).rejects.toMatchObject({ code: 'ERR_DPOP_REPLAYED' })
   })
 
   it('a rejected proof does not use up its jti', async () => {

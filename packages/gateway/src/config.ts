@@ -91,6 +91,8 @@ export interface GatewayConfigInput {
           clientId: string
           /** Name of the environment variable holding the client secret. */
           clientSecretEnv: string
+          /** This API's identifier(s); the token's `aud` must contain one. */
+          audience: string | string[]
         }
       }
   replay?: 'memory' | { memory: { maxEntries?: number } } | { redis: RedisReplayInput }
@@ -204,6 +206,7 @@ export interface GatewayConfig {
         readonly endpoint: string
         readonly clientId: string
         readonly clientSecret: string
+        readonly audience: string | string[]
       }
   readonly replay:
     | { readonly kind: 'memory'; readonly maxEntries?: number }
@@ -567,6 +570,7 @@ function checkTokens(
     'endpoint',
     'clientId',
     'clientSecretEnv',
+    'audience',
   ])
   const endpoint = checker.url(introspection.endpoint, 'tokens.introspection.endpoint', [
     'https:',
@@ -578,9 +582,17 @@ function checkTokens(
     'tokens.introspection.clientSecretEnv',
   )
   const clientSecret = checker.env(env, secretEnv, 'tokens.introspection.clientSecretEnv')
-  if (endpoint === undefined || clientId === undefined || clientSecret === undefined)
+  const audience = Array.isArray(introspection.audience)
+    ? checker.stringList(introspection.audience, 'tokens.introspection.audience')
+    : checker.string(introspection.audience, 'tokens.introspection.audience')
+  if (
+    endpoint === undefined ||
+    clientId === undefined ||
+    clientSecret === undefined ||
+    audience === undefined
+  )
     return undefined
-  return { kind: 'introspection', endpoint, clientId, clientSecret }
+  return { kind: 'introspection', endpoint, clientId, clientSecret, audience }
 }
 
 function checkReplay(

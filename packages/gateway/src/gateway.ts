@@ -174,6 +174,7 @@ function buildAccessTokens(tokens: GatewayConfig['tokens']): AccessTokenValidato
     endpoint: tokens.endpoint,
     clientId: tokens.clientId,
     clientSecret: tokens.clientSecret,
+    audience: tokens.audience,
   })
 }
 

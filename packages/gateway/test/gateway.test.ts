@@ -442,6 +442,7 @@ describe('configuration', () => {
       'upstream.url: must be a http or https URL',
       'upstream.timeoutMs: must be an integer',
       'tokens.introspection.clientSecretEnv: environment variable MISSING_SECRET is not set',
+      'tokens.introspection.audience: is required',
       'replay.redis: needs exactly one of "url" or "urlEnv"',
       'routes[0].path: must start with /',
       'routes[1]: needs exactly one of "path" or "prefix"',

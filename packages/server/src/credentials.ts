@@ -92,11 +92,18 @@ function formTokens(body: unknown): unknown[] {
   return Array.isArray(value) ? value : [value]
 }
 
-// RFC 6750 §2.2: only a form-encoded body of a method whose body has semantics (never GET).
-function findInBody(request: RequestLike): Found[] {
-  if (request.body === undefined || request.method === 'GET' || request.method === 'HEAD') return []
+/**
+ * Whether the request's body may carry an RFC 6750 §2.2 form token: a form-encoded body of a
+ * method whose body has semantics (never GET or HEAD).
+ */
+export function hasFormBody(request: RequestLike): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return false
   const contentType = readHeader(request.headers, 'content-type')
-  if (contentType === undefined || !FORM_CONTENT_TYPE.test(contentType)) return []
+  return contentType !== undefined && FORM_CONTENT_TYPE.test(contentType)
+}
+
+function findInBody(request: RequestLike): Found[] {
+  if (request.body === undefined || !hasFormBody(request)) return []
   return bearerFound(formTokens(request.body), 'body')
 }
 

@@ -39,7 +39,7 @@ import {
   REJECTION_CODES,
   type ChallengeContext,
 } from './challenges.js'
-import { findCredentials, type Credential } from './credentials.js'
+import { findCredentials, hasFormBody, type Credential } from './credentials.js'
 import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
 import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
@@ -67,6 +67,8 @@ interface Settings {
   readonly algs: string
   readonly maxAge?: number
   readonly clockTolerance?: number
+  readonly requireIat: boolean
+  readonly maxClockSkew?: number
   readonly realm?: string
   readonly onOutcome?: (event: OutcomeEvent) => void
   readonly allowInsecureHttp: boolean
@@ -137,6 +139,13 @@ function checkAlgorithms(algorithms: readonly string[] | undefined): readonly st
   return Object.freeze([...chosen])
 }
 
+function checkMaxClockSkew(value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new InvalidArgument('maxClockSkew must be a non-negative number of seconds')
+  return value
+}
+
 function checkOptions(options: ResourceServerOptions): Settings {
   if (typeof options !== 'object' || options === null)
     throw new InvalidArgument('options are required')
@@ -165,11 +174,13 @@ function checkOptions(options: ResourceServerOptions): Settings {
     algs: algorithms.join(' '),
     allowInsecureHttp: options.allowInsecureHttp === true,
     offloadSignature: options.offloadSignature !== false,
+    requireIat: options.requireIat === true,
   }
   const optional: Partial<Record<keyof Settings, unknown>> = {
     nonces: nonceSourceOf(options),
     maxAge: options.maxAge,
     clockTolerance: options.clockTolerance,
+    maxClockSkew: checkMaxClockSkew(options.maxClockSkew),
     realm: options.realm,
     onOutcome: options.onOutcome,
     now: options.now,
@@ -299,10 +310,12 @@ async function rejectProofError(
     return { verdict: rejectUnavailable(context, code), ...details }
   if (error instanceof KeyBindingMismatch)
     return { verdict: rejectKeyBinding(context, code), ...details }
-  // With nonces on, a bad clock is answered with a nonce so the client can recover (D6).
+  // With nonces on, a bad clock is answered with a nonce so the client can recover (D6). An `iat`
+  // that is implausible beside a valid nonce would fail again with a fresh one: no nonce then.
   if (
     settings.nonces !== undefined &&
-    (error instanceof NonceRequired || error instanceof ProofTimeInvalid)
+    (error instanceof NonceRequired ||
+      (error instanceof ProofTimeInvalid && error.reason !== 'implausible'))
   ) {
     return {
       verdict: rejectNonceRequired(context, await settings.nonces.issueNonce(), code),
@@ -310,6 +323,36 @@ async function rejectProofError(
     }
   }
   return { verdict: rejectInvalidProof(context, code, claim), ...details }
+}
+
+/**
+ * The access token's side of one DPoP request: validated only when core asks for its binding,
+ * that is after the proof passed every check that does not need the token, so a junk token
+ * with an unsound proof costs no introspection call and no JWKS fetch.
+ */
+interface TokenBinding {
+  info?: AccessTokenInfo
+  /** Why the token was refused, when it was: this verdict wins over the proof's error. */
+  refusal?: Decision
+}
+
+async function bindToken(
+  settings: Settings,
+  context: ChallengeContext,
+  credential: Credential,
+  tokenHash: string,
+  binding: TokenBinding,
+): Promise<string> {
+  const token = await validateToken(settings, context, credential, tokenHash)
+  if ('decision' in token) binding.refusal = token.decision
+  // RS17 / D13 (RFC 9449 §7.1): an unbound token has no key to check the proof against.
+  else if (token.info.jkt === undefined) binding.refusal = { verdict: rejectTokenNotBound(context) }
+  else {
+    binding.info = token.info
+    return token.info.jkt
+  }
+  // Ends verification before the replay record; decideDPoP answers with `binding.refusal`.
+  throw new AccessTokenInvalid('access token refused', { reason: 'refused' })
 }
 
 async function decideDPoP(
@@ -325,10 +368,7 @@ async function decideDPoP(
   if (url === undefined) return { verdict: rejectUnsupportedTarget(context) }
   // Hashed once: the validators' cache key and the proof's `ath` are the same value.
   const tokenHash = await hashToken(credential.token)
-  const token = await validateToken(settings, context, credential, tokenHash)
-  if ('decision' in token) return token.decision
-  // RS17 / D13 (RFC 9449 §7.1): an unbound token has no key to check the proof against.
-  if (token.info.jkt === undefined) return { verdict: rejectTokenNotBound(context) }
+  const binding: TokenBinding = {}
 
   let rotate: boolean
   let jkt: string
@@ -341,29 +381,32 @@ async function decideDPoP(
         replayStore: settings.replayStore,
         accessToken: credential.token,
         accessTokenHash: tokenHash,
-        expectedJkt: token.info.jkt,
+        resolveExpectedJkt: () => bindToken(settings, context, credential, tokenHash, binding),
         algorithms: settings.algorithms,
         allowInsecureHttp: settings.allowInsecureHttp,
         offloadSignature: settings.offloadSignature,
         nonce: settings.nonces,
         maxAge: settings.maxAge,
         clockTolerance: settings.clockTolerance,
+        requireIat: settings.requireIat,
+        maxClockSkew: settings.maxClockSkew,
         now: settings.now,
       },
     )
     rotate = verified.rotateNonce
     jkt = verified.jkt
   } catch (error) {
-    return rejectProofError(settings, context, error)
+    return binding.refusal ?? rejectProofError(settings, context, error)
   }
-  if (missingScopes(token.info, scopes))
+  const info = binding.info!
+  if (missingScopes(info, scopes))
     return { verdict: rejectInsufficientScope(context, 'DPoP', scopes) }
   const nonce =
     rotate && settings.nonces !== undefined ? await settings.nonces.issueNonce() : undefined
   return {
     verdict: {
       ok: true,
-      identity: identityOf(token.info, 'DPoP', jkt),
+      identity: identityOf(info, 'DPoP', jkt),
       responseHeaders: acceptanceHeaders(context, nonce),
     },
     nonceRotated: nonce !== undefined,
@@ -390,6 +433,13 @@ async function decide(
   return credential.scheme === 'DPoP'
     ? decideDPoP(settings, request, context, credential, scopes)
     : decideBearer(settings, context, credential, scopes)
+}
+
+// A form token alone can only be refused unless Bearer tokens are accepted, so the body then
+// matters only beside another credential (two methods: 400 instead of using the other one).
+function needsFormBody(settings: Settings, request: RequestLike): boolean {
+  if (!hasFormBody(request)) return false
+  return settings.allowBearer || findCredentials(request).kind !== 'none'
 }
 
 function outcomeOf(request: RequestLike, decision: Decision): OutcomeEvent {
@@ -457,6 +507,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const settings = checkOptions(options)
   return {
     algorithms: settings.algorithms,
+    needsFormBody: (request) => needsFormBody(settings, request),
     async verifyRequest(request, routeOptions) {
       let context: ChallengeContext = {
         algs: settings.algs,

@@ -202,6 +202,18 @@ export interface ResourceServerOptions {
   maxAge?: number
   /** How far in the future `iat` may be (default 10). */
   clockTolerance?: number
+  /**
+   * With `nonces` on, also check the `iat` window (`maxAge`, `clockTolerance`) when a valid
+   * nonce dates the proof (default `false`: the nonce establishes freshness, RFC 9449 §4.3, so
+   * clients with a wrong clock recover).
+   */
+  requireIat?: boolean
+  /**
+   * With `nonces` on and `requireIat` off, how far a client's clock may be off (default 86,400,
+   * one day). A proof whose `iat` is not within this of the nonce's lifetime (negative, `0`,
+   * `1e300`, years away) is refused with `invalid_dpop_proof`, even with a valid nonce.
+   */
+  maxClockSkew?: number
   /** `realm` for the challenges. */
   realm?: string
   /** Called once per verdict; exceptions it throws are ignored. */
@@ -234,4 +246,18 @@ export interface ResourceServer {
   verifyRequest(request: RequestLike, routeOptions?: RouteOptions): Promise<Verdict>
   /** The proof algorithms this server accepts (the `algs` it advertises). */
   readonly algorithms: readonly string[]
+  /**
+   * Whether the verdict on `request` (given without its body) can depend on a form-encoded
+   * `access_token` in the body (RFC 6750 §2.2). Adapters that read bodies themselves ask
+   * first, so a request that is refused whatever its body says is answered without reading
+   * it. `false` for GET, HEAD and bodies that are not form-encoded; without Bearer tokens
+   * allowed, `true` only when the request carries another credential (two methods: 400).
+   * Adapters treat a server without this method as always needing the body.
+   * @example
+   * ```ts
+   * if (resourceServer.needsFormBody?.(request) ?? true) request.body = await readForm(req)
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
+   */
+  needsFormBody?(request: RequestLike): boolean
 }

@@ -164,9 +164,11 @@ describe('introspectedAccessTokens (RFC 7662, RFC 9449 §6.2)', () => {
     endpoint: introspection.endpoint,
     clientId: introspection.clientId,
     clientSecret: introspection.clientSecret,
+    audience: issuer.audience,
   })
   const active = (extra: Record<string, unknown> = {}) =>
     introspection.issue({
+      aud: issuer.audience,
       sub: 'bob',
       scope: 'read',
       exp: Math.floor(Date.now() / 1000) + 300,

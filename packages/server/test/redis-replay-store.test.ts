@@ -184,6 +184,48 @@ describe('createRedisReplayStore on REDIS_URL', () => {
     expect(error).toBeInstanceOf(ProofReplayed)
   })
 
+  it('keeps a proof dated at the future edge until iat + maxAge + clockTolerance ends (Redis clock)', async () => {
+    const s = await ready(store('iat-edge'))
+    const key = await generateKeyPair('ES256')
+    const request = { method: 'GET', url: 'https://api.example.com/items' }
+    const verifiedAt = Date.now()
+    const iat = Math.floor(verifiedAt / 1000) + 10 // the future edge of the default window
+    const proof = await createProof(key, { htm: 'GET', htu: request.url, iat })
+    await verifyProof(proof, request, { replayStore: s, now: () => verifiedAt })
+    const inspector = createClient({ url: REDIS_URL })
+    await inspector.connect()
+    try {
+      const [recorded] = await inspector.keys(`${s.keyPrefix}*`)
+      const pttl = await inspector.pTTL(recorded!)
+      // Read after the answer, so answeredAt + pttl is at least when Redis will drop the key.
+      const answeredAt = Date.now()
+      // The entry lives until second iat + 60 + 10 ends (a 70 s TTL from now ended 11 s early).
+      expect(answeredAt + pttl).toBeGreaterThanOrEqual((iat + 60 + 10 + 1) * 1000 - 2)
+    } finally {
+      inspector.destroy()
+    }
+  })
+
+  it('refuses a replay at an instance whose clock is clockTolerance behind, after a now-based TTL ran out', async () => {
+    // A at real time T accepts a proof at the future edge; B's clock reads 3 s less than the
+    // real one. Short windows keep the test short: maxAge 1 s, clockTolerance 3 s. A TTL of
+    // maxAge + clockTolerance from now (4 s) runs out before B stops accepting the proof.
+    const s = await ready(store('skew'))
+    const key = await generateKeyPair('ES256')
+    const request = { method: 'GET', url: 'https://api.example.com/items' }
+    const windows = { maxAge: 1, clockTolerance: 3 }
+    const acceptedAt = Date.now()
+    const iat = Math.floor(acceptedAt / 1000) + 3
+    const proof = await createProof(key, { htm: 'GET', htu: request.url, iat })
+    await verifyProof(proof, request, { replayStore: s, ...windows, now: () => acceptedAt })
+    await sleep(4300)
+    // B reads acceptedAt + 3.5 s whenever it runs: for B, iat is neither stale nor in the future.
+    const error = await rejection(
+      verifyProof(proof, request, { replayStore: s, ...windows, now: () => acceptedAt + 3500 }),
+    )
+    expect(error).toBeInstanceOf(ProofReplayed)
+  })
+
   it('leaves a client it was given open, and closes its own', async () => {
     const client = createClient({ url: REDIS_URL })
     await client.connect()

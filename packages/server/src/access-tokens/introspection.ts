@@ -1,7 +1,9 @@
 /**
  * Opaque access tokens through RFC 7662 token introspection. The resource server authenticates
  * as a client, sends no DPoP proof (RFC 9449 §6.2: the binding is checked locally from `cnf`),
- * and caches active results until the token expires, within a size and time bound.
+ * checks that the token was made for it (`aud`), caches active results until the token expires,
+ * within a size and time bound, and remembers refused tokens briefly, so that a client repeating
+ * a junk token does not cost one introspection call per request.
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.2
  */
@@ -18,12 +20,25 @@ export interface IntrospectionOptions {
   /** This resource server's client identifier at the authorization server. */
   clientId: string
   clientSecret: string
+  /**
+   * This resource server's identifier(s): the response's `aud` must contain one, or the token
+   * is refused (`invalid_token`), so a token minted for another API (RFC 8707 `resource`) is not
+   * accepted here. Required; `false` accepts any audience and must be chosen explicitly.
+   */
+  audience: string | readonly string[] | false
   /** How to authenticate (default `client_secret_basic`, RFC 6749 §2.3.1). */
   clientAuthMethod?: 'client_secret_basic' | 'client_secret_post'
   /** Most cached results (default 1000); the least recently used leave first. */
   cacheSize?: number
   /** Longest a result is cached, whatever its `exp` (default 300). 0 turns caching off. */
   cacheMaxAge?: number
+  /**
+   * How long a refused token (inactive, expired, wrong audience, bad `cnf`) is answered from
+   * memory without asking again (default 10, at most 60; 0 turns it off). Short, because an
+   * authorization server whose replicas lag may call a brand-new token inactive for a moment.
+   * Failures to reach the endpoint are never remembered. Bounded by `cacheSize` on its own.
+   */
+  negativeCacheMaxAge?: number
   /** Introspection request timeout in milliseconds (default 5000). */
   timeoutMs?: number
   /** `fetch` to use (default the global one). */
@@ -48,6 +63,14 @@ function unavailable(reason: string, cause?: unknown): never {
   })
 }
 
+const MAX_NEGATIVE_CACHE_AGE = 60
+
+/** Why a token was refused, remembered for a moment (never the token itself). */
+interface Refusal {
+  reason: string
+  claim?: string
+}
+
 function invalid(reason: string, claim?: string): never {
   throw new AccessTokenInvalid('access token is not valid', {
     reason,
@@ -60,8 +83,10 @@ function invalid(reason: string, claim?: string): never {
 async function checkResponse(
   response: Record<string, unknown>,
   nowSeconds: number,
+  audience: readonly string[] | false,
 ): Promise<AccessTokenInfo> {
   if (response.active !== true) invalid('inactive', 'active')
+  checkAudience(response.aud, audience)
   const info = await infoFromClaims(response)
   const tokenType = response.token_type
   const dpopType = typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop'
@@ -73,6 +98,45 @@ async function checkResponse(
   return info
 }
 
+// RFC 7662 §2.2: `aud` is a string or an array of strings; a response without one is refused
+// unless the operator chose to accept any audience.
+function checkAudience(aud: unknown, audience: readonly string[] | false): void {
+  if (audience === false) return
+  const values = Array.isArray(aud) ? aud : [aud]
+  if (!values.some((value) => typeof value === 'string' && audience.includes(value)))
+    invalid(aud === undefined ? 'aud missing' : 'aud mismatch', 'aud')
+}
+
+function checkAudienceOption(audience: unknown): readonly string[] | false {
+  if (audience === false) return false
+  const values = typeof audience === 'string' ? [audience] : audience
+  if (
+    !Array.isArray(values) ||
+    values.length === 0 ||
+    !values.every((value) => typeof value === 'string' && value !== '')
+  ) {
+    throw new InvalidArgument(
+      "audience is required: this server's identifier(s), or false to accept any audience",
+    )
+  }
+  return Object.freeze([...values])
+}
+
+function checkNegativeCacheMaxAge(value: unknown): number {
+  if (value === undefined) return 10
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    value > MAX_NEGATIVE_CACHE_AGE
+  ) {
+    throw new InvalidArgument(
+      `negativeCacheMaxAge must be a number of seconds from 0 to ${MAX_NEGATIVE_CACHE_AGE}`,
+    )
+  }
+  return value
+}
+
 /**
  * Validates opaque access tokens through RFC 7662 introspection.
  *
@@ -82,6 +146,7 @@ async function checkResponse(
  *   endpoint: 'https://as.example.com/introspect',
  *   clientId: 'api',
  *   clientSecret: process.env.INTROSPECTION_SECRET!,
+ *   audience: 'https://api.example.com',
  * })
  * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
  * ```
@@ -99,9 +164,13 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
   const method = options.clientAuthMethod ?? 'client_secret_basic'
   if (method !== 'client_secret_basic' && method !== 'client_secret_post')
     throw new InvalidArgument('unsupported clientAuthMethod')
+  const audience = checkAudienceOption(options.audience)
   const now = options.now ?? Date.now
   const maxAgeMs = (options.cacheMaxAge ?? 300) * 1000
+  const negativeMaxAgeMs = checkNegativeCacheMaxAge(options.negativeCacheMaxAge) * 1000
   const cache = new TokenCache<AccessTokenInfo>(options.cacheSize ?? 1000, now)
+  // Its own bound: a flood of junk tokens cannot push active tokens out of `cache`.
+  const refusals = new TokenCache<Refusal>(options.cacheSize ?? 1000, now)
   const pending = new Map<string, Promise<AccessTokenInfo>>()
   const fetchImpl = options.fetch ?? globalThis.fetch
   const timeoutMs = options.timeoutMs ?? 5000
@@ -142,11 +211,24 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json))
       unavailable('not a JSON object')
-    return checkResponse(json as Record<string, unknown>, Math.floor(now() / 1000))
+    return checkResponse(json as Record<string, unknown>, Math.floor(now() / 1000), audience)
+  }
+
+  async function introspectRemembering(key: string, token: string): Promise<AccessTokenInfo> {
+    try {
+      return await introspect(token)
+    } catch (error) {
+      if (error instanceof AccessTokenInvalid && negativeMaxAgeMs > 0) {
+        const refusal: Refusal = { reason: error.reason ?? 'refused' }
+        if (error.claim !== undefined) refusal.claim = error.claim
+        refusals.set(key, refusal, now() + negativeMaxAgeMs)
+      }
+      throw error
+    }
   }
 
   async function validateFresh(key: string, token: string): Promise<AccessTokenInfo> {
-    const info = await introspect(token)
+    const info = await introspectRemembering(key, token)
     const expiresAt = info.expiresAt === undefined ? Infinity : info.expiresAt * 1000
     // Cached until the token expires, but never longer than cacheMaxAge (revocation shows up then).
     cache.set(key, info, Math.min(expiresAt, now() + maxAgeMs))
@@ -161,6 +243,8 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
       const key = context?.tokenHash ?? (await hashToken(token))
       const cached = cache.get(key)
       if (cached !== undefined) return cached
+      const refused = refusals.get(key)
+      if (refused !== undefined) invalid(refused.reason, refused.claim)
       // Concurrent requests with one token share one introspection call.
       let inflight = pending.get(key)
       if (inflight === undefined) {

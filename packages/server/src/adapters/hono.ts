@@ -7,6 +7,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { renderRejection } from '../challenges.js'
+import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { mergeHeaderList } from '../lib/header-list.js'
 import { checkRouteOptions } from '../resource-server.js'
 import type { RequestLike, ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
@@ -16,7 +17,19 @@ export interface DPoPEnv {
   Variables: { dpop: VerifiedIdentity }
 }
 
-const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i
+/** Options of {@link dpop}. */
+export interface DPoPOptions extends RouteOptions {
+  /**
+   * Largest form-encoded body read (default 65,536 bytes); larger ones get 413 before anything
+   * else. A body is only read when a form token could change the verdict (`needsFormBody`).
+   */
+  maxFormBytes?: number
+}
+
+/** A form body that cannot be read: too large (413) or broken off (400). */
+type Unreadable = 400 | 413
+const TOO_LARGE: Unreadable = 413
+const BROKEN: Unreadable = 400
 
 function checkResourceServer(resourceServer: ResourceServer): void {
   if (typeof resourceServer?.verifyRequest !== 'function')
@@ -29,15 +42,38 @@ function targetOf(url: string): string {
   return `${parsed.pathname}${parsed.search}`
 }
 
-// RFC 6750 §2.2 form tokens. Hono caches the parsed body, so the handler can still read it.
-async function formBodyOf(c: Context): Promise<unknown> {
-  const { method } = c.req
-  if (method === 'GET' || method === 'HEAD' || !FORM.test(c.req.header('content-type') ?? ''))
-    return undefined
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
+}
+
+// RFC 6750 §2.2 form tokens, read from a clone so the handler can still read the body. At most
+// `limit` bytes: a larger declared or streamed body is refused (413) without reading the rest.
+async function readFormText(raw: Request, limit: number): Promise<string | Unreadable> {
+  const declared = raw.headers.get('content-length')
+  if (declared !== null && Number(declared) > limit) return TOO_LARGE
+  const stream = raw.clone().body
+  if (stream === null) return ''
+  const reader = stream.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
   try {
-    return await c.req.parseBody({ all: true })
+    for (let read = await reader.read(); read.done !== true; read = await reader.read()) {
+      size += read.value.byteLength
+      if (size > limit) {
+        await reader.cancel()
+        return TOO_LARGE
+      }
+      chunks.push(read.value)
+    }
+    return new TextDecoder().decode(concat(chunks, size))
   } catch {
-    return undefined
+    return BROKEN
   }
 }
 
@@ -68,18 +104,22 @@ function setHeaders(c: Context, headers: Record<string, string>): void {
  */
 export function dpop(
   resourceServer: ResourceServer,
-  options: RouteOptions = {},
+  options: DPoPOptions = {},
 ): MiddlewareHandler<DPoPEnv> {
   checkResourceServer(resourceServer)
   const routeOptions = { scopes: checkRouteOptions(options) }
+  const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
   return async function dpopMiddleware(c, next) {
     const request: RequestLike = {
       method: c.req.method,
       url: targetOf(c.req.url),
       headers: c.req.raw.headers,
     }
-    const body = await formBodyOf(c)
-    if (body !== undefined) request.body = body
+    if (readsFormBody(resourceServer, request)) {
+      const body = await readFormText(c.req.raw, maxFormBytes)
+      if (typeof body !== 'string') return c.body(null, body)
+      request.body = body
+    }
     const verdict = await resourceServer.verifyRequest(request, routeOptions)
     if (!verdict.ok) {
       const { status, headers, body: text } = renderRejection(verdict)

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { renderRejection } from '../challenges.js'
+import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { checkRouteOptions } from '../resource-server.js'
 import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 import { requestLikeOf, writeNodeHeaders } from './node-headers.js'
@@ -29,21 +30,16 @@ export type ProtectedHandler = (
 
 /** Options of {@link protect}. */
 export interface ProtectOptions extends RouteOptions {
-  /** Largest form-encoded body read (default 65,536 bytes); larger ones get 413. */
+  /**
+   * Largest form-encoded body read (default 65,536 bytes); larger ones get 413. A body is only
+   * read when a form token could change the verdict (see `needsFormBody`).
+   */
   maxFormBytes?: number
 }
 
-const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i
-
 class BodyTooLarge extends Error {}
 
-async function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams | undefined> {
-  if (
-    req.method === 'GET' ||
-    req.method === 'HEAD' ||
-    !FORM.test(req.headers['content-type'] ?? '')
-  )
-    return undefined
+async function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
@@ -88,20 +84,19 @@ export function protect(
     throw new TypeError('protect() needs a resource server')
   if (typeof handler !== 'function') throw new TypeError('protect() needs a handler')
   const routeOptions = { scopes: checkRouteOptions(options) }
-  const maxFormBytes = options.maxFormBytes ?? 65_536
+  const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
   return function protectedListener(req, res) {
     void (async () => {
+      const request = requestLikeOf(req, req.url ?? '')
       let body: URLSearchParams | undefined
       try {
-        body = await readForm(req, maxFormBytes)
+        if (readsFormBody(resourceServer, request))
+          request.body = body = await readForm(req, maxFormBytes)
       } catch (error) {
         fail(res, error instanceof BodyTooLarge ? 413 : 400)
         return
       }
-      const verdict = await resourceServer.verifyRequest(
-        requestLikeOf(req, req.url ?? '', body),
-        routeOptions,
-      )
+      const verdict = await resourceServer.verifyRequest(request, routeOptions)
       if (!verdict.ok) {
         const { status, headers, body: text } = renderRejection(verdict)
         writeNodeHeaders(res, headers)

@@ -48,6 +48,7 @@ export function tokenFactory(
     client_id: 'client-1',
     scope: options.scope ?? 'read write',
     iss: issuer.issuer,
+    aud: issuer.audience,
     exp: Math.floor(Date.now() / 1000) + 300,
     ...(options.jkt === undefined
       ? { token_type: 'Bearer' }
@@ -63,6 +64,7 @@ export function tokenFactory(
         endpoint: introspection.endpoint,
         clientId: introspection.clientId,
         clientSecret: introspection.clientSecret,
+        audience: issuer.audience,
       }),
   }
 }

@@ -37,6 +37,7 @@ export interface TokenSet {
   readonly expiresAt?: number
   readonly refreshToken?: string
   readonly scope?: string
+  /** The `id_token` as received, NOT validated (signature, `iss`, `aud`, `nonce`). */
   readonly idToken?: string
 }
 

@@ -66,7 +66,6 @@ export interface ClientConfig {
   resource_server?: true | string[]
 }
 
-/** A user who can sign in at `/authorize`. */
 /** An API this server issues tokens for, named by RFC 8707 `resource`. */
 export interface ResourceConfig {
   /** The resource indicator: an absolute URI without fragment; it becomes the token's `aud`. */
@@ -75,6 +74,7 @@ export interface ResourceConfig {
   accessTokenFormat?: AccessTokenFormat
 }
 
+/** A user who can sign in at `/authorize`. */
 export interface UserConfig {
   username: string
   /** `$scrypt$ln=17,r=8,p=1$salt$hash` as made by `hashPassword` or `keybound-as hash-password` (the older `scrypt$N$r$p$salt$hash` with N >= 2^14 is accepted). */
@@ -850,7 +850,6 @@ function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['d
   }
 }
 
-// An origin is what a browser sends in `Origin`: scheme, host and port only (RFC 6454 §6.1).
 function checkResources(checker: Checker, input: Input): ResourceConfig[] {
   const value = input.resources
   if (value === undefined) return []
@@ -881,6 +880,7 @@ function checkResources(checker: Checker, input: Input): ResourceConfig[] {
   return resources
 }
 
+// An origin is what a browser sends in `Origin`: scheme, host and port only (RFC 6454 §6.1).
 function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['cors'] {
   const cors = checker.optionalObject(input.cors, 'cors')
   const value = cors.allowedOrigins

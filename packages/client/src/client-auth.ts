@@ -5,7 +5,7 @@
  * assertion key and the proof key may differ.
  * @packageDocumentation
  */
-import type { DPoPKeyPair, ProofSigner } from '@keybound/core'
+import { findAlgorithm, type DPoPKeyPair, type ProofSigner } from '@keybound/core'
 import { InvalidClientArgument } from './errors.js'
 import { randomBase64url } from './lib/base64url.js'
 import { signJws } from './lib/jws.js'
@@ -108,6 +108,8 @@ export function privateKeyJwt(
   if (typeof key !== 'object' || key === null || typeof key.alg !== 'string') {
     throw new InvalidClientArgument('private_key_jwt needs a key pair or a signer')
   }
+  if (findAlgorithm(key.alg) === undefined)
+    throw new InvalidClientArgument(`private_key_jwt cannot sign with "alg" ${key.alg}`)
   const lifetime = options.lifetime ?? 60
   return {
     method: 'private_key_jwt',

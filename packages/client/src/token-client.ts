@@ -37,6 +37,7 @@ export interface TokenSet {
   readonly expiresAt?: number
   readonly refreshToken?: string
   readonly scope?: string
+  /** The `id_token` as received, NOT validated (signature, `iss`, `aud`, `nonce`). */
   readonly idToken?: string
 }
 
@@ -202,7 +203,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   })
   let tokens: TokenSet | undefined
-  let refreshing: Promise<TokenSet> | undefined
+  // The refresh in flight, and whether it carries no extra parameters (so any caller may join it).
+  let refreshing: { plain: boolean; promise: Promise<TokenSet> } | undefined
 
   function endpoint(
     name: 'token_endpoint' | 'pushed_authorization_request_endpoint' | 'authorization_endpoint',
@@ -313,7 +315,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return body.request_uri
   }
 
-  async function refresh(parameters?: GrantParameters): Promise<TokenSet> {
+  async function requestRefresh(parameters?: GrantParameters): Promise<TokenSet> {
     const refreshToken = tokens?.refreshToken
     if (refreshToken === undefined) throw new LoginRequired('there is no refresh token')
     return keep(
@@ -323,6 +325,28 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         addGrantParameters(params, parameters)
       }),
     )
+  }
+
+  /**
+   * One refresh at a time: a rotated refresh token is single-use, so a second request with the
+   * same token would fail or, worse, be taken as replay and revoke the family. A plain refresh
+   * joins the one in flight; one with its own parameters waits for it, then uses the new token.
+   */
+  function refresh(parameters?: GrantParameters): Promise<TokenSet> {
+    const plain = parameters === undefined
+    const current = refreshing
+    if (current !== undefined) {
+      if (plain && current.plain) return current.promise
+      return current.promise.then(
+        () => refresh(parameters),
+        () => refresh(parameters),
+      )
+    }
+    const promise = requestRefresh(parameters).finally(() => {
+      if (refreshing?.promise === promise) refreshing = undefined
+    })
+    refreshing = { plain, promise }
+    return promise
   }
 
   const client: TokenClient = {
@@ -433,11 +457,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         if (current.expiresAt > now()) return current.accessToken
         throw new LoginRequired('the access token expired and there is no refresh token')
       }
-      // One refresh at a time: concurrent callers share it (a rotated refresh token is single-use).
-      refreshing ??= refresh().finally(() => {
-        refreshing = undefined
-      })
-      return (await refreshing).accessToken
+      return (await refresh()).accessToken
     },
 
     setTokens(next) {

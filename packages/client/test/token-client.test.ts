@@ -136,6 +136,46 @@ describe('getAccessToken: refresh before expiry with the same key', () => {
     expect(tokens.tokens?.refreshToken).toBe('rt-1')
   })
 
+  it('refresh() and getAccessToken share one token request while a refresh is in flight', async () => {
+    let clock = 1_000_000
+    let issued = 0
+    const usedRefreshTokens: string[] = []
+    server.routes.set('/token', (_request, seen) => {
+      const form = new URLSearchParams(seen.body)
+      if (form.get('grant_type') === 'refresh_token')
+        usedRefreshTokens.push(form.get('refresh_token')!)
+      issued++
+      // Every answer rotates the refresh token, as a server with rotation does.
+      return Response.json({
+        access_token: `at-${issued}`,
+        token_type: 'DPoP',
+        expires_in: 100,
+        refresh_token: `rt-${issued}`,
+      })
+    })
+    const tokens = createTokenClient({ metadata, clientId: 'c', key, now: () => clock })
+    await tokens.clientCredentials()
+    clock += 90_000 // inside the default 30 s skew
+    const results = await Promise.all([
+      tokens.refresh(),
+      tokens.getAccessToken(),
+      tokens.refresh(),
+      tokens.getAccessToken(),
+    ])
+    expect(results.map((r) => (typeof r === 'string' ? r : r.accessToken))).toEqual([
+      'at-2',
+      'at-2',
+      'at-2',
+      'at-2',
+    ])
+    expect(usedRefreshTokens).toEqual(['rt-1'])
+    // A refresh with its own parameters waits for the running one and uses the rotated token.
+    const [plain, scoped] = await Promise.all([tokens.refresh(), tokens.refresh({ scope: 'a' })])
+    expect([plain.accessToken, scoped.accessToken]).toEqual(['at-3', 'at-4'])
+    expect(usedRefreshTokens).toEqual(['rt-1', 'rt-2', 'rt-3'])
+    expect(new URLSearchParams(server.seen.at(-1)!.body).get('scope')).toBe('a')
+  })
+
   it('LoginRequired when there is nothing to refresh with', async () => {
     const tokens = createTokenClient({ metadata, clientId: 'c', key, now: () => 0 })
     await expect(tokens.getAccessToken()).rejects.toBeInstanceOf(LoginRequired)

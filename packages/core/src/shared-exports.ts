@@ -5,6 +5,8 @@
 export * from './errors.js'
 export type * from './types.js'
 export { SUPPORTED_ALGORITHMS, findAlgorithm, type AlgorithmSpec } from './algorithms.js'
+// The WebCrypto parameters of the algorithm table, so other packages sign without a copy of it.
+export { signParamsOf as webCryptoSignParams } from './backends/webcrypto.js'
 export { normalizeHtu, stripQueryAndFragment, isLoopbackHost } from './htu.js'
 export {
   toPublicJwk,

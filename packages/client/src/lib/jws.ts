@@ -1,16 +1,30 @@
 /**
  * Compact JWS signing for client assertions (RFC 7523 `private_key_jwt`), with a WebCrypto key
  * pair or any signer, so the client-authentication key can live in a KMS like the proof key.
+ * The WebCrypto parameters come from core's algorithm table, so an algorithm core learns is one
+ * the client can sign with.
  */
-import type { DPoPAlgorithm, DPoPKeyPair, ProofSigner } from '@keybound/core'
+import {
+  findAlgorithm,
+  webCryptoSignParams,
+  type DPoPKeyPair,
+  type ProofSigner,
+} from '@keybound/core'
+import { InvalidClientArgument } from '../errors.js'
 import { encodeBase64url, encodeTextBase64url } from './base64url.js'
 
-function signParams(alg: DPoPAlgorithm): AlgorithmIdentifier | EcdsaParams | RsaPssParams {
-  const bits = alg.slice(2)
-  if (alg === 'EdDSA') return { name: 'Ed25519' }
-  if (alg.startsWith('ES')) return { name: 'ECDSA', hash: `SHA-${bits === '512' ? '512' : bits}` }
-  if (alg.startsWith('PS')) return { name: 'RSA-PSS', saltLength: Number(bits) / 8 }
-  return { name: 'RSASSA-PKCS1-v1_5' }
+/** Signs `input` with the key pair's private key, or hands it to the signer. */
+async function signBytes(key: DPoPKeyPair | ProofSigner, input: Uint8Array): Promise<Uint8Array> {
+  if (!('privateKey' in key) || typeof key.privateKey !== 'object')
+    return (key as ProofSigner).sign(input)
+  const spec = findAlgorithm(key.alg)
+  // Fails closed: an unknown `alg` would otherwise fall through to some other algorithm.
+  if (spec === undefined)
+    throw new InvalidClientArgument(`unsupported client assertion "alg" ${String(key.alg)}`)
+  const params = webCryptoSignParams(spec)
+  return new Uint8Array(
+    await globalThis.crypto.subtle.sign(params, key.privateKey, input as Uint8Array<ArrayBuffer>),
+  )
 }
 
 /** Signs `payload` as a compact JWS with the key's `alg`. */
@@ -20,12 +34,6 @@ export async function signJws(
   payload: Record<string, unknown>,
 ): Promise<string> {
   const input = `${encodeTextBase64url(JSON.stringify({ ...header, alg: key.alg }))}.${encodeTextBase64url(JSON.stringify(payload))}`
-  const bytes = new TextEncoder().encode(input)
-  const signature =
-    'privateKey' in key && typeof key.privateKey === 'object'
-      ? new Uint8Array(
-          await globalThis.crypto.subtle.sign(signParams(key.alg), key.privateKey, bytes),
-        )
-      : await (key as ProofSigner).sign(bytes)
+  const signature = await signBytes(key, new TextEncoder().encode(input))
   return `${input}.${encodeBase64url(signature)}`
 }

@@ -12,7 +12,7 @@ import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js
 import { requestLikeOf, writeHeaders } from './node-headers.js'
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
+  // Express types its request in a global namespace; only the namespace form can add to it.
   namespace Express {
     interface Request {
       /** The verified DPoP (or allowed Bearer) identity, set by `dpop()`. */

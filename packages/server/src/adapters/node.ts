@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { renderRejection } from '../challenges.js'
+import { InvalidArgument } from '@keybound/core'
 import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { checkRouteOptions } from '../resource-server.js'
 import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
@@ -28,6 +29,13 @@ export type ProtectedHandler = (
   identity: VerifiedIdentity,
 ) => unknown
 
+/**
+ * Called when a protected handler throws or rejects, after the client got its 500. The default
+ * reports the error on `console.error` (see {@link reportHandlerError}); pass your own to route
+ * it to your logger or error tracker.
+ */
+export type HandlerErrorHook = (error: unknown, req: ProtectedRequest) => void
+
 /** Options of {@link protect}. */
 export interface ProtectOptions extends RouteOptions {
   /**
@@ -35,6 +43,32 @@ export interface ProtectOptions extends RouteOptions {
    * read when a form token could change the verdict (see `needsFormBody`).
    */
   maxFormBytes?: number
+  /** Where handler errors go (default {@link reportHandlerError}). */
+  onError?: HandlerErrorHook
+}
+
+/** `Name [code]: message`, and nothing else of the error. */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return `a non-Error value (${typeof error})`
+  const code = (error as { code?: unknown }).code
+  return `${error.name}${typeof code === 'string' ? ` [${code}]` : ''}: ${error.message}`
+}
+
+/**
+ * The default {@link HandlerErrorHook}: one `console.error` line with the method, the path and
+ * the error's name, code and message. It leaves out the query string, the headers (the token
+ * and the proof) and the error object itself, whose other fields (an HTTP client's request
+ * config, say) may carry credentials.
+ * @example
+ * ```ts
+ * protect(resourceServer, handler, { onError: (error, req) => reportHandlerError(error, req) })
+ * ```
+ */
+export function reportHandlerError(error: unknown, req: IncomingMessage): void {
+  const path = (req.url ?? '').split('?', 1)[0]
+  console.error(
+    `keybound: the protected handler failed on ${req.method} ${path}: ${describeError(error)}`,
+  )
 }
 
 class BodyTooLarge extends Error {}
@@ -57,6 +91,15 @@ function fail(res: ServerResponse, status: number): void {
   }
   res.statusCode = status
   res.end()
+}
+
+// A broken hook must not turn into an unhandled rejection that takes the process down.
+function reportSafely(onError: HandlerErrorHook, error: unknown, req: ProtectedRequest): void {
+  try {
+    onError(error, req)
+  } catch {
+    // The client already has its 500; there is nowhere left to report to.
+  }
 }
 
 /**
@@ -85,6 +128,8 @@ export function protect(
   if (typeof handler !== 'function') throw new TypeError('protect() needs a handler')
   const routeOptions = { scopes: checkRouteOptions(options) }
   const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
+  const onError = options.onError ?? reportHandlerError
+  if (typeof onError !== 'function') throw new InvalidArgument('onError must be a function')
   return function protectedListener(req, res) {
     void (async () => {
       const request = requestLikeOf(req, req.url ?? '')
@@ -112,8 +157,9 @@ export function protect(
       )
       try {
         await handler(protectedRequest, res, verdict.identity)
-      } catch {
+      } catch (error) {
         fail(res, 500)
+        reportSafely(onError, error, protectedRequest)
       }
     })()
   }

@@ -25,6 +25,8 @@ const require = createRequire(import.meta.url)
 
 export { replayKey, HASHED_KEY_LENGTH } from './key.js'
 
+// `any` because node-redis' generics (modules, functions, scripts, RESP, type mapping) differ per
+// client, and the store only calls `SET` with plain string arguments.
 /**
  * A node-redis v5 client the store can use: a standalone client from `createClient` or a
  * cluster client from `createCluster`, with any modules, scripts or RESP version.
@@ -35,12 +37,8 @@ export { replayKey, HASHED_KEY_LENGTH } from './key.js'
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
  */
-// `any` because node-redis' generics (modules, functions, scripts, RESP, type mapping) differ per
-// client, and the store only calls `SET` with plain string arguments.
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export type RedisReplayClient =
   RedisClientType<any, any, any, any, any> | RedisClusterType<any, any, any, any, any>
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /**
  * Options of {@link createRedisReplayStore}. Give `url` (the store creates, connects and owns a

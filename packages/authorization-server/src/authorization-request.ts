@@ -14,6 +14,7 @@ import type { Client } from './clients.js'
 import type { ServerContext } from './context.js'
 import { epochSeconds, hashHandle } from './lib/crypto.js'
 import { grantScope, type Parameters } from './lib/form.js'
+import { REQUEST_OBJECT_ALGORITHMS } from './jws-algorithms.js'
 import { OAuthError } from './wire.js'
 
 /** A validated authorization request. */
@@ -54,16 +55,6 @@ const JKT = /^[A-Za-z0-9_-]{43}$/
  * (plus the clock tolerance). It bounds how long a used object must be remembered.
  */
 export const MAX_REQUEST_OBJECT_LIFETIME = 600
-const REQUEST_OBJECT_ALGORITHMS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'EdDSA',
-]
 
 /**
  * The parameters of a request, taken from its signed request object (`request`, RFC 9101 §6.3)
@@ -93,7 +84,7 @@ export async function readRequestObject(
       {
         issuer: client.client_id,
         audience: ctx.urls().issuer,
-        algorithms: REQUEST_OBJECT_ALGORITHMS,
+        algorithms: [...REQUEST_OBJECT_ALGORITHMS],
         currentDate: new Date(ctx.now()),
         clockTolerance: ctx.config.dpop.clockTolerance,
       },

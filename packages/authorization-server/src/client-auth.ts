@@ -14,6 +14,7 @@ import type { Client } from './clients.js'
 import type { ServerContext } from './context.js'
 import { epochSeconds, equalsConstantTime, hashHandle } from './lib/crypto.js'
 import type { Parameters } from './lib/form.js'
+import { CLIENT_ASSERTION_ALGORITHMS } from './jws-algorithms.js'
 import type { BudgetedEndpoint } from './rate-limits.js'
 import { OAuthError } from './wire.js'
 
@@ -26,18 +27,6 @@ import { OAuthError } from './wire.js'
  * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
  */
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-const ASSERTION_ALGORITHMS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'EdDSA',
-]
 const MAX_ASSERTION_LIFETIME = 600
 
 interface Presented {
@@ -149,7 +138,7 @@ async function checkAssertion(
       issuer: client.client_id,
       subject: client.client_id,
       audience: [urls.issuer, urls.token, endpointUrl],
-      algorithms: ASSERTION_ALGORITHMS,
+      algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
       requiredClaims: ['exp', 'jti'],
       currentDate: new Date(ctx.now()),
       clockTolerance: ctx.config.dpop.clockTolerance,

@@ -94,11 +94,12 @@ describe('private_key_jwt against the Keybound authorization server', () => {
     await rm(dataDir, { recursive: true, force: true })
   })
 
-  it('every algorithm both the server and core support gets a token', async () => {
+  it("every algorithm core supports gets a token from this repository's server", async () => {
     const metadata = await discover(issuer)
     const accepted = metadata.token_endpoint_auth_signing_alg_values_supported as string[]
+    // The server takes its list from core's table: a drift (Ed25519 once) fails here.
+    expect([...accepted].sort()).toEqual([...SUPPORTED_ALGORITHMS].sort())
     const common = SUPPORTED_ALGORITHMS.filter((alg) => accepted.includes(alg))
-    expect(common).toContain('EdDSA')
     const proofKey = await generateKeyPair('ES256')
     for (const alg of common) {
       const tokens = createTokenClient({

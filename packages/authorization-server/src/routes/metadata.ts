@@ -8,20 +8,9 @@
  * @packageDocumentation
  */
 import type { ServerContext } from '../context.js'
+import { CLIENT_ASSERTION_ALGORITHMS, REQUEST_OBJECT_ALGORITHMS } from '../jws-algorithms.js'
 
 const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
-const JWT_ALGORITHMS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'EdDSA',
-]
 
 /**
  * The metadata document. Arrays with no element are left out (RFC 8414 §3.2).
@@ -54,16 +43,14 @@ export function buildMetadata(ctx: ServerContext): Record<string, unknown> {
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: AUTH_METHODS,
-    token_endpoint_auth_signing_alg_values_supported: JWT_ALGORITHMS,
+    token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS,
     introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter(
       (method) => method !== 'none',
     ),
     revocation_endpoint_auth_methods_supported: AUTH_METHODS,
     request_parameter_supported: true,
     request_uri_parameter_supported: false,
-    request_object_signing_alg_values_supported: JWT_ALGORITHMS.filter(
-      (alg) => !alg.startsWith('RS') || alg === 'RS256',
-    ),
+    request_object_signing_alg_values_supported: REQUEST_OBJECT_ALGORITHMS,
     authorization_response_iss_parameter_supported: true,
     dpop_signing_alg_values_supported: [...config.dpop.algorithms],
   }

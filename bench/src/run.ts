@@ -11,7 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { DEFAULT_ROUND_MS, DEFAULT_ROUNDS, DEFAULT_WARMUP_MS } from './lib/measure.js'
-import { renderSuite, suiteRecord, type SuiteRecord } from './lib/report.js'
+import { environment, renderSuite, suiteRecord, type SuiteRecord } from './lib/report.js'
 import type { SuiteContext } from './lib/suite.js'
 import { suites } from './suites/index.js'
 
@@ -73,11 +73,13 @@ async function main(): Promise<void> {
   let total = 0
   for (const suite of selected) {
     console.error(`running ${suite.name}${quick ? ' (quick)' : ''}`)
+    // Taken before the suite starts, so that the load average is the neighbours', not ours.
+    const machine = environment()
     const started = performance.now()
     const cases = await suite.run(context)
     console.error(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
-    console.log(`\n${renderSuite(suite, cases)}\n`)
-    const record = suiteRecord(suite, cases, context, date)
+    console.log(`\n${renderSuite(suite, cases, machine)}\n`)
+    const record = suiteRecord(suite, cases, context, date, machine)
     met += record.targets.met
     total += record.targets.total
     latest[suite.name] = record

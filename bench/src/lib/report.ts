@@ -1,7 +1,7 @@
 /**
  * Output: one plain-text table per suite, and small JSON records for the results folder.
  */
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import {
   ratioBetween,
   type CaseResult,
@@ -22,24 +22,44 @@ export interface SuiteRecord {
   readonly targets: { met: number; total: number }
 }
 
+const round = (value: number, digits: number): number => Number(value.toFixed(digits))
+
+/**
+ * The machine a result comes from. Absolute rates differ several-fold between machines of the
+ * same kind, and a busy machine lowers them further, so no number is read without this.
+ */
 export interface Environment {
   readonly node: string
+  readonly openssl: string
   readonly platform: string
   readonly cpus: number
   readonly cpuModel: string
+  /** 1, 5 and 15-minute load averages taken just before the suite started. */
+  readonly loadAverage: readonly [number, number, number]
 }
 
+/** Describes this machine now; call it right before a suite runs, for the load average. */
 export function environment(): Environment {
   const list = cpus()
+  const [one, five, fifteen] = loadavg().map((value) => round(value, 2))
   return {
     node: process.version,
+    openssl: process.versions.openssl ?? 'none',
     platform: `${process.platform}-${process.arch}`,
     cpus: list.length,
     cpuModel: list[0]?.model.trim() ?? 'unknown',
+    loadAverage: [one ?? 0, five ?? 0, fifteen ?? 0],
   }
 }
 
-const round = (value: number, digits: number): number => Number(value.toFixed(digits))
+/** One line for the top of a table: CPU, cores, Node, OpenSSL and the load before the run. */
+export function describeEnvironment(machine: Environment): string {
+  const load = machine.loadAverage.map((value) => value.toFixed(2)).join(' ')
+  return (
+    `machine: ${machine.cpuModel}, ${machine.cpus} CPUs, ${machine.platform}, Node ${machine.node}, ` +
+    `OpenSSL ${machine.openssl}, load average before the run ${load} (1/5/15 min)`
+  )
+}
 
 function formatValue(value: number): string {
   const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2
@@ -68,8 +88,12 @@ function cpuRatioOf(kase: CaseResult, value: number | undefined): number {
   return value === undefined || baseline === undefined ? Number.NaN : value / baseline
 }
 
-/** Renders the tables of one suite. */
-export function renderSuite(suite: Suite, cases: readonly CaseResult[]): string {
+/** Renders the tables of one suite, headed by the machine they were measured on. */
+export function renderSuite(
+  suite: Suite,
+  cases: readonly CaseResult[],
+  machine: Environment,
+): string {
   const header = [
     'case',
     'contender',
@@ -112,7 +136,12 @@ export function renderSuite(suite: Suite, cases: readonly CaseResult[]): string 
       .join('  ')
       .trimEnd()
   const rule = widths.map((width) => '-'.repeat(width)).join('  ')
-  const out = [`${suite.name}: ${suite.description}`, format(header), rule]
+  const out = [
+    `${suite.name}: ${suite.description}`,
+    describeEnvironment(machine),
+    format(header),
+    rule,
+  ]
   cases.forEach((kase, index) => {
     if (index > 0) out.push('')
     for (const line of lines.splice(0, kase.rows.length)) out.push(format(line))
@@ -126,6 +155,7 @@ export function suiteRecord(
   cases: readonly CaseResult[],
   context: SuiteContext,
   date: Date,
+  machine: Environment,
 ): SuiteRecord {
   const targets = cases.flatMap((kase) => kase.targets)
   return {
@@ -133,7 +163,7 @@ export function suiteRecord(
     description: suite.description,
     date: date.toISOString(),
     quick: context.quick,
-    environment: environment(),
+    environment: machine,
     settings: { rounds: context.rounds, roundMs: context.roundMs, warmupMs: context.warmupMs },
     cases: cases.map((kase) => ({
       name: kase.name,

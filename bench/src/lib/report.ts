@@ -2,6 +2,7 @@
  * Output: one plain-text table per suite, and small JSON records for the results folder.
  */
 import { cpus, loadavg } from 'node:os'
+import { SEGMENTS } from './instructions.js'
 import {
   ratioBetween,
   type CaseResult,
@@ -83,6 +84,21 @@ function ratioOf(kase: CaseResult, row: MeasurementRow): number {
   return baseline === undefined ? Number.NaN : ratioBetween(row, baseline)
 }
 
+function instructionsOf(kase: CaseResult, name: string): number | undefined {
+  return kase.instructions?.rows.find((row) => row.name === name)?.perOp
+}
+
+// Baseline instructions over the contender's, so that it reads like the throughput ratio.
+function instructionRatioOf(kase: CaseResult, row: MeasurementRow): number {
+  const own = instructionsOf(kase, row.name)
+  const baseline = instructionsOf(kase, kase.baseline)
+  return own === undefined || baseline === undefined ? Number.NaN : baseline / own
+}
+
+function formatInstructions(perOp: number | undefined): string {
+  return perOp === undefined ? '' : `${(perOp / 1000).toFixed(0)}k`
+}
+
 function cpuRatioOf(kase: CaseResult, value: number | undefined): number {
   const baseline = kase.rows.find((row) => row.name === kase.baseline)?.perCpuSecond
   return value === undefined || baseline === undefined ? Number.NaN : value / baseline
@@ -101,6 +117,8 @@ export function renderSuite(
     'vs baseline',
     'per CPU-s',
     'CPU ratio',
+    'instr/op',
+    'instr ratio',
     'target',
     'result',
   ]
@@ -111,6 +129,7 @@ export function renderSuite(
       const isBaseline = row.name === kase.baseline
       const ratio = ratioOf(kase, row)
       const cpuRatio = cpuRatioOf(kase, row.perCpuSecond)
+      const instructionRatio = instructionRatioOf(kase, row)
       lines.push([
         index === 0 ? kase.name : '',
         `${row.name}${isBaseline ? ' (baseline)' : ''}`,
@@ -118,6 +137,8 @@ export function renderSuite(
         Number.isNaN(ratio) ? '' : `${ratio.toFixed(2)}x`,
         row.perCpuSecond === undefined ? '' : formatValue(row.perCpuSecond),
         Number.isNaN(cpuRatio) ? '' : `${cpuRatio.toFixed(2)}x`,
+        formatInstructions(instructionsOf(kase, row.name)),
+        Number.isNaN(instructionRatio) ? '' : `${instructionRatio.toFixed(2)}x`,
         targets.map(formatTarget).join('; '),
         targets.map((target) => (target.pass ? 'PASS' : 'FAIL')).join(' ') +
           (row.note === undefined ? '' : `${targets.length > 0 ? '  ' : ''}(${row.note})`),
@@ -127,7 +148,7 @@ export function renderSuite(
   const widths = header.map((title, column) =>
     Math.max(title.length, ...lines.map((line) => line[column]!.length)),
   )
-  const numeric = new Set([2, 3, 4, 5])
+  const numeric = new Set([2, 3, 4, 5, 6, 7])
   const format = (line: string[]): string =>
     line
       .map((cell, column) =>
@@ -147,6 +168,19 @@ export function renderSuite(
     for (const line of lines.splice(0, kase.rows.length)) out.push(format(line))
   })
   return out.join('\n')
+}
+
+function instructionFields(
+  kase: CaseResult,
+  row: MeasurementRow,
+): { instructionsPerOp?: number; instructionRange?: number[]; instructionRatio?: number } {
+  const counted = kase.instructions?.rows.find((each) => each.name === row.name)
+  if (counted === undefined) return {}
+  return {
+    instructionsPerOp: Math.round(counted.perOp),
+    instructionRange: counted.range.map((value) => Math.round(value)),
+    instructionRatio: round(instructionRatioOf(kase, row), 3),
+  }
 }
 
 /** The JSON form of a suite's results: values rounded, so that diffs stay readable. */
@@ -179,12 +213,23 @@ export function suiteRecord(
               perCpuSecond: Math.round(row.perCpuSecond),
               cpuRatio: round(cpuRatioOf(kase, row.perCpuSecond), 3),
             }),
+        ...instructionFields(kase, row),
         ...(row.rounds === undefined
           ? {}
           : { rounds: row.rounds.map((value) => Math.round(value)) }),
         ...(row.note === undefined ? {} : { note: row.note }),
       })),
       targets: kase.targets.map((target) => ({ ...target, actual: round(target.actual, 3) })),
+      ...(kase.instructions === undefined
+        ? {}
+        : {
+            instructions: {
+              tool: 'valgrind --tool=callgrind',
+              segments: SEGMENTS,
+              opsPerSegment: kase.instructions.ops,
+              warmupOps: kase.instructions.warmupOps,
+            },
+          }),
     })),
     targets: { met: targets.filter((target) => target.pass).length, total: targets.length },
   }

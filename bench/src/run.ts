@@ -17,6 +17,7 @@ import {
   countInstructions,
   DEFAULT_INSTRUCTION_OPS,
   QUICK_INSTRUCTION_OPS,
+  SEGMENTS,
   type InstructionResult,
 } from './lib/instructions.js'
 import { DEFAULT_ROUND_MS, DEFAULT_ROUNDS, DEFAULT_WARMUP_MS } from './lib/measure.js'
@@ -63,7 +64,7 @@ async function runSuite(
   const cases = await suite.run(context)
   if (!instructions || suite.instructions === undefined) return cases
   const ops = context.quick ? QUICK_INSTRUCTION_OPS : DEFAULT_INSTRUCTION_OPS
-  context.log(`  counting instructions under callgrind (${ops} + ${2 * ops} ops a contender)`)
+  context.log(`  counting instructions under callgrind (${SEGMENTS} segments of ${ops} ops)`)
   const counted = await countInstructions(suite.name, suite.instructions, ops, context.quick)
   return withInstructions(cases, counted)
 }

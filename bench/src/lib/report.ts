@@ -104,6 +104,8 @@ function cpuRatioOf(kase: CaseResult, value: number | undefined): number {
   return value === undefined || baseline === undefined ? Number.NaN : value / baseline
 }
 
+const INSTRUCTION_COLUMNS = new Set([6, 7])
+
 /** Renders the tables of one suite, headed by the machine they were measured on. */
 export function renderSuite(
   suite: Suite,
@@ -149,14 +151,21 @@ export function renderSuite(
     Math.max(title.length, ...lines.map((line) => line[column]!.length)),
   )
   const numeric = new Set([2, 3, 4, 5, 6, 7])
+  // The instruction columns only when something was counted (`--instructions`).
+  const shown = (column: number): boolean =>
+    !INSTRUCTION_COLUMNS.has(column) || cases.some((kase) => kase.instructions !== undefined)
   const format = (line: string[]): string =>
     line
       .map((cell, column) =>
         numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!),
       )
+      .filter((_, column) => shown(column))
       .join('  ')
       .trimEnd()
-  const rule = widths.map((width) => '-'.repeat(width)).join('  ')
+  const rule = widths
+    .filter((_, column) => shown(column))
+    .map((width) => '-'.repeat(width))
+    .join('  ')
   const out = [
     `${suite.name}: ${suite.description}`,
     describeEnvironment(machine),

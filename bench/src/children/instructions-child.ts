@@ -11,9 +11,10 @@
 import { readFile } from 'node:fs/promises'
 import { getPriority } from 'node:os'
 import { SEGMENTS, type SegmentLabel } from '../lib/instructions.js'
-import { runCount, type Contender } from '../lib/measure.js'
+import { obtainGc, runCount, type Contender } from '../lib/measure.js'
 import { suites } from '../suites/index.js'
 
+const collect = obtainGc()
 const labels: SegmentLabel[] = []
 
 // The marker: callgrind dumps (and resets) its counters on entry to uv_os_getpriority.
@@ -28,8 +29,8 @@ async function countContender(kase: string, contender: Contender, ops: number, w
     contender: contender.name,
     ops: count,
   })
-  // No forced collection here: the sweeping it leaves behind landed in the first segments.
   await runCount(contender.op, warmupOps)
+  collect?.()
   closeSegment(label(0))
   for (let segment = 0; segment < SEGMENTS; segment++) {
     await runCount(contender.op, ops)

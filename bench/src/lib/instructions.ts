@@ -82,18 +82,11 @@ export const INSTRUCTION_WARMUP_OPS = 600
  * apparent gap. A budget an eighth of the default (132 KiB) tiers up eight times sooner, and
  * compiling on the main thread puts every compilation inside the warm-up that caused it.
  */
-const CHILD_NODE_FLAGS = [
-  '--interrupt-budget=16384',
-  '--no-concurrent-recompilation',
-  // Garbage collection on the main thread, where the allocation that caused it is: background
-  // sweeping after a collection otherwise ran into whichever segments valgrind scheduled it in
-  // (raw PS256 segments read 641k, 491k, 390k, 392k and 464k instructions a verification).
-  '--single-threaded-gc',
-]
+const CHILD_NODE_FLAGS = ['--interrupt-budget=16384', '--no-concurrent-recompilation']
 export const DEFAULT_INSTRUCTION_OPS = 40
 export const QUICK_INSTRUCTION_OPS = 10
 /** Counted segments per contender. */
-export const SEGMENTS = 7
+export const SEGMENTS = 5
 const CHILD = fileURLToPath(new URL('../children/instructions-child.js', import.meta.url))
 const VALGRIND = process.env.VALGRIND ?? 'valgrind'
 

@@ -12,6 +12,7 @@ import { verifyProof as verifyWebcrypto } from '@keybound/core/webcrypto'
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose'
 import {
   INSTRUCTION_WARMUP_OPS,
+  SEGMENTS,
   type InstructionCase,
   type InstructionWorkload,
 } from '../lib/instructions.js'
@@ -215,8 +216,8 @@ async function serializeCase(
   const keys = await generateKeys(alg, keyCount)
   const nowMs = Date.now()
   const warmupOps = Math.max(keyCount, INSTRUCTION_WARMUP_OPS)
-  // Warm-up, N and 2N operations, each on a proof of its own.
-  const pool = await generateProofPool(keys, warmupOps + 3 * ops, Math.floor(nowMs / 1000))
+  // The warm-up and every counted segment, each operation on a proof of its own.
+  const pool = await generateProofPool(keys, warmupOps + SEGMENTS * ops, Math.floor(nowMs / 1000))
   return {
     alg,
     keyCount,

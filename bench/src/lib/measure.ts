@@ -104,7 +104,8 @@ async function runFor(op: () => unknown, ms: number, minOps = 1): Promise<Turn> 
   return { ops, elapsed: now - start, cpu: cpuMsSince(cpuStart) }
 }
 
-async function runCount(op: () => unknown, count: number): Promise<Turn> {
+/** Runs `op` exactly `count` times, one after the other, and times the whole. */
+export async function runCount(op: () => unknown, count: number): Promise<Turn> {
   const cpuStart = process.cpuUsage()
   const start = performance.now()
   for (let i = 0; i < count; i++) await op()

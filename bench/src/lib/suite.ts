@@ -3,6 +3,7 @@
  * comparison (same algorithm, same request shape) between contenders, one of which is the
  * named baseline, plus the targets that case is held to.
  */
+import type { InstructionResult, InstructionWorkload } from './instructions.js'
 import { measure, median, type Contender, type ContenderResult } from './measure.js'
 
 export interface SuiteContext {
@@ -19,6 +20,8 @@ export interface Suite {
   readonly name: string
   readonly description: string
   run(context: SuiteContext): Promise<CaseResult[]>
+  /** What `--instructions` counts for this suite; suites without it are not counted. */
+  readonly instructions?: InstructionWorkload
 }
 
 /** A requirement: `contender / baseline` (or the contender's own value) within bounds. */
@@ -54,6 +57,8 @@ export interface CaseResult {
   readonly baseline: string
   readonly rows: readonly MeasurementRow[]
   readonly targets: readonly TargetResult[]
+  /** Instructions per operation under callgrind (`--instructions`), for some contenders. */
+  readonly instructions?: InstructionResult
 }
 
 function rowOf(rows: readonly MeasurementRow[], name: string): MeasurementRow {

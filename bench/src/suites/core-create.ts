@@ -16,6 +16,11 @@ import { createProof as createNode, generateKeyPair, type DPoPKeyPair } from '@k
 import { createProof as createWebcrypto } from '@keybound/core/webcrypto'
 import { generateProof } from 'dpop'
 import { SignJWT } from 'jose'
+import {
+  INSTRUCTION_WARMUP_OPS,
+  type InstructionCase,
+  type InstructionWorkload,
+} from '../lib/instructions.js'
 import type { Contender } from '../lib/measure.js'
 import { nodeParams, REQUEST, type BenchAlg } from '../lib/proofs.js'
 import { throughputCase, type CaseResult, type Suite, type SuiteContext } from '../lib/suite.js'
@@ -90,14 +95,39 @@ function contenders(alg: BenchAlg, pair: DPoPKeyPair): Contender[] {
   ]
 }
 
-async function runCase(context: SuiteContext, alg: BenchAlg): Promise<CaseResult> {
-  const pair = await generateKeyPair(alg)
-  const list = contenders(alg, pair)
+// Every contender's output is checked once, before anything is timed or counted.
+async function checkedContenders(alg: BenchAlg): Promise<Contender[]> {
+  const list = contenders(alg, await generateKeyPair(alg))
   for (const contender of list.slice(1))
     checkSelfSigned((await contender.op()) as string, contender.name)
+  return list
+}
+
+async function runCase(context: SuiteContext, alg: BenchAlg): Promise<CaseResult> {
+  const list = await checkedContenders(alg)
   const targets =
     alg === 'ES256' ? [{ contender: KEYBOUND_NODE, baseline: RAW_SIGN, min: 0.7 }] : []
   return throughputCase(context, alg, RAW_SIGN, list, targets)
+}
+
+const ALGORITHMS = ['ES256', 'EdDSA'] as const
+
+// Creation needs no prepared material: the child makes its own key, which is fast.
+const instructions: InstructionWorkload = {
+  prepare: async () => ({}),
+  async cases() {
+    const cases: InstructionCase[] = []
+    for (const alg of ALGORITHMS) {
+      const list = await checkedContenders(alg)
+      cases.push({
+        name: alg,
+        baseline: RAW_SIGN,
+        warmupOps: INSTRUCTION_WARMUP_OPS,
+        contenders: list.filter(({ name }) => name === RAW_SIGN || name === KEYBOUND_NODE),
+      })
+    }
+    return cases
+  },
 }
 
 export const coreCreate: Suite = {
@@ -105,7 +135,8 @@ export const coreCreate: Suite = {
   description: 'createProof (htm, htu, accessToken), fresh jti and iat per proof',
   async run(context) {
     const cases: CaseResult[] = []
-    for (const alg of ['ES256', 'EdDSA'] as const) cases.push(await runCase(context, alg))
+    for (const alg of ALGORITHMS) cases.push(await runCase(context, alg))
     return cases
   },
+  instructions,
 }

@@ -3,11 +3,19 @@
  * (round-robin). Every operation verifies a proof it has never seen: the pool holds distinct
  * proofs, and each contender's replay record starts over when its cursor wraps around the pool.
  * The clock is pinned (`now`) to the time the pool was signed, so no proof ages out mid-run.
+ * With `--instructions`, the raw baselines and Keybound's node backend are also counted under
+ * callgrind, over pools large enough that no proof is used twice.
  */
-import { createHash, createPublicKey, verify } from 'node:crypto'
+import { createHash, createPublicKey, verify, type JsonWebKey } from 'node:crypto'
 import { verifyProof as verifyNode, MemoryReplayStore } from '@keybound/core/node'
 import { verifyProof as verifyWebcrypto } from '@keybound/core/webcrypto'
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose'
+import {
+  INSTRUCTION_WARMUP_OPS,
+  SEGMENTS,
+  type InstructionCase,
+  type InstructionWorkload,
+} from '../lib/instructions.js'
 import type { Contender } from '../lib/measure.js'
 import {
   generateKeys,
@@ -32,11 +40,24 @@ const CLOCK_TOLERANCE_SECONDS = 10
 
 type VerifyFunction = typeof verifyNode
 
+/** What a verifier knows of a client key. */
+type VerifierKey = Pick<BenchKey, 'publicKey' | 'jwk' | 'jkt' | 'accessToken'>
+
 interface Material {
   readonly alg: BenchAlg
-  readonly keys: readonly BenchKey[]
+  readonly keys: readonly VerifierKey[]
   readonly pool: readonly PooledProof[]
   readonly nowMs: number
+}
+
+/** A case's material as JSON, for the instruction child. */
+interface SerializedMaterial {
+  readonly alg: BenchAlg
+  readonly keyCount: number
+  readonly nowMs: number
+  readonly warmupOps: number
+  readonly keys: readonly { jwk: Record<string, string>; jkt: string; accessToken: string }[]
+  readonly proofs: readonly { proof: string; key: number }[]
 }
 
 /** Walks the pool; `onWrap` runs before a proof would be handed out a second time. */
@@ -145,13 +166,20 @@ function poolSize(alg: BenchAlg, quick: boolean): number {
   return quick ? 3_000 : 20_000
 }
 
+function caseLabel(alg: BenchAlg, keyCount: number): string {
+  return keyCount === 1 ? `${alg} · 1 key` : `${alg} · ${keyCount.toLocaleString('en-US')} keys`
+}
+
+function baselineOf(keyCount: number): string {
+  return keyCount === 1 ? RAW_VERIFY : RAW_IMPORT_VERIFY
+}
+
 async function runCase(
   context: SuiteContext,
   alg: BenchAlg,
   keyCount: number,
 ): Promise<CaseResult> {
-  const label =
-    keyCount === 1 ? `${alg} · 1 key` : `${alg} · ${keyCount.toLocaleString('en-US')} keys`
+  const label = caseLabel(alg, keyCount)
   const started = performance.now()
   const keys = await generateKeys(alg, keyCount)
   const nowMs = Date.now()
@@ -160,7 +188,7 @@ async function runCase(
     `  ${label}: ${keys.length} keys, ${pool.length} proofs in ${Math.round(performance.now() - started)} ms`,
   )
   const material: Material = { alg, keys, pool, nowMs }
-  const baseline = keyCount === 1 ? RAW_VERIFY : RAW_IMPORT_VERIFY
+  const baseline = baselineOf(keyCount)
   return throughputCase(
     context,
     label,
@@ -178,14 +206,79 @@ async function runCase(
   )
 }
 
+const KEY_COUNTS = [1, 1000] as const
+
+async function serializeCase(
+  alg: BenchAlg,
+  keyCount: number,
+  ops: number,
+): Promise<SerializedMaterial> {
+  const keys = await generateKeys(alg, keyCount)
+  const nowMs = Date.now()
+  const warmupOps = Math.max(keyCount, INSTRUCTION_WARMUP_OPS)
+  // The warm-up and every counted segment, each operation on a proof of its own.
+  const pool = await generateProofPool(keys, warmupOps + SEGMENTS * ops, Math.floor(nowMs / 1000))
+  return {
+    alg,
+    keyCount,
+    nowMs,
+    warmupOps,
+    keys: keys.map(({ jwk, jkt, accessToken }) => ({ jwk, jkt, accessToken })),
+    proofs: pool.map(({ proof, key }) => ({ proof, key })),
+  }
+}
+
+function deserializeCase(serialized: SerializedMaterial): Material {
+  const keys = serialized.keys.map((key) => ({
+    ...key,
+    publicKey: createPublicKey({ key: key.jwk as JsonWebKey, format: 'jwk' }),
+  }))
+  const pool = serialized.proofs.map(({ proof, key }) => {
+    const end = proof.lastIndexOf('.')
+    return {
+      proof,
+      key,
+      data: Buffer.from(proof.slice(0, end), 'latin1'),
+      signature: Buffer.from(proof.slice(end + 1), 'base64url'),
+    }
+  })
+  return { alg: serialized.alg, keys, pool, nowMs: serialized.nowMs }
+}
+
+const instructions: InstructionWorkload = {
+  async prepare(ops) {
+    const cases: SerializedMaterial[] = []
+    for (const alg of ALGORITHMS) {
+      for (const keyCount of KEY_COUNTS) cases.push(await serializeCase(alg, keyCount, ops))
+    }
+    return cases
+  },
+  async cases(serialized) {
+    return (serialized as SerializedMaterial[]).map((each): InstructionCase => {
+      const material = deserializeCase(each)
+      return {
+        name: caseLabel(each.alg, each.keyCount),
+        baseline: baselineOf(each.keyCount),
+        warmupOps: each.warmupOps,
+        // The case's baseline and Keybound only: under valgrind every contender costs minutes.
+        contenders: [
+          each.keyCount === 1 ? rawVerify(material) : rawImportVerify(material),
+          keybound(KEYBOUND_NODE, verifyNode, material),
+        ],
+      }
+    })
+  },
+}
+
 export const coreVerify: Suite = {
   name: 'core-verify',
   description: 'verifyProof (accessToken + expectedJkt + MemoryReplayStore), fresh proof per op',
   async run(context) {
     const cases: CaseResult[] = []
     for (const alg of ALGORITHMS) {
-      for (const keyCount of [1, 1000]) cases.push(await runCase(context, alg, keyCount))
+      for (const keyCount of KEY_COUNTS) cases.push(await runCase(context, alg, keyCount))
     }
     return cases
   },
+  instructions,
 }

@@ -24,6 +24,7 @@ import { Agent, request as httpRequest } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import type { GatewayAppKind, GatewayChildMessage } from '../children/gateway-child.js'
+import { childNodeFlags, stopChild } from '../lib/child-process.js'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { dpopRequestPool, generateKeys, type BoundClient } from '../lib/proofs.js'
@@ -89,7 +90,10 @@ async function startApp(
     AUDIENCE,
     ...(upstream ? [String(upstream.port)] : []),
   ]
-  const child = fork(CHILD, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(CHILD, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: childNodeFlags(),
+  })
   const [message] = (await once(child, 'message')) as [GatewayChildMessage]
   if (message.type !== 'ready') {
     throw new Error(
@@ -316,7 +320,7 @@ export const gateway: Suite = {
         },
       ]
     } finally {
-      for (const app of apps) app.child.kill()
+      await Promise.all(apps.map((app) => stopChild(app.child)))
       issuer.server.closeAllConnections()
       issuer.server.close()
     }

@@ -23,6 +23,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import type { AppKind, ChildMessage } from '../children/server-http-child.js'
+import { childNodeFlags, stopChild } from '../lib/child-process.js'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { dpopRequestPool, generateKeys, type BenchKey } from '../lib/proofs.js'
@@ -125,6 +126,7 @@ async function startApp(kind: AppKind, issuer: string, jwksUri: string): Promise
   const port = await freePort()
   const child = fork(CHILD, [kind, String(port), issuer, jwksUri, AUDIENCE], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: childNodeFlags(),
   })
   const [message] = (await once(child, 'message')) as [ChildMessage]
   if (message.type !== 'ready') {
@@ -305,9 +307,7 @@ export const serverHttp: Suite = {
         comparison('Fastify DPoP, replay store', KEYBOUND_FASTIFY, KEYBOUND_REDIS, turns, 0.8),
       ]
     } finally {
-      for (const app of apps.values()) {
-        app.child.kill()
-      }
+      await Promise.all([...apps.values()].map((app) => stopChild(app.child)))
       issuer.server.closeAllConnections()
       issuer.server.close()
     }

@@ -9,16 +9,27 @@ import { createProof } from '@keybound/core'
 import { resolveGatewayConfig } from '../src/index.js'
 import { send, type Received } from './support/http.js'
 import { PUBLIC_BASE, dpopHeaders, startHarness, type Harness } from './support/fixture.js'
-import { forwarded, startVerify, verifyConfig, type RunningVerify } from './support/verify.js'
+import {
+  DENIAL_CASES,
+  denialCases,
+  denialPath,
+  forwarded,
+  seen,
+  startVerify,
+  verifyConfig,
+  type RunningVerify,
+} from './support/verify.js'
 
 let harness: Harness
 let verify: RunningVerify
 let gatewayUrl: string
+let denials: ReturnType<typeof denialCases>
 
 beforeAll(async () => {
   harness = await startHarness({ clientId: 'app-1', scope: 'items:read items:write' })
   verify = await startVerify(harness.issuer)
   gatewayUrl = (await harness.gateway()).url
+  denials = denialCases(harness)
 })
 
 afterAll(async () => {
@@ -29,45 +40,6 @@ afterAll(async () => {
 /** A check of `method` `uri` carrying the client's `headers`. */
 function check(method: string, uri: string, headers: Array<[string, string]>, path = '/check') {
   return send(`${verify.url}${path}`, { headers: [...headers, ...forwarded(method, uri)] })
-}
-
-/** What a client gets: status, the RFC 9449 headers, and the body. */
-function seen(response: Received) {
-  return {
-    status: response.status,
-    wwwAuthenticate: response.headers['www-authenticate'],
-    nonce: response.headers['dpop-nonce'] === undefined ? undefined : 'present',
-    cacheControl: response.headers['cache-control'],
-    body: response.text,
-  }
-}
-
-/** The client's headers of each denial case, built fresh for each server (proofs are one-use). */
-const DENIALS: Record<string, (uri: string) => Promise<Array<[string, string]>>> = {
-  'no credentials': async () => [],
-  'missing proof': async () => [['authorization', `DPoP ${harness.token}`]],
-  'proof for another token (ath)': async (uri) => {
-    const other = await harness.issuer.issue({ jkt: harness.key.jkt })
-    const proof = await createProof(harness.key, {
-      htm: 'GET',
-      htu: PUBLIC_BASE + uri,
-      accessToken: other,
-    })
-    return [
-      ['authorization', `DPoP ${harness.token}`],
-      ['dpop', proof],
-    ]
-  },
-  'proof for another URL (htu)': async () =>
-    dpopHeaders(harness.key, harness.token, 'GET', '/items/999'),
-  'proof for another method (htm)': async (uri) =>
-    dpopHeaders(harness.key, harness.token, 'POST', uri),
-  'bound token as Bearer': async () => [['authorization', `Bearer ${harness.token}`]],
-  'two proofs': async (uri) => {
-    const headers = await dpopHeaders(harness.key, harness.token, 'GET', uri)
-    return [...headers, ['dpop', headers[1]![1]]]
-  },
-  'insufficient scope': async () => dpopHeaders(harness.key, harness.token, 'GET', '/admin/x'),
 }
 
 describe('verify service: allow', () => {
@@ -102,11 +74,11 @@ describe('verify service: allow', () => {
 })
 
 describe('verify service: denials are the gateway’s own, byte for byte', () => {
-  it.each(Object.keys(DENIALS))('%s', async (name) => {
+  it.each(DENIAL_CASES)('%s', async (name) => {
     const uri = name === 'insufficient scope' ? '/admin/x' : '/items/7'
-    const reference = await send(`${gatewayUrl}${uri}`, { headers: await DENIALS[name]!(uri) })
+    const reference = await send(`${gatewayUrl}${uri}`, { headers: await denials[name]!(uri) })
     expect(reference.status).toBeGreaterThanOrEqual(400)
-    const answer = await check('GET', uri, await DENIALS[name]!(uri))
+    const answer = await check('GET', uri, await denials[name]!(uri))
     expect(seen(answer)).toEqual(seen(reference))
     expect(answer.headers['x-keybound-status']).toBe(String(reference.status))
     for (const identity of ['x-keybound-subject', 'x-keybound-scope', 'x-keybound-jkt'])

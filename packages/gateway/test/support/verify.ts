@@ -4,8 +4,10 @@
  * `X-Forwarded-Uri`).
  */
 import { createVerifyService, type VerifyService } from '../../src/index.js'
+import { createProof } from '@keybound/core'
+import type { Received } from './http.js'
 import type { TestIssuer } from './issuer.js'
-import { baseConfig } from './fixture.js'
+import { PUBLIC_BASE, baseConfig, dpopHeaders, type Harness } from './fixture.js'
 
 export interface RunningVerify {
   readonly service: VerifyService
@@ -42,4 +44,67 @@ export function forwarded(method: string, uri: string): Array<[string, string]> 
     ['x-forwarded-proto', 'https'],
     ['x-forwarded-host', 'api.example.test'],
   ]
+}
+
+/** What a client gets: status, the RFC 9449 headers, and the body. */
+export function seen(response: Received) {
+  return {
+    status: response.status,
+    wwwAuthenticate: response.headers['www-authenticate'],
+    nonce: response.headers['dpop-nonce'] === undefined ? undefined : 'present',
+    cacheControl: response.headers['cache-control'],
+    body: response.text,
+  }
+}
+
+/** The client's headers of each denial case, built fresh for each server (proofs are one-use). */
+export function denialCases(
+  harness: Harness,
+): Record<DenialCase, (uri: string) => Promise<Array<[string, string]>>> {
+  return {
+    'no credentials': async () => [],
+    'missing proof': async () => [['authorization', `DPoP ${harness.token}`]],
+    'proof for another token (ath)': async (uri) => {
+      const other = await harness.issuer.issue({ jkt: harness.key.jkt })
+      const proof = await createProof(harness.key, {
+        htm: 'GET',
+        htu: PUBLIC_BASE + uri,
+        accessToken: other,
+      })
+      return [
+        ['authorization', `DPoP ${harness.token}`],
+        ['dpop', proof],
+      ]
+    },
+    'proof for another URL (htu)': async () =>
+      dpopHeaders(harness.key, harness.token, 'GET', '/items/999'),
+    'proof for another method (htm)': async (uri) =>
+      dpopHeaders(harness.key, harness.token, 'POST', uri),
+    'bound token as Bearer': async () => [['authorization', `Bearer ${harness.token}`]],
+    'two proofs': async (uri) => {
+      const headers = await dpopHeaders(harness.key, harness.token, 'GET', uri)
+      return [...headers, ['dpop', headers[1]![1]]]
+    },
+    'insufficient scope': async () => dpopHeaders(harness.key, harness.token, 'GET', '/admin/x'),
+  }
+}
+
+/** Denials every front end must answer exactly as the gateway does. */
+export const DENIAL_CASES = [
+  'no credentials',
+  'missing proof',
+  'proof for another token (ath)',
+  'proof for another URL (htu)',
+  'proof for another method (htm)',
+  'bound token as Bearer',
+  'two proofs',
+  'insufficient scope',
+] as const
+
+/** One of {@link DENIAL_CASES}. */
+export type DenialCase = (typeof DENIAL_CASES)[number]
+
+/** The path each denial case is sent to. */
+export function denialPath(name: DenialCase): string {
+  return name === 'insufficient scope' ? '/admin/x' : '/items/7'
 }

@@ -11,6 +11,10 @@
  * - `/check/nginx`: the same, for nginx `auth_request`, which turns any status but 2xx, 401
  *   and 403 into a 500 and passes no body: every denial is a 403 carrying the real status in
  *   `X-Keybound-Status` and the body in `X-Keybound-Body`, which the recipe answers with.
+ * - `/envoy/<path>`: Envoy's HTTP `ext_authz` with `path_prefix: /envoy`, which sends the
+ *   client's method and path as its own. Allow adds `x-envoy-auth-headers-to-remove` naming the
+ *   identity headers it does not set and the spent credentials, as Envoy only overwrites the
+ *   headers an answer carries.
  * - `<admin.pathPrefix>/healthz` for anyone; `<admin.pathPrefix>/metrics` for trusted proxies.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
@@ -58,6 +62,9 @@ export interface VerifyService {
   readonly metrics: GatewayMetrics['registry']
   readonly logger: Logger
 }
+
+/** The `path_prefix` of Envoy's HTTP ext_authz in the recipe. */
+const ENVOY_PREFIX = '/envoy'
 
 /** Bytes of a request head as received: names, values and the `: ` and CRLF of each line. */
 function headBytes(req: IncomingMessage): number {
@@ -145,15 +152,19 @@ export function createVerifyService(
     return address !== undefined && trusted.has(normalizeAddress(address))
   }
 
-  function record(req: IncomingMessage, answer: CheckAnswer, started: number): void {
+  function record(
+    answer: CheckAnswer,
+    started: number,
+    client: { method: string | undefined; target: string | undefined },
+  ): void {
     metrics.record(answer.outcome, answer.reason, (performance.now() - started) / 1000)
     if (!logger.isLevelEnabled('info')) return
-    const target = single(req, 'x-forwarded-uri')
+    const target = client.target
     const identity = answer.identity
     // No headers, no query: the proof and the token never reach a log line.
     logger.info(
       {
-        method: single(req, 'x-forwarded-method'),
+        method: client.method,
         ...(target === undefined ? {} : { path: stripQueryAndFragment(target) }),
         status: answer.status,
         outcome: answer.outcome,
@@ -167,17 +178,40 @@ export function createVerifyService(
     )
   }
 
-  async function answerCheck(req: IncomingMessage): Promise<CheckAnswer> {
+  /** Where the client's method and target are: forwarded headers, or Envoy's own request line. */
+  function clientRequestOf(req: IncomingMessage, envoy: boolean) {
+    if (!envoy)
+      return { method: single(req, 'x-forwarded-method'), target: single(req, 'x-forwarded-uri') }
+    const rest = (req.url ?? '').slice(ENVOY_PREFIX.length)
+    return { method: req.method, target: rest === '' ? '/' : rest }
+  }
+
+  async function answerCheck(req: IncomingMessage, envoy: boolean): Promise<CheckAnswer> {
     // A check from anyone but a configured proxy could claim any method and URI (forged
     // X-Forwarded-*), so it is refused before anything is read from it.
     if (!isTrusted(req.socket.remoteAddress)) return refusal(403, 'untrusted_proxy')
     if (headBytes(req) > settings.limits.headerBytes) return refusal(431, 'header_too_large')
-    const target = single(req, 'x-forwarded-uri')
-    return check({
-      method: single(req, 'x-forwarded-method'),
+    const { method, target } = clientRequestOf(req, envoy)
+    const answer = await check({
+      method,
       target,
       headers: requestLikeOf(req, target ?? '').headers,
     })
+    return envoy ? withEnvoyRemovals(answer) : answer
+  }
+
+  /** Envoy keeps client headers an allow does not overwrite: name those it must remove. */
+  function withEnvoyRemovals(answer: CheckAnswer): CheckAnswer {
+    if (answer.status !== 200) return answer
+    const names = [...Object.values(settings.identityHeaders), 'authorization', 'dpop']
+    const removed = names.filter((name) => answer.upstreamHeaders[name] === undefined)
+    return {
+      ...answer,
+      clientHeaders: {
+        ...answer.clientHeaders,
+        'x-envoy-auth-headers-to-remove': removed.join(','),
+      },
+    }
   }
 
   async function answerAdmin(req: IncomingMessage, res: ServerResponse, path: string) {
@@ -215,11 +249,12 @@ export function createVerifyService(
     req.resume()
     const path = stripQueryAndFragment(req.url ?? '')
     if (closing) res.setHeader('connection', 'close')
-    if (path !== '/check' && path !== '/check/nginx') return answerAdmin(req, res, path)
-    const verdict = await answerCheck(req)
+    const envoy = path.startsWith(`${ENVOY_PREFIX}/`)
+    if (path !== '/check' && path !== '/check/nginx' && !envoy) return answerAdmin(req, res, path)
+    const verdict = await answerCheck(req, envoy)
     const answer = path === '/check/nginx' ? foldForNginx(verdict) : verdict
     write(res, answer)
-    record(req, answer, started)
+    record(answer, started, clientRequestOf(req, envoy))
   }
 
   const server: Server = createServer(

@@ -31,6 +31,12 @@ export interface VerifyInput {
    * upstream then holds a token that works without the client's key wherever Bearer is taken.
    */
   upstreamAuthorization?: 'none' | 'bearer'
+  /**
+   * Also serve Envoy's gRPC `envoy.service.auth.v3.Authorization/Check` here (default: off),
+   * e.g. `{ port: 9001 }`; the host defaults to `127.0.0.1`. Needs `@grpc/grpc-js` and
+   * `@grpc/proto-loader` installed.
+   */
+  grpc?: { host?: string; port?: number }
 }
 
 /** The `verify` section after validation, with its defaults. */
@@ -38,6 +44,8 @@ export interface VerifyConfig {
   /** Normalized addresses (IPv4-mapped IPv6 read as IPv4). */
   readonly trustedProxies: readonly string[]
   readonly upstreamAuthorization: 'none' | 'bearer'
+  /** Where the gRPC Check service listens, when it is on. */
+  readonly grpc?: { readonly host: string; readonly port: number }
 }
 
 /** Loopback only: the verify service is meant to sit next to its proxy. */
@@ -56,6 +64,16 @@ export function normalizeAddress(address: string): string {
   return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower
 }
 
+function checkGrpc(checker: Checker, value: unknown): VerifyConfig['grpc'] {
+  const grpc = checker.object(value, 'verify.grpc', false)
+  if (grpc === undefined) return undefined
+  checker.unknownKeys(grpc, 'verify.grpc', ['host', 'port'])
+  return {
+    host: checker.string(grpc.host, 'verify.grpc.host', false) ?? '127.0.0.1',
+    port: checker.integer(grpc.port, 'verify.grpc.port', 9001, 0, 65_535),
+  }
+}
+
 /**
  * Validates the `verify` section; every bad field is named on `checker`.
  * @example
@@ -65,13 +83,15 @@ export function normalizeAddress(address: string): string {
  */
 export function checkVerify(checker: Checker, value: unknown): VerifyConfig {
   const verify = checker.object(value, 'verify', false) ?? {}
-  checker.unknownKeys(verify, 'verify', ['trustedProxies', 'upstreamAuthorization'])
+  checker.unknownKeys(verify, 'verify', ['trustedProxies', 'upstreamAuthorization', 'grpc'])
   const listed = checker.stringList(verify.trustedProxies, 'verify.trustedProxies')
   listed?.forEach((address, index) => {
     if (isIP(address) === 0)
       checker.fail(`verify.trustedProxies[${index}]`, 'must be an IP address (no names, no ranges)')
   })
+  const grpc = checkGrpc(checker, verify.grpc)
   return {
+    ...(grpc === undefined ? {} : { grpc }),
     trustedProxies: (listed ?? DEFAULT_TRUSTED_PROXIES).map(normalizeAddress),
     upstreamAuthorization: checker.oneOf(
       verify.upstreamAuthorization,

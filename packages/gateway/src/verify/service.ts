@@ -36,6 +36,7 @@ import {
 import { createMetrics, type GatewayMetrics } from '../lib/metrics.js'
 import { createCheck, refusal, type CheckAnswer, type CheckRequest } from './check.js'
 import { normalizeAddress } from './config.js'
+import type { CheckBackend, GrpcListener } from './grpc.js'
 
 /**
  * A running (or ready to run) verify service.
@@ -49,8 +50,11 @@ import { normalizeAddress } from './config.js'
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export interface VerifyService {
-  /** Starts listening on `config.listen`; resolves with the bound address. */
-  listen(): Promise<{ url: string; host: string; port: number }>
+  /**
+   * Starts listening on `config.listen` (and the gRPC Check service on `verify.grpc` when set);
+   * resolves with the bound address, plus the gRPC one.
+   */
+  listen(): Promise<{ url: string; host: string; port: number; grpcUrl?: string }>
   /** Stops accepting checks, lets those in flight finish, closes the replay store. */
   close(): Promise<void>
   /** Answers one check, whatever protocol it came in (the gRPC front end uses it). */
@@ -155,7 +159,7 @@ export function createVerifyService(
   function record(
     answer: CheckAnswer,
     started: number,
-    client: { method: string | undefined; target: string | undefined },
+    client: { method?: string | undefined; target?: string | undefined },
   ): void {
     metrics.record(answer.outcome, answer.reason, (performance.now() - started) / 1000)
     if (!logger.isLevelEnabled('info')) return
@@ -273,9 +277,19 @@ export function createVerifyService(
     },
   )
 
+  let grpcListener: GrpcListener | undefined
+  const backend: CheckBackend = {
+    check,
+    isTrusted,
+    recordCheck: record,
+    identityHeaderNames: Object.values(settings.identityHeaders),
+    headerBytes: settings.limits.headerBytes,
+  }
+
   let closed: Promise<void> | undefined
   async function shutdown(): Promise<void> {
     closing = true
+    await grpcListener?.close()
     const done = new Promise<void>((resolve) => server.close(() => resolve()))
     server.closeIdleConnections()
     const deadline = setTimeout(() => server.closeAllConnections(), settings.shutdownTimeoutMs)
@@ -305,11 +319,27 @@ export function createVerifyService(
       const address = server.address() as AddressInfo
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
       const url = `http://${host}:${address.port}`
+      const grpcWhere = settings.verify.grpc
+      if (grpcWhere !== undefined) {
+        // Loaded only here: the gRPC packages are optional peers.
+        const { listenGrpc } = await import('./grpc.js')
+        grpcListener = await listenGrpc(backend, grpcWhere).catch((error: unknown) => {
+          server.close()
+          throw error
+        })
+      }
+      const grpcUrl = grpcListener?.url
       logger.info(
-        { url, routes: settings.routes.length, trustedProxies: settings.verify.trustedProxies },
+        {
+          url,
+          ...(grpcUrl === undefined ? {} : { grpcUrl }),
+          routes: settings.routes.length,
+          trustedProxies: settings.verify.trustedProxies,
+        },
         'verify service listening',
       )
-      return { url, host: address.address, port: address.port }
+      const bound = { url, host: address.address, port: address.port }
+      return grpcUrl === undefined ? bound : { ...bound, grpcUrl }
     },
     close() {
       closed ??= shutdown()

@@ -12,6 +12,8 @@ import { PUBLIC_BASE, baseConfig, dpopHeaders, type Harness } from './fixture.js
 export interface RunningVerify {
   readonly service: VerifyService
   readonly url: string
+  /** The gRPC Check service's URL, when `verify.grpc` is set. */
+  readonly grpcUrl?: string
   readonly logs: string[]
 }
 
@@ -32,8 +34,8 @@ export async function startVerify(
     env,
     logStream: { write: (line: string) => void logs.push(line) },
   })
-  const { url } = await service.listen()
-  return { service, url, logs }
+  const { url, grpcUrl } = await service.listen()
+  return { service, url, logs, ...(grpcUrl === undefined ? {} : { grpcUrl }) }
 }
 
 /** The headers a forward-auth proxy adds to the client's for a check of `method` `uri`. */

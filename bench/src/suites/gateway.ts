@@ -44,21 +44,24 @@ const GATEWAY = 'keybound gateway -> upstream'
 const BARE_PROXY = 'in-process verification + bare forward -> upstream (ceiling)'
 const ADDED_P50 = 'gateway added p50'
 
-interface App {
+/** A server child process of the suite (also used by the edge suite). */
+export interface App {
   readonly child: ChildProcess
   readonly port: number
 }
 
 /** What one contender is made of: where requests go and whose CPU counts. */
-interface Contender {
+export interface Contender {
   readonly name: string
   readonly entry: App
   readonly processes: readonly App[]
+  /** The request path (default `/items`). */
+  readonly path?: string
 }
 
 type Client = BoundClient
 
-interface ThroughputTurn {
+export interface ThroughputTurn {
   readonly rps: number
   readonly perCpuSecond: number
   readonly p50: number
@@ -66,7 +69,7 @@ interface ThroughputTurn {
   readonly failures: number
 }
 
-interface LatencyTurn {
+export interface LatencyTurn {
   readonly p50: number
   readonly p99: number
   readonly failures: number
@@ -74,7 +77,8 @@ interface LatencyTurn {
 
 type Headers = Record<string, string>
 
-async function startApp(
+/** Forks a server child of `gateway-child.js` and waits until it listens. */
+export async function startApp(
   kind: GatewayAppKind,
   issuer: string,
   jwksUri: string,
@@ -99,7 +103,8 @@ async function startApp(
   return { child, port }
 }
 
-async function cpuSeconds(apps: readonly App[]): Promise<number> {
+/** CPU seconds (user + system) the server children have used so far. */
+export async function cpuSeconds(apps: readonly App[]): Promise<number> {
   let total = 0
   for (const app of apps) {
     const reply = once(app.child, 'message') as Promise<[GatewayChildMessage]>
@@ -116,7 +121,8 @@ function headerPool(app: App, clients: readonly Client[], size: number): Promise
   return dpopRequestPool(`http://127.0.0.1:${app.port}${PATH}`, clients, size)
 }
 
-async function throughputTurn(
+/** One autocannon turn against a contender; CPU counted over its processes. */
+export async function throughputTurn(
   contender: Contender,
   pool: Headers[],
   seconds: number,
@@ -130,7 +136,7 @@ async function throughputTurn(
     requests: [
       {
         method: 'GET',
-        path: PATH,
+        path: contender.path ?? PATH,
         setupRequest: (request) => {
           request.headers = pool[next++ % pool.length]!
           return request
@@ -154,7 +160,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Sequential requests on one keep-alive connection, each timed on its own. */
-async function latencyTurn(contender: Contender, pool: Headers[]): Promise<LatencyTurn> {
+export async function latencyTurn(contender: Contender, pool: Headers[]): Promise<LatencyTurn> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   const times: number[] = []
   let failures = 0
@@ -166,7 +172,7 @@ async function latencyTurn(contender: Contender, pool: Headers[]): Promise<Laten
           {
             host: '127.0.0.1',
             port: contender.entry.port,
-            path: PATH,
+            path: contender.path ?? PATH,
             method: 'GET',
             headers,
             agent,

@@ -7,6 +7,7 @@ import { asToken } from './as-token.js'
 import { clientProof } from './client-proof.js'
 import { coreCreate } from './core-create.js'
 import { coreVerify } from './core-verify.js'
+import { edge } from './edge.js'
 import { gateway } from './gateway.js'
 import { replayMemory } from './replay-memory.js'
 import { serverHttp } from './server-http.js'
@@ -18,5 +19,6 @@ export const suites: readonly Suite[] = [
   clientProof,
   serverHttp,
   gateway,
+  edge,
   asToken,
 ]

@@ -23,22 +23,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { createProof } from '@keybound/core'
 import { send, type Received } from './support/http.js'
-import { PUBLIC_BASE, dpopHeaders, startHarness, type Harness } from './support/fixture.js'
+import { PUBLIC_BASE, dpopHeaders, type Harness } from './support/fixture.js'
 import {
   DENIAL_CASES,
-  denialCases,
+  IDENTITY,
   denialPath,
+  startEdgeHarness,
+  withPreviousStepNonce,
+  type EdgeHarness,
   seen,
   startVerify,
   type RunningVerify,
 } from './support/verify.js'
-
-const IDENTITY = [
-  'x-keybound-subject',
-  'x-keybound-client-id',
-  'x-keybound-scope',
-  'x-keybound-jkt',
-]
 
 function recipe(file: string): any {
   return parse(readFileSync(new URL(`../../../docs/edge/${file}`, import.meta.url), 'utf8'))
@@ -151,21 +147,19 @@ async function envoy(base: string, request: ClientRequest): Promise<Outcome> {
   return { kind: 'forward', headers: forwarded, clientHeaders }
 }
 
+let edge: EdgeHarness
 let harness: Harness
 let verify: RunningVerify
 let gatewayUrl: string
-let denials: ReturnType<typeof denialCases>
+let denials: EdgeHarness['denials']
 
 beforeAll(async () => {
-  harness = await startHarness({ clientId: 'app-1', scope: 'items:read items:write' })
-  verify = await startVerify(harness.issuer)
-  gatewayUrl = (await harness.gateway()).url
-  denials = denialCases(harness)
+  edge = await startEdgeHarness()
+  ;({ harness, verify, gatewayUrl, denials } = edge)
 })
 
 afterAll(async () => {
-  await verify?.service.close()
-  await harness?.close()
+  await edge?.close()
 })
 
 const PROXIES = {
@@ -245,17 +239,16 @@ describe('envoy, by contract: nonces', () => {
       expect(first.kind).toBe('deny')
       const nonce = (first as Extract<Outcome, { kind: 'deny' }>).response.headers['dpop-nonce']
       expect(nonce).toMatch(/^[\w.-]+$/)
-      let rotated: string | undefined
-      for (let attempt = 0; attempt < 5 && rotated === undefined; attempt++) {
-        const fresh = (await request()) as Extract<Outcome, { kind: 'deny' }>
-        const value = fresh.response.headers['dpop-nonce'] as string
-        const step = parseInt(value.split('.')[0]!, 36)
-        await new Promise((resolve) =>
-          setTimeout(resolve, Math.max(0, (step + 1) * 1000 - Date.now()) + 20),
-        )
-        const answer = await request(value)
-        if (answer.kind === 'forward') rotated = answer.clientHeaders['dpop-nonce']
-      }
+      const rotated = await withPreviousStepNonce(
+        async () =>
+          ((await request()) as Extract<Outcome, { kind: 'deny' }>).response.headers[
+            'dpop-nonce'
+          ] as string,
+        async (fresh) => {
+          const answer = await request(fresh)
+          return answer.kind === 'forward' ? answer.clientHeaders['dpop-nonce'] : undefined
+        },
+      )
       expect(rotated).toMatch(/^[\w.-]+$/)
     } finally {
       await strict.service.close()

@@ -13,19 +13,15 @@ import { PUBLIC_BASE, dpopHeaders, startHarness, type Harness } from './support/
 import { startProxy, type ProxyName, type RunningProxy } from './support/proxies.js'
 import {
   DENIAL_CASES,
+  IDENTITY,
   denialCases,
+  withPreviousStepNonce,
   denialPath,
   seen,
   startVerify,
   type RunningVerify,
 } from './support/verify.js'
 
-const IDENTITY = [
-  'x-keybound-subject',
-  'x-keybound-client-id',
-  'x-keybound-scope',
-  'x-keybound-jkt',
-]
 const NONCE_ENV = { NONCE_SECRET: 'n'.repeat(40) }
 
 let harness: Harness
@@ -172,17 +168,14 @@ describe.each(['nginx', 'caddy'] as ProxyName[])('%s + verify service', (name) =
     expect(nonce).toMatch(/^[\w.-]+$/)
     expect((await request(nonce)).status).toBe(200)
     // A nonce of the previous one-second step is taken and replaced: the new one must reach
-    // the client on the 200 (a few tries on a busy machine).
-    let rotated: Received | undefined
-    for (let attempt = 0; attempt < 5 && rotated === undefined; attempt++) {
-      const fresh = (await request()).headers['dpop-nonce'] as string
-      const step = parseInt(fresh.split('.')[0]!, 36)
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.max(0, (step + 1) * 1000 - Date.now()) + 20),
-      )
-      const answer = await request(fresh)
-      if (answer.status === 200) rotated = answer
-    }
+    // the client on the 200.
+    const rotated = await withPreviousStepNonce(
+      async () => (await request()).headers['dpop-nonce'] as string,
+      async (fresh) => {
+        const answer = await request(fresh)
+        return answer.status === 200 ? answer : undefined
+      },
+    )
     expect(rotated?.headers['dpop-nonce']).toMatch(/^[\w.-]+$/)
     expect(rotated?.headers['dpop-nonce']).not.toBe(nonce)
     expect(last().headers['x-keybound-nonce']).toBeUndefined()

@@ -7,12 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createProof } from '@keybound/core'
 import { resolveGatewayConfig } from '../src/index.js'
-import { send, type Received } from './support/http.js'
-import { PUBLIC_BASE, dpopHeaders, startHarness, type Harness } from './support/fixture.js'
+import { send } from './support/http.js'
+import { PUBLIC_BASE, dpopHeaders, type Harness } from './support/fixture.js'
 import {
   DENIAL_CASES,
-  denialCases,
   denialPath,
+  startEdgeHarness,
+  withPreviousStepNonce,
+  type EdgeHarness,
   forwarded,
   seen,
   startVerify,
@@ -20,21 +22,19 @@ import {
   type RunningVerify,
 } from './support/verify.js'
 
+let edge: EdgeHarness
 let harness: Harness
 let verify: RunningVerify
 let gatewayUrl: string
-let denials: ReturnType<typeof denialCases>
+let denials: EdgeHarness['denials']
 
 beforeAll(async () => {
-  harness = await startHarness({ clientId: 'app-1', scope: 'items:read items:write' })
-  verify = await startVerify(harness.issuer)
-  gatewayUrl = (await harness.gateway()).url
-  denials = denialCases(harness)
+  edge = await startEdgeHarness()
+  ;({ harness, verify, gatewayUrl, denials } = edge)
 })
 
 afterAll(async () => {
-  await verify?.service.close()
-  await harness?.close()
+  await edge?.close()
 })
 
 /** A check of `method` `uri` carrying the client's `headers`. */
@@ -126,17 +126,14 @@ describe('verify service: nonces', () => {
       const second = await checkStrict(nonce)
       expect(second.status).toBe(200)
       // A nonce of the previous step is accepted and replaced: the client must get the new one
-      // on the allowed request. Wait for the next one-second step (a few tries on a busy box).
-      let rotated: Received | undefined
-      for (let attempt = 0; attempt < 5 && rotated === undefined; attempt++) {
-        const fresh = (await checkStrict()).headers['dpop-nonce'] as string
-        const step = parseInt(fresh.split('.')[0]!, 36)
-        await new Promise((resolve) =>
-          setTimeout(resolve, Math.max(0, (step + 1) * 1000 - Date.now()) + 20),
-        )
-        const answer = await checkStrict(fresh)
-        if (answer.status === 200) rotated = answer
-      }
+      // on the allowed request.
+      const rotated = await withPreviousStepNonce(
+        async () => (await checkStrict()).headers['dpop-nonce'] as string,
+        async (nonce) => {
+          const answer = await checkStrict(nonce)
+          return answer.status === 200 ? answer : undefined
+        },
+      )
       expect(rotated?.headers['dpop-nonce']).toMatch(/^[\w.-]+$/)
     } finally {
       await strict.service.close()

@@ -7,7 +7,7 @@ import { createVerifyService, type VerifyService } from '../../src/index.js'
 import { createProof } from '@keybound/core'
 import type { Received } from './http.js'
 import type { TestIssuer } from './issuer.js'
-import { PUBLIC_BASE, baseConfig, dpopHeaders, type Harness } from './fixture.js'
+import { PUBLIC_BASE, baseConfig, dpopHeaders, startHarness, type Harness } from './fixture.js'
 
 export interface RunningVerify {
   readonly service: VerifyService
@@ -109,4 +109,60 @@ export type DenialCase = (typeof DENIAL_CASES)[number]
 /** The path each denial case is sent to. */
 export function denialPath(name: DenialCase): string {
   return name === 'insufficient scope' ? '/admin/x' : '/items/7'
+}
+
+/** The identity headers of the default config. */
+export const IDENTITY = [
+  'x-keybound-subject',
+  'x-keybound-client-id',
+  'x-keybound-scope',
+  'x-keybound-jkt',
+] as const
+
+/**
+ * Proves that a rotated nonce reaches the client on success: `issue` gets a fresh nonce, which
+ * is used once the next one-second step has begun (the previous step's nonce is accepted and
+ * replaced). `use` resolves with a result when the request was allowed; a few tries on a busy
+ * machine, where the wait may overshoot into the step after.
+ */
+export async function withPreviousStepNonce<T>(
+  issue: () => Promise<string>,
+  use: (nonce: string) => Promise<T | undefined>,
+): Promise<T | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const fresh = await issue()
+    const step = parseInt(fresh.split('.')[0]!, 36)
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, (step + 1) * 1000 - Date.now()) + 20),
+    )
+    const result = await use(fresh)
+    if (result !== undefined) return result
+  }
+  return undefined
+}
+
+/** A harness, a verify service on it, the in-process gateway as reference, the denial cases. */
+export interface EdgeHarness {
+  readonly harness: Harness
+  readonly verify: RunningVerify
+  readonly gatewayUrl: string
+  readonly denials: ReturnType<typeof denialCases>
+  close(): Promise<void>
+}
+
+/** Starts what the verify-service tests compare: the service and the gateway, one issuer. */
+export async function startEdgeHarness(): Promise<EdgeHarness> {
+  const harness = await startHarness({ clientId: 'app-1', scope: 'items:read items:write' })
+  const verify = await startVerify(harness.issuer)
+  const gatewayUrl = (await harness.gateway()).url
+  return {
+    harness,
+    verify,
+    gatewayUrl,
+    denials: denialCases(harness),
+    async close() {
+      await verify.service.close()
+      await harness.close()
+    },
+  }
 }

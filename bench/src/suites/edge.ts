@@ -15,18 +15,19 @@
  * connection, sequential, for p50/p99), turns alternating contender by contender each round.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
-import { median } from '../lib/measure.js'
-import { dpopRequestPool, generateKeys, type BoundClient } from '../lib/proofs.js'
+import { dpopRequestPool, type BoundClient } from '../lib/proofs.js'
 import { evaluateTargets, loadRows, type MeasurementRow, type Suite } from '../lib/suite.js'
 import {
+  boundClients,
+  latencyRowsOf,
   latencyTurn,
+  ms,
   startApp,
   throughputTurn,
   type App,
@@ -162,8 +163,6 @@ async function edgeThroughput(
   return { ...turn, perCpuSecond: ok / (ok / turn.perCpuSecond + proxyCpu) }
 }
 
-const ms = (value: number): string => `${value.toFixed(2)} ms`
-
 export const edge: Suite = {
   name: 'edge',
   description:
@@ -176,13 +175,7 @@ export const edge: Suite = {
     const apps: App[] = []
     const proxies: Proxy[] = []
     try {
-      const keys = await generateKeys('ES256', CLIENTS)
-      const clients: BoundClient[] = await Promise.all(
-        keys.map(async (key) => {
-          const token = await issuer.mint(key.jkt)
-          return { key, token, ath: createHash('sha256').update(token).digest('base64url') }
-        }),
-      )
+      const clients = await boundClients(issuer, CLIENTS)
       const start = async (...args: Parameters<typeof startApp>) => {
         const app = await startApp(...args)
         apps.push(app)
@@ -259,16 +252,7 @@ export const edge: Suite = {
 
       const rps = loadRows(contenders, throughput, (each) => each.rps)
       const cpu = loadRows(contenders, throughput, (each) => each.perCpuSecond)
-      const latencyRows: MeasurementRow[] = contenders.map((contender) => {
-        const list = latency.get(contender)!
-        const failures = list.reduce((sum, each) => sum + each.failures, 0)
-        return {
-          name: contender.name,
-          value: median(list.map((each) => each.p50)),
-          rounds: list.map((each) => each.p50),
-          note: `p99 ${ms(median(list.map((each) => each.p99)))}${failures > 0 ? `, ${failures} non-2xx` : ''}`,
-        }
-      })
+      const latencyRows = latencyRowsOf(contenders, latency)
       const base = latencyRows[0]!.value
       const addedRows: MeasurementRow[] = latencyRows.slice(1).map((row) => ({
         name: `${row.name}: added p50`,

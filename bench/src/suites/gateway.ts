@@ -195,7 +195,39 @@ export async function latencyTurn(contender: Contender, pool: Headers[]): Promis
   return { p50: percentile(times, 50), p99: percentile(times, 99), failures }
 }
 
-const ms = (value: number): string => `${value.toFixed(2)} ms`
+/** Milliseconds as the tables print them. */
+export const ms = (value: number): string => `${value.toFixed(2)} ms`
+
+/** `count` ES256 clients, each with a token bound to its key (and the token's `ath`). */
+export async function boundClients(
+  issuer: { mint(jkt: string): Promise<string> },
+  count: number,
+): Promise<Client[]> {
+  const keys = await generateKeys('ES256', count)
+  return Promise.all(
+    keys.map(async (key) => {
+      const token = await issuer.mint(key.jkt)
+      return { key, token, ath: createHash('sha256').update(token).digest('base64url') }
+    }),
+  )
+}
+
+/** One p50 row per contender: the median of its rounds, with the p99 and any failures. */
+export function latencyRowsOf<C extends Contender>(
+  contenders: readonly C[],
+  latency: Map<C, LatencyTurn[]>,
+): MeasurementRow[] {
+  return contenders.map((contender) => {
+    const list = latency.get(contender)!
+    const failures = list.reduce((sum, each) => sum + each.failures, 0)
+    return {
+      name: contender.name,
+      value: median(list.map((each) => each.p50)),
+      rounds: list.map((each) => each.p50),
+      note: `p99 ${ms(median(list.map((each) => each.p99)))}${failures > 0 ? `, ${failures} non-2xx` : ''}`,
+    }
+  })
+}
 
 export const gateway: Suite = {
   name: 'gateway',
@@ -207,13 +239,7 @@ export const gateway: Suite = {
     const issuer = await startIssuer()
     const apps: App[] = []
     try {
-      const keys = await generateKeys('ES256', CLIENTS)
-      const clients: Client[] = await Promise.all(
-        keys.map(async (key) => {
-          const token = await issuer.mint(key.jkt)
-          return { key, token, ath: createHash('sha256').update(token).digest('base64url') }
-        }),
-      )
+      const clients = await boundClients(issuer, CLIENTS)
       const upstream = await startApp('upstream', issuer.issuer, issuer.jwksUri)
       apps.push(upstream)
       const gatewayApp = await startApp('gateway', issuer.issuer, issuer.jwksUri, upstream)
@@ -269,16 +295,7 @@ export const gateway: Suite = {
 
       const rps = loadRows(contenders, throughput, (each) => each.rps)
       const cpu = loadRows(contenders, throughput, (each) => each.perCpuSecond)
-      const latencyRows: MeasurementRow[] = contenders.map((contender) => {
-        const list = latency.get(contender)!
-        const failures = list.reduce((sum, each) => sum + each.failures, 0)
-        return {
-          name: contender.name,
-          value: median(list.map((each) => each.p50)),
-          rounds: list.map((each) => each.p50),
-          note: `p99 ${ms(median(list.map((each) => each.p99)))}${failures > 0 ? `, ${failures} non-2xx` : ''}`,
-        }
-      })
+      const latencyRows = latencyRowsOf(contenders, latency)
       const added = latencyRows[1]!.value - latencyRows[0]!.value
       const addedRows: MeasurementRow[] = [
         {

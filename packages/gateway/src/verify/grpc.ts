@@ -131,8 +131,14 @@ export async function listenGrpc(
   backend: CheckBackend,
   where: { host: string; port: number },
 ): Promise<GrpcListener> {
-  const grpc = await import('@grpc/grpc-js')
-  const loader = await import('@grpc/proto-loader')
+  const [grpc, loader] = await Promise.all([
+    import('@grpc/grpc-js'),
+    import('@grpc/proto-loader'),
+  ]).catch(() => {
+    throw new Error(
+      'verify.grpc needs the optional peers @grpc/grpc-js and @grpc/proto-loader: npm install @grpc/grpc-js @grpc/proto-loader',
+    )
+  })
   const definition = await loader.load(PROTO_FILE, {
     includeDirs: [PROTO_ROOT],
     keepCase: true,

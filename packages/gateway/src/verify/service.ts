@@ -67,6 +67,9 @@ export interface VerifyService {
   readonly logger: Logger
 }
 
+/** Idle keep-alive of the proxies' connections, longer than any proxy's default but Envoy's. */
+const KEEP_ALIVE_MS = 130_000
+
 /** The `path_prefix` of Envoy's HTTP ext_authz in the recipe. */
 const ENVOY_PREFIX = '/envoy'
 
@@ -263,6 +266,11 @@ export function createVerifyService(
 
   const server: Server = createServer(
     {
+      // Proxies keep their connections to the verify service open and reuse them. If Node closed
+      // an idle one first, a check sent on it at that moment would fail (nginx answers 500). So
+      // the service waits longer than the proxies' own idle timeouts: nginx 60 s, Traefik 90 s,
+      // Caddy 120 s (Envoy's hour must be lowered in its cluster, see docs/edge.md).
+      keepAliveTimeout: KEEP_ALIVE_MS,
       // Larger than the limit, so that an oversized head gets a clear 431 from `answerCheck`
       // (folded for nginx) rather than a reset; Node's own 431 stays the backstop.
       maxHeaderSize: settings.limits.headerBytes + 64 * 1024,

@@ -181,3 +181,27 @@ describe.each(['nginx', 'caddy'] as ProxyName[])('%s + verify service', (name) =
     expect(last().headers['x-keybound-nonce']).toBeUndefined()
   })
 })
+
+describe('nginx + verify service with upstreamAuthorization: bearer', () => {
+  it('hands the API the token as Bearer, and never the proof', async () => {
+    const legacy = await startVerify(harness.issuer, {
+      verify: { upstreamAuthorization: 'bearer' },
+    })
+    const nginx = await startProxy('nginx', {
+      keybound: new URL(legacy.url).host,
+      upstream: new URL(harness.upstream.url).host,
+    })
+    try {
+      const response = await send(`${nginx.url}/items/11`, {
+        headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/11'),
+      })
+      expect(response.status, nginx.stderr()).toBe(200)
+      const received = harness.upstream.received.at(-1)!
+      expect(received.headers.authorization).toBe(`Bearer ${harness.token}`)
+      expect(received.headers.dpop).toBeUndefined()
+    } finally {
+      await nginx.close()
+      await legacy.service.close()
+    }
+  })
+})

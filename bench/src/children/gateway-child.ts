@@ -13,15 +13,18 @@
  *             then the leanest forward through an undici pool (the gateway's own client): one
  *             identity header, the upstream's answer streamed back as it is, and none of the
  *             gateway's timeouts, limits, metrics or header rewriting.
+ *   verify:   the gateway's verify service (`keybound authz`) for a proxy listening at
+ *             `upstreamPort` (its public base URL; the verify service's own port when it is
+ *             asked alone), same route, scope and replay store.
  */
 import { createServer, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { dpopPlugin } from '@keybound/server/fastify'
-import { createGateway } from '@keybound/gateway'
+import { createGateway, createVerifyService } from '@keybound/gateway'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Pool, type Dispatcher } from 'undici'
 
-export type GatewayAppKind = 'upstream' | 'gateway' | 'direct' | 'bare-proxy'
+export type GatewayAppKind = 'upstream' | 'gateway' | 'direct' | 'bare-proxy' | 'verify'
 
 export type GatewayChildMessage =
   | { type: 'ready'; port: number }
@@ -69,6 +72,17 @@ async function startGateway(): Promise<void> {
     log: { level: 'warn' },
   })
   await gateway.listen()
+}
+
+async function startVerify(): Promise<void> {
+  const service = createVerifyService({
+    listen: { host: '127.0.0.1', port },
+    publicBaseUrl: `http://127.0.0.1:${upstreamPort ?? port}`,
+    tokens: { jwt: { issuer, audience, jwksUri } },
+    routes: [{ path: '/items', methods: ['GET'], scopes: ['read'] }],
+    log: { level: 'warn' },
+  })
+  await service.listen()
 }
 
 // Fastify with the in-process verification that `direct` and `bare-proxy` share.
@@ -128,6 +142,7 @@ try {
   else if (kind === 'gateway') await startGateway()
   else if (kind === 'direct') await startDirect()
   else if (kind === 'bare-proxy') await startBareProxy()
+  else if (kind === 'verify') await startVerify()
   else throw new Error(`unknown app kind ${String(kind)}`)
   send({ type: 'ready', port })
 } catch (error) {

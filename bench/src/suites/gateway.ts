@@ -45,21 +45,24 @@ const GATEWAY = 'keybound gateway -> upstream'
 const BARE_PROXY = 'in-process verification + bare forward -> upstream (ceiling)'
 const ADDED_P50 = 'gateway added p50'
 
-interface App {
+/** A server child process of the suite (also used by the edge suite). */
+export interface App {
   readonly child: ChildProcess
   readonly port: number
 }
 
 /** What one contender is made of: where requests go and whose CPU counts. */
-interface Contender {
+export interface Contender {
   readonly name: string
   readonly entry: App
   readonly processes: readonly App[]
+  /** The request path (default `/items`). */
+  readonly path?: string
 }
 
 type Client = BoundClient
 
-interface ThroughputTurn {
+export interface ThroughputTurn {
   readonly rps: number
   readonly perCpuSecond: number
   readonly p50: number
@@ -67,7 +70,7 @@ interface ThroughputTurn {
   readonly failures: number
 }
 
-interface LatencyTurn {
+export interface LatencyTurn {
   readonly p50: number
   readonly p99: number
   readonly failures: number
@@ -75,7 +78,8 @@ interface LatencyTurn {
 
 type Headers = Record<string, string>
 
-async function startApp(
+/** Forks a server child of `gateway-child.js` and waits until it listens. */
+export async function startApp(
   kind: GatewayAppKind,
   issuer: string,
   jwksUri: string,
@@ -103,7 +107,8 @@ async function startApp(
   return { child, port }
 }
 
-async function cpuSeconds(apps: readonly App[]): Promise<number> {
+/** CPU seconds (user + system) the server children have used so far. */
+export async function cpuSeconds(apps: readonly App[]): Promise<number> {
   let total = 0
   for (const app of apps) {
     const reply = once(app.child, 'message') as Promise<[GatewayChildMessage]>
@@ -120,7 +125,8 @@ function headerPool(app: App, clients: readonly Client[], size: number): Promise
   return dpopRequestPool(`http://127.0.0.1:${app.port}${PATH}`, clients, size)
 }
 
-async function throughputTurn(
+/** One autocannon turn against a contender; CPU counted over its processes. */
+export async function throughputTurn(
   contender: Contender,
   pool: Headers[],
   seconds: number,
@@ -134,7 +140,7 @@ async function throughputTurn(
     requests: [
       {
         method: 'GET',
-        path: PATH,
+        path: contender.path ?? PATH,
         setupRequest: (request) => {
           request.headers = pool[next++ % pool.length]!
           return request
@@ -158,7 +164,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Sequential requests on one keep-alive connection, each timed on its own. */
-async function latencyTurn(contender: Contender, pool: Headers[]): Promise<LatencyTurn> {
+export async function latencyTurn(contender: Contender, pool: Headers[]): Promise<LatencyTurn> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   const times: number[] = []
   let failures = 0
@@ -170,7 +176,7 @@ async function latencyTurn(contender: Contender, pool: Headers[]): Promise<Laten
           {
             host: '127.0.0.1',
             port: contender.entry.port,
-            path: PATH,
+            path: contender.path ?? PATH,
             method: 'GET',
             headers,
             agent,
@@ -193,7 +199,39 @@ async function latencyTurn(contender: Contender, pool: Headers[]): Promise<Laten
   return { p50: percentile(times, 50), p99: percentile(times, 99), failures }
 }
 
-const ms = (value: number): string => `${value.toFixed(2)} ms`
+/** Milliseconds as the tables print them. */
+export const ms = (value: number): string => `${value.toFixed(2)} ms`
+
+/** `count` ES256 clients, each with a token bound to its key (and the token's `ath`). */
+export async function boundClients(
+  issuer: { mint(jkt: string): Promise<string> },
+  count: number,
+): Promise<Client[]> {
+  const keys = await generateKeys('ES256', count)
+  return Promise.all(
+    keys.map(async (key) => {
+      const token = await issuer.mint(key.jkt)
+      return { key, token, ath: createHash('sha256').update(token).digest('base64url') }
+    }),
+  )
+}
+
+/** One p50 row per contender: the median of its rounds, with the p99 and any failures. */
+export function latencyRowsOf<C extends Contender>(
+  contenders: readonly C[],
+  latency: Map<C, LatencyTurn[]>,
+): MeasurementRow[] {
+  return contenders.map((contender) => {
+    const list = latency.get(contender)!
+    const failures = list.reduce((sum, each) => sum + each.failures, 0)
+    return {
+      name: contender.name,
+      value: median(list.map((each) => each.p50)),
+      rounds: list.map((each) => each.p50),
+      note: `p99 ${ms(median(list.map((each) => each.p99)))}${failures > 0 ? `, ${failures} non-2xx` : ''}`,
+    }
+  })
+}
 
 export const gateway: Suite = {
   name: 'gateway',
@@ -205,13 +243,7 @@ export const gateway: Suite = {
     const issuer = await startIssuer()
     const apps: App[] = []
     try {
-      const keys = await generateKeys('ES256', CLIENTS)
-      const clients: Client[] = await Promise.all(
-        keys.map(async (key) => {
-          const token = await issuer.mint(key.jkt)
-          return { key, token, ath: createHash('sha256').update(token).digest('base64url') }
-        }),
-      )
+      const clients = await boundClients(issuer, CLIENTS)
       const upstream = await startApp('upstream', issuer.issuer, issuer.jwksUri)
       apps.push(upstream)
       const gatewayApp = await startApp('gateway', issuer.issuer, issuer.jwksUri, upstream)
@@ -267,16 +299,7 @@ export const gateway: Suite = {
 
       const rps = loadRows(contenders, throughput, (each) => each.rps)
       const cpu = loadRows(contenders, throughput, (each) => each.perCpuSecond)
-      const latencyRows: MeasurementRow[] = contenders.map((contender) => {
-        const list = latency.get(contender)!
-        const failures = list.reduce((sum, each) => sum + each.failures, 0)
-        return {
-          name: contender.name,
-          value: median(list.map((each) => each.p50)),
-          rounds: list.map((each) => each.p50),
-          note: `p99 ${ms(median(list.map((each) => each.p99)))}${failures > 0 ? `, ${failures} non-2xx` : ''}`,
-        }
-      })
+      const latencyRows = latencyRowsOf(contenders, latency)
       const added = latencyRows[1]!.value - latencyRows[0]!.value
       const addedRows: MeasurementRow[] = [
         {

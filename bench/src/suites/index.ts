@@ -7,6 +7,7 @@ import { asToken } from './as-token.js'
 import { clientProof } from './client-proof.js'
 import { coreCreate } from './core-create.js'
 import { coreVerify } from './core-verify.js'
+import { edge } from './edge.js'
 import { gateway } from './gateway.js'
 import { pkcs11 } from './pkcs11.js'
 import { replayMemory } from './replay-memory.js'
@@ -19,6 +20,7 @@ export const suites: readonly Suite[] = [
   clientProof,
   serverHttp,
   gateway,
+  edge,
   asToken,
   pkcs11,
 ]

@@ -9,6 +9,7 @@ import { DPoPError } from '@keybound/core'
 import { addKeygenCommand, addThumbprintCommand } from './commands/key-commands.js'
 import { addExplainCommand, addProofCommand, addVerifyCommand } from './commands/proof-commands.js'
 import { addGatewayCommand } from './commands/gateway-command.js'
+import { addAuthzCommand } from './commands/authz-command.js'
 import { addCurlCommand } from './commands/curl-command.js'
 import { addServeCommand } from './commands/serve-command.js'
 import { addAsCommand } from './commands/as-command.js'
@@ -30,6 +31,7 @@ addVerifyCommand(program)
 addExplainCommand(program)
 addCurlCommand(program)
 addGatewayCommand(program)
+addAuthzCommand(program)
 addServeCommand(program)
 addAsCommand(program)
 

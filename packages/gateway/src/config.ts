@@ -10,6 +10,7 @@ import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
 import { OVERRIDE_HEADERS } from './lib/headers.js'
+import { checkVerify, type VerifyConfig, type VerifyInput } from './verify/config.js'
 
 /**
  * One route of the gateway, as written in the config file. Give `path` (a pattern) or `prefix`.
@@ -82,7 +83,8 @@ export interface GatewayConfigInput {
   listen?: { host?: string; port?: number }
   publicBaseUrl: string
   trustProxy?: boolean
-  upstream: { url: string; timeoutMs?: number; connections?: number }
+  /** Where accepted requests go; optional for the verify service, which forwards nothing. */
+  upstream?: { url: string; timeoutMs?: number; connections?: number }
   tokens:
     | { jwt: { issuer: string; audience: string | string[]; jwksUri: string } }
     | {
@@ -110,6 +112,8 @@ export interface GatewayConfigInput {
   allowBearer?: boolean
   algorithms?: string[]
   log?: { level?: string }
+  /** Settings of the verify service (`keybound authz`) only. */
+  verify?: VerifyInput
 }
 
 /** How request paths are read before routes are matched. */
@@ -241,6 +245,15 @@ export interface GatewayConfig {
   readonly allowBearer: boolean
   readonly algorithms?: readonly string[]
   readonly log: { readonly level: string }
+  readonly verify: VerifyConfig
+}
+
+/**
+ * Who reads a config: the `gateway` (default) needs an `upstream`; the `verify` service
+ * (`keybound authz`) answers a proxy's checks and forwards nothing, so it does not.
+ */
+export interface ConfigUse {
+  mode?: 'gateway' | 'verify'
 }
 
 /**
@@ -309,8 +322,11 @@ const RESERVED_HEADERS = new Set([
 
 type Json = Record<string, unknown>
 
-/** Collects problems instead of stopping at the first, so one run names every bad field. */
-class Checker {
+/**
+ * Collects problems instead of stopping at the first, so one run names every bad field.
+ * Exported for the `verify` section's checks, not from the package.
+ */
+export class Checker {
   readonly problems: string[] = []
 
   fail(path: string, message: string): undefined {
@@ -779,6 +795,7 @@ export function resolveGatewayConfig(
   input: unknown,
   env: NodeJS.ProcessEnv = process.env,
   source?: string,
+  use: ConfigUse = {},
 ): GatewayConfig {
   const checker = new Checker()
   const root = checker.object(input, 'config')
@@ -803,6 +820,7 @@ export function resolveGatewayConfig(
     'allowBearer',
     'algorithms',
     'log',
+    'verify',
   ])
 
   const listen = checkListen(checker, root.listen, 'listen', DEFAULTS.port)
@@ -810,9 +828,13 @@ export function resolveGatewayConfig(
   const publicBaseUrl = checker.url(root.publicBaseUrl, 'publicBaseUrl', ['https:', 'http:'])
   const trustProxy = checker.boolean(root.trustProxy, 'trustProxy', false)
 
-  const upstream = checker.object(root.upstream, 'upstream') ?? {}
+  const upstreamRequired = use.mode !== 'verify'
+  const upstream = checker.object(root.upstream, 'upstream', upstreamRequired) ?? {}
   checker.unknownKeys(upstream, 'upstream', ['url', 'timeoutMs', 'connections'])
-  const upstreamUrl = checker.url(upstream.url, 'upstream.url', ['http:', 'https:'])
+  const upstreamUrl =
+    upstreamRequired || upstream.url !== undefined
+      ? checker.url(upstream.url, 'upstream.url', ['http:', 'https:'])
+      : undefined
   if (upstreamUrl !== undefined && /[?#]/.test(upstreamUrl))
     checker.fail('upstream.url', 'must not have a query or fragment')
   const timeoutMs = checker.integer(
@@ -919,6 +941,7 @@ export function resolveGatewayConfig(
       ? {}
       : { algorithms: checker.stringList(root.algorithms, 'algorithms') ?? [] }),
     log: { level },
+    verify: checkVerify(checker, root.verify),
   }
   if (checker.problems.length > 0) throw new GatewayConfigError(checker.problems, source)
   return config
@@ -937,6 +960,7 @@ export function resolveGatewayConfig(
 export async function loadGatewayConfig(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  use: ConfigUse = {},
 ): Promise<GatewayConfig> {
   const text = await readFile(file, 'utf8')
   let parsed: unknown
@@ -953,5 +977,5 @@ export async function loadGatewayConfig(
       file,
     )
   }
-  return resolveGatewayConfig(parsed, env, file)
+  return resolveGatewayConfig(parsed, env, file, use)
 }

@@ -134,7 +134,8 @@ const NO_STORE = { 'cache-control': 'no-store' }
 /** A Fastify server of the gateway (the public one or the admin one). */
 type GatewayServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>
 
-function isResolved(config: unknown): config is GatewayConfig {
+/** Whether `config` is already resolved (see `resolveGatewayConfig`), not the file's shape. */
+export function isResolved(config: unknown): config is GatewayConfig {
   return (
     typeof config === 'object' &&
     config !== null &&
@@ -142,7 +143,8 @@ function isResolved(config: unknown): config is GatewayConfig {
   )
 }
 
-function buildLogger(config: GatewayConfig, options: GatewayOptions): Logger {
+/** The logger of a gateway or verify service: the given one, or pino with secrets redacted. */
+export function buildLogger(config: GatewayConfig, options: GatewayOptions): Logger {
   if (options.logger !== undefined) return options.logger
   return pino(
     {
@@ -178,7 +180,8 @@ function buildAccessTokens(tokens: GatewayConfig['tokens']): AccessTokenValidato
   })
 }
 
-function buildReplayStore(
+/** The replay store the config names (memory, or Redis with its errors logged without URL). */
+export function buildReplayStore(
   config: GatewayConfig,
   logger: Logger,
 ): ReplayStore & { close?(): Promise<void> } {
@@ -196,6 +199,26 @@ function buildReplayStore(
         { code: (error as { code?: unknown })?.code },
         'redis replay store connection error',
       ),
+  })
+}
+
+/**
+ * The resource server a gateway or verify service checks requests with (RFC 9449 §7). The
+ * verify service passes `trustProxy: false`: it rebuilds the URL from its proxy's check itself.
+ */
+export function buildResourceServer(
+  settings: GatewayConfig,
+  replayStore: ReplayStore,
+  trustProxy: boolean = settings.trustProxy,
+): ResourceServer {
+  return createResourceServer({
+    publicBaseUrl: settings.publicBaseUrl,
+    trustProxy,
+    accessTokens: buildAccessTokens(settings.tokens),
+    replayStore,
+    allowBearer: settings.allowBearer,
+    ...(settings.nonces === false ? {} : { nonces: settings.nonces }),
+    ...(settings.algorithms === undefined ? {} : { algorithms: settings.algorithms }),
   })
 }
 
@@ -241,15 +264,7 @@ export function createGateway(
   const logger = buildLogger(settings, options)
   const metrics = createMetrics()
   const replayStore = buildReplayStore(settings, logger)
-  const resourceServer: ResourceServer = createResourceServer({
-    publicBaseUrl: settings.publicBaseUrl,
-    trustProxy: settings.trustProxy,
-    accessTokens: buildAccessTokens(settings.tokens),
-    replayStore,
-    allowBearer: settings.allowBearer,
-    ...(settings.nonces === false ? {} : { nonces: settings.nonces }),
-    ...(settings.algorithms === undefined ? {} : { algorithms: settings.algorithms }),
-  })
+  const resourceServer = buildResourceServer(settings, replayStore)
   const upstream = createUpstream(settings.upstream.url, settings.upstream)
   const publicUrl = new URL(settings.publicBaseUrl)
   const policy = createHeaderPolicy({

@@ -22,3 +22,7 @@ export {
   type PathsInput,
   type RequestHeadersInput,
 } from './config.js'
+export { createVerifyService, type VerifyService } from './verify/service.js'
+export type { CheckRequest, CheckAnswer } from './verify/check.js'
+export type { VerifyInput, VerifyConfig } from './verify/config.js'
+export type { ConfigUse } from './config.js'

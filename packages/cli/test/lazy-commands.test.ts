@@ -5,13 +5,13 @@
  * commander, core and client runs the proof commands while each heavy command (and a pkcs11: key,
  * which needs the optional `@keybound/pkcs11`) names the package to install.
  */
-import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runNode as run, type RunResult } from './support/run-node.js'
 
 const CLI_DIR = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(CLI_DIR, 'dist/bin.js')
@@ -26,29 +26,6 @@ const HEAVY =
 // The PKCS#11 signer, an optional peer loaded only for pkcs11: keys.
 const PKCS11 = /\/packages\/pkcs11\/|\/node_modules\/pkcs11js\//
 const PKCS11_KEY = 'pkcs11:token=dpop;object=agent'
-
-interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      args,
-      { env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1,
-          stdout,
-          stderr,
-        })
-      },
-    )
-  })
-}
 
 let workDir: string
 let keyFile: string

@@ -4,7 +4,6 @@
  * proofs core accepts, curl calls a loopback server that verifies the proof, and the failures
  * (wrong PIN, missing key, a PIN in the URI or on the command line) are one clear line, exit 2.
  */
-import { execFile } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { readdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
@@ -12,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryReplayStore, verifyProof } from '@keybound/core'
 import { openPkcs11Signer } from '@keybound/pkcs11'
+import { runNode, type RunResult } from './support/run-node.js'
 import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '../../pkcs11/test/support/softhsm.js'
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
@@ -19,28 +19,9 @@ const PIN_ENV = 'KEYBOUND_CLI_TEST_PIN'
 const PIN = '2468-cli'
 const HTU = 'https://api.example.com/items'
 
-interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 // The child gets SOFTHSM2_CONF and the PIN variable from this process (beforeAll sets them).
 function runCli(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1,
-          stdout,
-          stderr,
-        })
-      },
-    )
-  })
+  return runNode([BIN, ...args], env)
 }
 
 function keyUri(object: string, query = `&pin-source=env:${PIN_ENV}`): string {

@@ -568,7 +568,9 @@ describe('keybound methods and verify refusals', () => {
 describe('keybound help and errors', () => {
   it('help marks required options, and every missing one is named at once', async () => {
     const help = await runCli(['proof', '--help'])
-    expect(help.stdout).toMatch(/-k, --key <file> +private key file \(JWK or PEM\) \(required\)/)
+    expect(help.stdout).toMatch(
+      /-k, --key <file> +private key file \(JWK or PEM\) or pkcs11: URI \(required\)/,
+    )
     expect(help.stdout).toMatch(/-m, --method <method> [^]*?\(signed upper case\) \(required\)/)
     expect(help.stdout).toMatch(/-u, --url <url> [^]*?\(required\)/)
     expect(help.stdout).not.toMatch(/--nonce <nonce> [^\n]*\(required\)/)

@@ -2,16 +2,16 @@
  * The proof commands start without the heavy packages: a child process run with a module hook
  * that records every ES module it loads shows that they never load the authorization server,
  * the gateway, the demo or their frameworks; and a copy of the CLI installed beside only
- * commander, core and client runs the proof commands while each heavy command names the package
- * to install.
+ * commander, core and client runs the proof commands while each heavy command (and a pkcs11: key,
+ * which needs the optional `@keybound/pkcs11`) names the package to install.
  */
-import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runNode as run, type RunResult } from './support/run-node.js'
 
 const CLI_DIR = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(CLI_DIR, 'dist/bin.js')
@@ -23,28 +23,9 @@ const API = 'https://api.example.com/items'
 const HEAVY =
   /\/(packages\/(gateway|authorization-server|server)|apps\/demo)\/|\/node_modules\/(fastify|@fastify|pino|better-sqlite3[^/]*|pg|kysely|esbuild|jose|redis|@redis|prom-client|yaml|undici)\//
 
-interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      args,
-      { env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1,
-          stdout,
-          stderr,
-        })
-      },
-    )
-  })
-}
+// The PKCS#11 signer, an optional peer loaded only for pkcs11: keys.
+const PKCS11 = /\/packages\/pkcs11\/|\/node_modules\/pkcs11js\//
+const PKCS11_KEY = 'pkcs11:token=dpop;object=agent'
 
 let workDir: string
 let keyFile: string
@@ -90,6 +71,8 @@ describe('the proof commands load no heavy package', () => {
     expect(loaded.filter((url) => HEAVY.test(url))).toEqual([])
     // The client is curl's alone, and curl loads it only when it sends a request.
     expect(loaded.filter((url) => url.includes('/packages/client/'))).toEqual([])
+    // The PKCS#11 signer (and its native addon) only for a pkcs11: key, never for a key file.
+    expect(loaded.filter((url) => PKCS11.test(url))).toEqual([])
   })
 
   it('the recorder sees a heavy command load its package', async () => {
@@ -99,6 +82,13 @@ describe('the proof commands load no heavy package', () => {
       join(workDir, 'none.yaml'),
     ])
     expect(loaded.some((url) => url.includes('/packages/gateway/dist/'))).toBe(true)
+  })
+
+  it('the recorder sees a pkcs11: key load the PKCS#11 signer', async () => {
+    const { loaded, result } = await loadedModules('pkcs11', ['thumbprint', PKCS11_KEY])
+    // No module-path: the signer refuses the URI, after it was loaded.
+    expect(result.stderr).toContain('ERR_DPOP_PKCS11_URI_INVALID')
+    expect(loaded.some((url) => url.includes('/packages/pkcs11/dist/'))).toBe(true)
   })
 })
 
@@ -137,6 +127,12 @@ describe('an install with only the proof commands', () => {
   })
 
   it.each([
+    {
+      command: ['proof', '-k', PKCS11_KEY, '-m', 'GET', '-u', API],
+      name: 'proof',
+      needs: '@keybound/pkcs11',
+    },
+    { command: ['keygen', '--pkcs11', PKCS11_KEY], name: 'keygen', needs: '@keybound/pkcs11' },
     {
       command: ['gateway', '--config', 'gateway.yaml'],
       name: 'gateway',

@@ -4,9 +4,10 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { generateKeyPair, type DPoPAlgorithm, type DPoPKeyPair } from '@keybound/core'
+import { generateKeyPair, type DPoPAlgorithm } from '@keybound/core'
 import { algorithmOption } from '../lib/algorithm-option.js'
-import { loadKeyPair } from '../lib/key-files.js'
+import { closeProofKey, pinEnvOption, type ProofKey } from '../lib/pkcs11-keys.js'
+import { loadProofKey } from '../lib/proof-keys.js'
 import { normalizeMethod } from '../lib/methods.js'
 
 interface CurlOptions {
@@ -16,6 +17,7 @@ interface CurlOptions {
   token?: string
   key?: string
   alg: DPoPAlgorithm
+  pinEnv?: string
   include?: boolean
   verbose?: boolean
   fail?: boolean
@@ -45,8 +47,8 @@ async function readData(data: string | undefined): Promise<string | undefined> {
   return readFile(data.slice(1), 'utf8')
 }
 
-async function proofKeyOf(options: CurlOptions): Promise<DPoPKeyPair> {
-  if (options.key !== undefined) return loadKeyPair(options.key, options.alg)
+async function proofKeyOf(options: CurlOptions): Promise<ProofKey> {
+  if (options.key !== undefined) return loadProofKey('curl', options.key, options)
   const key = await generateKeyPair(options.alg)
   process.stderr.write(`* no --key given: using a new ${key.alg} key, jkt ${key.jkt}\n`)
   return key
@@ -143,10 +145,16 @@ export function addCurlCommand(program: Command): void {
       'request body (@file reads a file); sent as application/x-www-form-urlencoded unless -H sets Content-Type',
     )
     .option('-t, --token <token>', 'access token, sent as Authorization: DPoP (adds ath)')
-    .option('-k, --key <file>', 'private key file (JWK or PEM); a new key when absent')
-    .addOption(
-      algorithmOption('algorithm for a new key or a key file without alg').default('ES256'),
+    .option(
+      '-k, --key <file>',
+      'private key file (JWK or PEM) or pkcs11: URI; a new key when absent',
     )
+    .addOption(
+      algorithmOption('algorithm for a new key, a key file without alg or a pkcs11: key').default(
+        'ES256',
+      ),
+    )
+    .addOption(pinEnvOption())
     .option('-i, --include', 'print the status line and response headers')
     .option(
       '-v, --verbose',
@@ -158,30 +166,38 @@ export function addCurlCommand(program: Command): void {
       'allow plain http to hosts other than loopback (never in production)',
     )
     .action(async (url: string, options: CurlOptions) => {
-      const { createDPoPFetch } = await import('@keybound/client')
       const key = await proofKeyOf(options)
-      const dpopFetch = createDPoPFetch({
-        key,
-        fetch: tracingFetch(options.verbose === true),
-        ...(options.token === undefined ? {} : { accessToken: options.token }),
-        ...(options.insecureHttp ? { allowInsecureHttp: true } : {}),
-      })
-      const body = await readData(options.data)
-      const response = await dpopFetch(url, {
-        method: normalizeMethod(options.request ?? (body === undefined ? 'GET' : 'POST')),
-        headers: parseHeaders(options.header, body !== undefined),
-        ...(body === undefined ? {} : { body }),
-      }).catch((error: unknown) => {
-        throw explainRequestFailure(error)
-      })
-      if (options.include) {
-        process.stdout.write(`HTTP ${response.status} ${response.statusText}\n`)
-        response.headers.forEach((value, name) => process.stdout.write(`${name}: ${value}\n`))
-        process.stdout.write('\n')
+      try {
+        await sendRequest(url, options, key)
+      } finally {
+        await closeProofKey(key)
       }
-      const responseBody = Buffer.from(await response.arrayBuffer())
-      process.stdout.write(responseBody)
-      if (needsFinalNewline(response, responseBody)) process.stdout.write('\n')
-      if (options.fail && response.status >= 400) process.exitCode = 22
     })
+}
+
+async function sendRequest(url: string, options: CurlOptions, key: ProofKey): Promise<void> {
+  const { createDPoPFetch } = await import('@keybound/client')
+  const dpopFetch = createDPoPFetch({
+    key,
+    fetch: tracingFetch(options.verbose === true),
+    ...(options.token === undefined ? {} : { accessToken: options.token }),
+    ...(options.insecureHttp ? { allowInsecureHttp: true } : {}),
+  })
+  const body = await readData(options.data)
+  const response = await dpopFetch(url, {
+    method: normalizeMethod(options.request ?? (body === undefined ? 'GET' : 'POST')),
+    headers: parseHeaders(options.header, body !== undefined),
+    ...(body === undefined ? {} : { body }),
+  }).catch((error: unknown) => {
+    throw explainRequestFailure(error)
+  })
+  if (options.include) {
+    process.stdout.write(`HTTP ${response.status} ${response.statusText}\n`)
+    response.headers.forEach((value, name) => process.stdout.write(`${name}: ${value}\n`))
+    process.stdout.write('\n')
+  }
+  const responseBody = Buffer.from(await response.arrayBuffer())
+  process.stdout.write(responseBody)
+  if (needsFinalNewline(response, responseBody)) process.stdout.write('\n')
+  if (options.fail && response.status >= 400) process.exitCode = 22
 }

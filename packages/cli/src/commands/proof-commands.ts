@@ -11,7 +11,9 @@ import {
   type ExplainedCheck,
 } from '../lib/explain-proof.js'
 import { algorithmOption } from '../lib/algorithm-option.js'
-import { loadKeyPair, readInput } from '../lib/key-files.js'
+import { readInput } from '../lib/key-files.js'
+import { closeProofKey, pinEnvOption } from '../lib/pkcs11-keys.js'
+import { loadProofKey } from '../lib/proof-keys.js'
 import { normalizeMethod } from '../lib/methods.js'
 import { printResult } from '../lib/output.js'
 import { addRequiredOption } from '../lib/required-options.js'
@@ -70,11 +72,14 @@ export function addProofCommand(program: Command): void {
   const command = program
     .command('proof')
     .description('sign a DPoP proof for one request and print it')
-  addRequiredOption(command, '-k, --key <file>', 'private key file (JWK or PEM)')
+  addRequiredOption(command, '-k, --key <file>', 'private key file (JWK or PEM) or pkcs11: URI')
   addRequiredOption(command, '-m, --method <method>', `${METHOD_HELP} (signed upper case)`)
   addRequiredOption(command, '-u, --url <url>', 'request URL (query and fragment are stripped)')
   command
-    .addOption(algorithmOption('algorithm, when the key file does not say'))
+    .addOption(
+      algorithmOption('algorithm, when the key file does not say (pkcs11: keys: default ES256)'),
+    )
+    .addOption(pinEnvOption())
     .option('-t, --token <token>', 'access token (adds ath)')
     .option('--nonce <nonce>', 'server nonce')
     .option('--json', 'print the proof with its thumbprint as JSON')
@@ -87,14 +92,15 @@ export function addProofCommand(program: Command): void {
         token?: string
         nonce?: string
         json?: boolean
+        pinEnv?: string
       }) => {
-        const key = await loadKeyPair(options.key, options.alg)
+        const key = await loadProofKey('proof', options.key, options)
         const proof = await createProof(key, {
           htm: normalizeMethod(options.method),
           htu: options.url,
           ...(options.token === undefined ? {} : { accessToken: options.token }),
           ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
-        })
+        }).finally(() => closeProofKey(key))
         printResult(options.json === true, { proof, jkt: key.jkt }, [proof])
       },
     )

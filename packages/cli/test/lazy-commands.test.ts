@@ -138,6 +138,7 @@ describe('an install with only the proof commands', () => {
       name: 'gateway',
       needs: '@keybound/gateway',
     },
+    { command: ['authz', '--config', 'gateway.yaml'], name: 'authz', needs: '@keybound/gateway' },
     { command: ['serve'], name: 'serve', needs: '@keybound/demo' },
     {
       command: ['as', '--config', 'my-as.yaml'],

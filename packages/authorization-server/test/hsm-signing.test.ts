@@ -1,0 +1,235 @@
+/**
+ * Token-signing keys on a real SoftHSM2 token (its own token directory via SOFTHSM2_CONF):
+ * tokens signed there verify with @keybound/server and express-oauth2-jwt-bearer against the
+ * AS's jwks_uri; rotation keeps the previous key published; a removed token gives 503 and the
+ * server recovers by itself; wrong PIN, missing module and missing key fail the start clearly.
+ */
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createProof } from '@keybound/core'
+import { jwtAccessTokens } from '@keybound/server'
+import express from 'express'
+import { auth } from 'express-oauth2-jwt-bearer'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '../../pkcs11/test/support/softhsm.js'
+import { createAuthorizationServer } from '../src/index.js'
+import { openDatabase } from '../src/storage/database.js'
+import {
+  baseConfig,
+  basic,
+  decodeJwt,
+  Dpop,
+  freshStorage,
+  startServer,
+  type TestServer,
+} from './support.js'
+
+const PIN = '4321'
+const PIN_ENV = 'KB_TEST_AS_HSM_PIN'
+
+function pkcs11Signing(token: string, modulePath = SOFTHSM_MODULE): Record<string, unknown> {
+  return {
+    alg: 'ES256',
+    pkcs11: {
+      uri: `pkcs11:token=${token};object=as-signing?module-path=${modulePath}`,
+      pinEnv: PIN_ENV,
+    },
+  }
+}
+
+let hsm: SoftHsm
+let t: TestServer
+let dpop: Dpop
+
+async function issue(): Promise<{ status: number; body: any; headers: Headers }> {
+  return dpop.post(t.url('/token'), { grant_type: 'client_credentials' }, basic('service'))
+}
+
+async function publishedKids(): Promise<string[]> {
+  const jwks = (await (await fetch(t.url('/jwks'))).json()) as { keys: { kid: string }[] }
+  return jwks.keys.map((key) => key.kid)
+}
+
+beforeAll(async () => {
+  hsm = startSoftHsm()
+  hsm.initToken('as', PIN)
+  hsm.initToken('empty', PIN)
+  // PKCS#11 logins are per process: a token nobody logged in to yet, for the wrong PIN.
+  hsm.initToken('fresh', PIN)
+  process.env[PIN_ENV] = PIN
+  t = await startServer('sqlite', { signing: pkcs11Signing('as') })
+  dpop = await Dpop.create()
+})
+
+afterAll(async () => {
+  await t?.close()
+  hsm?.cleanup()
+  delete process.env[PIN_ENV]
+})
+
+describe('access tokens signed on a PKCS#11 token', () => {
+  it('verifies with @keybound/server against jwks_uri', async () => {
+    const issued = await issue()
+    expect(issued.status).toBe(200)
+    const { header } = decodeJwt(issued.body.access_token)
+    expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt' })
+    expect(await publishedKids()).toEqual([header.kid])
+    const validator = jwtAccessTokens({
+      issuer: t.issuer,
+      audience: t.issuer,
+      jwksUri: t.url('/jwks'),
+    })
+    const info = await validator.validate(issued.body.access_token)
+    expect(info.jkt).toBe(dpop.jkt)
+    expect(info.clientId).toBe('service')
+  })
+
+  it('verifies with express-oauth2-jwt-bearer (DPoP required, RFC 9068 strict)', async () => {
+    const app = express()
+    app.get(
+      '/data',
+      auth({
+        issuer: t.issuer,
+        jwksUri: t.url('/jwks'),
+        audience: t.issuer,
+        tokenSigningAlg: 'ES256',
+        strict: true,
+        dpop: { enabled: true, required: true },
+      }),
+      (req, res) => {
+        res.json({ sub: req.auth!.payload.sub })
+      },
+    )
+    const server: Server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/data`
+      const token = (await issue()).body.access_token as string
+      const proof = await createProof(dpop.key, { htm: 'GET', htu: url, accessToken: token })
+      const answer = await fetch(url, { headers: { authorization: `DPoP ${token}`, dpop: proof } })
+      expect(answer.status).toBe(200)
+      expect(await answer.json()).toEqual({ sub: 'service' })
+      const forged = `${token.slice(0, -4)}AAAA`
+      const refused = await fetch(url, {
+        headers: {
+          authorization: `DPoP ${forged}`,
+          dpop: await createProof(dpop.key, { htm: 'GET', htu: url, accessToken: forged }),
+        },
+      })
+      expect(refused.status).toBe(401)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+  it('rotation creates the next key on the token and keeps the previous one published', async () => {
+    const before = await issue()
+    const oldKid = decodeJwt(before.body.access_token).header.kid
+    await t.server.rotateSigningKeys()
+    const after = await issue()
+    const newKid = decodeJwt(after.body.access_token).header.kid
+    expect(newKid).not.toBe(oldKid)
+    expect((await publishedKids()).sort()).toEqual([oldKid, newKid].sort())
+    const validator = jwtAccessTokens({
+      issuer: t.issuer,
+      audience: t.issuer,
+      jwksUri: t.url('/jwks'),
+    })
+    expect((await validator.validate(before.body.access_token)).clientId).toBe('service')
+    expect((await validator.validate(after.body.access_token)).clientId).toBe('service')
+  })
+
+  it('answers 503 temporarily_unavailable while the token is removed, then recovers', async () => {
+    expect((await issue()).status).toBe(200)
+    hsm.removeTokens()
+    let answer: Awaited<ReturnType<typeof issue>>
+    try {
+      answer = await issue()
+      expect(answer.status).toBe(503)
+      expect(answer.body.error).toBe('temporarily_unavailable')
+      expect(answer.headers.get('retry-after')).toBe('1')
+      expect(JSON.stringify(answer.body)).not.toContain(PIN)
+    } finally {
+      hsm.reinsertTokens()
+    }
+    // The signer waits about a second between reconnection attempts: a bounded number of tries.
+    for (let attempt = 0; attempt < 40; attempt++) {
+      answer = await issue()
+      if (answer.status === 200) break
+      expect(answer.status).toBe(503)
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    expect(answer.status).toBe(200)
+    const validator = jwtAccessTokens({
+      issuer: t.issuer,
+      audience: t.issuer,
+      jwksUri: t.url('/jwks'),
+    })
+    expect((await validator.validate(answer.body.access_token)).clientId).toBe('service')
+  })
+})
+
+describe('a token that cannot be used fails the start with a clear error', () => {
+  async function start(signing: Record<string, unknown>, storage?: Record<string, string>) {
+    const fresh = storage === undefined ? await freshStorage('sqlite') : undefined
+    try {
+      return await createAuthorizationServer(
+        { ...(await baseConfig()), storage: storage ?? fresh!.storage, signing },
+        { logger: false as never, env: {} },
+      )
+    } finally {
+      await fresh?.cleanup()
+    }
+  }
+
+  it('refuses a wrong PIN, naming the setting and not the PIN', async () => {
+    process.env[PIN_ENV] = '0000'
+    try {
+      const failure = await start(pkcs11Signing('fresh')).then(
+        (server) => server.close(),
+        (error: Error) => error,
+      )
+      expect(failure?.name).toBe('HsmKeyError')
+      expect(failure?.message).toMatch(/^signing\.pkcs11: cannot open the signing key/)
+      expect(failure?.message).toMatch(/PIN/)
+      expect(failure?.message).not.toContain('0000')
+    } finally {
+      process.env[PIN_ENV] = PIN
+    }
+  })
+
+  it('refuses a module that does not exist', async () => {
+    const failure = await start(pkcs11Signing('as', '/nonexistent/libpkcs11.so')).then(
+      (server) => server.close(),
+      (error: Error) => error,
+    )
+    expect(failure?.name).toBe('HsmKeyError')
+    expect(failure?.message).toContain('/nonexistent/libpkcs11.so')
+  })
+
+  it('refuses to start when the active key is not on the token, and does not replace it', async () => {
+    const fresh = await freshStorage('sqlite')
+    try {
+      const first = await start(pkcs11Signing('as'), fresh.storage)
+      await first.close()
+      const failure = await start(pkcs11Signing('empty'), fresh.storage).then(
+        (server) => server.close(),
+        (error: Error) => error,
+      )
+      expect(failure?.name).toBe('HsmKeyError')
+      expect(failure?.message).toMatch(/cannot open the signing key "as-signing-/)
+      const { db } = await openDatabase(fresh.storage as never)
+      try {
+        const rows = await db.selectFrom('kb_signing_keys').select('private_jwk').execute()
+        expect(rows).toHaveLength(1)
+        expect(JSON.parse(rows[0]!.private_jwk)).toEqual({
+          pkcs11: { label: expect.stringMatching(/^as-signing-/) },
+        })
+      } finally {
+        await db.destroy()
+      }
+    } finally {
+      await fresh.cleanup()
+    }
+  })
+})

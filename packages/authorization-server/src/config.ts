@@ -346,7 +346,10 @@ function checkSigningPkcs11(
   if (pinEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(pinEnv))
     checker.fail('signing.pkcs11.pinEnv', 'must be the NAME of an environment variable, not a PIN')
   if (!PKCS11_ALGORITHMS.includes(alg))
-    checker.fail('signing.alg', `must be ${PKCS11_ALGORITHMS.join(', ')} with signing.pkcs11`)
+    checker.fail(
+      'signing.alg',
+      `must be one of ${PKCS11_ALGORITHMS.join(', ')} with signing.pkcs11`,
+    )
   const poolSize = checker.integer(input.poolSize, 'signing.pkcs11.poolSize', 4, 1, 64)
   if (uri === undefined || pinEnv === undefined) return undefined
   return { uri, pinEnv, poolSize }

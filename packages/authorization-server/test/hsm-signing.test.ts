@@ -4,8 +4,12 @@
  * AS's jwks_uri; rotation keeps the previous key published; a removed token gives 503 and the
  * server recovers by itself; wrong PIN, missing module and missing key fail the start clearly.
  */
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createProof } from '@keybound/core'
 import { jwtAccessTokens } from '@keybound/server'
 import express from 'express'
@@ -166,6 +170,80 @@ describe('access tokens signed on a PKCS#11 token', () => {
       jwksUri: t.url('/jwks'),
     })
     expect((await validator.validate(answer.body.access_token)).clientId).toBe('service')
+  })
+})
+
+describe('keybound-as rotate-keys with signing.pkcs11', () => {
+  const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
+
+  function rotateKeys(configPath: string): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, 'rotate-keys', '--config', configPath],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            SOFTHSM2_CONF: process.env.SOFTHSM2_CONF!,
+            [PIN_ENV]: PIN,
+          },
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : Number(error.code ?? 1), output: stdout + stderr }),
+      )
+    })
+  }
+
+  async function kidsOf(db: Awaited<ReturnType<typeof openDatabase>>['db']) {
+    const rows = await db
+      .selectFrom('kb_signing_keys')
+      .select(['kid', 'retired_at', 'private_jwk'])
+      .execute()
+    return rows.map((row) => ({
+      kid: row.kid,
+      active: row.retired_at === null,
+      label: JSON.parse(row.private_jwk).pkcs11?.label as string | undefined,
+    }))
+  }
+
+  it('creates the next key on the token and keeps the previous one published', async () => {
+    const fresh = await freshStorage('sqlite')
+    try {
+      const config = {
+        ...(await baseConfig()),
+        storage: fresh.storage,
+        signing: pkcs11Signing('as'),
+      }
+      const first = await createAuthorizationServer(config, { logger: false as never, env: {} })
+      await first.close()
+      const configPath = join(fresh.storage.dataDir!, 'as.json')
+      await writeFile(configPath, JSON.stringify(config))
+      const rotated = await rotateKeys(configPath)
+      expect(rotated).toMatchObject({
+        code: 0,
+        output: expect.stringContaining('signing key rotated'),
+      })
+      const { db } = await openDatabase(fresh.storage as never)
+      try {
+        const keys = await kidsOf(db)
+        expect(keys).toHaveLength(2)
+        expect(keys.filter((key) => key.active)).toHaveLength(1)
+        for (const key of keys) expect(key.label).toBe(`as-signing-${key.kid}`)
+      } finally {
+        await db.destroy()
+      }
+      // The server signs with the new key (found on the token) and publishes both.
+      const second = await createAuthorizationServer(config, { logger: false as never, env: {} })
+      try {
+        const issuer = await second.listen()
+        const jwks = (await (await fetch(`${issuer}/jwks`)).json()) as { keys: unknown[] }
+        expect(jwks.keys).toHaveLength(2)
+      } finally {
+        await second.close()
+      }
+    } finally {
+      await fresh.cleanup()
+    }
   })
 })
 

@@ -21,9 +21,11 @@ import { openDatabase } from '../src/storage/database.js'
 import {
   baseConfig,
   basic,
+  codeForm,
   decodeJwt,
   Dpop,
   freshStorage,
+  getCode,
   startServer,
   type TestServer,
 } from './support.js'
@@ -145,6 +147,8 @@ describe('access tokens signed on a PKCS#11 token', () => {
 
   it('answers 503 temporarily_unavailable while the token is removed, then recovers', async () => {
     expect((await issue()).status).toBe(200)
+    const { code, verifier } = await getCode(t.issuer, 'public-app')
+    const exchange = () => dpop.post(t.url('/token'), codeForm('public-app', code, verifier))
     hsm.removeTokens()
     let answer: Awaited<ReturnType<typeof issue>>
     try {
@@ -153,6 +157,10 @@ describe('access tokens signed on a PKCS#11 token', () => {
       expect(answer.body.error).toBe('temporarily_unavailable')
       expect(answer.headers.get('retry-after')).toBe('1')
       expect(JSON.stringify(answer.body)).not.toContain(PIN)
+      // The code exchange fails the same way and does not consume the code.
+      const refused = await exchange()
+      expect(refused.status).toBe(503)
+      expect(refused.body.error).toBe('temporarily_unavailable')
     } finally {
       hsm.reinsertTokens()
     }
@@ -170,6 +178,9 @@ describe('access tokens signed on a PKCS#11 token', () => {
       jwksUri: t.url('/jwks'),
     })
     expect((await validator.validate(answer.body.access_token)).clientId).toBe('service')
+    const exchanged = await exchange()
+    expect(exchanged.status).toBe(200)
+    expect(exchanged.body.refresh_token).toEqual(expect.any(String))
   })
 })
 

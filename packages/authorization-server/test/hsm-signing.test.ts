@@ -58,10 +58,8 @@ async function publishedKids(): Promise<string[]> {
 
 beforeAll(async () => {
   hsm = startSoftHsm()
-  hsm.initToken('as', PIN)
-  hsm.initToken('empty', PIN)
-  // PKCS#11 logins are per process: a token nobody logged in to yet, for the wrong PIN.
-  hsm.initToken('fresh', PIN)
+  // PKCS#11 logins are per process: 'fresh' is a token nobody logged in to, for the wrong PIN.
+  hsm.initTokens(['as', 'empty', 'fresh'], PIN)
   process.env[PIN_ENV] = PIN
   t = await startServer('sqlite', { signing: pkcs11Signing('as') })
   dpop = await Dpop.create()

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createProof } from '@keybound/core'
+import { openPkcs11Signer } from '@keybound/pkcs11'
 import { jwtAccessTokens } from '@keybound/server'
 import express from 'express'
 import { auth } from 'express-oauth2-jwt-bearer'
@@ -51,9 +52,25 @@ async function issue(): Promise<{ status: number; body: any; headers: Headers }>
   return dpop.post(t.url('/token'), { grant_type: 'client_credentials' }, basic('service'))
 }
 
+async function publishedKeys(): Promise<Record<string, string>[]> {
+  return ((await (await fetch(t.url('/jwks'))).json()) as { keys: Record<string, string>[] }).keys
+}
+
 async function publishedKids(): Promise<string[]> {
-  const jwks = (await (await fetch(t.url('/jwks'))).json()) as { keys: { kid: string }[] }
-  return jwks.keys.map((key) => key.kid)
+  return (await publishedKeys()).map((key) => key.kid!)
+}
+
+/** The public key the token holds under `as-signing-<kid>`, read there, not from the server. */
+async function tokenKeyOf(kid: string): Promise<Record<string, unknown>> {
+  const signer = await openPkcs11Signer({
+    uri: `pkcs11:token=as;object=as-signing-${kid}?module-path=${SOFTHSM_MODULE}`,
+    pin: { env: PIN_ENV },
+  })
+  try {
+    return { ...signer.publicJwk }
+  } finally {
+    await signer.close()
+  }
 }
 
 beforeAll(async () => {
@@ -77,7 +94,10 @@ describe('access tokens signed on a PKCS#11 token', () => {
     expect(issued.status).toBe(200)
     const { header } = decodeJwt(issued.body.access_token)
     expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt' })
-    expect(await publishedKids()).toEqual([header.kid])
+    const [published] = await publishedKeys()
+    expect(published).toMatchObject({ kid: header.kid, alg: 'ES256', use: 'sig' })
+    // The published key is the one on the token, so the token signed this access token.
+    expect(published).toMatchObject(await tokenKeyOf(header.kid))
     const validator = jwtAccessTokens({
       issuer: t.issuer,
       audience: t.issuer,
@@ -134,6 +154,8 @@ describe('access tokens signed on a PKCS#11 token', () => {
     const newKid = decodeJwt(after.body.access_token).header.kid
     expect(newKid).not.toBe(oldKid)
     expect((await publishedKids()).sort()).toEqual([oldKid, newKid].sort())
+    const published = await publishedKeys()
+    expect(published.find((key) => key.kid === newKid)).toMatchObject(await tokenKeyOf(newKid))
     const validator = jwtAccessTokens({
       issuer: t.issuer,
       audience: t.issuer,

@@ -13,6 +13,7 @@
  */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config.js'
+import { openHsmKeyring } from './hsm-keys.js'
 import { hashPassword } from './passwords.js'
 import { requireConfigPath, runServeCommand } from './serve-command.js'
 import { rotateSigningKeys } from './signing-keys.js'
@@ -22,7 +23,8 @@ const USAGE = `Usage: keybound-as <command> [options]
 
 Commands:
   serve --config <file>        run the authorization server (keybound-as serve --help)
-  rotate-keys --config <file>  make a new signing key; running servers use it within 30 s
+  rotate-keys --config <file>  make a new signing key (on the PKCS#11 token with
+                               signing.pkcs11); running servers use it within 30 s
   hash-password                read a password on stdin, print the hash for users[].passwordHash
   help                         print this help
 
@@ -42,14 +44,25 @@ async function readStdin(): Promise<string> {
 async function rotate(configPath: string): Promise<void> {
   const config = await loadConfigFile(configPath)
   const { db } = await openDatabase(config.storage)
+  const pkcs11 = config.signing.pkcs11
+  const hsm = pkcs11 === undefined ? undefined : await openHsmKeyring(pkcs11).catch(closing(db))
   try {
     await rotateSigningKeys(db, {
       alg: config.signing.alg,
       retireAfter: config.accessTokens.lifetime + 60,
+      hsm,
     })
     process.stdout.write('signing key rotated; running servers pick it up within 30 s\n')
   } finally {
+    await hsm?.close()
     await db.destroy()
+  }
+}
+
+function closing(db: { destroy(): Promise<void> }): (error: unknown) => Promise<never> {
+  return async (error) => {
+    await db.destroy()
+    throw error
   }
 }
 

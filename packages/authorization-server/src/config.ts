@@ -100,7 +100,11 @@ export interface AuthorizationServerConfig {
   refreshTokens: { lifetime: number; absoluteLifetime: number }
   authorizationCodes: { lifetime: number }
   par: { lifetime: number; required: boolean }
-  signing: { alg: SigningAlgorithm }
+  signing: {
+    alg: SigningAlgorithm
+    /** Keep the token-signing keys on a PKCS#11 token instead of in the database. */
+    pkcs11?: SigningPkcs11Config
+  }
   dpop: {
     /** Accepted proof algorithms (`dpop_signing_alg_values_supported`). */
     algorithms: DPoPAlgorithm[]
@@ -307,6 +311,76 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const CLIENT_ID = /^[\x21-\x7E]{1,255}$/
 
 type Input = Record<string, unknown>
+
+/** Where the token-signing keys live when they are on a PKCS#11 token (an HSM). */
+export interface SigningPkcs11Config {
+  /**
+   * RFC 7512 URI naming the token (`token=`, `serial=`, ...) and the label prefix of the keys
+   * (`object=`): each key is `<object>-<kid>`; `module-path` names the PKCS#11 module.
+   */
+  uri: string
+  /** Environment variable holding the token's user PIN (the PIN is never in the file). */
+  pinEnv: string
+  /** Sessions opened for concurrent signing (default 4). */
+  poolSize: number
+}
+
+const PKCS11_KEYS = new Set(['uri', 'pinEnv', 'poolSize'])
+const PKCS11_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'PS256', 'RS256', 'EdDSA']
+
+// Checks what the server can check without loading the module: the URI's shape, where the PIN
+// comes from, and an algorithm the PKCS#11 signer offers. The rest fails at start, clearly.
+function checkSigningPkcs11(
+  checker: Checker,
+  value: unknown,
+  alg: SigningAlgorithm,
+): SigningPkcs11Config | undefined {
+  if (value === undefined) return undefined
+  const input = checker.object(value, 'signing.pkcs11')
+  if (input === undefined) return undefined
+  for (const key of Object.keys(input))
+    if (!PKCS11_KEYS.has(key)) checker.fail(`signing.pkcs11.${key}`, 'is not a known setting')
+  const uri = checker.required(input.uri, 'signing.pkcs11.uri')
+  if (uri !== undefined) checkPkcs11Uri(checker, uri)
+  const pinEnv = checker.required(input.pinEnv, 'signing.pkcs11.pinEnv')
+  if (pinEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(pinEnv))
+    checker.fail('signing.pkcs11.pinEnv', 'must be the NAME of an environment variable, not a PIN')
+  if (!PKCS11_ALGORITHMS.includes(alg))
+    checker.fail(
+      'signing.alg',
+      `must be one of ${PKCS11_ALGORITHMS.join(', ')} with signing.pkcs11`,
+    )
+  const poolSize = checker.integer(input.poolSize, 'signing.pkcs11.poolSize', 4, 1, 64)
+  if (uri === undefined || pinEnv === undefined) return undefined
+  return { uri, pinEnv, poolSize }
+}
+
+function checkPkcs11Uri(checker: Checker, uri: string): void {
+  const path = 'signing.pkcs11.uri'
+  if (!uri.startsWith('pkcs11:')) {
+    checker.fail(path, 'must be a pkcs11: URI (RFC 7512)')
+    return
+  }
+  const [attributes = '', query = ''] = uri.slice('pkcs11:'.length).split('?', 2)
+  if (!/(^|;)object=[^;]+/i.test(attributes))
+    checker.fail(path, 'needs object=<label prefix> to name the keys')
+  if (/(^|;)id=/i.test(attributes))
+    checker.fail(path, 'must not have id=: keys are found by their label')
+  const modulePath = /(?:^|&)module-path=([^&]*)/i.exec(query)?.[1]
+  if (modulePath === undefined || !decodeURIComponent(modulePath).startsWith('/'))
+    checker.fail(path, 'needs module-path=<absolute path of the PKCS#11 module>')
+  // Neither is echoed: the message must not repeat a PIN.
+  if (/(?:^|&)pin-value=/i.test(query)) checker.fail(path, 'must not carry a PIN: use pinEnv')
+  if (/(?:^|&)pin-source=/i.test(query)) checker.fail(path, 'must not have pin-source: use pinEnv')
+}
+
+function checkSigning(checker: Checker, signing: Input): AuthorizationServerConfig['signing'] {
+  for (const key of Object.keys(signing))
+    if (key !== 'alg' && key !== 'pkcs11') checker.fail(`signing.${key}`, 'is not a known setting')
+  const alg = checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256')
+  const pkcs11 = checkSigningPkcs11(checker, signing.pkcs11, alg)
+  return pkcs11 === undefined ? { alg } : { alg, pkcs11 }
+}
 
 /** Collects problems while walking the input, each with its dotted path. */
 class Checker {
@@ -1144,7 +1218,7 @@ export function resolveConfig(
       lifetime: checker.seconds(par.lifetime, 'par.lifetime', 60, 600),
       required: checker.boolean(par.required, 'par.required', false),
     },
-    signing: { alg: checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256') },
+    signing: checkSigning(checker, signing),
     dpop: checkDpop(checker, input),
     ...(initialAccessToken === undefined
       ? {}

@@ -32,8 +32,10 @@ export {
   type ClientConfig,
   type GrantType,
   type SigningAlgorithm,
+  type SigningPkcs11Config,
   type UserConfig,
 } from './config.js'
+export { HsmKeyError, openHsmKeyring, type HsmKeyring, type HsmSigner } from './hsm-keys.js'
 export { hashPassword, verifyPassword } from './passwords.js'
 export { runServeCommand, SERVE_USAGE } from './serve-command.js'
 export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from './signing-keys.js'

@@ -33,6 +33,7 @@ import { buildJwks, buildMetadata } from './routes/metadata.js'
 import { handlePar } from './routes/par.js'
 import { handleRegister } from './routes/register.js'
 import { handleToken } from './routes/token.js'
+import { openHsmKeyring, type HsmKeyring } from './hsm-keys.js'
 import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
 import { openDatabase, type Database } from './storage/database.js'
 import { startSweeper, type SweepReport } from './storage/sweep.js'
@@ -206,7 +207,9 @@ export async function createAuthorizationServer(
   const now = options.now ?? Date.now
   const { db, dialect } = await openDatabase(config.storage)
   let replay: Awaited<ReturnType<typeof openReplayStore>> | undefined
+  let hsm: HsmKeyring | undefined
   try {
+    if (config.signing.pkcs11 !== undefined) hsm = await openHsmKeyring(config.signing.pkcs11)
     // Redis connection errors surface as ReplayStoreUnavailable (503) on requests; log them once here.
     const onError = (error: unknown) =>
       process.emitWarning(`replay store: ${(error as Error)?.message ?? String(error)}`)
@@ -214,8 +217,9 @@ export async function createAuthorizationServer(
       options.replayStore === undefined
         ? await openReplayStore(config, onError)
         : { store: options.replayStore, close: async () => {} }
-    return await assemble(config, options, now, db, dialect, replay)
+    return await assemble(config, options, now, db, dialect, replay, hsm)
   } catch (error) {
+    await hsm?.close()
     await replay?.close()
     await db.destroy()
     throw error
@@ -229,6 +233,7 @@ async function assemble(
   db: Kysely<Database>,
   dialect: 'sqlite' | 'postgres',
   replay: Awaited<ReturnType<typeof openReplayStore>>,
+  hsm: HsmKeyring | undefined,
 ): Promise<AuthorizationServer> {
   const clients = await createClientRegistry(db, config.clients, now())
   await syncUsers(db, config, now())
@@ -244,6 +249,7 @@ async function assemble(
     config.signing.alg,
     now(),
     config.accessTokens.lifetime + 60,
+    hsm,
   )
   let urls: EndpointUrls | undefined =
     config.issuer === undefined ? undefined : endpointUrls(config.issuer)
@@ -288,7 +294,13 @@ async function assemble(
   for (const warning of warnings) app.log.warn(warning)
 
   const reloadKeys = async () => {
-    keys = await loadSigningKeys(db, config.signing.alg, now(), config.accessTokens.lifetime + 60)
+    keys = await loadSigningKeys(
+      db,
+      config.signing.alg,
+      now(),
+      config.accessTokens.lifetime + 60,
+      hsm,
+    )
   }
   const timer = setInterval(
     () =>
@@ -399,6 +411,7 @@ async function assemble(
         alg: config.signing.alg,
         retireAfter: config.accessTokens.lifetime + 60,
         nowMs: now(),
+        hsm,
       })
       await reloadKeys()
     },
@@ -411,6 +424,7 @@ async function assemble(
       await metricsListener?.close()
       await app.close()
       await replay.close()
+      await hsm?.close()
       await db.destroy()
     },
   }

@@ -105,7 +105,7 @@ export async function issueAccessToken(
   }
   if (claims.scope !== '') payload.scope = claims.scope
   if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt }
-  const token = signJwt(ctx.keys().active, 'at+jwt', payload)
+  const token = await signJwt(ctx.keys().active, 'at+jwt', payload)
   // A JWT of a grant is recorded so that revoking the grant or family can deny-list its jti.
   if (claims.grantId !== undefined || claims.familyId !== undefined) await record(token)
   return { access_token: token, token_type: tokenType, expires_in: lifetime }
@@ -331,7 +331,8 @@ const publicKeys = new WeakMap<SigningKey, KeyObject>()
 
 function verifySignature(key: SigningKey, data: Buffer, signature: Buffer): boolean {
   let publicKey = publicKeys.get(key)
-  if (publicKey === undefined) publicKeys.set(key, (publicKey = createPublicKey(key.privateKey)))
+  if (publicKey === undefined)
+    publicKeys.set(key, (publicKey = createPublicKey({ key: key.publicJwk, format: 'jwk' })))
   switch (key.alg) {
     case 'ES256':
       return verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)

@@ -39,6 +39,56 @@ describe('configuration', () => {
     )
   })
 
+  it('names every bad field of signing.pkcs11, never echoing a PIN', () => {
+    const issues = issuesOf({
+      signing: {
+        alg: 'ES384',
+        pkcs11: {
+          uri: 'pkcs11:token=as;id=%01?module-path=lib.so&pin-value=123456',
+          pinEnv: '123456',
+          poolSize: 0,
+          pin: '123456',
+        },
+        keys: 2,
+      },
+    })
+    expect(issues).toEqual([
+      'signing.keys: is not a known setting',
+      'signing.pkcs11.pin: is not a known setting',
+      'signing.pkcs11.uri: needs object=<label prefix> to name the keys',
+      'signing.pkcs11.uri: must not have id=: keys are found by their label',
+      'signing.pkcs11.uri: needs module-path=<absolute path of the PKCS#11 module>',
+      'signing.pkcs11.uri: must not carry a PIN: use pinEnv',
+      'signing.pkcs11.pinEnv: must be the NAME of an environment variable, not a PIN',
+      'signing.alg: must be one of ES256, PS256, RS256, EdDSA with signing.pkcs11',
+      'signing.pkcs11.poolSize: must be a whole number from 1 to 64',
+    ])
+    expect(issuesOf({ signing: { pkcs11: {} } })).toEqual([
+      'signing.pkcs11.uri: is required',
+      'signing.pkcs11.pinEnv: is required',
+    ])
+    const good = resolveConfig(
+      {
+        signing: {
+          alg: 'PS256',
+          pkcs11: {
+            uri: 'pkcs11:token=as;object=as-signing?module-path=/usr/lib/softhsm/libsofthsm2.so',
+            pinEnv: 'AS_HSM_PIN',
+          },
+        },
+      },
+      {},
+    )
+    expect(good.signing).toEqual({
+      alg: 'PS256',
+      pkcs11: {
+        uri: 'pkcs11:token=as;object=as-signing?module-path=/usr/lib/softhsm/libsofthsm2.so',
+        pinEnv: 'AS_HSM_PIN',
+        poolSize: 4,
+      },
+    })
+  })
+
   it('reads YAML and JSON, with ${VAR} references and environment overrides', () => {
     const yaml = `
 issuer: https://as.example.com

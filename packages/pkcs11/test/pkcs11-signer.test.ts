@@ -56,9 +56,7 @@ async function verifiedByCore(signer: Pkcs11Signer): Promise<void> {
 
 beforeAll(async () => {
   hsm = startSoftHsm()
-  hsm.initToken('proofs', PIN)
-  hsm.initToken('removable', PIN)
-  hsm.initToken('locked-out', PIN)
+  hsm.initTokens(['proofs', 'removable', 'locked-out'], PIN)
   process.env[PIN_ENV] = PIN
   peer = await startAuthorizationServer({
     resource: RESOURCE,

@@ -18,6 +18,8 @@ export interface SoftHsm {
   readonly dir: string
   /** A new token with this label and user PIN. */
   initToken(label: string, pin: string): void
+  /** New tokens with these labels, all with the same user PIN. */
+  initTokens(labels: readonly string[], pin: string): void
   /** Moves every token out of SoftHSM2's sight (what a pulled USB token looks like to it). */
   removeTokens(): void
   /** Puts them back. */
@@ -54,6 +56,9 @@ export function startSoftHsm(): SoftHsm {
         ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', `so-${pin}`],
         { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: 'pipe' },
       )
+    },
+    initTokens(labels, pin) {
+      for (const label of labels) this.initToken(label, pin)
     },
     removeTokens() {
       renameSync(tokens, away)

@@ -31,12 +31,14 @@ export {
   type ClientAuthMethod,
   type ClientConfig,
   type GrantType,
+  type MetricsConfig,
+  type PasswordConfig,
   type SigningAlgorithm,
   type SigningPkcs11Config,
   type UserConfig,
 } from './config.js'
 export { HsmKeyError, openHsmKeyring, type HsmKeyring, type HsmSigner } from './hsm-keys.js'
-export { hashPassword, verifyPassword } from './passwords.js'
+export { checkPassword, hashPassword, verifyPassword } from './passwords.js'
 export { runServeCommand, SERVE_USAGE } from './serve-command.js'
 export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from './signing-keys.js'
 export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'

@@ -16,15 +16,22 @@
  *   verify:   the gateway's verify service (`keybound authz`) for a proxy listening at
  *             `upstreamPort` (its public base URL; the verify service's own port when it is
  *             asked alone), same route, scope and replay store.
+ *   allow:    the ceiling of any check service: a bare `node:http` server that answers every
+ *             request with 204 at once, verifying nothing (the cost of the HTTP hop alone).
  */
-import { createServer, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  type OutgoingHttpHeaders,
+  type RequestListener,
+  type ServerResponse,
+} from 'node:http'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { dpopPlugin } from '@keybound/server/fastify'
 import { createGateway, createVerifyService } from '@keybound/gateway'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Pool, type Dispatcher } from 'undici'
 
-export type GatewayAppKind = 'upstream' | 'gateway' | 'direct' | 'bare-proxy' | 'verify'
+export type GatewayAppKind = 'upstream' | 'gateway' | 'direct' | 'bare-proxy' | 'verify' | 'allow'
 
 export type GatewayChildMessage =
   | { type: 'ready'; port: number }
@@ -49,8 +56,15 @@ process.on('message', (message: { type?: string }) => {
 // The parent going away ends this process too.
 process.on('disconnect', () => process.exit(0))
 
+// A plain `node:http` server on 127.0.0.1 that keeps connections open as long as the load runs.
+async function listenPlain(handler: RequestListener): Promise<void> {
+  const server = createServer(handler)
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+}
+
 async function startUpstream(): Promise<void> {
-  const server = createServer((req, res) => {
+  await listenPlain((req, res) => {
     const body = JSON.stringify({ ok: true, sub: req.headers['x-keybound-subject'] })
     res.writeHead(200, {
       'content-type': 'application/json; charset=utf-8',
@@ -58,8 +72,14 @@ async function startUpstream(): Promise<void> {
     })
     res.end(body)
   })
-  server.keepAliveTimeout = 60_000
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+}
+
+// No body, no headers of its own: what is left is Node's HTTP parsing and answering.
+async function startAllow(): Promise<void> {
+  await listenPlain((_req, res) => {
+    res.writeHead(204)
+    res.end()
+  })
 }
 
 async function startGateway(): Promise<void> {
@@ -143,6 +163,7 @@ try {
   else if (kind === 'direct') await startDirect()
   else if (kind === 'bare-proxy') await startBareProxy()
   else if (kind === 'verify') await startVerify()
+  else if (kind === 'allow') await startAllow()
   else throw new Error(`unknown app kind ${String(kind)}`)
   send({ type: 'ready', port })
 } catch (error) {

@@ -9,6 +9,13 @@
  * - Keybound's own gateway;
  * - the verify service alone: a check request (`/check`, forwarded method and URI), no upstream.
  *
+ * And, in the same rounds against the same upstream, the ceilings those contenders are read
+ * against: nginx and Caddy with the same recipes in front of a check server that answers 204 at
+ * once (`gateway-child.js allow`: no verification, so the bound on any check service behind that
+ * proxy), nginx `proxy_pass` alone (no auth, for scale), and that 204 server asked the verify
+ * service's check request directly (the HTTP floor of any check service). The shares case puts
+ * each contender over its ceiling.
+ *
  * Requests per server CPU-second count every server process of a contender: nginx (master and
  * workers) and Caddy are read from `/proc`, the Node children over IPC. Throughput and latency
  * are measured as in the gateway suite (autocannon with 32 connections; one keep-alive
@@ -22,7 +29,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { dpopRequestPool, type BoundClient } from '../lib/proofs.js'
-import { evaluateTargets, loadRows, type MeasurementRow, type Suite } from '../lib/suite.js'
+import {
+  evaluateTargets,
+  loadRows,
+  ratioBetween,
+  type MeasurementRow,
+  type Suite,
+} from '../lib/suite.js'
 import {
   boundClients,
   latencyRowsOf,
@@ -43,6 +56,45 @@ const NGINX = 'nginx auth_request + verify service -> upstream'
 const CADDY = 'caddy forward_auth + verify service -> upstream'
 const GATEWAY = 'keybound gateway -> upstream'
 const ALONE = 'verify service alone (check request, no upstream)'
+const NGINX_ALLOW = 'ceiling: nginx auth_request + 204 check (no verification) -> upstream'
+const CADDY_ALLOW = 'ceiling: caddy forward_auth + 204 check (no verification) -> upstream'
+const NGINX_PASS = 'scale: nginx proxy_pass alone (no auth) -> upstream'
+const ALLOW_ALONE = 'ceiling: bare node:http 204 (check request, no verification)'
+/** Rounds of every contender; the ratios are medians of per-round ratios, so an odd count. */
+const ROUNDS = 5
+
+/**
+ * nginx forwarding with no auth at all, with the recipe's process, keep-alive and upstream
+ * settings, so that the only difference to the recipe is the `auth_request` subrequest.
+ */
+const NGINX_PASS_ONLY = `worker_processes auto;
+pid nginx.pid;
+error_log stderr warn;
+events {
+    worker_connections 1024;
+}
+http {
+    access_log off;
+    client_body_temp_path client_body_temp;
+    proxy_temp_path proxy_temp;
+    fastcgi_temp_path fastcgi_temp;
+    uwsgi_temp_path uwsgi_temp;
+    scgi_temp_path scgi_temp;
+    upstream api {
+        server __UPSTREAM__;
+        keepalive 32;
+    }
+    server {
+        listen __LISTEN__;
+        location / {
+            proxy_set_header Host $host;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://api;
+        }
+    }
+}
+`
 
 /** A proxy run from its recipe: its port and the pids whose CPU it spends. */
 interface Proxy {
@@ -92,14 +144,19 @@ function childPids(parent: number): number[] {
   return found
 }
 
+/**
+ * Runs nginx or Caddy from its recipe in `docs/edge/` (or from `template`, same placeholders),
+ * with the check going to `keybound` and the traffic to `upstream`.
+ */
 async function startProxy(
   name: 'nginx' | 'caddy',
   port: number,
   keybound: number,
   upstream: number,
+  template?: string,
 ): Promise<Proxy> {
   const recipe = name === 'nginx' ? 'nginx.conf' : 'Caddyfile'
-  const text = readFileSync(join(RECIPES, recipe), 'utf8')
+  const text = (template ?? readFileSync(join(RECIPES, recipe), 'utf8'))
     .replaceAll('__LISTEN__', `127.0.0.1:${port}`)
     .replaceAll('__KEYBOUND__', `127.0.0.1:${keybound}`)
     .replaceAll('__UPSTREAM__', `127.0.0.1:${upstream}`)
@@ -163,6 +220,38 @@ async function edgeThroughput(
   return { ...turn, perCpuSecond: ok / (ok / turn.perCpuSecond + proxyCpu) }
 }
 
+/** One share: `contender / ceiling` in requests/s or per CPU-second, as the targets read it. */
+function share(
+  rows: readonly MeasurementRow[],
+  contender: string,
+  ceiling: string,
+  label: string,
+): MeasurementRow {
+  const find = (name: string) => rows.find((row) => row.name === name)!
+  return { name: label, value: ratioBetween(find(contender), find(ceiling)) }
+}
+
+/**
+ * How close each contender comes to what this machine allows it: the verifying proxies over the
+ * same proxy with a 204 check, the verify service over a bare 204 server, and the ceilings over
+ * the targets' baselines (the best either target could reach here).
+ */
+function sharesOf(
+  rps: readonly MeasurementRow[],
+  cpu: readonly MeasurementRow[],
+): MeasurementRow[] {
+  return [
+    share(rps, NGINX, NGINX_ALLOW, 'req/s: nginx + verify / nginx + 204 check'),
+    share(rps, CADDY, CADDY_ALLOW, 'req/s: caddy + verify / caddy + 204 check'),
+    share(rps, ALONE, ALLOW_ALONE, 'req/s: verify alone / bare 204'),
+    share(rps, NGINX_ALLOW, NGINX_PASS, 'req/s: nginx + 204 check / nginx proxy_pass alone'),
+    share(rps, NGINX_ALLOW, GATEWAY, 'req/s: nginx + 204 check / gateway (target 1 ceiling)'),
+    share(rps, ALLOW_ALONE, DIRECT, 'req/s: bare 204 / in-process route (target 2 ceiling)'),
+    share(cpu, NGINX, NGINX_ALLOW, 'req/CPU-s: nginx + verify / nginx + 204 check'),
+    share(cpu, ALONE, ALLOW_ALONE, 'req/CPU-s: verify alone / bare 204'),
+  ]
+}
+
 export const edge: Suite = {
   name: 'edge',
   description:
@@ -170,7 +259,7 @@ export const edge: Suite = {
   async run(context) {
     const seconds = context.quick ? 1 : 4
     const latencyRequests = context.quick ? 300 : 2000
-    const rounds = 3
+    const rounds = ROUNDS
     const issuer = await startIssuer()
     const apps: App[] = []
     const proxies: Proxy[] = []
@@ -192,10 +281,25 @@ export const edge: Suite = {
         port: caddyPort,
       } as App)
       const alone = await start('verify', issuer.issuer, issuer.jwksUri)
-      const nginx = await startProxy('nginx', nginxPort, nginxVerify.port, upstream.port)
-      proxies.push(nginx)
-      const caddy = await startProxy('caddy', caddyPort, caddyVerify.port, upstream.port)
-      proxies.push(caddy)
+      // One 204 server answers every ceiling's check; each turn counts only its own CPU delta.
+      const allow = await start('allow', issuer.issuer, issuer.jwksUri)
+      const proxy = async (...args: Parameters<typeof startProxy>) => {
+        const started = await startProxy(...args)
+        proxies.push(started)
+        return started
+      }
+      const nginx = await proxy('nginx', nginxPort, nginxVerify.port, upstream.port)
+      const caddy = await proxy('caddy', caddyPort, caddyVerify.port, upstream.port)
+      const nginxAllow = await proxy('nginx', await freePort(), allow.port, upstream.port)
+      const caddyAllow = await proxy('caddy', await freePort(), allow.port, upstream.port)
+      const nginxPass = await proxy(
+        'nginx',
+        await freePort(),
+        allow.port,
+        upstream.port,
+        NGINX_PASS_ONLY,
+      )
+      const check = { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/items' }
       const asEntry = (proxy: Proxy): App => ({ child: proxy.child, port: proxy.port })
       const contenders: EdgeContender[] = [
         { name: DIRECT, entry: direct, processes: [direct] },
@@ -206,19 +310,27 @@ export const edge: Suite = {
           proxy: nginx,
         },
         {
+          name: NGINX_ALLOW,
+          entry: asEntry(nginxAllow),
+          processes: [allow, upstream],
+          proxy: nginxAllow,
+        },
+        { name: NGINX_PASS, entry: asEntry(nginxPass), processes: [upstream], proxy: nginxPass },
+        {
           name: CADDY,
           entry: asEntry(caddy),
           processes: [caddyVerify, upstream],
           proxy: caddy,
         },
-        { name: GATEWAY, entry: gatewayApp, processes: [gatewayApp, upstream] },
         {
-          name: ALONE,
-          entry: alone,
-          processes: [alone],
-          path: '/check',
-          extra: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/items' },
+          name: CADDY_ALLOW,
+          entry: asEntry(caddyAllow),
+          processes: [allow, upstream],
+          proxy: caddyAllow,
         },
+        { name: GATEWAY, entry: gatewayApp, processes: [gatewayApp, upstream] },
+        { name: ALONE, entry: alone, processes: [alone], path: '/check', extra: check },
+        { name: ALLOW_ALONE, entry: allow, processes: [allow], path: '/check', extra: check },
       ]
 
       let fastest = 10_000
@@ -259,6 +371,7 @@ export const edge: Suite = {
         value: row.value - base,
         note: `${ms(row.value)} - ${ms(base)}`,
       }))
+      const shares = sharesOf(rps, cpu)
       return [
         {
           name: 'requests/s, 32 connections',
@@ -294,6 +407,15 @@ export const edge: Suite = {
           baseline: addedRows[0]!.name,
           rows: addedRows,
           targets: evaluateTargets(addedRows, [{ contender: addedRows[0]!.name, max: 1 }]),
+        },
+        {
+          name: 'shares of the ceilings (median of per-round ratios; the value is the share)',
+          unit: 'x',
+          higherIsBetter: true,
+          // None: every row is already a ratio, contender over ceiling.
+          baseline: '',
+          rows: shares,
+          targets: [],
         },
       ]
     } finally {

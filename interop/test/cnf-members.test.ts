@@ -66,7 +66,10 @@ beforeAll(async () => {
   const jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] }
   issuerServer = createServer(async (req, res) => {
     res.setHeader('content-type', 'application/json')
-    if (req.url === '/jwks') return res.end(JSON.stringify(jwks))
+    if (req.url === '/jwks') {
+      res.end(JSON.stringify(jwks))
+      return
+    }
     let body = ''
     for await (const chunk of req) body += chunk
     const token = new URLSearchParams(body).get('token') ?? ''

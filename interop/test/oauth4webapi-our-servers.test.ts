@@ -31,7 +31,10 @@ let opaqueRs: KeyboundRs
 const wire: string[] = []
 const counting = {
   ...insecure,
-  [oauth.customFetch]: async (url: string, options: oauth.CustomFetchOptions<never, never>) => {
+  [oauth.customFetch]: async (
+    url: string,
+    options: oauth.CustomFetchOptions<string, BodyInit | undefined>,
+  ) => {
     const response = await fetch(url, options as RequestInit)
     wire.push(`${options.method} ${new URL(url).pathname} ${response.status}`)
     return response

@@ -6,7 +6,7 @@
  */
 import { exportKeyPair, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect } from 'vitest'
 import {
   clientSecretBasic,
   clientSecretPost,

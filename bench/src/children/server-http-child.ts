@@ -148,10 +148,10 @@ async function startExpress(): Promise<void> {
       res.json({ ok: true, sub: req.auth?.payload.sub })
     },
   )
-  app.get('/plain', (req, res) => {
+  app.get('/plain', (_req, res) => {
     res.json({ ok: true, sub: 'anonymous' })
   })
-  app.get('/signature-only', checkSignatureOnly(), (req, res) => {
+  app.get('/signature-only', checkSignatureOnly(), (_req, res) => {
     res.json({ ok: true, sub: 'anonymous' })
   })
   await new Promise<void>((resolve, reject) => {

@@ -12,21 +12,13 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { b64u, freePort } from '../lib/http-fixtures.js'
-import { median } from '../lib/measure.js'
-import {
-  evaluateTargets,
-  loadRows,
-  type CaseResult,
-  type MeasurementRow,
-  type Suite,
-} from '../lib/suite.js'
+import { evaluateTargets, loadRows, type CaseResult, type Suite } from '../lib/suite.js'
 
 const THIS_FILE = fileURLToPath(import.meta.url)
 const KEYBOUND_BIN = fileURLToPath(

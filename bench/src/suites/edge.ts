@@ -27,7 +27,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
+import { freePort, startIssuer } from '../lib/http-fixtures.js'
 import { dpopRequestPool, type BoundClient } from '../lib/proofs.js'
 import {
   evaluateTargets,

@@ -28,13 +28,7 @@ import { childNodeFlags, stopChild } from '../lib/child-process.js'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { dpopRequestPool, generateKeys, type BoundClient } from '../lib/proofs.js'
-import {
-  evaluateTargets,
-  loadRows,
-  type CaseResult,
-  type MeasurementRow,
-  type Suite,
-} from '../lib/suite.js'
+import { evaluateTargets, loadRows, type MeasurementRow, type Suite } from '../lib/suite.js'
 
 const CHILD = fileURLToPath(new URL('../children/gateway-child.js', import.meta.url))
 const CONNECTIONS = 32

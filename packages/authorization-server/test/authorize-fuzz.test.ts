@@ -130,7 +130,8 @@ it('answers every malformed /authorize query as a client mistake (no 5xx, no err
 
 it('redirects a missing response_type or code_challenge once, without a server error', async () => {
   const before = logLines.length
-  for (const extra of [{}, { response_type: 'code' }]) {
+  const extras: Record<string, string>[] = [{}, { response_type: 'code' }]
+  for (const extra of extras) {
     const answer = await fetch(
       server.url(`/authorize?${new URLSearchParams({ client_id: 'public-app', ...extra })}`),
       { redirect: 'manual' },

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthorizationServer, type AuthorizationServer } from '../src/index.js'
 import { freePort } from '../../server/test/support/redis-server.js'
 import { recordReliability } from '../../../scripts/record-reliability.js'
-import { baseConfig, basic, codeForm, Dpop, getCode, postForm, type Answer } from './support.js'
+import { baseConfig, basic, codeForm, Dpop, getCode, type Answer } from './support.js'
 
 if ((process.env.DATABASE_URL ?? '') === '')
   throw new Error('DATABASE_URL is not set: the PostgreSQL fault suite cannot be skipped')

@@ -71,7 +71,7 @@ beforeAll(async () => {
     'request',
     protect(
       resourceServer,
-      (request, response, identity) => {
+      (_request, response, identity) => {
         response.setHeader('content-type', 'application/json')
         response.end(JSON.stringify({ subject: identity.subject, jkt: identity.jkt }))
       },

@@ -74,7 +74,9 @@ const SPECIFIER =
 function importedPackages(source: string): string[] {
   const code = source.replace(/\/\*\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
   const names = new Set<string>()
-  for (const [, , specifier] of code.matchAll(SPECIFIER)) {
+  for (const match of code.matchAll(SPECIFIER)) {
+    // Group 2 is not optional, so every match has it.
+    const specifier = match[2]!
     // node: specifiers are builtins even where this Node lacks one (node:sqlite on Node 20).
     if (/^[./]|^node:/.test(specifier) || isBuiltin(specifier)) continue
     const parts = specifier.split('/')

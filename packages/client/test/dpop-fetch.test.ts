@@ -10,7 +10,7 @@ import {
   NonceMissing,
   TooManyRedirects,
 } from '../src/index.js'
-import { startServer, type LoopbackServer } from './support/http.js'
+import { startServer } from './support/http.js'
 import {
   startProofCheckingServer,
   type ProofCheckingServer,

@@ -18,6 +18,7 @@ import {
 const es = testKey('ES256')
 
 type KeyPair = Awaited<ReturnType<CoreModule['generateKeyPair']>>
+type ProofRequest = Parameters<CoreModule['verifyProof']>[1]
 
 function flipLastSignatureCharacter(proof: string): string {
   const last = proof.at(-2) === 'A' ? 'B' : 'A'
@@ -26,8 +27,11 @@ function flipLastSignatureCharacter(proof: string): string {
 
 describe.each(backends)('verify options ($name backend)', ({ core }) => {
   let key: KeyPair
-  const verify = (proof: string, options: Record<string, unknown> = {}, request = RS_REQUEST) =>
-    core.verifyProof(proof, request, { replayStore: false, ...options })
+  const verify = (
+    proof: string,
+    options: Record<string, unknown> = {},
+    request: ProofRequest = RS_REQUEST,
+  ) => core.verifyProof(proof, request, { replayStore: false, ...options })
 
   beforeAll(async () => {
     key = await core.generateKeyPair('ES256')

@@ -11,7 +11,6 @@ import { send } from './support/http.js'
 import { PUBLIC_BASE, dpopHeaders, type Harness } from './support/fixture.js'
 import {
   DENIAL_CASES,
-  denialPath,
   startEdgeHarness,
   withPreviousStepNonce,
   type EdgeHarness,

@@ -256,10 +256,11 @@ describe('oidc-provider tokens at a Keybound resource server', () => {
     })
 
     // An API that takes Bearer tokens too still MUST refuse this one: it carries cnf.jkt (§7.2).
-    for (const headers of [
+    const headerSets: Record<string, string>[] = [
       { authorization: `Bearer ${token}` },
       { authorization: `Bearer ${token}`, dpop: proof },
-    ]) {
+    ]
+    for (const headers of headerSets) {
       const reply = await callResource(headers, rsBearerUrl)
       expect(reply.status).toBe(401)
       expect(reply.headers.get('www-authenticate')).toBe(

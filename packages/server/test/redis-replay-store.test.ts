@@ -22,7 +22,7 @@ import {
   type RedisReplayStore,
 } from '@keybound/server/redis'
 import { createClient, createCluster } from 'redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import {
   deleteKeys,
   freePort,

@@ -134,7 +134,7 @@ describe('two resource servers sharing a Redis replay store', () => {
     const started = performance.now()
     // Each proof goes to both at once; who is asked first alternates, so neither has a head start.
     const pairs = await Promise.all(
-      sends.map(async ({ caller, proof }, index) => {
+      sends.map(async ({ caller, proof }, index): Promise<[Reply, Reply]> => {
         const [first, second] = index % 2 === 0 ? [a, b] : [b, a]
         const replies = await Promise.all([
           client.get(`${first.url}/items`, headersFor(caller, proof)),

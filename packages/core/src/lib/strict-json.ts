@@ -22,7 +22,7 @@ export function parseStrictJson(text: string, maxDepth = MAX_DEPTH): unknown {
     const value = parser.parseValue(0)
     parser.skipWhitespace()
     if (parser.position !== text.length) throw new StrictJsonError('trailing data')
-    lastValue = value
+    retained.lastValue = value
     return value
   } finally {
     parser.stop()
@@ -277,4 +277,4 @@ const PARSER = new Parser()
 // full garbage collection drops the shape and, with it, the optimized parser code built for it,
 // which is then compiled again. The parser instance above lives for good; the last value parsed
 // (one proof's claims or header) is kept here so that its shapes survive a quiet moment too.
-let lastValue: unknown
+const retained: { lastValue: unknown } = { lastValue: undefined }

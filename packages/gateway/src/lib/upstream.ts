@@ -158,7 +158,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ForwardedCall {
   }
 
   onResponseStart(
-    controller: Dispatcher.DispatchController,
+    _controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {

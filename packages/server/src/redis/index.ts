@@ -18,7 +18,12 @@ import {
   type ReplayStore,
 } from '@keybound/core'
 import { createRequire } from 'node:module'
-import type { createClient as CreateClient, RedisClientType, RedisClusterType } from 'redis'
+import type {
+  createClient as CreateClient,
+  createCluster as CreateCluster,
+  RedisClientType,
+  RedisClusterType,
+} from 'redis'
 import { replayKey } from './key.js'
 
 const require = createRequire(import.meta.url)
@@ -26,10 +31,14 @@ const require = createRequire(import.meta.url)
 export { replayKey, HASHED_KEY_LENGTH } from './key.js'
 
 // `any` because node-redis' generics (modules, functions, scripts, RESP, type mapping) differ per
-// client, and the store only calls `SET` with plain string arguments.
+// client, and the store only calls `SET` with plain string arguments. `RedisClusterType<any, ...>`
+// alone refuses a plain `createCluster()` client (its `_handleAsk` callback takes a client typed
+// with the cluster's own modules), so the default cluster type is listed too.
 /**
- * A node-redis v5 client the store can use: a standalone client from `createClient` or a
- * cluster client from `createCluster`, with any modules, scripts or RESP version.
+ * A node-redis v5 client the store can use: a standalone client from `createClient` (any
+ * modules, scripts or RESP version) or a cluster client from `createCluster`. A cluster client
+ * with extra modules, scripts or RESP 3 does not match the cluster type; cast it to
+ * `RedisReplayClient`, which is safe because the store only calls `SET`.
  *
  * @example
  * ```ts
@@ -38,7 +47,9 @@ export { replayKey, HASHED_KEY_LENGTH } from './key.js'
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.1
  */
 export type RedisReplayClient =
-  RedisClientType<any, any, any, any, any> | RedisClusterType<any, any, any, any, any>
+  | RedisClientType<any, any, any, any, any>
+  | RedisClusterType<any, any, any, any, any>
+  | ReturnType<typeof CreateCluster>
 
 /**
  * Options of {@link createRedisReplayStore}. Give `url` (the store creates, connects and owns a

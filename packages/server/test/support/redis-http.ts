@@ -75,7 +75,7 @@ export async function startReplica(resourceServer: ResourceServer): Promise<Repl
   let served = 0
   const listener = protect(
     resourceServer,
-    (req, res, identity) => {
+    (_req, res, identity) => {
       served++
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ subject: identity.subject, jkt: identity.jkt }))

@@ -112,6 +112,10 @@ function foldForNginx(answer: CheckAnswer): CheckAnswer {
 
 function write(res: ServerResponse, answer: CheckAnswer): void {
   res.writeHead(answer.status, {
+    // A length, never chunked: nginx reads only the head of an auth_request answer, and keeps the
+    // connection for the next check only when it knows the body is empty (Content-Length: 0).
+    // A chunked empty body cost a new TCP connection, and ~100 µs here, per request.
+    'content-length': Buffer.byteLength(answer.body),
     'x-keybound-status': String(answer.status),
     ...answer.clientHeaders,
     ...answer.upstreamHeaders,

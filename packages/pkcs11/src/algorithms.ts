@@ -5,7 +5,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc7518#section-3.1
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Mechanism, Template } from 'pkcs11js'
 import type { Pkcs11Binding } from './module.js'
 
@@ -52,7 +52,8 @@ export function profileOf(
   alg: Pkcs11Algorithm,
   rsaBits: number,
 ): AlgorithmProfile {
-  const sha256 = (input: Uint8Array) => createHash('sha256').update(input).digest()
+  // One-shot hash: no Hash object per proof.
+  const sha256 = (input: Uint8Array) => hash('sha256', input, 'buffer')
   const rsaTemplate: Template = [
     { type: binding.CKA_MODULUS_BITS, value: rsaBits },
     { type: binding.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },

@@ -207,25 +207,49 @@ export async function openPkcs11Signer(options: Pkcs11SignerOptions): Promise<Pk
     return current.pool.generation === module.generation ? current : undefined
   }
 
-  async function signOnce(data: Buffer): Promise<Buffer | 'stale'> {
-    // The common case (connected, a session idle) takes no extra ticks before C_SignInit.
+  /**
+   * One signing operation on an idle session. Written with `then` rather than `await`: a proof
+   * is latency-bound on the token, and each await layer added a microtask hop per proof.
+   */
+  function signOnce(data: Buffer): Promise<Buffer | 'stale'> {
+    const current = readyConnection()
+    const session = current?.pool.tryAcquire()
+    if (current === undefined || session === undefined) return signWhenReady(data)
+    return signOn(current, session, data)
+  }
+
+  async function signWhenReady(data: Buffer): Promise<Buffer | 'stale'> {
     const current = readyConnection() ?? (await connect())
     const session = current.pool.tryAcquire() ?? (await current.pool.acquire())
-    let broken = false
-    try {
-      return await module.track<Buffer | 'stale'>(() => {
-        if (current.pool.generation !== module.generation) return Promise.resolve('stale' as const)
-        module.library.C_SignInit(session, profile.mechanism, current.key)
-        return module.library.C_SignAsync(session, data, Buffer.alloc(profile.outputLength))
-      })
-    } catch (error) {
-      broken = true
-      const failure = classify(error, 'sign')
-      if (failure instanceof Pkcs11TokenUnavailable && connection === current) dropConnection(true)
-      throw failure
-    } finally {
-      current.pool.release(session, broken)
-    }
+    return signOn(current, session, data)
+  }
+
+  function signOn(current: Connection, session: Handle, data: Buffer): Promise<Buffer | 'stale'> {
+    const signed = module.track<Buffer | 'stale'>(() => {
+      if (current.pool.generation !== module.generation) return Promise.resolve('stale' as const)
+      module.library.C_SignInit(session, profile.mechanism, current.key)
+      return module.library.C_SignAsync(session, data, Buffer.alloc(profile.outputLength))
+    })
+    return signed.then(
+      (output) => {
+        current.pool.release(session, false)
+        return output
+      },
+      (error: unknown) => {
+        current.pool.release(session, true)
+        const failure = classify(error, 'sign')
+        if (failure instanceof Pkcs11TokenUnavailable && connection === current)
+          dropConnection(true)
+        throw failure
+      },
+    )
+  }
+
+  function joseSignatureOf(output: Buffer): Uint8Array {
+    const signature = toJoseSignature(settings.alg, output)
+    if (signature === undefined)
+      throw new Pkcs11Failed('the token returned a malformed signature', { reason: 'signature' })
+    return signature
   }
 
   await connect()
@@ -236,18 +260,24 @@ export async function openPkcs11Signer(options: Pkcs11SignerOptions): Promise<Pk
     alg: settings.alg,
     publicJwk,
     jkt,
-    async sign(signingInput: Uint8Array): Promise<Uint8Array> {
-      const data = profile.prepare(signingInput)
-      let output = await signOnce(data)
-      if (output === 'stale') output = await signOnce(data)
-      if (output === 'stale')
-        throw new Pkcs11TokenUnavailable('the PKCS#11 module is re-initializing', {
-          reason: 'removed',
+    sign(signingInput: Uint8Array): Promise<Uint8Array> {
+      let data: Buffer
+      try {
+        data = profile.prepare(signingInput)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return signOnce(data).then((output) => {
+        if (output !== 'stale') return joseSignatureOf(output)
+        // The module re-initialized between acquiring the session and signing: once more.
+        return signOnce(data).then((again) => {
+          if (again === 'stale')
+            throw new Pkcs11TokenUnavailable('the PKCS#11 module is re-initializing', {
+              reason: 'removed',
+            })
+          return joseSignatureOf(again)
         })
-      const signature = toJoseSignature(settings.alg, output)
-      if (signature === undefined)
-        throw new Pkcs11Failed('the token returned a malformed signature', { reason: 'signature' })
-      return signature
+      })
     },
     async close(): Promise<void> {
       closed = true

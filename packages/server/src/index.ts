@@ -9,6 +9,12 @@
 export { createResourceServer, checkRouteOptions } from './resource-server.js'
 export { jwtAccessTokens, type JwtAccessTokenOptions } from './access-tokens/jwt.js'
 export {
+  builtInProfile,
+  PROFILE_NAMES,
+  type AccessTokenProfile,
+  type ProfileName,
+} from './access-tokens/profiles.js'
+export {
   introspectedAccessTokens,
   type IntrospectionOptions,
 } from './access-tokens/introspection.js'

@@ -1,6 +1,7 @@
 /**
  * RFC 9068 JWT access tokens, verified with the issuer's keys through `jose` (remote JWKS with
- * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up).
+ * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up). A token
+ * profile relaxes RFC 9068 where a provider documents another shape.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
 import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
@@ -19,6 +20,14 @@ import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
 import { hashToken, TokenCache } from '../lib/token-cache.js'
 import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
 import { infoFromClaims } from './claims.js'
+import {
+  acceptsHeaderType,
+  profileOption,
+  RFC9068_PROFILE,
+  throwProblems,
+  type AccessTokenProfile,
+  type ProfileName,
+} from './profiles.js'
 
 /** Options of {@link jwtAccessTokens}. Times are in seconds unless named `…Ms`. */
 export interface JwtAccessTokenOptions {
@@ -26,6 +35,12 @@ export interface JwtAccessTokenOptions {
   issuer: string
   /** This resource server's identifier(s); `aud` must contain one. */
   audience: string | readonly string[]
+  /**
+   * How the issuer shapes its tokens (default `rfc9068`, strict): `keycloak`, `auth0`, `okta`,
+   * `entra`, `wso2`, `spring`, or your own {@link AccessTokenProfile}. See
+   * docs/identity-providers.md.
+   */
+  profile?: ProfileName | AccessTokenProfile
   /** The issuer's JWKS URL (fetched with `jose`'s `createRemoteJWKSet`). */
   jwksUri?: string | URL
   /** A static JWKS instead of `jwksUri`. */
@@ -57,8 +72,6 @@ interface VerifiedToken {
   header: JWTHeaderParameters
   key: unknown
 }
-
-const RFC9068_REQUIRED = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti']
 
 // jose's key sets choose a key from the protected header (and the unprotected header of a JSON
 // serialization, which a compact token has none of), never from the token's other parts; a
@@ -182,36 +195,63 @@ function keySource(options: JwtAccessTokenOptions): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL(options.jwksUri), options.jwksOptions)
 }
 
-/**
- * Validates RFC 9068 JWT access tokens: `typ` `at+jwt` (or `application/at+jwt`), exact `iss`,
- * `aud` containing this server, signature by the issuer's keys (`none` and symmetric
- * algorithms never), `exp`/`nbf` with leeway, and the RFC 9068 required claims. `cnf.jkt`, when
- * present, makes the token DPoP-bound (RFC 9449 §6.1).
- *
- * @example
- * ```ts
- * const accessTokens = jwtAccessTokens({
- *   issuer: 'https://as.example.com',
- *   audience: 'https://api.example.com',
- *   jwksUri: 'https://as.example.com/jwks',
- * })
- * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
- */
-export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenValidator {
+/** One issuer's options, checked; every problem is named with its path. */
+interface CheckedOptions {
+  issuer: string
+  audience: string | string[]
+  profile: AccessTokenProfile
+  algorithms: string[]
+}
+
+function audienceProblems(audience: unknown, path: string): string[] {
+  const values = typeof audience === 'string' ? [audience] : audience
+  if (
+    !Array.isArray(values) ||
+    values.length === 0 ||
+    !values.every((value) => typeof value === 'string' && value !== '')
+  )
+    return [`${path}: audience is required (this server's identifier, or a list of them)`]
+  return []
+}
+
+function checkOptions(options: JwtAccessTokenOptions, path: string): CheckedOptions {
+  const at = (field: string) => (path === '' ? field : `${path}.${field}`)
+  const problems: string[] = []
   if (typeof options?.issuer !== 'string' || options.issuer === '')
-    throw new InvalidArgument('issuer is required')
+    problems.push(`${at('issuer')}: issuer is required`)
+  problems.push(...audienceProblems(options?.audience, at('audience')))
+  const algorithms = [...(options?.algorithms ?? DEFAULT_ALGORITHMS)]
+  if (algorithms.some((alg) => alg === 'none' || alg.startsWith('HS')))
+    problems.push(`${at('algorithms')}: access token algorithms must be asymmetric`)
+  const { profile, problems: profileErrors } = profileOption(options?.profile, at('profile'))
+  problems.push(...profileErrors)
+  throwProblems(problems)
+  const configured =
+    typeof options.audience === 'string' ? [options.audience] : [...options.audience]
+  const forms = profile.audienceForms(configured)
+  throwProblems(audienceProblems(forms, `${at('profile')}.audienceForms`))
   const audience =
-    typeof options.audience === 'string' ? options.audience : [...(options.audience ?? [])]
-  if (audience.length === 0) throw new InvalidArgument('audience is required')
-  const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)]
-  if (algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {
-    throw new InvalidArgument('access token algorithms must be asymmetric')
-  }
+    typeof options.audience === 'string' && forms.length === 1 ? forms[0]! : [...forms]
+  return { issuer: options.issuer, audience, profile, algorithms }
+}
+
+/** The verified token's header `typ`, checked against a profile other than RFC 9068. */
+function checkHeaderType(profile: AccessTokenProfile, typ: unknown): void {
+  if (acceptsHeaderType(profile, typ)) return
+  const expected = profile.headerTypes.map((type) => (type === null ? 'none' : show(type)))
+  throw new AccessTokenInvalid(
+    `access token is not valid: typ expected ${expected.join(' or ')} (${profile.name} profile), got ${show(typ)}`,
+    { claim: 'typ', reason: `typ not accepted by the ${profile.name} profile` },
+  )
+}
+
+function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): AccessTokenValidator {
+  const { issuer, audience, profile, algorithms } = checkOptions(options, path)
   const getKey = keySource(options)
-  const requiredClaims = [...(options.requiredClaims ?? RFC9068_REQUIRED)]
+  const requiredClaims = [...(options.requiredClaims ?? profile.requiredClaims)]
+  // RFC 9068 keeps jose's own `typ` check (and its failure detail); other profiles check the
+  // verified header themselves, against the values their provider documents.
+  const strict = profile === RFC9068_PROFILE
   const clockTolerance = options.clockTolerance ?? 10
   const now = options.now
   const clock = now ?? Date.now
@@ -227,9 +267,9 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
         token,
         async (protectedHeader, input) => (key = await getKey(protectedHeader, input)),
         {
-          issuer: options.issuer,
+          issuer,
           audience,
-          typ: 'at+jwt',
+          ...(strict ? { typ: 'at+jwt' } : {}),
           algorithms,
           clockTolerance,
           requiredClaims,
@@ -239,14 +279,11 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
       payload = result.payload as Record<string, unknown>
       header = result.protectedHeader
     } catch (error) {
-      classify(error, token, {
-        issuer: options.issuer,
-        audience,
-        clockTolerance,
-        nowMs: clock(),
-      })
+      classify(error, token, { issuer, audience, clockTolerance, nowMs: clock() })
     }
-    return { info: await infoFromClaims(payload), header, key }
+    if (!strict) checkHeaderType(profile, header.typ)
+    profile.checkClaims?.(payload)
+    return { info: await infoFromClaims(payload, profile), header, key }
   }
 
   // A remembered token stays valid only while the issuer still publishes the very key that
@@ -274,4 +311,27 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
       return verified.info
     },
   }
+}
+
+/**
+ * Validates JWT access tokens. By default as RFC 9068 says: `typ` `at+jwt` (or
+ * `application/at+jwt`), exact `iss`, `aud` containing this server, signature by the issuer's
+ * keys (`none` and symmetric algorithms never), `exp`/`nbf` with leeway, and the RFC 9068
+ * required claims. `profile` accepts another provider's documented shape instead. `cnf.jkt`,
+ * when present, makes the token DPoP-bound (RFC 9449 §6.1).
+ *
+ * @example
+ * ```ts
+ * const accessTokens = jwtAccessTokens({
+ *   issuer: 'https://as.example.com',
+ *   audience: 'https://api.example.com',
+ *   jwksUri: 'https://as.example.com/jwks',
+ * })
+ * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
+ */
+export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenValidator {
+  return singleIssuerValidator(options, '')
 }

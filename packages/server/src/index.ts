@@ -14,6 +14,7 @@ export {
   type AccessTokenProfile,
   type ProfileName,
 } from './access-tokens/profiles.js'
+export { metadataUrls } from './access-tokens/discovery.js'
 export {
   introspectedAccessTokens,
   type IntrospectionOptions,

@@ -1,5 +1,5 @@
 /**
- * Token profiles, against the fixture issuers of
+ * Token profiles and issuer discovery, against the fixture issuers of
  * ./support/identity-providers.ts (real JWKS and metadata over HTTP on loopback). Keycloak,
  * Auth0, Okta, Entra ID, WSO2 and Spring Authorization Server cannot run here, so these are
  * tests by fixture: the tokens and introspection answers reproduce the shapes each provider's
@@ -7,9 +7,11 @@
  * conformance suite also runs per profile (conformance.test.ts, RS19).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateKeyPair, type DPoPKeyPair } from '@keybound/core'
+import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import {
   AccessTokenInvalid,
+  AccessTokenUnavailable,
+  createResourceServer,
   introspectedAccessTokens,
   jwtAccessTokens,
   type AccessTokenProfile,
@@ -20,22 +22,20 @@ import {
   startProviderFixture,
   type ProviderFixture,
 } from './support/identity-providers.js'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'
 
 const fixtures = {} as Record<ProviderFixture['profile'], ProviderFixture>
-let rfc9068: TestIssuer
 let key: DPoPKeyPair
 
 beforeAll(async () => {
   const started = await Promise.all(PROVIDERS.map(startProviderFixture))
   for (const fixture of started) fixtures[fixture.profile] = fixture
-  ;[rfc9068, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  key = await generateKeyPair('ES256')
 })
 
 afterAll(async () => {
-  await Promise.all([...Object.values(fixtures).map((f) => f.close()), rfc9068?.close()])
+  await Promise.all(Object.values(fixtures).map((f) => f.close()))
 })
 
 function validatorFor(
@@ -192,5 +192,79 @@ describe('token profiles (RS20–RS26)', () => {
         }),
       ).toThrow(`profile: ${profile} has no RFC 7662 introspection endpoint`)
     }
+  })
+})
+
+describe('issuer discovery (RS27, RS28)', () => {
+  it('RS27 — without jwksUri, the keys are found through OpenID discovery or RFC 8414 metadata, fetched once for many tokens', async () => {
+    for (const style of ['openid', 'rfc8414'] as const) {
+      const fixture = fixtures.okta
+      fixture.serveMetadataAt(style)
+      try {
+        const before = fixture.metadataFetches
+        const accessTokens = jwtAccessTokens({
+          issuer: fixture.issuer,
+          audience: fixture.audience,
+          profile: 'okta',
+        })
+        for (let i = 0; i < 5; i++) {
+          const info = await accessTokens.validate(await fixture.mint({ jkt: key.jkt }))
+          expect(info.jkt).toBe(key.jkt)
+        }
+        expect(fixture.metadataFetches - before, style).toBe(1)
+      } finally {
+        fixture.serveMetadataAt('openid')
+      }
+    }
+  })
+
+  it('RS28 — metadata naming another issuer, or no metadata, is refused: 503 temporarily_unavailable, never acceptance', async () => {
+    const fixture = fixtures.keycloak
+    const resourceServer = (accessTokens: AccessTokenValidator) =>
+      createResourceServer({ publicBaseUrl: BASE, accessTokens })
+    const request = async () => {
+      const token = await fixture.mint({ jkt: key.jkt })
+      const proof = await createProof(key, {
+        htm: 'GET',
+        htu: `${BASE}/orders`,
+        accessToken: token,
+      })
+      return {
+        token,
+        request: {
+          method: 'GET',
+          url: '/orders',
+          headers: { authorization: `DPoP ${token}`, dpop: proof },
+        },
+      }
+    }
+    const discovering = () =>
+      jwtAccessTokens({ issuer: fixture.issuer, audience: fixture.audience, profile: 'keycloak' })
+    fixture.lieAboutIssuer('https://attacker.example.test/realms/keybound')
+    try {
+      const lied = discovering()
+      const { token, request: sent } = await request()
+      const error = await lied.validate(token).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      )
+      expect(error).toBeInstanceOf(AccessTokenUnavailable)
+      expect((error as AccessTokenUnavailable).reason).toBe('metadata issuer mismatch')
+      const verdict = await resourceServer(discovering()).verifyRequest(sent)
+      expect(verdict).toMatchObject({ ok: false, status: 503 })
+    } finally {
+      fixture.lieAboutIssuer(undefined)
+    }
+    fixture.serveMetadataAt('none')
+    try {
+      const { request: sent } = await request()
+      const verdict = await resourceServer(discovering()).verifyRequest(sent)
+      expect(verdict).toMatchObject({ ok: false, status: 503 })
+    } finally {
+      fixture.serveMetadataAt('openid')
+    }
+    // With honest metadata the same configuration accepts the request.
+    const { request: sent } = await request()
+    expect((await resourceServer(discovering()).verifyRequest(sent)).ok).toBe(true)
   })
 })

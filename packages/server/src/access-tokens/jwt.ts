@@ -1,10 +1,11 @@
 /**
  * RFC 9068 JWT access tokens, verified with the issuer's keys through `jose` (remote JWKS with
  * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up). A token
- * profile relaxes RFC 9068 where a provider documents another shape.
+ * profile relaxes RFC 9068 where a provider documents another shape; the keys come from
+ * `jwksUri`, `jwks`, or the issuer's metadata (RFC 8414 / OpenID discovery).
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
+import { SUPPORTED_ALGORITHMS } from '@keybound/core'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -20,6 +21,7 @@ import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
 import { hashToken, TokenCache } from '../lib/token-cache.js'
 import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
 import { infoFromClaims } from './claims.js'
+import { discoveredKeySet } from './discovery.js'
 import {
   acceptsHeaderType,
   profileOption,
@@ -41,10 +43,16 @@ export interface JwtAccessTokenOptions {
    * docs/identity-providers.md.
    */
   profile?: ProfileName | AccessTokenProfile
-  /** The issuer's JWKS URL (fetched with `jose`'s `createRemoteJWKSet`). */
+  /**
+   * The issuer's JWKS URL (fetched with `jose`'s `createRemoteJWKSet`). Without it and without
+   * `jwks`, the URL is discovered from the issuer's metadata (RFC 8414, then OpenID discovery),
+   * whose `issuer` must equal `issuer` exactly.
+   */
   jwksUri?: string | URL
   /** A static JWKS instead of `jwksUri`. */
   jwks?: JSONWebKeySet
+  /** Metadata request timeout in milliseconds, for discovery (default 5000). */
+  discoveryTimeoutMs?: number
   /** Signature algorithms accepted for the token (default: every asymmetric JWS algorithm). */
   algorithms?: readonly string[]
   /** Leeway for `exp`/`nbf`/`iat` (default 10). */
@@ -165,6 +173,8 @@ function describeClaimFailure(
 const CLAIM_FAULTS = new Set<string>([errors.JWTClaimValidationFailed.code, errors.JWTExpired.code])
 
 function classify(error: unknown, token: string, expected: ClaimExpectations): never {
+  // Discovery failures arrive already classified (issuer mismatch, metadata unreachable).
+  if (error instanceof AccessTokenUnavailable || error instanceof AccessTokenInvalid) throw error
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code === 'string' && TOKEN_FAULTS.has(code)) {
     const claim = (error as { claim?: unknown }).claim
@@ -190,8 +200,12 @@ function classify(error: unknown, token: string, expected: ClaimExpectations): n
 
 function keySource(options: JwtAccessTokenOptions): JWTVerifyGetKey {
   if (options.jwks !== undefined) return createLocalJWKSet(options.jwks)
-  if (options.jwksUri === undefined)
-    throw new InvalidArgument('jwtAccessTokens needs jwksUri or jwks')
+  if (options.jwksUri === undefined) {
+    return discoveredKeySet(options.issuer, {
+      timeoutMs: options.discoveryTimeoutMs ?? 5000,
+      ...(options.jwksOptions === undefined ? {} : { jwksOptions: options.jwksOptions }),
+    })
+  }
   return createRemoteJWKSet(new URL(options.jwksUri), options.jwksOptions)
 }
 
@@ -318,7 +332,8 @@ function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): Ac
  * `application/at+jwt`), exact `iss`, `aud` containing this server, signature by the issuer's
  * keys (`none` and symmetric algorithms never), `exp`/`nbf` with leeway, and the RFC 9068
  * required claims. `profile` accepts another provider's documented shape instead. `cnf.jkt`,
- * when present, makes the token DPoP-bound (RFC 9449 §6.1).
+ * when present, makes the token DPoP-bound (RFC 9449 §6.1). Without `jwksUri` or `jwks`, the
+ * keys are found through the issuer's metadata (RFC 8414 §3, OpenID Connect Discovery §4).
  *
  * @example
  * ```ts
@@ -331,6 +346,7 @@ function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): Ac
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenValidator {
   return singleIssuerValidator(options, '')

@@ -1,5 +1,5 @@
 /**
- * Token profiles and issuer discovery, against the fixture issuers of
+ * Token profiles, issuer discovery and several issuers, against the fixture issuers of
  * ./support/identity-providers.ts (real JWKS and metadata over HTTP on loopback). Keycloak,
  * Auth0, Okta, Entra ID, WSO2 and Spring Authorization Server cannot run here, so these are
  * tests by fixture: the tokens and introspection answers reproduce the shapes each provider's
@@ -22,20 +22,22 @@ import {
   startProviderFixture,
   type ProviderFixture,
 } from './support/identity-providers.js'
+import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'
 
 const fixtures = {} as Record<ProviderFixture['profile'], ProviderFixture>
+let rfc9068: TestIssuer
 let key: DPoPKeyPair
 
 beforeAll(async () => {
   const started = await Promise.all(PROVIDERS.map(startProviderFixture))
   for (const fixture of started) fixtures[fixture.profile] = fixture
-  key = await generateKeyPair('ES256')
+  ;[rfc9068, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
 })
 
 afterAll(async () => {
-  await Promise.all(Object.values(fixtures).map((f) => f.close()))
+  await Promise.all([...Object.values(fixtures).map((f) => f.close()), rfc9068?.close()])
 })
 
 function validatorFor(
@@ -266,5 +268,81 @@ describe('issuer discovery (RS27, RS28)', () => {
     // With honest metadata the same configuration accepts the request.
     const { request: sent } = await request()
     expect((await resourceServer(discovering()).verifyRequest(sent)).ok).toBe(true)
+  })
+})
+
+describe('several issuers (RS29)', () => {
+  const several = () =>
+    jwtAccessTokens({
+      issuers: [
+        {
+          issuer: fixtures.keycloak.issuer,
+          audience: fixtures.keycloak.audience,
+          jwksUri: fixtures.keycloak.jwksUri,
+          profile: 'keycloak',
+        },
+        {
+          issuer: fixtures.entra.issuer,
+          audience: fixtures.entra.audience,
+          profile: 'entra',
+        },
+        { issuer: rfc9068.issuer, audience: BASE, jwksUri: rfc9068.jwksUri },
+      ],
+    })
+
+  it('RS29 — each token is read with the profile of its own issuer', async () => {
+    const accessTokens = several()
+    const keycloak = await accessTokens.validate(await fixtures.keycloak.mint({ jkt: key.jkt }))
+    expect(keycloak).toMatchObject({ clientId: 'client-1', jkt: key.jkt })
+    expect(keycloak.claims.iss).toBe(fixtures.keycloak.issuer)
+    const entra = await accessTokens.validate(
+      await fixtures.entra.mint({ jkt: key.jkt, scope: 'Orders.Read' }),
+    )
+    expect(entra).toMatchObject({ scope: ['Orders.Read'], jkt: key.jkt })
+    const strict = await accessTokens.validate(await rfc9068.mint({ jkt: key.jkt }))
+    expect(strict.claims.iss).toBe(rfc9068.issuer)
+    // The strict issuer stays strict: a typ JWT token of its own is refused.
+    expect((await refusal(accessTokens.validate(await rfc9068.mint({ typ: 'JWT' })))).claim).toBe(
+      'typ',
+    )
+  })
+
+  it('RS29 — an unknown iss, a token naming one issuer but signed by another, and a non-JWT are refused', async () => {
+    const accessTokens = several()
+    const unknown = await fixtures.okta.mint({ jkt: key.jkt })
+    const unknownError = await refusal(accessTokens.validate(unknown))
+    expect(unknownError).toMatchObject({ claim: 'iss', reason: 'unknown issuer' })
+    // Signed with Okta's key, claiming to be Keycloak: chosen by iss, then refused by signature.
+    const forged = await fixtures.okta.mint({
+      jkt: key.jkt,
+      typ: 'JWT',
+      claims: {
+        iss: fixtures.keycloak.issuer,
+        aud: fixtures.keycloak.audience,
+        typ: 'DPoP',
+        azp: 'client-1',
+      },
+    })
+    await refusal(accessTokens.validate(forged))
+    await refusal(accessTokens.validate('not-a-jwt'))
+  })
+
+  it('RS29 — configuration errors name each entry by its path', () => {
+    expect(() => jwtAccessTokens({ issuers: [] })).toThrow('issuers: must list at least one issuer')
+    expect(() =>
+      jwtAccessTokens({
+        issuers: [
+          {
+            issuer: 'https://a.example.test',
+            audience: 'api',
+            jwksUri: 'https://a.example.test/k',
+          },
+          { issuer: '', audience: [], profile: 'okta' },
+          { issuer: 'https://a.example.test', audience: 'api', profile: 'nope' as 'okta' },
+        ],
+      }),
+    ).toThrow(
+      'issuers[1].issuer: issuer is required; issuers[1].audience: audience is required (this server\'s identifier, or a list of them); issuers[2].profile: unknown profile "nope"',
+    )
   })
 })

@@ -2,13 +2,15 @@
  * RFC 9068 JWT access tokens, verified with the issuer's keys through `jose` (remote JWKS with
  * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up). A token
  * profile relaxes RFC 9068 where a provider documents another shape; the keys come from
- * `jwksUri`, `jwks`, or the issuer's metadata (RFC 8414 / OpenID discovery).
+ * `jwksUri`, `jwks`, or the issuer's metadata (RFC 8414 / OpenID discovery); several issuers
+ * can share one validator, each with its own profile and audience.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-import { SUPPORTED_ALGORITHMS } from '@keybound/core'
+import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   errors,
   jwtVerify,
@@ -70,6 +72,15 @@ export interface JwtAccessTokenOptions {
   cacheMaxAge?: number
   /** Current time in milliseconds (default `Date.now`); for tests. */
   now?: () => number
+}
+
+/**
+ * Options of {@link jwtAccessTokens} for several issuers: each entry is a full set of options
+ * for one issuer (its own profile, audience and keys). A token goes to the entry whose `issuer`
+ * equals its (not yet verified) `iss`, and is then verified fully with that entry alone.
+ */
+export interface MultiIssuerJwtOptions {
+  issuers: readonly JwtAccessTokenOptions[]
 }
 
 // A JWT access token is signed with the same asymmetric JWS algorithms a proof may use.
@@ -327,13 +338,71 @@ function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): Ac
   }
 }
 
+// The unverified `iss` only chooses which issuer's options verify the token; the chosen
+// validator then checks `iss` again, with the signature, so a forged `iss` gains nothing.
+function unverifiedIssuer(token: string): string {
+  let iss: unknown
+  try {
+    iss = decodeJwt(token).iss
+  } catch (error) {
+    throw new AccessTokenInvalid('access token is not valid: not a JWT', {
+      reason: 'not a JWT',
+      cause: error,
+    })
+  }
+  if (typeof iss !== 'string')
+    throw new AccessTokenInvalid('access token is not valid: iss missing', {
+      claim: 'iss',
+      reason: 'iss missing',
+    })
+  return iss
+}
+
+function multiIssuerValidator(options: MultiIssuerJwtOptions): AccessTokenValidator {
+  const entries = options.issuers
+  if (!Array.isArray(entries) || entries.length === 0)
+    throw new InvalidArgument('issuers: must list at least one issuer')
+  const problems: string[] = []
+  const byIssuer = new Map<string, AccessTokenValidator>()
+  entries.forEach((entry, index) => {
+    const path = `issuers[${index}]`
+    try {
+      const validator = singleIssuerValidator(entry, path)
+      if (byIssuer.has(entry.issuer))
+        problems.push(`${path}.issuer: ${show(entry.issuer)} is listed twice`)
+      byIssuer.set(entry.issuer, validator)
+    } catch (error) {
+      if (!(error instanceof InvalidArgument)) throw error
+      problems.push(error.message)
+    }
+  })
+  throwProblems(problems)
+  return {
+    async validate(token, context) {
+      const iss = unverifiedIssuer(token)
+      const validator = byIssuer.get(iss)
+      if (validator === undefined) {
+        throw new AccessTokenInvalid(
+          `access token is not valid: iss ${show(iss)} is not accepted`,
+          {
+            claim: 'iss',
+            reason: 'unknown issuer',
+          },
+        )
+      }
+      return validator.validate(token, context)
+    },
+  }
+}
+
 /**
  * Validates JWT access tokens. By default as RFC 9068 says: `typ` `at+jwt` (or
  * `application/at+jwt`), exact `iss`, `aud` containing this server, signature by the issuer's
  * keys (`none` and symmetric algorithms never), `exp`/`nbf` with leeway, and the RFC 9068
  * required claims. `profile` accepts another provider's documented shape instead. `cnf.jkt`,
  * when present, makes the token DPoP-bound (RFC 9449 §6.1). Without `jwksUri` or `jwks`, the
- * keys are found through the issuer's metadata (RFC 8414 §3, OpenID Connect Discovery §4).
+ * keys are found through the issuer's metadata (RFC 8414 §3, OpenID Connect Discovery §4). With
+ * `issuers`, tokens of several issuers are accepted, each verified with its own options.
  *
  * @example
  * ```ts
@@ -344,10 +413,23 @@ function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): Ac
  * })
  * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
  * ```
+ * @example
+ * ```ts
+ * const accessTokens = jwtAccessTokens({
+ *   issuers: [
+ *     { issuer: 'https://sso.example.com/realms/staff', audience: 'orders-api', profile: 'keycloak' },
+ *     { issuer: 'https://example.okta.com/oauth2/default', audience: 'api://orders', profile: 'okta' },
+ *   ],
+ * })
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
-export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenValidator {
+export function jwtAccessTokens(
+  options: JwtAccessTokenOptions | MultiIssuerJwtOptions,
+): AccessTokenValidator {
+  if (options !== null && typeof options === 'object' && 'issuers' in options)
+    return multiIssuerValidator(options)
   return singleIssuerValidator(options, '')
 }

@@ -8,7 +8,10 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey, type RemoteJWKSetOptions } from 'jose'
 import { AccessTokenUnavailable } from '../errors.js'
 
-/** How {@link discoveredKeySet} looks the metadata up. */
+/**
+ * How {@link discoveredKeySet} looks the metadata up.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
 export interface DiscoveryOptions {
   /** Per-request timeout in milliseconds. */
   timeoutMs: number
@@ -31,6 +34,11 @@ function isSafeUrl(url: URL): boolean {
  * Where the metadata may be, in the order tried: RFC 8414 §3.1 (well-known segment between host
  * and path), OpenID Connect Discovery §4 (appended to the issuer), and RFC 8414 appended, which
  * RFC 8414 §5 notes some servers use (Keycloak, Okta custom authorization servers).
+ * @example
+ * ```ts
+ * metadataUrls('https://sso.example.com/realms/shop')[0] // 'https://sso.example.com/.well-known/oauth-authorization-server/realms/shop'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.1
  */
 export function metadataUrls(issuer: string): string[] {
   const url = new URL(issuer)
@@ -80,7 +88,10 @@ async function fetchMetadata(
   return json as Record<string, unknown>
 }
 
-/** The `jwks_uri` the issuer's own metadata names, after checking that it is the issuer's. */
+/**
+ * The `jwks_uri` the issuer's own metadata names, after checking that it is the issuer's.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3.3
+ */
 export async function discoverJwksUri(issuer: string, options: DiscoveryOptions): Promise<URL> {
   for (const url of metadataUrls(issuer)) {
     const metadata = await fetchMetadata(url, options)

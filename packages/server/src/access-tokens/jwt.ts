@@ -78,6 +78,7 @@ export interface JwtAccessTokenOptions {
  * Options of {@link jwtAccessTokens} for several issuers: each entry is a full set of options
  * for one issuer (its own profile, audience and keys). A token goes to the entry whose `issuer`
  * equals its (not yet verified) `iss`, and is then verified fully with that entry alone.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
 export interface MultiIssuerJwtOptions {
   issuers: readonly JwtAccessTokenOptions[]

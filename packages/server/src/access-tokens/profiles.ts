@@ -49,10 +49,16 @@ export interface AccessTokenProfile {
   checkClaims?(claims: Record<string, unknown>): void
 }
 
-/** The built-in profiles. */
+/**
+ * The built-in profiles: RFC 9068 and the providers of docs/identity-providers.md.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2
+ */
 export type ProfileName = 'rfc9068' | 'keycloak' | 'auth0' | 'okta' | 'entra' | 'wso2' | 'spring'
 
-/** The names {@link resolveProfile} knows, in documentation order. */
+/**
+ * The built-in profile names, in documentation order.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2
+ */
 export const PROFILE_NAMES: readonly ProfileName[] = Object.freeze([
   'rfc9068',
   'keycloak',
@@ -213,7 +219,14 @@ const BUILT_IN: Readonly<Record<ProfileName, AccessTokenProfile>> = Object.freez
   spring: SPRING,
 })
 
-/** The built-in profile called `name`. */
+/**
+ * The built-in profile called `name`, e.g. to extend it in a custom profile.
+ * @example
+ * ```ts
+ * const keycloak = builtInProfile('keycloak')
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2
+ */
 export function builtInProfile(name: ProfileName): AccessTokenProfile {
   return BUILT_IN[name]
 }
@@ -270,7 +283,10 @@ export function profileOption(
   return { profile: value as AccessTokenProfile, problems }
 }
 
-/** Throws one `InvalidArgument` naming every problem, or returns. */
+/**
+ * Throws one `InvalidArgument` naming every problem, or returns.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
 export function throwProblems(problems: readonly string[]): void {
   if (problems.length > 0) throw new InvalidArgument(problems.join('; '))
 }
@@ -281,7 +297,10 @@ function normalizeTyp(typ: string): string {
   return lower.startsWith('application/') ? lower.slice('application/'.length) : lower
 }
 
-/** Whether a header `typ` (or its absence) is one the profile accepts. */
+/**
+ * Whether a header `typ` (or its absence) is one the profile accepts.
+ * @see https://www.rfc-editor.org/rfc/rfc7515#section-4.1.9
+ */
 export function acceptsHeaderType(profile: AccessTokenProfile, typ: unknown): boolean {
   if (typ === undefined) return profile.headerTypes.includes(null)
   if (typeof typ !== 'string') return false
@@ -291,5 +310,8 @@ export function acceptsHeaderType(profile: AccessTokenProfile, typ: unknown): bo
   )
 }
 
-/** The strict RFC 9068 profile (the default). */
+/**
+ * The strict RFC 9068 profile (the default).
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2
+ */
 export const RFC9068_PROFILE: AccessTokenProfile = RFC9068

@@ -218,6 +218,12 @@ describe('issuer discovery (RS27, RS28)', () => {
         fixture.serveMetadataAt('openid')
       }
     }
+    // An issuer that cannot be discovered safely is a configuration error, not a 503 per request.
+    for (const issuer of ['http://sso.example.test/realms/shop', 'sso.example.test']) {
+      expect(() => jwtAccessTokens({ issuer, audience: 'orders-api' })).toThrow(
+        'issuer: must be an https URL (http only on loopback) to discover its keys; or give jwksUri or jwks',
+      )
+    }
   })
 
   it('RS28 — metadata naming another issuer, or no metadata, is refused: 503 temporarily_unavailable, never acceptance', async () => {

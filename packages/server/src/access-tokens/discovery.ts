@@ -25,8 +25,11 @@ export interface DiscoveryOptions {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
-// RFC 8414 §2 and D15: metadata and keys come over https, or plain http on loopback only.
-function isSafeUrl(url: URL): boolean {
+/**
+ * Whether metadata or keys may be fetched from `url`: https, or plain http on loopback only.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
+export function isSafeUrl(url: URL): boolean {
   return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname))
 }
 
@@ -120,14 +123,10 @@ export async function discoverJwksUri(issuer: string, options: DiscoveryOptions)
  * A key source for `jwtVerify` that discovers `jwks_uri` on first use and then behaves like
  * `createRemoteJWKSet` (its cache, its refetch on an unknown `kid`). A failed discovery answers
  * every token with `AccessTokenUnavailable` (503) for `retryAfterMs`, then is tried again.
+ * The issuer must be an https URL (or http on loopback); the caller checks that.
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export function discoveredKeySet(issuer: string, options: DiscoveryOptions): JWTVerifyGetKey {
-  const issuerUrl = new URL(issuer)
-  if (!isSafeUrl(issuerUrl)) {
-    // Not a configuration error: the issuer is valid, only its metadata cannot be trusted.
-    return () => unavailable('issuer metadata is only fetched over https', 'metadata url not https')
-  }
   const retryAfterMs = options.retryAfterMs ?? 5000
   let keySet: Promise<JWTVerifyGetKey> | undefined
   let failedAt = 0

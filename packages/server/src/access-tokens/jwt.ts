@@ -23,7 +23,7 @@ import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
 import { hashToken, TokenCache } from '../lib/token-cache.js'
 import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
 import { infoFromClaims } from './claims.js'
-import { discoveredKeySet } from './discovery.js'
+import { discoveredKeySet, isSafeUrl } from './discovery.js'
 import {
   acceptsHeaderType,
   profileOption,
@@ -210,9 +210,26 @@ function classify(error: unknown, token: string, expected: ClaimExpectations): n
   })
 }
 
-function keySource(options: JwtAccessTokenOptions): JWTVerifyGetKey {
+// Discovery needs an issuer it may fetch from: anything else is a configuration error now,
+// not a 503 on every request later.
+function checkDiscoverable(issuer: string, path: string): void {
+  let url: URL | undefined
+  try {
+    url = new URL(issuer)
+  } catch {
+    url = undefined
+  }
+  if (url === undefined || !isSafeUrl(url)) {
+    throwProblems([
+      `${path === '' ? 'issuer' : `${path}.issuer`}: must be an https URL (http only on loopback) to discover its keys; or give jwksUri or jwks`,
+    ])
+  }
+}
+
+function keySource(options: JwtAccessTokenOptions, path: string): JWTVerifyGetKey {
   if (options.jwks !== undefined) return createLocalJWKSet(options.jwks)
   if (options.jwksUri === undefined) {
+    checkDiscoverable(options.issuer, path)
     return discoveredKeySet(options.issuer, {
       timeoutMs: options.discoveryTimeoutMs ?? 5000,
       ...(options.jwksOptions === undefined ? {} : { jwksOptions: options.jwksOptions }),
@@ -273,7 +290,7 @@ function checkHeaderType(profile: AccessTokenProfile, typ: unknown): void {
 
 function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): AccessTokenValidator {
   const { issuer, audience, profile, algorithms } = checkOptions(options, path)
-  const getKey = keySource(options)
+  const getKey = keySource(options, path)
   const requiredClaims = [...(options.requiredClaims ?? profile.requiredClaims)]
   // RFC 9068 keeps jose's own `typ` check (and its failure detail); other profiles check the
   // verified header themselves, against the values their provider documents.

@@ -28,6 +28,11 @@ export interface CompatEntry {
   version: string
   what: string
   result: Outcome
+  /**
+   * `fixture`: the peer cannot run here (a hosted identity provider), so the row was tested
+   * against a fixture that reproduces the provider's documented token shapes, not the peer.
+   */
+  basis?: 'fixture'
   /** For deviations: the RFC 9449 section and what the peer does instead. */
   rfc?: string
   note?: string
@@ -66,6 +71,11 @@ export interface CompatSuite {
     body: TestBody,
     timeout?: number,
   ): void
+  /**
+   * A test of one capability with a provider that cannot run here, against a fixture issuer in
+   * the shape the provider documents; recorded as pass or fail, and marked "by fixture".
+   */
+  fixture(provider: string, what: string, body: TestBody, timeout?: number): void
 }
 
 /** Declares the interop tests of one file; `suite` names the results file. */
@@ -81,8 +91,12 @@ function recordedEntries(file: string): string | undefined {
 
 export function compatSuite(suite: string): CompatSuite {
   const entries: CompatEntry[] = []
+  // A fixture has no installed version: the documented shape is what was tested.
   const record = (entry: Omit<CompatEntry, 'version'>) =>
-    entries.push({ ...entry, version: peerVersion(entry.peer) })
+    entries.push({
+      ...entry,
+      version: entry.basis === 'fixture' ? '—' : peerVersion(entry.peer),
+    })
   const run = (body: TestBody, entry: Omit<CompatEntry, 'version' | 'result'>, ok: Outcome) => {
     return async () => {
       try {
@@ -113,6 +127,13 @@ export function compatSuite(suite: string): CompatSuite {
       it(
         `${peer} ${kind} (RFC 9449 ${rfc}): ${what}`,
         run(body, { peer, what, rfc, note }, kind),
+        timeout,
+      )
+    },
+    fixture(provider, what, body, timeout) {
+      it(
+        `${provider} (by fixture): ${what}`,
+        run(body, { peer: provider, what, basis: 'fixture' }, 'pass'),
         timeout,
       )
     },

@@ -7,7 +7,18 @@
  * @module @keybound/server
  */
 export { createResourceServer, checkRouteOptions } from './resource-server.js'
-export { jwtAccessTokens, type JwtAccessTokenOptions } from './access-tokens/jwt.js'
+export {
+  jwtAccessTokens,
+  type JwtAccessTokenOptions,
+  type MultiIssuerJwtOptions,
+} from './access-tokens/jwt.js'
+export {
+  builtInProfile,
+  PROFILE_NAMES,
+  type AccessTokenProfile,
+  type ProfileName,
+} from './access-tokens/profiles.js'
+export { metadataUrls } from './access-tokens/discovery.js'
 export {
   introspectedAccessTokens,
   type IntrospectionOptions,

@@ -6,16 +6,10 @@
 import { calculateJwkThumbprint, DPoPError, type PublicJwk } from '@keybound/core'
 import { AccessTokenInvalid } from '../errors.js'
 import type { AccessTokenInfo } from '../types.js'
+import { RFC9068_PROFILE, type AccessTokenProfile } from './profiles.js'
 
 // A SHA-256 thumbprint in base64url is exactly 43 characters (RFC 9449 §6.1, F12).
 const JKT = /^[A-Za-z0-9_-]{43}$/
-
-function scopeOf(value: unknown): string[] {
-  if (typeof value === 'string') return value.split(' ').filter((scope) => scope !== '')
-  if (Array.isArray(value))
-    return value.filter((scope): scope is string => typeof scope === 'string')
-  return []
-}
 
 /** The `cnf.jkt` of a token, `undefined` when it has none; a malformed `cnf` refuses the token. */
 export function jktOf(claims: Record<string, unknown>): string | undefined {
@@ -56,17 +50,34 @@ async function checkSameKey(cnf: Record<string, unknown>, jkt: string): Promise<
   }
 }
 
+// A custom profile's answer is checked like input: anything but a list of strings refuses the
+// token rather than granting whatever a malformed list would match.
+function checkedScopes(scopes: unknown): string[] {
+  if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === 'string')) {
+    throw new AccessTokenInvalid('access token is not valid: the profile read no scope list', {
+      claim: 'scope',
+      reason: 'invalid scopes',
+    })
+  }
+  return scopes
+}
+
 /**
- * The `AccessTokenInfo` of validated claims.
+ * The `AccessTokenInfo` of validated claims, read as `profile` says (scopes, client id; RFC 9068
+ * by default).
  * @example
  * ```ts
  * await infoFromClaims({ sub: 'alice', scope: 'read write', cnf: { jkt } }) // { subject: 'alice', scope: ['read', 'write'], jkt, … }
  * ```
  */
-export async function infoFromClaims(claims: Record<string, unknown>): Promise<AccessTokenInfo> {
-  const info: AccessTokenInfo = { claims, scope: scopeOf(claims.scope) }
+export async function infoFromClaims(
+  claims: Record<string, unknown>,
+  profile: AccessTokenProfile = RFC9068_PROFILE,
+): Promise<AccessTokenInfo> {
+  const info: AccessTokenInfo = { claims, scope: checkedScopes(profile.scopesOf(claims)) }
   if (typeof claims.sub === 'string') info.subject = claims.sub
-  if (typeof claims.client_id === 'string') info.clientId = claims.client_id
+  const clientId = profile.clientIdOf(claims)
+  if (typeof clientId === 'string') info.clientId = clientId
   const jkt = jktOf(claims)
   if (jkt !== undefined) {
     await checkSameKey(claims.cnf as Record<string, unknown>, jkt)

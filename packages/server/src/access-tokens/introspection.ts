@@ -12,6 +12,12 @@ import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
 import { hashToken, TokenCache } from '../lib/token-cache.js'
 import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
 import { infoFromClaims } from './claims.js'
+import {
+  profileOption,
+  throwProblems,
+  type AccessTokenProfile,
+  type ProfileName,
+} from './profiles.js'
 
 /** Options of {@link introspectedAccessTokens}. Times are in seconds unless named `…Ms`. */
 export interface IntrospectionOptions {
@@ -26,6 +32,12 @@ export interface IntrospectionOptions {
    * accepted here. Required; `false` accepts any audience and must be chosen explicitly.
    */
   audience: string | readonly string[] | false
+  /**
+   * How the authorization server shapes its answers (default `rfc9068`): `keycloak`, `okta`,
+   * `wso2`, `spring`, or your own {@link AccessTokenProfile}. Auth0 and Entra ID have no
+   * introspection endpoint, so their profiles are refused here. See docs/identity-providers.md.
+   */
+  profile?: ProfileName | AccessTokenProfile
   /** How to authenticate (default `client_secret_basic`, RFC 6749 §2.3.1). */
   clientAuthMethod?: 'client_secret_basic' | 'client_secret_post'
   /** Most cached results (default 1000); the least recently used leave first. */
@@ -84,10 +96,12 @@ async function checkResponse(
   response: Record<string, unknown>,
   nowSeconds: number,
   audience: readonly string[] | false,
+  profile: AccessTokenProfile,
 ): Promise<AccessTokenInfo> {
   if (response.active !== true) invalid('inactive', 'active')
   checkAudience(response.aud, audience)
-  const info = await infoFromClaims(response)
+  profile.checkClaims?.(response)
+  const info = await infoFromClaims(response, profile)
   const tokenType = response.token_type
   const dpopType = typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop'
   if (info.jkt !== undefined && tokenType !== undefined && !dpopType)
@@ -120,6 +134,19 @@ function checkAudienceOption(audience: unknown): readonly string[] | false {
     )
   }
   return Object.freeze([...values])
+}
+
+// The configured identifiers plus the other forms the provider writes them in (Entra: the
+// application ID for `api://<application ID>`).
+function audienceForms(
+  audience: readonly string[] | false,
+  profile: AccessTokenProfile,
+): readonly string[] | false {
+  if (audience === false) return false
+  const forms = profile.audienceForms(audience)
+  if (!Array.isArray(forms) || !forms.every((form) => typeof form === 'string' && form !== ''))
+    throw new InvalidArgument('profile.audienceForms: must return non-empty strings')
+  return Object.freeze([...forms])
 }
 
 function checkNegativeCacheMaxAge(value: unknown): number {
@@ -164,7 +191,13 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
   const method = options.clientAuthMethod ?? 'client_secret_basic'
   if (method !== 'client_secret_basic' && method !== 'client_secret_post')
     throw new InvalidArgument('unsupported clientAuthMethod')
-  const audience = checkAudienceOption(options.audience)
+  const { profile, problems } = profileOption(options.profile, 'profile')
+  if (problems.length === 0 && !profile.introspection)
+    problems.push(
+      `profile: ${profile.name} has no RFC 7662 introspection endpoint; use jwtAccessTokens`,
+    )
+  throwProblems(problems)
+  const audience = audienceForms(checkAudienceOption(options.audience), profile)
   const now = options.now ?? Date.now
   const maxAgeMs = (options.cacheMaxAge ?? 300) * 1000
   const negativeMaxAgeMs = checkNegativeCacheMaxAge(options.negativeCacheMaxAge) * 1000
@@ -211,7 +244,12 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json))
       unavailable('not a JSON object')
-    return checkResponse(json as Record<string, unknown>, Math.floor(now() / 1000), audience)
+    return checkResponse(
+      json as Record<string, unknown>,
+      Math.floor(now() / 1000),
+      audience,
+      profile,
+    )
   }
 
   async function introspectRemembering(key: string, token: string): Promise<AccessTokenInfo> {

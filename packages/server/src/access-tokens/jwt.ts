@@ -1,12 +1,16 @@
 /**
  * RFC 9068 JWT access tokens, verified with the issuer's keys through `jose` (remote JWKS with
- * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up).
+ * caching and refetch on an unknown `kid`, so key rotation at the issuer is picked up). A token
+ * profile relaxes RFC 9068 where a provider documents another shape; the keys come from
+ * `jwksUri`, `jwks`, or the issuer's metadata (RFC 8414 / OpenID discovery); several issuers
+ * can share one validator, each with its own profile and audience.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
 import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   errors,
   jwtVerify,
@@ -19,6 +23,15 @@ import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
 import { hashToken, TokenCache } from '../lib/token-cache.js'
 import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
 import { infoFromClaims } from './claims.js'
+import { discoveredKeySet, isSafeUrl } from './discovery.js'
+import {
+  acceptsHeaderType,
+  profileOption,
+  RFC9068_PROFILE,
+  throwProblems,
+  type AccessTokenProfile,
+  type ProfileName,
+} from './profiles.js'
 
 /** Options of {@link jwtAccessTokens}. Times are in seconds unless named `…Ms`. */
 export interface JwtAccessTokenOptions {
@@ -26,10 +39,22 @@ export interface JwtAccessTokenOptions {
   issuer: string
   /** This resource server's identifier(s); `aud` must contain one. */
   audience: string | readonly string[]
-  /** The issuer's JWKS URL (fetched with `jose`'s `createRemoteJWKSet`). */
+  /**
+   * How the issuer shapes its tokens (default `rfc9068`, strict): `keycloak`, `auth0`, `okta`,
+   * `entra`, `wso2`, `spring`, or your own {@link AccessTokenProfile}. See
+   * docs/identity-providers.md.
+   */
+  profile?: ProfileName | AccessTokenProfile
+  /**
+   * The issuer's JWKS URL (fetched with `jose`'s `createRemoteJWKSet`). Without it and without
+   * `jwks`, the URL is discovered from the issuer's metadata (RFC 8414, then OpenID discovery),
+   * whose `issuer` must equal `issuer` exactly.
+   */
   jwksUri?: string | URL
   /** A static JWKS instead of `jwksUri`. */
   jwks?: JSONWebKeySet
+  /** Metadata request timeout in milliseconds, for discovery (default 5000). */
+  discoveryTimeoutMs?: number
   /** Signature algorithms accepted for the token (default: every asymmetric JWS algorithm). */
   algorithms?: readonly string[]
   /** Leeway for `exp`/`nbf`/`iat` (default 10). */
@@ -49,6 +74,16 @@ export interface JwtAccessTokenOptions {
   now?: () => number
 }
 
+/**
+ * Options of {@link jwtAccessTokens} for several issuers: each entry is a full set of options
+ * for one issuer (its own profile, audience and keys). A token goes to the entry whose `issuer`
+ * equals its (not yet verified) `iss`, and is then verified fully with that entry alone.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
+export interface MultiIssuerJwtOptions {
+  issuers: readonly JwtAccessTokenOptions[]
+}
+
 // A JWT access token is signed with the same asymmetric JWS algorithms a proof may use.
 const DEFAULT_ALGORITHMS: readonly string[] = SUPPORTED_ALGORITHMS
 /** A token that passed verification, with the key that verified it. */
@@ -57,8 +92,6 @@ interface VerifiedToken {
   header: JWTHeaderParameters
   key: unknown
 }
-
-const RFC9068_REQUIRED = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti']
 
 // jose's key sets choose a key from the protected header (and the unprotected header of a JSON
 // serialization, which a compact token has none of), never from the token's other parts; a
@@ -152,6 +185,8 @@ function describeClaimFailure(
 const CLAIM_FAULTS = new Set<string>([errors.JWTClaimValidationFailed.code, errors.JWTExpired.code])
 
 function classify(error: unknown, token: string, expected: ClaimExpectations): never {
+  // Discovery failures arrive already classified (issuer mismatch, metadata unreachable).
+  if (error instanceof AccessTokenUnavailable || error instanceof AccessTokenInvalid) throw error
   const code = (error as { code?: unknown } | null)?.code
   if (typeof code === 'string' && TOKEN_FAULTS.has(code)) {
     const claim = (error as { claim?: unknown }).claim
@@ -175,43 +210,91 @@ function classify(error: unknown, token: string, expected: ClaimExpectations): n
   })
 }
 
-function keySource(options: JwtAccessTokenOptions): JWTVerifyGetKey {
+// Discovery needs an issuer it may fetch from: anything else is a configuration error now,
+// not a 503 on every request later.
+function checkDiscoverable(issuer: string, path: string): void {
+  let url: URL | undefined
+  try {
+    url = new URL(issuer)
+  } catch {
+    url = undefined
+  }
+  if (url === undefined || !isSafeUrl(url)) {
+    throwProblems([
+      `${path === '' ? 'issuer' : `${path}.issuer`}: must be an https URL (http only on loopback) to discover its keys; or give jwksUri or jwks`,
+    ])
+  }
+}
+
+function keySource(options: JwtAccessTokenOptions, path: string): JWTVerifyGetKey {
   if (options.jwks !== undefined) return createLocalJWKSet(options.jwks)
-  if (options.jwksUri === undefined)
-    throw new InvalidArgument('jwtAccessTokens needs jwksUri or jwks')
+  if (options.jwksUri === undefined) {
+    checkDiscoverable(options.issuer, path)
+    return discoveredKeySet(options.issuer, {
+      timeoutMs: options.discoveryTimeoutMs ?? 5000,
+      ...(options.jwksOptions === undefined ? {} : { jwksOptions: options.jwksOptions }),
+    })
+  }
   return createRemoteJWKSet(new URL(options.jwksUri), options.jwksOptions)
 }
 
-/**
- * Validates RFC 9068 JWT access tokens: `typ` `at+jwt` (or `application/at+jwt`), exact `iss`,
- * `aud` containing this server, signature by the issuer's keys (`none` and symmetric
- * algorithms never), `exp`/`nbf` with leeway, and the RFC 9068 required claims. `cnf.jkt`, when
- * present, makes the token DPoP-bound (RFC 9449 §6.1).
- *
- * @example
- * ```ts
- * const accessTokens = jwtAccessTokens({
- *   issuer: 'https://as.example.com',
- *   audience: 'https://api.example.com',
- *   jwksUri: 'https://as.example.com/jwks',
- * })
- * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
- */
-export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenValidator {
+/** One issuer's options, checked; every problem is named with its path. */
+interface CheckedOptions {
+  issuer: string
+  audience: string | string[]
+  profile: AccessTokenProfile
+  algorithms: string[]
+}
+
+function audienceProblems(audience: unknown, path: string): string[] {
+  const values = typeof audience === 'string' ? [audience] : audience
+  if (
+    !Array.isArray(values) ||
+    values.length === 0 ||
+    !values.every((value) => typeof value === 'string' && value !== '')
+  )
+    return [`${path}: audience is required (this server's identifier, or a list of them)`]
+  return []
+}
+
+function checkOptions(options: JwtAccessTokenOptions, path: string): CheckedOptions {
+  const at = (field: string) => (path === '' ? field : `${path}.${field}`)
+  const problems: string[] = []
   if (typeof options?.issuer !== 'string' || options.issuer === '')
-    throw new InvalidArgument('issuer is required')
+    problems.push(`${at('issuer')}: issuer is required`)
+  problems.push(...audienceProblems(options?.audience, at('audience')))
+  const algorithms = [...(options?.algorithms ?? DEFAULT_ALGORITHMS)]
+  if (algorithms.some((alg) => alg === 'none' || alg.startsWith('HS')))
+    problems.push(`${at('algorithms')}: access token algorithms must be asymmetric`)
+  const { profile, problems: profileErrors } = profileOption(options?.profile, at('profile'))
+  problems.push(...profileErrors)
+  throwProblems(problems)
+  const configured =
+    typeof options.audience === 'string' ? [options.audience] : [...options.audience]
+  const forms = profile.audienceForms(configured)
+  throwProblems(audienceProblems(forms, `${at('profile')}.audienceForms`))
   const audience =
-    typeof options.audience === 'string' ? options.audience : [...(options.audience ?? [])]
-  if (audience.length === 0) throw new InvalidArgument('audience is required')
-  const algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)]
-  if (algorithms.some((alg) => alg === 'none' || alg.startsWith('HS'))) {
-    throw new InvalidArgument('access token algorithms must be asymmetric')
-  }
-  const getKey = keySource(options)
-  const requiredClaims = [...(options.requiredClaims ?? RFC9068_REQUIRED)]
+    typeof options.audience === 'string' && forms.length === 1 ? forms[0]! : [...forms]
+  return { issuer: options.issuer, audience, profile, algorithms }
+}
+
+/** The verified token's header `typ`, checked against a profile other than RFC 9068. */
+function checkHeaderType(profile: AccessTokenProfile, typ: unknown): void {
+  if (acceptsHeaderType(profile, typ)) return
+  const expected = profile.headerTypes.map((type) => (type === null ? 'none' : show(type)))
+  throw new AccessTokenInvalid(
+    `access token is not valid: typ expected ${expected.join(' or ')} (${profile.name} profile), got ${show(typ)}`,
+    { claim: 'typ', reason: `typ not accepted by the ${profile.name} profile` },
+  )
+}
+
+function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): AccessTokenValidator {
+  const { issuer, audience, profile, algorithms } = checkOptions(options, path)
+  const getKey = keySource(options, path)
+  const requiredClaims = [...(options.requiredClaims ?? profile.requiredClaims)]
+  // RFC 9068 keeps jose's own `typ` check (and its failure detail); other profiles check the
+  // verified header themselves, against the values their provider documents.
+  const strict = profile === RFC9068_PROFILE
   const clockTolerance = options.clockTolerance ?? 10
   const now = options.now
   const clock = now ?? Date.now
@@ -227,9 +310,9 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
         token,
         async (protectedHeader, input) => (key = await getKey(protectedHeader, input)),
         {
-          issuer: options.issuer,
+          issuer,
           audience,
-          typ: 'at+jwt',
+          ...(strict ? { typ: 'at+jwt' } : {}),
           algorithms,
           clockTolerance,
           requiredClaims,
@@ -239,14 +322,11 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
       payload = result.payload as Record<string, unknown>
       header = result.protectedHeader
     } catch (error) {
-      classify(error, token, {
-        issuer: options.issuer,
-        audience,
-        clockTolerance,
-        nowMs: clock(),
-      })
+      classify(error, token, { issuer, audience, clockTolerance, nowMs: clock() })
     }
-    return { info: await infoFromClaims(payload), header, key }
+    if (!strict) checkHeaderType(profile, header.typ)
+    profile.checkClaims?.(payload)
+    return { info: await infoFromClaims(payload, profile), header, key }
   }
 
   // A remembered token stays valid only while the issuer still publishes the very key that
@@ -274,4 +354,100 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): AccessTokenVali
       return verified.info
     },
   }
+}
+
+// The unverified `iss` only chooses which issuer's options verify the token; the chosen
+// validator then checks `iss` again, with the signature, so a forged `iss` gains nothing.
+function unverifiedIssuer(token: string): string {
+  let iss: unknown
+  try {
+    iss = decodeJwt(token).iss
+  } catch (error) {
+    throw new AccessTokenInvalid('access token is not valid: not a JWT', {
+      reason: 'not a JWT',
+      cause: error,
+    })
+  }
+  if (typeof iss !== 'string')
+    throw new AccessTokenInvalid('access token is not valid: iss missing', {
+      claim: 'iss',
+      reason: 'iss missing',
+    })
+  return iss
+}
+
+function multiIssuerValidator(options: MultiIssuerJwtOptions): AccessTokenValidator {
+  const entries = options.issuers
+  if (!Array.isArray(entries) || entries.length === 0)
+    throw new InvalidArgument('issuers: must list at least one issuer')
+  const problems: string[] = []
+  const byIssuer = new Map<string, AccessTokenValidator>()
+  entries.forEach((entry, index) => {
+    const path = `issuers[${index}]`
+    try {
+      const validator = singleIssuerValidator(entry, path)
+      if (byIssuer.has(entry.issuer))
+        problems.push(`${path}.issuer: ${show(entry.issuer)} is listed twice`)
+      byIssuer.set(entry.issuer, validator)
+    } catch (error) {
+      if (!(error instanceof InvalidArgument)) throw error
+      problems.push(error.message)
+    }
+  })
+  throwProblems(problems)
+  return {
+    async validate(token, context) {
+      const iss = unverifiedIssuer(token)
+      const validator = byIssuer.get(iss)
+      if (validator === undefined) {
+        throw new AccessTokenInvalid(
+          `access token is not valid: iss ${show(iss)} is not accepted`,
+          {
+            claim: 'iss',
+            reason: 'unknown issuer',
+          },
+        )
+      }
+      return validator.validate(token, context)
+    },
+  }
+}
+
+/**
+ * Validates JWT access tokens. By default as RFC 9068 says: `typ` `at+jwt` (or
+ * `application/at+jwt`), exact `iss`, `aud` containing this server, signature by the issuer's
+ * keys (`none` and symmetric algorithms never), `exp`/`nbf` with leeway, and the RFC 9068
+ * required claims. `profile` accepts another provider's documented shape instead. `cnf.jkt`,
+ * when present, makes the token DPoP-bound (RFC 9449 §6.1). Without `jwksUri` or `jwks`, the
+ * keys are found through the issuer's metadata (RFC 8414 §3, OpenID Connect Discovery §4). With
+ * `issuers`, tokens of several issuers are accepted, each verified with its own options.
+ *
+ * @example
+ * ```ts
+ * const accessTokens = jwtAccessTokens({
+ *   issuer: 'https://as.example.com',
+ *   audience: 'https://api.example.com',
+ *   jwksUri: 'https://as.example.com/jwks',
+ * })
+ * const resourceServer = createResourceServer({ publicBaseUrl: 'https://api.example.com', accessTokens })
+ * ```
+ * @example
+ * ```ts
+ * const accessTokens = jwtAccessTokens({
+ *   issuers: [
+ *     { issuer: 'https://sso.example.com/realms/staff', audience: 'orders-api', profile: 'keycloak' },
+ *     { issuer: 'https://example.okta.com/oauth2/default', audience: 'api://orders', profile: 'okta' },
+ *   ],
+ * })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.1
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
+export function jwtAccessTokens(
+  options: JwtAccessTokenOptions | MultiIssuerJwtOptions,
+): AccessTokenValidator {
+  if (options !== null && typeof options === 'object' && 'issuers' in options)
+    return multiIssuerValidator(options)
+  return singleIssuerValidator(options, '')
 }

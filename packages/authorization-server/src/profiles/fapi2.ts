@@ -8,9 +8,9 @@
  * confidential clients authenticated by `private_key_jwt`; PAR required and authenticated, with
  * `redirect_uri` in the pushed request and `expires_in` under 600 s; `response_type=code` with
  * PKCE S256; `iss` in the authorization response (RFC 9207); codes that live at most 60 s;
- * sender-constrained tokens (DPoP, RFC 9449); only PS256, ES256 and EdDSA (§5.4) and RSA keys of
- * at least 2048 bits (§5.4.1); a JWT `iat` or `nbf` up to 10 s in the future accepted and more
- * than 60 s refused (§5.3.2.1); no refresh token rotation (§5.3.2.1).
+ * sender-constrained tokens (DPoP, RFC 9449); only PS256, ES256 and EdDSA and RSA keys of at
+ * least 2048 bits (§5.4); a JWT `iat` or `nbf` up to 10 s in the future accepted and more than
+ * 60 s refused (§5.3.2.1); no refresh token rotation (§5.3.2).
  *
  * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2
  * @packageDocumentation
@@ -47,14 +47,14 @@ export const PROFILES: readonly ProfileName[] = ['fapi2']
 export const FAPI2_ALGORITHMS = ['PS256', 'ES256', 'EdDSA'] as const
 
 /**
- * Smallest RSA modulus, in bits, a client key may have under the profile (§5.4.1).
- * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4.1
+ * Smallest RSA modulus, in bits, a client key may have under the profile (§5.4).
+ * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4
  */
 export const FAPI2_MIN_RSA_BITS = 2048
 
 /**
- * Longest an authorization code may live under the profile, in seconds (§5.3.2.1).
- * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.1
+ * Longest an authorization code may live under the profile, in seconds (§5.3.2).
+ * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2
  */
 export const FAPI2_MAX_CODE_LIFETIME = 60
 
@@ -138,7 +138,7 @@ export function holdClientToFapi2(
  * ```ts
  * fapi2KeyProblem({ kty: 'EC', crv: 'P-384', x: '…', y: '…' }) // 'crv must be P-256 …'
  * ```
- * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4.1
+ * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4
  */
 export function fapi2KeyProblem(jwk: Record<string, unknown>): string | undefined {
   if (jwk.alg !== undefined && !ALGORITHMS.includes(jwk.alg as string))

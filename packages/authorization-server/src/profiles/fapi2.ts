@@ -22,7 +22,11 @@ import type { ServerContext } from '../context.js'
 import type { Parameters } from '../lib/form.js'
 import { OAuthError } from '../wire.js'
 
-/** The security profiles a server or a client can run under. */
+/**
+ * The security profiles a server or a client can run under (`fapi2`: FAPI 2.0 Security Profile
+ * with DPoP as the sender constraint).
+ * @see https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5
+ */
 export type ProfileName = 'fapi2'
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The token endpoint (RFC 6749 §3.2) with DPoP (RFC 9449 §5): `authorization_code` with PKCE
- * and `dpop_jkt`, `refresh_token` with rotation, reuse detection and the public-client key
- * binding, and `client_credentials`. A request that is rejected changes nothing: the code is
+ * and `dpop_jkt`, `refresh_token` with rotation (none for confidential clients under the FAPI 2.0
+ * profile), reuse detection and the public-client key binding, and `client_credentials`. A request that is rejected changes nothing: the code is
  * consumed and the refresh token rotated only in the transaction that issues the new tokens.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
@@ -272,8 +272,13 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
     })
     return { ...withScope(token, scope), refresh_token }
   })
+  if (result === undefined && !rotate)
+    throw new OAuthError(
+      'invalid_grant',
+      'refresh token is invalid, expired, revoked or issued to another client',
+    )
   if (result === undefined) {
-    // Lost a race with another use of the same token (or with its revocation): reuse too.
+    // Lost a race with another use of the same token: that is reuse too.
     await revokeFamily(ctx, ctx.db, row.family_id)
     throw new OAuthError(
       'invalid_grant',

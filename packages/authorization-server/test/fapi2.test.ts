@@ -52,7 +52,13 @@ describe.each(DATABASES)('FAPI 2.0 profile on %s', (kind) => {
     as = await startServer(kind, {
       profile: 'fapi2',
       accessTokens: { audience: rs.url },
-      clients: [fapiClientConfig(client), fapiClientConfig(rsaClient)],
+      clients: [
+        fapiClientConfig(client),
+        // No `alg` on this key: only the profile's rule stops RS256 with it.
+        fapiClientConfig(rsaClient, {
+          jwks: { keys: [{ ...rsaClient.key.jwk, kid: `${rsaClient.clientId}-key` }] },
+        }),
+      ],
     })
     rs.trust(as.issuer)
   })
@@ -69,6 +75,40 @@ describe.each(DATABASES)('FAPI 2.0 profile on %s', (kind) => {
     })
     expect(token?.status, token?.text).toBe(200)
     return token!.body.access_token as string
+  }
+
+  /** A signed request object (RFC 9101) of `owner` for PAR, with header and claim changes. */
+  function requestObject(
+    owner: FapiClient,
+    header: Record<string, unknown>,
+    claims: Record<string, unknown> = {},
+  ): string {
+    return signJws(
+      owner.key,
+      { alg: owner.key.alg, kid: `${owner.clientId}-key`, typ: 'oauth-authz-req+jwt', ...header },
+      {
+        iss: owner.clientId,
+        aud: as.issuer,
+        client_id: owner.clientId,
+        response_type: 'code',
+        redirect_uri: REDIRECT,
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+        jti: randomBytes(8).toString('base64url'),
+        iat: now(),
+        exp: now() + 60,
+        ...claims,
+      },
+    )
+  }
+
+  /** Pushes `request` (a request object) for `owner` with a fresh proof and assertion. */
+  async function pushObject(owner: FapiClient, request: string) {
+    const prover = await Prover.create()
+    return prover.post(as.url('/par'), async () => ({
+      request,
+      ...(await authenticationOf(owner, as.issuer)),
+    }))
   }
 
   /** Calls the resource server with the DPoP scheme and a proof. */
@@ -413,6 +453,11 @@ describe.each(DATABASES)('FAPI 2.0 profile on %s', (kind) => {
         ...(await authenticationOf(rsaClient, as.issuer, { alg: 'RS256' })),
       }))
       expect([answer.status, answer.body.error]).toEqual([401, 'invalid_client'])
+      // The same for a request object: RS256 refused, PS256 with the same key accepted.
+      const rs256 = await pushObject(rsaClient, requestObject(rsaClient, { alg: 'RS256' }))
+      expect([rs256.status, rs256.body.error]).toEqual([400, 'invalid_request_object'])
+      const ps256 = await pushObject(rsaClient, requestObject(rsaClient, {}))
+      expect(ps256.status, ps256.text).toBe(201)
     })
 
     it('AS39 E23 a DPoP proof with an algorithm outside the profile is refused at PAR and token', async () => {
@@ -543,6 +588,15 @@ describe.each(DATABASES)('FAPI 2.0 profile on %s', (kind) => {
         }))
         expect(answer.status, `${JSON.stringify(changes)} ${answer.text}`).toBe(status)
         if (status === 401) expect(answer.body.error).toBe('invalid_client')
+      }
+      for (const [claims, status] of [
+        [{ iat: now() + 10 }, 201],
+        [{ iat: now() + 61 }, 400],
+        [{ nbf: now() + 61 }, 400],
+      ] as const) {
+        const answer = await pushObject(client, requestObject(client, {}, claims))
+        expect(answer.status, `${JSON.stringify(claims)} ${answer.text}`).toBe(status)
+        if (status === 400) expect(answer.body.error).toBe('invalid_request_object')
       }
     })
 

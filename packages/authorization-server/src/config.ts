@@ -104,7 +104,10 @@ export interface AuthorizationServerConfig {
    * see docs/fapi2.md); left out, only clients with their own `profile` run under one.
    */
   profile?: ProfileName
-  /** The authorization response (RFC 9207): `iss` sends the issuer with every code and error (default `true`). */
+  /**
+   * The authorization response: `iss` sends the issuer with every code and redirected error
+   * (RFC 9207 §2; default `true`, required under the FAPI 2.0 profile).
+   */
   authorizationResponse: { iss: boolean }
   clients: ClientConfig[]
   users: UserConfig[]

@@ -1,8 +1,9 @@
 /**
  * The token endpoint (RFC 6749 §3.2) with DPoP (RFC 9449 §5): `authorization_code` with PKCE
  * and `dpop_jkt`, `refresh_token` with rotation (none for confidential clients under the FAPI 2.0
- * profile), reuse detection and the public-client key binding, and `client_credentials`. A request that is rejected changes nothing: the code is
- * consumed and the refresh token rotated only in the transaction that issues the new tokens.
+ * profile), reuse detection and the public-client key binding, and `client_credentials`. A
+ * request that is rejected changes nothing: the code is consumed and the refresh token rotated
+ * only in the transaction that issues the new tokens.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  * @packageDocumentation

@@ -11,12 +11,13 @@
  * The oidc-provider child is this same file, started with `KB_AS_BENCH_CHILD=oidc-provider`.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { openDatabase } from '@keybound/authorization-server'
 import { b64u, freePort } from '../lib/http-fixtures.js'
 import { evaluateTargets, loadRows, type CaseResult, type Suite } from '../lib/suite.js'
 
@@ -273,7 +274,7 @@ async function checkServer(server: TokenServer, key: BenchKey): Promise<void> {
 
 export const asToken: Suite = {
   name: 'as-token',
-  description: `token endpoint, client_credentials + client_secret_basic, fresh ES256 DPoP proof per request, nonces on, JWT access tokens, ${CONNECTIONS} connections (autocannon)`,
+  description: `token endpoint, client_credentials + client_secret_basic, fresh ES256 DPoP proof per request, nonces on, JWT access tokens, ${CONNECTIONS} connections (autocannon); then the authorization-code exchange, plain vs FAPI 2.0 profile`,
   async run(context) {
     const seconds = context.quick ? 1 : 5
     const rounds = context.quick ? 2 : 3
@@ -319,6 +320,8 @@ export const asToken: Suite = {
           targets: [],
         },
       ]
+      for (const server of servers) server.child.kill()
+      cases.push(...(await codeFlowCases(context, keys, seconds, rounds)))
       return cases
     } finally {
       for (const server of servers) {
@@ -327,6 +330,276 @@ export const asToken: Suite = {
       }
     }
   },
+}
+
+// The authorization-code token request, plain and under the FAPI 2.0 profile (issue 21), in one
+// Keybound child with two clients: `bench-code` (client_secret_basic) and `bench-fapi`
+// (`profile: fapi2`, private_key_jwt with ES256). Both send a fresh DPoP proof with the AS nonce
+// and a PKCE verifier; the FAPI request also carries a fresh client assertion (its signature is
+// checked and its jti recorded), and runs the profile's proof checks. A code is single-use and
+// a real one costs a sign-in (scrypt), so the codes are written to the server's database before
+// each turn, as /authorize would write them; what is timed is the token request alone.
+
+const CODE_CLIENT = 'bench-code'
+const FAPI_CLIENT = 'bench-fapi'
+const CODE_REDIRECT = 'https://client.bench.test/cb'
+const CODE_VERIFIER = 'bench-code-verifier-0123456789-0123456789-abcdef'
+const CODE_CHALLENGE = b64u(createHash('sha256').update(CODE_VERIFIER).digest())
+
+interface CodeFlowServer extends TokenServer {
+  readonly dataDir: string
+  readonly assertionKey: KeyObject
+}
+
+/** A contender of the code-flow cases: which client, and how it authenticates. */
+interface CodeFlowContender {
+  readonly name: string
+  readonly clientId: string
+  /** Headers and extra body of one request; `index` picks pre-signed material. */
+  readonly authenticate: (index: number) => { header?: string; body: string }
+  prepare(url: string, size: number): Promise<void>
+}
+
+async function startCodeFlowServer(): Promise<CodeFlowServer> {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'kb-bench-as-code-'))
+  const configPath = join(dataDir, 'keybound-as.json')
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      clients: [
+        {
+          client_id: CODE_CLIENT,
+          client_secret: CLIENT_SECRET,
+          redirect_uris: [CODE_REDIRECT],
+          grant_types: ['authorization_code'],
+          scope: 'read',
+          dpop_bound_access_tokens: true,
+        },
+        {
+          client_id: FAPI_CLIENT,
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'fapi-1', alg: 'ES256' }] },
+          redirect_uris: [CODE_REDIRECT],
+          grant_types: ['authorization_code'],
+          scope: 'read',
+          profile: 'fapi2',
+        },
+      ],
+      accessTokens: { lifetime: 300, format: 'jwt', audience: AUDIENCE },
+      signing: { alg: 'ES256' },
+      storage: { dataDir },
+      rateLimits: { enabled: false },
+    }),
+  )
+  const child = spawn(
+    process.execPath,
+    [KEYBOUND_BIN, 'serve', '--config', configPath, '--port', String(port)],
+    { env: { PATH: process.env.PATH, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+  await waitForToken(port)
+  return {
+    name: 'keybound authorization-server (codes)',
+    child,
+    port,
+    dataDir,
+    assertionKey: privateKey,
+    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+  }
+}
+
+/** Writes `count` fresh codes of `clientId` (60 s, the profile's longest) and returns them. */
+async function seedCodes(dataDir: string, clientId: string, count: number): Promise<string[]> {
+  const { db } = await openDatabase({ dataDir })
+  try {
+    const now = Math.floor(Date.now() / 1000)
+    const codes = Array.from({ length: count }, () => b64u(randomBytes(32)))
+    await db.transaction().execute(async (trx) => {
+      for (let start = 0; start < codes.length; start += 200) {
+        const chunk = codes
+          .slice(start, start + 200)
+          .map((code) => ({ code, grant: b64u(randomBytes(16)) }))
+        await trx
+          .insertInto('kb_grants')
+          .values(
+            chunk.map(({ grant }) => ({
+              grant_id: grant,
+              client_id: clientId,
+              subject: 'bench-user',
+              scope: 'read',
+              created_at: now,
+              revoked_at: null,
+            })),
+          )
+          .execute()
+        await trx
+          .insertInto('kb_authorization_codes')
+          .values(
+            chunk.map(({ code, grant }) => ({
+              code_hash: createHash('sha256').update(code).digest('base64url'),
+              client_id: clientId,
+              grant_id: grant,
+              subject: 'bench-user',
+              redirect_uri: CODE_REDIRECT,
+              scope: 'read',
+              code_challenge: CODE_CHALLENGE,
+              dpop_jkt: null,
+              resource: null,
+              expires_at: now + 60,
+              consumed_at: null,
+            })),
+          )
+          .execute()
+      }
+    })
+    return codes
+  } finally {
+    await db.destroy()
+  }
+}
+
+/** `size` private_key_jwt assertions (RFC 7523 §2.2), each with its own jti. */
+async function assertionPool(key: KeyObject, audience: string, size: number): Promise<string[]> {
+  const header = b64u(Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'fapi-1', typ: 'JWT' })))
+  const iat = Math.floor(Date.now() / 1000)
+  const pool: string[] = []
+  for (let start = 0; start < size; start += 512) {
+    const chunk = Array.from({ length: Math.min(512, size - start) }, async () => {
+      const claims = {
+        iss: FAPI_CLIENT,
+        sub: FAPI_CLIENT,
+        aud: audience,
+        jti: b64u(randomBytes(16)),
+        iat,
+        exp: iat + 120,
+      }
+      const input = `${header}.${b64u(Buffer.from(JSON.stringify(claims)))}`
+      return `${input}.${b64u(await signAsync(Buffer.from(input), key))}`
+    })
+    pool.push(...(await Promise.all(chunk)))
+  }
+  return pool
+}
+
+async function codeTurn(
+  server: CodeFlowServer,
+  contender: CodeFlowContender,
+  keys: readonly BenchKey[],
+  seconds: number,
+  poolSize: number,
+): Promise<Turn> {
+  const url = `http://127.0.0.1:${server.port}/token`
+  const codes = await seedCodes(server.dataDir, contender.clientId, poolSize)
+  await contender.prepare(`http://127.0.0.1:${server.port}`, poolSize)
+  const proofs = await proofPool(url, keys, await fetchNonce(url, keys[0]!), poolSize)
+  let next = 0
+  const before = cpuSecondsOf(server.child.pid!)
+  const result = await autocannon({
+    url: `http://127.0.0.1:${server.port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/token',
+        setupRequest: (request) => {
+          const index = next++ % poolSize
+          const auth = contender.authenticate(index)
+          request.headers = {
+            'content-type': 'application/x-www-form-urlencoded',
+            ...(auth.header === undefined ? {} : { authorization: auth.header }),
+            dpop: proofs[index]!,
+          }
+          request.body = `grant_type=authorization_code&code=${codes[index]}&code_verifier=${CODE_VERIFIER}&redirect_uri=${encodeURIComponent(CODE_REDIRECT)}${auth.body}`
+          return request
+        },
+      },
+    ],
+  })
+  const cpu = cpuSecondsOf(server.child.pid!) - before
+  const ok = result['2xx']
+  return {
+    rps: ok / result.duration,
+    perCpuSecond: cpu > 0 ? ok / cpu : 0,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors,
+  }
+}
+
+function codeFlowContenders(server: CodeFlowServer): [CodeFlowContender, CodeFlowContender] {
+  let assertions: string[] = []
+  return [
+    {
+      name: 'authorization_code (client_secret_basic + DPoP + PKCE)',
+      clientId: CODE_CLIENT,
+      authenticate: () => ({
+        header: `Basic ${Buffer.from(`${CODE_CLIENT}:${CLIENT_SECRET}`).toString('base64')}`,
+        body: '',
+      }),
+      prepare: async () => {},
+    },
+    {
+      name: 'FAPI 2.0 authorization_code (private_key_jwt + DPoP + PKCE)',
+      clientId: FAPI_CLIENT,
+      authenticate: (index) => ({
+        body: `&client_id=${FAPI_CLIENT}&client_assertion_type=${encodeURIComponent('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')}&client_assertion=${assertions[index]}`,
+      }),
+      prepare: async (issuer, size) => {
+        assertions = await assertionPool(server.assertionKey, issuer, size)
+      },
+    },
+  ]
+}
+
+/** The plain and the FAPI 2.0 code exchange side by side, tokens/s and p99 latency. */
+async function codeFlowCases(
+  context: Parameters<Suite['run']>[0],
+  keys: readonly BenchKey[],
+  seconds: number,
+  rounds: number,
+): Promise<CaseResult[]> {
+  const server = await startCodeFlowServer()
+  try {
+    const contenders = codeFlowContenders(server)
+    const [plain, fapi] = contenders
+    // The AS answers a code exchange in a few ms on one core; 3,000/s leaves room on fast machines.
+    const poolSize = Math.ceil(3_000 * seconds * 1.2) + 500
+    context.log('  code flow warm-up: 1 s per contender')
+    for (const contender of contenders) await codeTurn(server, contender, keys, 1, 4_000)
+    const turns = new Map<CodeFlowContender, Turn[]>(contenders.map((each) => [each, []]))
+    for (let round = 0; round < rounds; round++) {
+      context.log(`  code flow round ${round + 1}/${rounds}: 2 contenders × ${seconds} s`)
+      for (const contender of contenders)
+        turns.get(contender)!.push(await codeTurn(server, contender, keys, seconds, poolSize))
+    }
+    const rps = loadRows([plain, fapi], turns, (each) => each.rps)
+    const p99 = loadRows([plain, fapi], turns, (each) => each.p99)
+    return [
+      {
+        name: 'token endpoint (authorization_code): FAPI 2.0 profile vs plain, tokens/s',
+        unit: 'req/s',
+        higherIsBetter: true,
+        baseline: plain.name,
+        rows: rps,
+        // One more ES256 verification and a jti write per request: at least 0.7x of plain.
+        targets: evaluateTargets(rps, [{ contender: fapi.name, baseline: plain.name, min: 0.7 }]),
+      },
+      {
+        name: 'token endpoint (authorization_code): FAPI 2.0 profile vs plain, p99 latency',
+        unit: 'ms',
+        higherIsBetter: false,
+        baseline: plain.name,
+        rows: p99,
+        // The same extra work may cost at most half again the plain p99.
+        targets: evaluateTargets(p99, [{ contender: fapi.name, baseline: plain.name, max: 1.5 }]),
+      },
+    ]
+  } finally {
+    server.child.kill()
+    server.cleanup()
+  }
 }
 
 /** The oidc-provider child: the same client, DPoP with required nonces, ES256 JWT access tokens. */

@@ -15,6 +15,7 @@ import type { ServerContext } from './context.js'
 import { epochSeconds, hashHandle } from './lib/crypto.js'
 import { grantScope, type Parameters } from './lib/form.js'
 import { REQUEST_OBJECT_ALGORITHMS } from './jws-algorithms.js'
+import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from './profiles/fapi2.js'
 import { OAuthError } from './wire.js'
 
 /** A validated authorization request. */
@@ -84,7 +85,7 @@ export async function readRequestObject(
       {
         issuer: client.client_id,
         audience: ctx.urls().issuer,
-        algorithms: [...REQUEST_OBJECT_ALGORITHMS],
+        algorithms: [...clientAlgorithms(ctx.config, client, REQUEST_OBJECT_ALGORITHMS)],
         currentDate: new Date(ctx.now()),
         clockTolerance: ctx.config.dpop.clockTolerance,
       },
@@ -100,6 +101,8 @@ export async function readRequestObject(
   } catch (error) {
     throw new OAuthError('invalid_request_object', 'request object is invalid', { cause: error })
   }
+  if (isFapi2(ctx.config, client))
+    checkFapi2JwtTimes(ctx, claims, 'invalid_request_object', 'request object')
   const expiresAt = checkRequestObjectLifetime(ctx, claims)
   const effective: Parameters = {}
   for (const [name, value] of Object.entries(claims)) {

@@ -15,6 +15,7 @@ import type { ServerContext } from './context.js'
 import { epochSeconds, equalsConstantTime, hashHandle } from './lib/crypto.js'
 import type { Parameters } from './lib/form.js'
 import { CLIENT_ASSERTION_ALGORITHMS } from './jws-algorithms.js'
+import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from './profiles/fapi2.js'
 import type { BudgetedEndpoint } from './rate-limits.js'
 import { OAuthError } from './wire.js'
 
@@ -138,7 +139,7 @@ async function checkAssertion(
       issuer: client.client_id,
       subject: client.client_id,
       audience: [urls.issuer, urls.token, endpointUrl],
-      algorithms: [...CLIENT_ASSERTION_ALGORITHMS],
+      algorithms: [...clientAlgorithms(ctx.config, client, CLIENT_ASSERTION_ALGORITHMS)],
       requiredClaims: ['exp', 'jti'],
       currentDate: new Date(ctx.now()),
       clockTolerance: ctx.config.dpop.clockTolerance,
@@ -146,6 +147,8 @@ async function checkAssertion(
   } catch (error) {
     throw new OAuthError('invalid_client', 'client assertion is invalid', { cause: error })
   }
+  if (isFapi2(ctx.config, client))
+    checkFapi2JwtTimes(ctx, payload, 'invalid_client', 'client assertion')
   const now = epochSeconds(ctx.now())
   if (
     payload.exp! - now > MAX_ASSERTION_LIFETIME ||

@@ -22,6 +22,13 @@ import {
   storedHashCost,
   storedHashProblem,
 } from './passwords.js'
+import {
+  FAPI2_ALGORITHMS,
+  fapi2ServerIssues,
+  holdClientToFapi2,
+  PROFILES,
+  type ProfileName,
+} from './profiles/fapi2.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =
@@ -64,6 +71,11 @@ export interface ClientConfig {
    * the client's own tokens, and those whose `aud` is its `client_id`.
    */
   resource_server?: true | string[]
+  /**
+   * Run this client's requests under a security profile (`fapi2`: FAPI 2.0 Security Profile
+   * with DPoP) even when the server as a whole does not.
+   */
+  profile?: ProfileName
 }
 
 /** An API this server issues tokens for, named by RFC 8707 `resource`. */
@@ -87,6 +99,16 @@ export interface UserConfig {
 export interface AuthorizationServerConfig {
   /** Issuer URL; when left out, `http://<bound loopback address>:<port>` (development only). */
   issuer?: string
+  /**
+   * A security profile every client runs under (`fapi2`: FAPI 2.0 Security Profile with DPoP,
+   * see docs/fapi2.md); left out, only clients with their own `profile` run under one.
+   */
+  profile?: ProfileName
+  /**
+   * The authorization response: `iss` sends the issuer with every code and redirected error
+   * (RFC 9207 §2; default `true`, required under the FAPI 2.0 profile).
+   */
+  authorizationResponse: { iss: boolean }
   clients: ClientConfig[]
   users: UserConfig[]
   accessTokens: {
@@ -544,6 +566,7 @@ export function checkClient(
   value: unknown,
   path: string,
   issues: string[],
+  serverProfile?: ProfileName,
 ): ClientConfig | undefined {
   const checker = new Checker()
   const client = checker.object(value, path)
@@ -635,9 +658,13 @@ export function checkClient(
   const resourceServer = checkResourceServer(checker, client.resource_server, path)
   if (resourceServer !== undefined && method === 'none')
     checker.fail(`${path}.resource_server`, 'needs an authenticated (confidential) client')
+  const profile =
+    client.profile === undefined
+      ? undefined
+      : checker.oneOf(client.profile, `${path}.profile`, PROFILES, 'fapi2')
   issues.push(...checker.issues)
   if (checker.issues.length > 0 || clientId === undefined) return undefined
-  return {
+  const checked: ClientConfig = {
     client_id: clientId,
     ...(secret === undefined ? {} : { client_secret: secret }),
     token_endpoint_auth_method: method,
@@ -653,7 +680,12 @@ export function checkClient(
     ...(typeof client.client_name === 'string' ? { client_name: client.client_name } : {}),
     ...(audience === undefined ? {} : { audience }),
     ...(resourceServer === undefined ? {} : { resource_server: resourceServer }),
+    ...(profile === undefined ? {} : { profile }),
   }
+  if ((profile ?? serverProfile) !== 'fapi2') return checked
+  const before = issues.length
+  const held = holdClientToFapi2(checked, path, issues)
+  return issues.length === before ? held : undefined
 }
 
 // `resource_server`: true, false (the same as leaving it out), or a non-empty list of audiences.
@@ -711,13 +743,17 @@ function checkSubject(checker: Checker, value: unknown, path: string): string | 
   return checker.string(value, path)
 }
 
-function checkClients(checker: Checker, value: unknown): ClientConfig[] {
+function checkClients(
+  checker: Checker,
+  value: unknown,
+  serverProfile: ProfileName | undefined,
+): ClientConfig[] {
   if (value === undefined) return []
   if (!Array.isArray(value)) return checker.fail('clients', 'must be an array') ?? []
   const clients: ClientConfig[] = []
   const seen = new Set<string>()
   value.forEach((item, i) => {
-    const client = checkClient(item, `clients[${i}]`, checker.issues)
+    const client = checkClient(item, `clients[${i}]`, checker.issues, serverProfile)
     if (client === undefined) return
     if (seen.has(client.client_id)) checker.fail(`clients[${i}].client_id`, 'is a duplicate')
     seen.add(client.client_id)
@@ -802,6 +838,8 @@ function applyEnvironment(input: Input, env: NodeJS.ProcessEnv): Input {
 
 const KNOWN_TOP_LEVEL = new Set([
   'issuer',
+  'profile',
+  'authorizationResponse',
   'clients',
   'users',
   'accessTokens',
@@ -903,16 +941,24 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
   }
 }
 
-function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['dpop'] {
+function checkDpop(
+  checker: Checker,
+  input: Input,
+  profile: ProfileName | undefined,
+): AuthorizationServerConfig['dpop'] {
   const dpop = checker.optionalObject(input.dpop, 'dpop')
   const nonce = checker.optionalObject(dpop.nonce, 'dpop.nonce')
   const secret = checker.string(nonce.secret, 'dpop.nonce.secret')
   if (secret !== undefined && Buffer.byteLength(secret) < 32)
     checker.fail('dpop.nonce.secret', 'must be at least 32 bytes')
   return {
-    algorithms: checker.listOf(dpop.algorithms, 'dpop.algorithms', SUPPORTED_ALGORITHMS, [
-      ...SUPPORTED_ALGORITHMS,
-    ]),
+    // Under the FAPI 2.0 profile the default is the profile's list (§5.4).
+    algorithms: checker.listOf(
+      dpop.algorithms,
+      'dpop.algorithms',
+      SUPPORTED_ALGORITHMS,
+      profile === 'fapi2' ? [...FAPI2_ALGORITHMS] : [...SUPPORTED_ALGORITHMS],
+    ),
     required: checker.boolean(dpop.required, 'dpop.required', true),
     maxAge: checker.seconds(dpop.maxAge, 'dpop.maxAge', 60, 3600),
     clockTolerance: checker.seconds(dpop.clockTolerance, 'dpop.clockTolerance', 10, 600),
@@ -922,6 +968,16 @@ function checkDpop(checker: Checker, input: Input): AuthorizationServerConfig['d
       stepSeconds: checker.seconds(nonce.stepSeconds, 'dpop.nonce.stepSeconds', 60, 3600),
     },
   }
+}
+
+function checkAuthorizationResponse(
+  checker: Checker,
+  input: Input,
+): AuthorizationServerConfig['authorizationResponse'] {
+  const response = checker.optionalObject(input.authorizationResponse, 'authorizationResponse')
+  for (const key of Object.keys(response))
+    if (key !== 'iss') checker.fail(`authorizationResponse.${key}`, 'is not a known setting')
+  return { iss: checker.boolean(response.iss, 'authorizationResponse.iss', true) }
 }
 
 function checkResources(checker: Checker, input: Input): ResourceConfig[] {
@@ -1182,6 +1238,10 @@ export function resolveConfig(
       : checker.url(accessTokens.audience, 'accessTokens.audience', 'any')
   const issuer =
     input.issuer === undefined ? undefined : checker.url(input.issuer, 'issuer', 'issuer')
+  const profile =
+    input.profile === undefined
+      ? undefined
+      : checker.oneOf(input.profile, 'profile', PROFILES, 'fapi2')
   const refreshLifetime = checker.seconds(
     refreshTokens.lifetime,
     'refreshTokens.lifetime',
@@ -1190,7 +1250,9 @@ export function resolveConfig(
 
   const config: AuthorizationServerConfig = {
     ...(issuer === undefined ? {} : { issuer: issuer.replace(/\/+$/, '') }),
-    clients: checkClients(checker, input.clients),
+    ...(profile === undefined ? {} : { profile }),
+    authorizationResponse: checkAuthorizationResponse(checker, input),
+    clients: checkClients(checker, input.clients, profile),
     users: checkUsers(checker, input.users),
     accessTokens: {
       lifetime: checker.seconds(accessTokens.lifetime, 'accessTokens.lifetime', 300, 86400),
@@ -1216,10 +1278,11 @@ export function resolveConfig(
     },
     par: {
       lifetime: checker.seconds(par.lifetime, 'par.lifetime', 60, 600),
-      required: checker.boolean(par.required, 'par.required', false),
+      // The FAPI 2.0 profile requires PAR (§5.3.2.2): on by default there.
+      required: checker.boolean(par.required, 'par.required', profile === 'fapi2'),
     },
     signing: checkSigning(checker, signing),
-    dpop: checkDpop(checker, input),
+    dpop: checkDpop(checker, input, profile),
     ...(initialAccessToken === undefined
       ? {}
       : {
@@ -1246,6 +1309,7 @@ export function resolveConfig(
       'must not be shorter than refreshTokens.lifetime',
     )
   }
+  checker.issues.push(...fapi2ServerIssues(config))
   const issues = [
     ...unset.map((variable) => variable.issue),
     ...checker.issues.filter((issue) => !followsFromUnset(issue, unset)),

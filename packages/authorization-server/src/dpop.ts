@@ -68,6 +68,8 @@ export async function checkProof(
       clockTolerance: dpop.clockTolerance,
       now: ctx.now,
       ...(dpop.nonce.required ? { nonce: ctx.nonces } : {}),
+      // FAPI 2.0 §5.3.2.1: the iat window holds even when a nonce dates the proof.
+      ...(ctx.config.profile === 'fapi2' ? { requireIat: true } : {}),
     },
   )
 }

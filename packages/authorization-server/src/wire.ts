@@ -246,7 +246,7 @@ export function sendJson(
 
 /**
  * Sends an authorization error to the client's redirect URI (RFC 6749 §4.1.2.1) with `state`
- * and the RFC 9207 `iss` parameter. Only call it once the redirect URI is known to be registered.
+ * and, when given, the RFC 9207 `iss` parameter. Only call it once the redirect URI is known to be registered.
  *
  * @example
  * ```ts
@@ -258,13 +258,14 @@ export function redirectError(
   reply: FastifyReply,
   redirectUri: string,
   error: OAuthError,
-  context: { state?: string | undefined; issuer: string },
+  context: { state?: string | undefined; issuer: string | undefined },
 ): FastifyReply {
   const target = new URL(redirectUri)
   target.searchParams.set('error', error.error)
   target.searchParams.set('error_description', error.message)
   if (context.state !== undefined) target.searchParams.set('state', context.state)
-  target.searchParams.set('iss', context.issuer)
+  // `undefined` when the operator turned RFC 9207 off (authorizationResponse.iss: false).
+  if (context.issuer !== undefined) target.searchParams.set('iss', context.issuer)
   setNoStore(reply)
   return reply.redirect(target.href, 303)
 }

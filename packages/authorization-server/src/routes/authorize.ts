@@ -25,6 +25,7 @@ import { checkPassword, scryptCost, storeUpgradedHash } from '../passwords.js'
 import type { AuthorizationRequestsTable } from '../storage/database.js'
 import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
 import { consentPage, formPagePolicy, loginPage } from '../views/page.js'
+import { codeLifetime, isFapi2 } from '../profiles/fapi2.js'
 import { REQUEST_URI_PREFIX } from './par.js'
 import { isAllowedRegisteredRedirect } from './register.js'
 
@@ -153,7 +154,11 @@ async function resolveRequest(
   const effective = await readRequestObject(ctx, client, params)
   const redirectUri = checkRedirectUri(client, effective.redirect_uri)
   try {
-    if (ctx.config.par.required || client.require_pushed_authorization_requests) {
+    if (
+      ctx.config.par.required ||
+      client.require_pushed_authorization_requests ||
+      isFapi2(ctx.config, client)
+    ) {
       throw new OAuthError(
         'invalid_request',
         'this client must use pushed authorization requests (request_uri)',
@@ -220,7 +225,7 @@ export async function handleAuthorize(
       if (!mayRedirectError(ctx, client, resolved)) return showError(reply, failure)
       return redirectError(reply, resolved.redirectUri, failure, {
         state: resolved.state,
-        issuer: ctx.urls().issuer,
+        issuer: issuerParameter(ctx),
       })
     }
     const authorization = resolved.parameters
@@ -242,6 +247,12 @@ export async function handleAuthorize(
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }
+}
+
+// RFC 9207 §2: the issuer goes with every authorization response unless the operator turned it
+// off (never under the FAPI 2.0 profile, which the config check enforces).
+function issuerParameter(ctx: ServerContext): string | undefined {
+  return ctx.config.authorizationResponse.iss ? ctx.urls().issuer : undefined
 }
 
 function logged(ctx: ServerContext, error: OAuthError): OAuthError {
@@ -359,7 +370,7 @@ async function issueCode(
         code_challenge: parameters.code_challenge,
         dpop_jkt: parameters.dpop_jkt ?? null,
         resource: parameters.resource ?? null,
-        expires_at: now + ctx.config.authorizationCodes.lifetime,
+        expires_at: now + codeLifetime(ctx.config, found.client),
         consumed_at: null,
       })
       .execute()
@@ -369,7 +380,8 @@ async function issueCode(
   const target = new URL(parameters.redirect_uri)
   target.searchParams.set('code', code)
   if (parameters.state !== undefined) target.searchParams.set('state', parameters.state)
-  target.searchParams.set('iss', ctx.urls().issuer)
+  const issuer = issuerParameter(ctx)
+  if (issuer !== undefined) target.searchParams.set('iss', issuer)
   setNoStore(reply)
   return reply.redirect(target.href, 303)
 }
@@ -490,7 +502,7 @@ export async function handleConsent(
       new OAuthError('access_denied', 'the user denied the request'),
       {
         state: found.parameters.state,
-        issuer: ctx.urls().issuer,
+        issuer: issuerParameter(ctx),
       },
     )
   } catch (error) {

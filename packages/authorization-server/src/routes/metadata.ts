@@ -9,8 +9,21 @@
  */
 import type { ServerContext } from '../context.js'
 import { CLIENT_ASSERTION_ALGORITHMS, REQUEST_OBJECT_ALGORITHMS } from '../jws-algorithms.js'
+import { FAPI2_ALGORITHMS } from '../profiles/fapi2.js'
 
 const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
+
+// Under the server-wide FAPI 2.0 profile only private_key_jwt and the profile's algorithms are
+// accepted (§5.3.2.1, §5.4), so only they are advertised.
+function listAllowedAlgorithms(ctx: ServerContext, list: readonly string[]): string[] {
+  if (ctx.config.profile !== 'fapi2') return [...list]
+  const allowed: readonly string[] = FAPI2_ALGORITHMS
+  return list.filter((alg) => allowed.includes(alg))
+}
+
+function listAuthMethods(ctx: ServerContext): string[] {
+  return ctx.config.profile === 'fapi2' ? ['private_key_jwt'] : AUTH_METHODS
+}
 
 /**
  * The metadata document. Arrays with no element are left out (RFC 8414 §3.2).
@@ -42,16 +55,22 @@ export function buildMetadata(ctx: ServerContext): Record<string, unknown> {
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: AUTH_METHODS,
-    token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGORITHMS,
-    introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter(
+    token_endpoint_auth_methods_supported: listAuthMethods(ctx),
+    token_endpoint_auth_signing_alg_values_supported: listAllowedAlgorithms(
+      ctx,
+      CLIENT_ASSERTION_ALGORITHMS,
+    ),
+    introspection_endpoint_auth_methods_supported: listAuthMethods(ctx).filter(
       (method) => method !== 'none',
     ),
-    revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+    revocation_endpoint_auth_methods_supported: listAuthMethods(ctx),
     request_parameter_supported: true,
     request_uri_parameter_supported: false,
-    request_object_signing_alg_values_supported: REQUEST_OBJECT_ALGORITHMS,
-    authorization_response_iss_parameter_supported: true,
+    request_object_signing_alg_values_supported: listAllowedAlgorithms(
+      ctx,
+      REQUEST_OBJECT_ALGORITHMS,
+    ),
+    authorization_response_iss_parameter_supported: config.authorizationResponse.iss,
     dpop_signing_alg_values_supported: [...config.dpop.algorithms],
   }
   if (scopes.length > 0) metadata.scopes_supported = scopes

@@ -18,6 +18,7 @@ import type { ServerContext } from '../context.js'
 import { checkProof, rotatedNonce } from '../dpop.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters } from '../lib/form.js'
+import { checkFapi2PushedRequest, isFapi2 } from '../profiles/fapi2.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /**
@@ -53,6 +54,7 @@ export async function handlePar(
   const proof = await checkProof(ctx, request, urls.par)
   const client = await authenticateClient(ctx, request, params, urls.par)
   const effective = await readRequestObject(ctx, client, params)
+  if (isFapi2(ctx.config, client)) checkFapi2PushedRequest(ctx, client, effective, proof)
   const authorization = checkAuthorizationRequest(
     ctx.config,
     client,

@@ -139,6 +139,7 @@ export async function handleRegister(
     },
     'client',
     issues,
+    ctx.config.profile,
   )
   if (config === undefined) {
     const first = issues[0]!.replace(/^client\./, '')

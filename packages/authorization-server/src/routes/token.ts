@@ -1,8 +1,9 @@
 /**
  * The token endpoint (RFC 6749 §3.2) with DPoP (RFC 9449 §5): `authorization_code` with PKCE
- * and `dpop_jkt`, `refresh_token` with rotation, reuse detection and the public-client key
- * binding, and `client_credentials`. A request that is rejected changes nothing: the code is
- * consumed and the refresh token rotated only in the transaction that issues the new tokens.
+ * and `dpop_jkt`, `refresh_token` with rotation (none for confidential clients under the FAPI 2.0
+ * profile), reuse detection and the public-client key binding, and `client_credentials`. A
+ * request that is rejected changes nothing: the code is consumed and the refresh token rotated
+ * only in the transaction that issues the new tokens.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  * @packageDocumentation
@@ -10,6 +11,7 @@
 import { createHash } from 'node:crypto'
 import type { VerifiedProof } from '@keybound/core'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Transaction } from 'kysely'
 import { authenticateClient } from '../client-auth.js'
 import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
@@ -26,6 +28,8 @@ import {
   type IssuedAccessToken,
 } from '../tokens.js'
 import { findResource, keepResource } from '../resources.js'
+import { checkFapi2TokenRequest, isFapi2, rotatesRefreshTokens } from '../profiles/fapi2.js'
+import type { Database } from '../storage/database.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /** A token response body (RFC 6749 §5.1). */
@@ -85,6 +89,7 @@ export async function handleToken(
   if (!client.grant_types.includes(grantType as Client['grant_types'][number])) {
     throw new OAuthError('unauthorized_client', `this client may not use grant_type ${grantType}`)
   }
+  if (isFapi2(ctx.config, client)) checkFapi2TokenRequest(ctx, client, proof)
   if (proof === undefined && (client.dpop_bound_access_tokens || ctx.config.dpop.required)) {
     // RFC 9449 §5.2: a dpop_bound_access_tokens client is rejected without a DPoP header.
     throw new OAuthError('invalid_request', 'DPoP proof is required (DPoP header missing)')
@@ -239,18 +244,12 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
   }
   const scope = params.scope === undefined ? row.scope : grantScope(params.scope, row.scope)
   const resource = keepResource(ctx.config, row.resource, params.resource)
+  const rotate = rotatesRefreshTokens(ctx.config, client)
   const result = await ctx.db.transaction().execute(async (trx) => {
     // The grant first: a reused code revokes it, and nothing may be issued from it after that.
     if (!(await lockLiveGrant(ctx, trx, row.grant_id)))
       throw new OAuthError('invalid_grant', 'the grant of this refresh token was revoked')
-    const rotated = await trx
-      .updateTable('kb_refresh_tokens')
-      .set({ rotated_at: now })
-      .where('token_hash', '=', row.token_hash)
-      .where('rotated_at', 'is', null)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst()
-    if (rotated.numUpdatedRows !== 1n) return undefined
+    if (!(await claimRefreshToken(trx, row.token_hash, now, rotate))) return undefined
     const token = await issueAccessToken(ctx, trx, {
       client,
       subject: row.subject,
@@ -260,6 +259,8 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
       grantId: row.grant_id,
       ...(resource === undefined ? {} : { resource }),
     })
+    // FAPI 2.0: the client keeps the refresh token it has, so none is sent (RFC 6749 §6).
+    if (!rotate) return withScope(token, scope)
     const refresh_token = await insertRefreshToken(ctx, trx, {
       familyId: row.family_id,
       grantId: row.grant_id,
@@ -272,6 +273,11 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
     })
     return { ...withScope(token, scope), refresh_token }
   })
+  if (result === undefined && !rotate)
+    throw new OAuthError(
+      'invalid_grant',
+      'refresh token is invalid, expired, revoked or issued to another client',
+    )
   if (result === undefined) {
     // Lost a race with another use of the same token: that is reuse too.
     await revokeFamily(ctx, ctx.db, row.family_id)
@@ -281,4 +287,32 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
     )
   }
   return result
+}
+
+// Marks the refresh token rotated, once (compare-and-set); without rotation only checks, inside
+// the transaction, that it is still neither rotated nor revoked. False: another request won.
+async function claimRefreshToken(
+  trx: Transaction<Database>,
+  tokenHash: string,
+  now: number,
+  rotate: boolean,
+): Promise<boolean> {
+  if (!rotate) {
+    const live = await trx
+      .selectFrom('kb_refresh_tokens')
+      .select('token_hash')
+      .where('token_hash', '=', tokenHash)
+      .where('rotated_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst()
+    return live !== undefined
+  }
+  const rotated = await trx
+    .updateTable('kb_refresh_tokens')
+    .set({ rotated_at: now })
+    .where('token_hash', '=', tokenHash)
+    .where('rotated_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
+  return rotated.numUpdatedRows === 1n
 }

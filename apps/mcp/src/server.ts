@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto'
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
@@ -120,7 +120,8 @@ export function createMcpApp(options: McpAppOptions): McpApp {
       void server.close()
     })
     await server.connect(transport)
-    await transport.handleRequest(req, res, req.body)
+    // Widened to Node's request: other packages may add an incompatible `auth` to Express's.
+    await transport.handleRequest(req as IncomingMessage, res, req.body)
   })
   // A stateless server has no stream to resume and no session to end (MCP Streamable HTTP).
   app.all('/mcp', (_req, res) => {

@@ -47,6 +47,7 @@ describe('the demo API publishes protected-resource metadata (RS35)', () => {
       obtainToken: clientCredentialsGrant({
         clientId: 'demo-service',
         clientAuth: clientSecretPost(stack.serviceSecret),
+        issuer: stack.urls.issuer,
       }),
     })
     const response = await api(`${stack.urls.api}/api/me`)

@@ -49,7 +49,11 @@ export interface McpConnection {
  * ```ts
  * const { client, close } = await connectMcpClient('https://tools.example.com/mcp', {
  *   key: await generateKeyPair('ES256'),
- *   obtainToken: clientCredentialsGrant({ clientId: 'agent', clientAuth: clientSecretBasic(secret) }),
+ *   obtainToken: clientCredentialsGrant({
+ *     clientId: 'agent',
+ *     clientAuth: clientSecretBasic(secret),
+ *     issuer: 'https://as.example.com',
+ *   }),
  * })
  * console.log(await client.listTools())
  * await close()

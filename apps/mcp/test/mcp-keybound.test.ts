@@ -65,7 +65,11 @@ afterAll(async () => {
 })
 
 function agentGrant() {
-  return clientCredentialsGrant({ clientId: 'agent', clientAuth: clientSecretBasic(SECRET) })
+  return clientCredentialsGrant({
+    clientId: 'agent',
+    clientAuth: clientSecretBasic(SECRET),
+    issuer,
+  })
 }
 
 describe('the Keybound-protected MCP server (RS34)', () => {

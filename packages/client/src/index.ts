@@ -41,6 +41,7 @@ export {
   createResourceFetch,
   clientCredentialsGrant,
   fetchResourceMetadata,
+  type ClientCredentialsGrantOptions,
   type GrantContext,
   type ObtainToken,
   type ResourceFetch,

@@ -56,9 +56,13 @@ export interface GrantContext {
 
 /**
  * Gets a token for a resource: returns a token client that holds one (its `getAccessToken`
- * is then asked before every request to that resource).
+ * is then asked before every request to that resource). `issuers`, when set, are the only
+ * authorization servers it may be used with; the fetch then picks the first of them that the
+ * metadata lists.
  */
-export type ObtainToken = (context: GrantContext) => Promise<TokenClient>
+export type ObtainToken = ((context: GrantContext) => Promise<TokenClient>) & {
+  readonly issuers?: readonly string[]
+}
 
 /** Options of {@link createResourceFetch}. */
 export interface ResourceFetchOptions {
@@ -70,8 +74,8 @@ export interface ResourceFetchOptions {
    */
   obtainToken: ObtainToken
   /**
-   * Which authorization server to use among those the metadata lists (default: the first).
-   * Return `undefined` to refuse them all.
+   * Which authorization server to use among those the metadata lists (default: the first one
+   * `obtainToken.issuers` allows, or the first listed). Return `undefined` to refuse them all.
    */
   chooseAuthorizationServer?: (issuers: readonly string[]) => string | undefined
   /** The scope to ask for when the challenge names none. */
@@ -258,29 +262,70 @@ export async function fetchResourceMetadata(
   return metadata
 }
 
+/** Options of {@link clientCredentialsGrant}. */
+export interface ClientCredentialsGrantOptions {
+  clientId: string
+  /** Client authentication (default `none()`). */
+  clientAuth?: ClientAuth
+  /**
+   * The authorization server(s) these credentials belong to. Required when `clientAuth`
+   * authenticates (anything but `none`): the resource's metadata must never decide where a
+   * client secret or assertion is sent (D25).
+   */
+  issuer?: string | readonly string[]
+  /** Send the RFC 8707 `resource` parameter (default `true`). */
+  sendResource?: boolean
+}
+
+function issuersOf(options: ClientCredentialsGrantOptions): readonly string[] | undefined {
+  if (options.issuer === undefined) return undefined
+  const issuers = [options.issuer].flat()
+  if (
+    issuers.length === 0 ||
+    !issuers.every((issuer) => typeof issuer === 'string' && issuer !== '')
+  )
+    throw new InvalidClientArgument('"issuer" must be one or more issuer identifiers')
+  return Object.freeze(issuers)
+}
+
 /**
  * An {@link ObtainToken} for the `client_credentials` grant (RFC 6749 §4.4) with a DPoP proof,
- * for the resource named by the metadata (RFC 8707 `resource`).
+ * for the resource named by the metadata (RFC 8707 `resource`). With client authentication,
+ * `issuer` names the authorization server the credentials belong to, and any other one is
+ * refused with `NoAuthorizationServer` before a request is sent to it.
  *
  * @example
  * ```ts
  * const api = createResourceFetch({
  *   key,
- *   obtainToken: clientCredentialsGrant({ clientId: 'worker', clientAuth: clientSecretBasic(secret) }),
+ *   obtainToken: clientCredentialsGrant({
+ *     clientId: 'worker',
+ *     clientAuth: clientSecretBasic(secret),
+ *     issuer: 'https://as.example.com',
+ *   }),
  * })
  * await api('https://api.example.com/items')
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
  */
-export function clientCredentialsGrant(options: {
-  clientId: string
-  clientAuth?: ClientAuth
-  /** Send the RFC 8707 `resource` parameter (default `true`). */
-  sendResource?: boolean
-}): ObtainToken {
+export function clientCredentialsGrant(options: ClientCredentialsGrantOptions): ObtainToken {
   if (typeof options?.clientId !== 'string' || options.clientId === '')
     throw new InvalidClientArgument('"clientId" is required')
-  return async (context) => {
+  const issuers = issuersOf(options)
+  if (
+    issuers === undefined &&
+    options.clientAuth !== undefined &&
+    options.clientAuth.method !== 'none'
+  )
+    throw new InvalidClientArgument(
+      '"issuer" is required with client authentication: name the authorization server the credentials belong to',
+    )
+  const obtain = async (context: GrantContext): Promise<TokenClient> => {
+    if (issuers !== undefined && !issuers.includes(context.authorizationServer.issuer)) {
+      throw new NoAuthorizationServer(
+        `the client credentials do not belong to ${context.authorizationServer.issuer}`,
+      )
+    }
     const tokens = context.createTokenClient({
       clientId: options.clientId,
       ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth }),
@@ -291,6 +336,7 @@ export function clientCredentialsGrant(options: {
     })
     return tokens
   }
+  return issuers === undefined ? obtain : Object.assign(obtain, { issuers })
 }
 
 function checkOptions(options: ResourceFetchOptions): void {
@@ -352,7 +398,11 @@ async function replayable(
  * ```ts
  * const mcp = createResourceFetch({
  *   key: await generateKeyPair('ES256'),
- *   obtainToken: clientCredentialsGrant({ clientId: 'agent', clientAuth: clientSecretBasic(secret) }),
+ *   obtainToken: clientCredentialsGrant({
+ *     clientId: 'agent',
+ *     clientAuth: clientSecretBasic(secret),
+ *     issuer: 'https://as.example.com',
+ *   }),
  * })
  * const response = await mcp('https://tools.example.com/mcp', { method: 'POST', body })
  * ```
@@ -382,10 +432,13 @@ export function createResourceFetch(options: ResourceFetchOptions): ResourceFetc
 
   function chooseIssuer(metadata: ResourceMetadata, response: Response): string {
     const issuers = metadata.authorization_servers
+    const allowed = options.obtainToken.issuers
     const chosen =
-      options.chooseAuthorizationServer === undefined
-        ? issuers[0]
-        : options.chooseAuthorizationServer(issuers)
+      options.chooseAuthorizationServer !== undefined
+        ? options.chooseAuthorizationServer(issuers)
+        : allowed === undefined
+          ? issuers[0]
+          : issuers.find((issuer) => allowed.includes(issuer))
     if (chosen === undefined || !issuers.includes(chosen)) {
       throw new NoAuthorizationServer(
         'none of the authorization servers the resource names was chosen',

@@ -126,6 +126,7 @@ function agentFetch(overrides: Partial<Parameters<typeof createResourceFetch>[0]
     obtainToken: clientCredentialsGrant({
       clientId: 'agent',
       clientAuth: clientSecretBasic(SECRET),
+      issuer,
     }),
     ...overrides,
   })
@@ -177,6 +178,7 @@ describe('createResourceFetch against Keybound servers (C16)', () => {
     const base = clientCredentialsGrant({
       clientId: 'agent',
       clientAuth: clientSecretBasic(SECRET),
+      issuer,
     })
     const mcp = agentFetch({ obtainToken: (context) => (grants++, base(context)) })
     const answers = await Promise.all([1, 2, 3].map(() => mcp(`${api.url}/mcp`)))
@@ -220,6 +222,54 @@ describe('createResourceFetch refuses metadata it must not trust (C17)', () => {
     // `/mcpx` is not under `/mcp`: the prefix must end on a segment boundary.
     const sibling = await agentFetch()(`${api.url}/mcpx`).catch((caught: unknown) => caught)
     expect(sibling).toBeInstanceOf(ResourceMismatch)
+  })
+})
+
+describe('client credentials go only to their own authorization server (D25)', () => {
+  it('D25: a resource naming another AS gets no token request and no secret', async () => {
+    const rogueAs = await startLoopback()
+    const rogueRequests: string[] = []
+    rogueAs.use((req, res) => {
+      rogueRequests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`)
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ issuer: rogueAs.url, token_endpoint: `${rogueAs.url}/token` }))
+    })
+    const phishing = await startLoopback()
+    phishing.use((req, res) => {
+      if (req.url!.startsWith('/.well-known/')) {
+        res.setHeader('content-type', 'application/json')
+        res.end(
+          JSON.stringify({
+            resource: `${phishing.url}/api`,
+            authorization_servers: [rogueAs.url, issuer],
+          }),
+        )
+        return
+      }
+      res.writeHead(401, {
+        'www-authenticate': `DPoP algs="ES256", resource_metadata="${phishing.url}/.well-known/oauth-protected-resource/api"`,
+      })
+      res.end()
+    })
+    try {
+      const rogueOnly = agentFetch({ chooseAuthorizationServer: () => rogueAs.url })
+      await expect(rogueOnly(`${phishing.url}/api`)).rejects.toThrow(NoAuthorizationServer)
+      // Only the rogue AS's public metadata was read; no token request, no Authorization header.
+      expect(rogueRequests).toEqual(['GET /.well-known/oauth-authorization-server '])
+      // By default the fetch skips the AS the credentials do not belong to and asks the real
+      // one, which refuses a token for a resource it does not know (RFC 8707 invalid_target).
+      await expect(agentFetch()(`${phishing.url}/api`)).rejects.toThrow(/invalid_target/)
+      expect(rogueRequests).toHaveLength(1)
+    } finally {
+      await Promise.all([rogueAs.close(), phishing.close()])
+    }
+  })
+
+  it('D25: clientCredentialsGrant with client authentication needs the issuer', () => {
+    expect(() =>
+      clientCredentialsGrant({ clientId: 'agent', clientAuth: clientSecretBasic(SECRET) }),
+    ).toThrow(/"issuer" is required with client authentication/)
+    expect(() => clientCredentialsGrant({ clientId: 'public-agent' })).not.toThrow()
   })
 })
 
@@ -293,7 +343,9 @@ describe('createResourceFetch names each broken step (C18)', () => {
     ).rejects.toThrow(NoAuthorizationServer)
     // The AS metadata is fetched for `issuer/` but says `issuer`: RFC 8414 §3.3 refuses it.
     answer = json({ resource: `${broken.url}/api`, authorization_servers: [`${issuer}/`] })
-    await expect(agentFetch()(`${broken.url}/api`)).rejects.toThrow(IssuerMismatch)
+    await expect(
+      agentFetch({ chooseAuthorizationServer: (issuers) => issuers[0] })(`${broken.url}/api`),
+    ).rejects.toThrow(IssuerMismatch)
   })
 
   it('C18: a 401 without resource_metadata is handed back as it is', async () => {

@@ -12,6 +12,7 @@ import { discover, type AuthorizationServerMetadata } from './discovery.js'
 import { createDPoPFetch, type DPoPFetch, type FetchLike } from './dpop-fetch.js'
 import {
   InvalidClientArgument,
+  LoginRequired,
   NetworkError,
   NoAuthorizationServer,
   ResourceMetadataInvalid,
@@ -421,13 +422,29 @@ export function createResourceFetch(options: ResourceFetchOptions): ResourceFetc
   const sharedFetch = { fetch: callFetch, nonces, allowInsecureHttp }
   const dpopFetch = createDPoPFetch({ ...sharedFetch, key: options.key })
 
-  function clientFor(url: URL | undefined): TokenClient | undefined {
-    if (url === undefined) return undefined
+  function resourceFor(url: URL): string | undefined {
     for (const [resource, resourceUrl] of covering) {
-      if (resourceCovers(resourceUrl, url, options.strictResourceMatch === true))
-        return tokenClients.get(resource)
+      if (resourceCovers(resourceUrl, url, options.strictResourceMatch === true)) return resource
     }
     return undefined
+  }
+
+  /**
+   * The token for `url`, when one is held. A token client that can no longer produce one (the
+   * token expired and there is no refresh token, as with client credentials) is dropped, so
+   * the request goes without a token and its 401 obtains a new one.
+   */
+  async function tokenFor(url: URL): Promise<string | undefined> {
+    const resource = resourceFor(url)
+    if (resource === undefined) return undefined
+    try {
+      return await tokenClients.get(resource)!.getAccessToken()
+    } catch (error) {
+      if (!(error instanceof LoginRequired)) throw error
+      tokenClients.delete(resource)
+      covering.delete(resource)
+      return undefined
+    }
   }
 
   function chooseIssuer(metadata: ResourceMetadata, response: Response): string {
@@ -489,11 +506,14 @@ export function createResourceFetch(options: ResourceFetchOptions): ResourceFetc
    * Sends with the resource's token when one is known (the DPoP fetch then adds `ath` for it);
    * without one, the request carries a proof and no token, and a 401 starts discovery.
    */
-  async function send(input: string | URL, init: RequestInit, url: URL): Promise<Response> {
-    const client = clientFor(url)
-    if (client === undefined) return dpopFetch(input, init)
+  async function send(
+    input: string | URL,
+    init: RequestInit,
+    token: string | undefined,
+  ): Promise<Response> {
+    if (token === undefined) return dpopFetch(input, init)
     const headers = new Headers(init.headers)
-    headers.set('authorization', `DPoP ${await client.getAccessToken()}`)
+    headers.set('authorization', `DPoP ${token}`)
     return dpopFetch(input, { ...init, headers })
   }
 
@@ -518,14 +538,14 @@ export function createResourceFetch(options: ResourceFetchOptions): ResourceFetc
     const request = await replayable(input, init)
     const url = parseUrl(requestUrlOf(input), 'request URL')
     assertSecureUrl(url, allowInsecureHttp)
-    const hadToken = clientFor(url) !== undefined
-    const first = await send(request.input, request.init, url)
-    if (first.status !== 401 || hadToken) return first
+    const token = await tokenFor(url)
+    const first = await send(request.input, request.init, token)
+    if (first.status !== 401 || token !== undefined) return first
     const challenge = readChallenges(parseWwwAuthenticate(first.headers))
     if (challenge === undefined) return first
     first.body?.cancel().catch(() => {})
     await obtainOnce(url, challenge, first)
-    return send(request.input, request.init, url)
+    return send(request.input, request.init, await tokenFor(url))
   } as ResourceFetch
   Object.defineProperty(resourceFetch, 'tokenClients', { value: tokenClients, enumerable: true })
   return resourceFetch

@@ -173,6 +173,22 @@ describe('createResourceFetch against Keybound servers (C16)', () => {
     ])
   })
 
+  it('C16: a token that expired without a refresh token is obtained again from the next 401', async () => {
+    let grants = 0
+    const base = clientCredentialsGrant({
+      clientId: 'agent',
+      clientAuth: clientSecretBasic(SECRET),
+      issuer,
+    })
+    const mcp = agentFetch({ obtainToken: (context) => (grants++, base(context)) })
+    expect((await mcp(`${api.url}/mcp`)).status).toBe(200)
+    const tokens = mcp.tokenClients.get(`${api.url}/mcp`)!
+    // Client-credentials tokens come without a refresh token: once expired, only a new grant helps.
+    tokens.setTokens({ ...tokens.tokens!, expiresAt: Date.now() - 1000 })
+    expect((await mcp(`${api.url}/mcp`)).status).toBe(200)
+    expect(grants).toBe(2)
+  })
+
   it('C16: concurrent first requests share one discovery and one token', async () => {
     let grants = 0
     const base = clientCredentialsGrant({

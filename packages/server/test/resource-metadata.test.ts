@@ -191,6 +191,11 @@ describe.each(Object.keys(ADAPTERS))('the %s adapter serves the metadata (RS32)'
       })
       expect(head.status).toBe(200)
       expect(head.body).toBe('')
+      const post = await send(`${running.url}/.well-known/oauth-protected-resource/mcp`, {
+        method: 'POST',
+      })
+      expect(post.status).toBe(405)
+      expect(post.headers.allow).toBe('GET, HEAD')
       // The protected route still runs behind it, and the root form is not this resource's.
       expect((await send(`${running.url}/mcp`)).status).toBe(401)
       expect((await send(`${running.url}/.well-known/oauth-protected-resource`)).status).toBe(404)

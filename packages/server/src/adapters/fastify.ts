@@ -112,8 +112,8 @@ Object.assign(dpopPlugin, {
 })
 
 /**
- * Adds a `GET` route (and Fastify's automatic `HEAD`) at the metadata's well-known path that
- * answers with the protected-resource metadata (RFC 9728 §3).
+ * Adds a route at the metadata's well-known path that answers `GET` and `HEAD` with the
+ * protected-resource metadata (RFC 9728 §3) and other methods with 405.
  *
  * @example
  * ```ts
@@ -128,7 +128,8 @@ export function serveProtectedResourceMetadata(
   metadata: ProtectedResourceMetadata,
 ): void {
   checkMetadata(metadata)
-  fastify.get(metadata.path, async function protectedResourceMetadata(request, reply) {
+  // Every method: GET and HEAD get the document, the others 405 (as from the other adapters).
+  fastify.all(metadata.path, async function protectedResourceMetadata(request, reply) {
     const { status, headers, body } = metadata.answer(request.method)
     return reply.code(status).headers(headers).send(body)
   })

@@ -150,21 +150,42 @@ function readChallenges(
   }
 }
 
-async function readLimitedJson(response: Response, limit: number): Promise<unknown> {
-  const declared = Number(response.headers.get('content-length') ?? '0')
-  if (declared > limit) {
+function tooLarge(response: Response): ResourceMetadataInvalid {
+  return new ResourceMetadataInvalid('protected-resource metadata is too large', {
+    response,
+    reason: 'size',
+  })
+}
+
+/** The body as text, reading at most `limit` bytes: a larger one is cut off, never buffered. */
+async function readCappedText(response: Response, limit: number): Promise<string> {
+  if (Number(response.headers.get('content-length') ?? '0') > limit) {
     response.body?.cancel().catch(() => {})
-    throw new ResourceMetadataInvalid('protected-resource metadata is too large', {
-      response,
-      reason: 'size',
-    })
+    throw tooLarge(response)
   }
-  const text = await response.text()
-  if (text.length > limit)
-    throw new ResourceMetadataInvalid('protected-resource metadata is too large', {
-      response,
-      reason: 'size',
-    })
+  if (response.body === null) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (let read = await reader.read(); read.done !== true; read = await reader.read()) {
+    size += read.value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge(response)
+    }
+    chunks.push(read.value)
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return new TextDecoder().decode(bytes)
+}
+
+async function readLimitedJson(response: Response, limit: number): Promise<unknown> {
+  const text = await readCappedText(response, limit)
   try {
     return JSON.parse(text)
   } catch (cause) {

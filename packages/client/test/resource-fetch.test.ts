@@ -314,6 +314,15 @@ describe('createResourceFetch names each broken step (C18)', () => {
     ['an HTTP error', 'status', (res) => void res.writeHead(404).end()],
     ['not JSON', 'json', (res) => void res.end('<html>')],
     ['a JSON array', 'json', json([])],
+    [
+      'a streamed body over 64 KiB',
+      'size',
+      (res) => {
+        res.setHeader('content-type', 'application/json')
+        res.write(`{"padding":"${'a'.repeat(70_000)}`)
+        res.end('"}')
+      },
+    ],
     ['no resource', 'resource', json({ authorization_servers: ['https://as.example.test'] })],
     [
       'no authorization servers',

@@ -2,12 +2,18 @@
  * The demo API: a Fastify app protected by `@keybound/server`. `GET /api/me` answers who the
  * token says the caller is; `GET`/`POST /api/notes` keep short notes in memory, per subject.
  * Every request needs a DPoP-bound access token from the demo authorization server and a fresh
- * proof; RS nonces are on unless turned off.
+ * proof; RS nonces are on unless turned off. Its RFC 9728 metadata, at
+ * `/.well-known/oauth-protected-resource`, names the demo authorization server, and every
+ * challenge points at it, so a client that knows only the API's URL can find its way.
  * @packageDocumentation
  */
 import { randomBytes } from 'node:crypto'
-import { createResourceServer, jwtAccessTokens } from '@keybound/server'
-import { dpopPlugin } from '@keybound/server/fastify'
+import {
+  createProtectedResourceMetadata,
+  createResourceServer,
+  jwtAccessTokens,
+} from '@keybound/server'
+import { dpopPlugin, serveProtectedResourceMetadata } from '@keybound/server/fastify'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { allowOrigin } from './lib/cors.js'
 import { demoLogger } from './lib/logger.js'
@@ -60,6 +66,12 @@ function readNoteText(body: unknown): string | undefined {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export async function createDemoApi(options: DemoApiOptions): Promise<FastifyInstance> {
+  const metadata = createProtectedResourceMetadata({
+    resource: options.apiUrl,
+    authorizationServers: [options.issuer],
+    scopesSupported: ['notes:read', 'notes:write'],
+    resourceName: 'Keybound demo API',
+  })
   const resourceServer = createResourceServer({
     publicBaseUrl: options.apiUrl,
     accessTokens: jwtAccessTokens({
@@ -69,11 +81,13 @@ export async function createDemoApi(options: DemoApiOptions): Promise<FastifyIns
     }),
     // Stateless nonces: a secret per process is enough, a restart just makes clients retry once.
     ...(options.nonces ? { nonces: { secret: randomBytes(32).toString('base64url') } } : {}),
+    resourceMetadataUrl: metadata.url,
   })
   const notes = new Map<string, Note[]>()
   const app = Fastify({ logger: demoLogger('demo-api'), bodyLimit: 4096 })
   allowOrigin(app, options.pageOrigin, '/api/')
   await app.register(dpopPlugin, { resourceServer })
+  serveProtectedResourceMetadata(app, metadata)
 
   app.get('/api/me', { preHandler: app.dpop() }, async (request) => {
     const identity = request.dpop!

@@ -26,6 +26,9 @@ export type DPoPClientErrorCode =
   | 'ERR_OAUTH_ISSUER_MISMATCH'
   | 'ERR_OAUTH_DISCOVERY_FAILED'
   | 'ERR_OAUTH_LOGIN_REQUIRED'
+  | 'ERR_OAUTH_RESOURCE_METADATA'
+  | 'ERR_OAUTH_RESOURCE_MISMATCH'
+  | 'ERR_OAUTH_NO_AUTHORIZATION_SERVER'
 
 /**
  * Extra details of a client error (never secrets). */
@@ -260,4 +263,39 @@ export class DiscoveryFailed extends DPoPClientError {
  */
 export class LoginRequired extends DPoPClientError {
   static override code: DPoPClientErrorCode = 'ERR_OAUTH_LOGIN_REQUIRED'
+}
+
+/** The protected-resource metadata a 401 pointed at cannot be used: unreachable, an HTTP
+ * error, not a JSON object, or without `resource` or `authorization_servers` (`reason` says).
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof ResourceMetadataInvalid) console.error(error.reason) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.2
+ */
+export class ResourceMetadataInvalid extends DPoPClientError {
+  static override code: DPoPClientErrorCode = 'ERR_OAUTH_RESOURCE_METADATA'
+}
+
+/** The protected-resource metadata is about another resource than the one requested, so its
+ * authorization servers must not be trusted for it (RFC 9728 §3.3).
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof ResourceMismatch) console.error(error.code) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.3
+ */
+export class ResourceMismatch extends DPoPClientError {
+  static override code: DPoPClientErrorCode = 'ERR_OAUTH_RESOURCE_MISMATCH'
+}
+
+/** None of the authorization servers the resource lists was chosen (`chooseAuthorizationServer`).
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof NoAuthorizationServer) console.error(error.code) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-2
+ */
+export class NoAuthorizationServer extends DPoPClientError {
+  static override code: DPoPClientErrorCode = 'ERR_OAUTH_NO_AUTHORIZATION_SERVER'
 }

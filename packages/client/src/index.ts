@@ -5,6 +5,7 @@
  * - {@link createTokenClient} and {@link discover}: DPoP-bound tokens, obtained and refreshed.
  * - Key stores: {@link createBrowserKeyStore} (IndexedDB), {@link createMemoryKeyStore}; the
  *   Node file store is in `@keybound/client/node`.
+ * - {@link createResourceFetch}: starts from a 401 alone (RFC 9728 `resource_metadata`).
  * - {@link parseWwwAuthenticate}: challenges as servers really send them.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449
@@ -36,6 +37,17 @@ export {
   type ClientAuth,
   type ClientAuthContext,
 } from './client-auth.js'
+export {
+  createResourceFetch,
+  clientCredentialsGrant,
+  fetchResourceMetadata,
+  type ClientCredentialsGrantOptions,
+  type GrantContext,
+  type ObtainToken,
+  type ResourceFetch,
+  type ResourceFetchOptions,
+  type ResourceMetadata,
+} from './resource-fetch.js'
 export {
   createTokenClient,
   type AuthorizationRequest,

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { createProtectedResourceMetadata, type ProtectedResourceMetadata } from '@keybound/server'
 import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
 import { OVERRIDE_HEADERS } from './lib/headers.js'
 import { checkVerify, type VerifyConfig, type VerifyInput } from './verify/config.js'
@@ -114,6 +115,34 @@ export interface GatewayConfigInput {
   log?: { level?: string }
   /** Settings of the verify service (`keybound authz`) only. */
   verify?: VerifyInput
+  /** Publish RFC 9728 protected-resource metadata and name it in every challenge. */
+  resourceMetadata?: ResourceMetadataInput
+}
+
+/**
+ * The gateway's protected-resource metadata (RFC 9728), served at
+ * `/.well-known/oauth-protected-resource` plus the resource's path, and named in every
+ * challenge as `resource_metadata` (RFC 9728 §5.1).
+ *
+ * @example
+ * ```yaml
+ * resourceMetadata:
+ *   authorizationServers: [https://as.example.com]
+ *   scopesSupported: [items:read, items:write]
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-2
+ */
+export interface ResourceMetadataInput {
+  /** The resource identifier (default `publicBaseUrl`). */
+  resource?: string
+  /** Issuers whose tokens are accepted (default: `tokens.jwt.issuer`; required with introspection). */
+  authorizationServers?: string[]
+  /** Scopes a client may ask for. */
+  scopesSupported?: string[]
+  /** A human-readable name. */
+  resourceName?: string
+  /** A page with developer documentation. */
+  resourceDocumentation?: string
 }
 
 /** How request paths are read before routes are matched. */
@@ -246,6 +275,8 @@ export interface GatewayConfig {
   readonly algorithms?: readonly string[]
   readonly log: { readonly level: string }
   readonly verify: VerifyConfig
+  /** The built metadata document, when `resourceMetadata` is configured. */
+  readonly resourceMetadata?: ProtectedResourceMetadata
 }
 
 /**
@@ -821,6 +852,7 @@ export function resolveGatewayConfig(
     'algorithms',
     'log',
     'verify',
+    'resourceMetadata',
   ])
 
   const listen = checkListen(checker, root.listen, 'listen', DEFAULTS.port)
@@ -943,8 +975,68 @@ export function resolveGatewayConfig(
     log: { level },
     verify: checkVerify(checker, root.verify),
   }
+  const resourceMetadata =
+    root.resourceMetadata === undefined
+      ? undefined
+      : checkResourceMetadata(checker, root.resourceMetadata, config)
   if (checker.problems.length > 0) throw new GatewayConfigError(checker.problems, source)
-  return config
+  return resourceMetadata === undefined ? config : { ...config, resourceMetadata }
+}
+
+/**
+ * Builds the RFC 9728 document from `resourceMetadata` and what the rest of the config says:
+ * the JWT issuer is the default authorization server, the proof algorithms are the gateway's,
+ * and DPoP-bound tokens are required unless Bearer tokens are allowed. The builder's problems
+ * are reported under `resourceMetadata.<field>`.
+ */
+function checkResourceMetadata(
+  checker: Checker,
+  value: unknown,
+  config: Pick<GatewayConfig, 'publicBaseUrl' | 'tokens' | 'allowBearer' | 'algorithms'>,
+): ProtectedResourceMetadata | undefined {
+  const input = checker.object(value, 'resourceMetadata')
+  if (input === undefined) return undefined
+  checker.unknownKeys(input, 'resourceMetadata', [
+    'resource',
+    'authorizationServers',
+    'scopesSupported',
+    'resourceName',
+    'resourceDocumentation',
+  ])
+  const issuer = config.tokens?.kind === 'jwt' ? config.tokens.issuer : undefined
+  const authorizationServers =
+    input.authorizationServers ?? (issuer === undefined ? undefined : [issuer])
+  if (authorizationServers === undefined)
+    return checker.fail(
+      'resourceMetadata.authorizationServers',
+      'is required when tokens are introspected',
+    )
+  try {
+    return createProtectedResourceMetadata({
+      resource: (input.resource ?? config.publicBaseUrl) as string,
+      authorizationServers: authorizationServers as string[],
+      dpopBoundAccessTokensRequired: !config.allowBearer,
+      ...(config.algorithms === undefined
+        ? {}
+        : { dpopSigningAlgValuesSupported: config.algorithms }),
+      ...(input.scopesSupported === undefined
+        ? {}
+        : { scopesSupported: input.scopesSupported as string[] }),
+      ...(input.resourceName === undefined ? {} : { resourceName: input.resourceName as string }),
+      ...(input.resourceDocumentation === undefined
+        ? {}
+        : { resourceDocumentation: input.resourceDocumentation as string }),
+      // The gateway's own rule for plain http applies (publicBaseUrl is checked elsewhere).
+      allowInsecureHttp: true,
+    })
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    for (const problem of message.replace(/^protected-resource metadata: /, '').split('; ')) {
+      const [path, ...rest] = problem.split(' ')
+      checker.fail(`resourceMetadata.${path}`, rest.join(' '))
+    }
+    return undefined
+  }
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   jwtAccessTokens,
   renderRejection,
   type AccessTokenValidator,
+  type ProtectedResourceMetadata,
   type ResourceServer,
   type VerifiedIdentity,
 } from '@keybound/server'
@@ -219,6 +220,9 @@ export function buildResourceServer(
     allowBearer: settings.allowBearer,
     ...(settings.nonces === false ? {} : { nonces: settings.nonces }),
     ...(settings.algorithms === undefined ? {} : { algorithms: settings.algorithms }),
+    ...(settings.resourceMetadata === undefined
+      ? {}
+      : { resourceMetadataUrl: settings.resourceMetadata.url }),
   })
 }
 
@@ -431,6 +435,9 @@ export function createGateway(
     // The admin paths are the gateway's own; no method on them reaches the upstream.
     if (path === adminPrefix || path.startsWith(`${adminPrefix}/`))
       return refuse(request, reply, 404, 'not_found')
+    // RFC 9728 §3: the metadata is the gateway's own document, public, never forwarded.
+    if (settings.resourceMetadata !== undefined && path === settings.resourceMetadata.path)
+      return answerResourceMetadata(request, reply, settings.resourceMetadata)
     if (isPreflight(request.method, request.headers)) {
       const answered = answerCorsPreflight(request, reply, path)
       if (answered !== undefined) return answered
@@ -486,6 +493,19 @@ export function createGateway(
     if (status === 500) request.log.error({ code: error.code }, 'gateway error')
     return refuse(request, reply, status, status === 500 ? 'internal_error' : 'bad_request')
   })
+
+  function answerResourceMetadata(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    metadata: ProtectedResourceMetadata,
+  ): FastifyReply {
+    note(request, { outcome: 'public', reason: '', route: metadata.path })
+    const { status, headers, body } = metadata.answer(request.method)
+    return reply
+      .code(status)
+      .headers(headers)
+      .send(body === '' ? undefined : body)
+  }
 
   /** Health for load balancers; 503 while closing or while the replay store is down. */
   async function answerHealth(_request: FastifyRequest, reply: FastifyReply) {

@@ -17,6 +17,8 @@ export interface ChallengeContext {
   /** `algs` value: the accepted proof algorithms, space-delimited. */
   readonly algs: string
   readonly realm?: string
+  /** RFC 9728 §5.1 `resource_metadata`: where the protected-resource metadata is served. */
+  readonly resourceMetadata?: string
   /** Whether a `Bearer` challenge is offered next to `DPoP` (Fig. 17). */
   readonly bearerOffered: boolean
   /** Whether the request is a CORS request (has `Origin`), so headers must be exposed. */
@@ -98,6 +100,7 @@ function renderBearer(context: ChallengeContext, failure?: ChallengeError): stri
     ['error', failure?.error],
     ['error_description', failure?.description],
     ['scope', failure?.scope],
+    ['resource_metadata', context.resourceMetadata],
   ])
 }
 
@@ -114,9 +117,11 @@ function renderDPoP(
     ['scope', failure?.scope],
   ]
   const algs: [string, string] = ['algs', context.algs]
+  // RFC 9728 §5.1 fixes no position: it goes last, after the RFC 9449 figures' parameters.
   return renderScheme('DPoP', [
     ['realm', context.realm],
     ...(algsFirst ? [algs, ...errorParams] : [...errorParams, algs]),
+    ['resource_metadata', context.resourceMetadata],
   ])
 }
 

@@ -23,6 +23,15 @@ export {
   introspectedAccessTokens,
   type IntrospectionOptions,
 } from './access-tokens/introspection.js'
+export {
+  createProtectedResourceMetadata,
+  resourceMetadataUrlOf,
+  type BearerMethod,
+  type MetadataAnswer,
+  type ProtectedResourceMetadata,
+  type ProtectedResourceMetadataDocument,
+  type ProtectedResourceMetadataOptions,
+} from './resource-metadata.js'
 export { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
 export { renderRejection, EXPOSED_HEADERS, REJECTION_CODES } from './challenges.js'
 export { mergeHeaderList } from './lib/header-list.js'

@@ -44,6 +44,7 @@ import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
 import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
 import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
+import { checkResourceMetadataUrl } from './resource-metadata.js'
 import type {
   AccessTokenInfo,
   AccessTokenValidator,
@@ -70,6 +71,7 @@ interface Settings {
   readonly requireIat: boolean
   readonly maxClockSkew?: number
   readonly realm?: string
+  readonly resourceMetadataUrl?: string
   readonly onOutcome?: (event: OutcomeEvent) => void
   readonly allowInsecureHttp: boolean
   readonly offloadSignature: boolean
@@ -182,6 +184,10 @@ function checkOptions(options: ResourceServerOptions): Settings {
     clockTolerance: options.clockTolerance,
     maxClockSkew: checkMaxClockSkew(options.maxClockSkew),
     realm: options.realm,
+    resourceMetadataUrl:
+      options.resourceMetadataUrl === undefined
+        ? undefined
+        : checkResourceMetadataUrl(options.resourceMetadataUrl, options.allowInsecureHttp === true),
     onOutcome: options.onOutcome,
     now: options.now,
   }
@@ -197,6 +203,8 @@ function contextOf(settings: Settings, request: RequestLike): ChallengeContext {
     cors: readHeader(request.headers, 'origin') !== undefined,
   }
   if (settings.realm !== undefined) context.realm = settings.realm
+  if (settings.resourceMetadataUrl !== undefined)
+    context.resourceMetadata = settings.resourceMetadataUrl
   return context
 }
 
@@ -513,6 +521,9 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
         algs: settings.algs,
         bearerOffered: settings.allowBearer,
         cors: false,
+        ...(settings.resourceMetadataUrl === undefined
+          ? {}
+          : { resourceMetadata: settings.resourceMetadataUrl }),
       }
       let decision: Decision
       try {

@@ -216,6 +216,12 @@ export interface ResourceServerOptions {
   maxClockSkew?: number
   /** `realm` for the challenges. */
   realm?: string
+  /**
+   * Where this resource's protected-resource metadata is served (usually
+   * `createProtectedResourceMetadata(...).url`). Every challenge then carries it as
+   * `resource_metadata="…"`, so a client can start from a 401 alone (RFC 9728 §5.1).
+   */
+  resourceMetadataUrl?: string
   /** Called once per verdict; exceptions it throws are ignored. */
   onOutcome?: (event: OutcomeEvent) => void
   /** Accept `http:` base URLs outside loopback (never in production; RFC 9449 §2). */

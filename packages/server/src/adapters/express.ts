@@ -8,6 +8,11 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { renderRejection } from '../challenges.js'
 import { checkRouteOptions } from '../resource-server.js'
+import {
+  checkMetadata,
+  isMetadataRequest,
+  type ProtectedResourceMetadata,
+} from '../resource-metadata.js'
 import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 import { requestLikeOf, writeHeaders } from './node-headers.js'
 
@@ -67,5 +72,29 @@ export function dpop(resourceServer: ResourceServer, options: RouteOptions = {})
     const { status, headers, body } = renderRejection(verdict)
     writeHeaders(headers, get, set)
     res.status(status).end(body)
+  }
+}
+
+/**
+ * Serves the protected-resource metadata at its well-known path (RFC 9728 §3); every other
+ * request goes on to the next handler. Mount it before `cors()` and the routes.
+ *
+ * @example
+ * ```ts
+ * import { protectedResourceMetadata } from '@keybound/server/express'
+ *
+ * app.use(protectedResourceMetadata(metadata))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ */
+export function protectedResourceMetadata(metadata: ProtectedResourceMetadata): RequestHandler {
+  checkMetadata(metadata)
+  return function protectedResourceMetadataHandler(req, res, next): void {
+    if (!isMetadataRequest(metadata, req.originalUrl)) {
+      next()
+      return
+    }
+    const { status, headers, body } = metadata.answer(req.method)
+    res.status(status).set(headers).end(body)
   }
 }

@@ -6,6 +6,7 @@
  * @module @keybound/server/fastify
  */
 import type {
+  FastifyInstance,
   FastifyPluginCallback,
   FastifyReply,
   FastifyRequest,
@@ -13,6 +14,7 @@ import type {
 } from 'fastify'
 import { renderRejection } from '../challenges.js'
 import { checkRouteOptions } from '../resource-server.js'
+import { checkMetadata, type ProtectedResourceMetadata } from '../resource-metadata.js'
 import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 import { requestLikeOf, writeHeaders } from './node-headers.js'
 
@@ -108,3 +110,27 @@ Object.assign(dpopPlugin, {
   [Symbol.for('skip-override')]: true,
   [Symbol.for('fastify.display-name')]: '@keybound/server',
 })
+
+/**
+ * Adds a route at the metadata's well-known path that answers `GET` and `HEAD` with the
+ * protected-resource metadata (RFC 9728 §3) and other methods with 405.
+ *
+ * @example
+ * ```ts
+ * import { serveProtectedResourceMetadata } from '@keybound/server/fastify'
+ *
+ * serveProtectedResourceMetadata(app, metadata)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ */
+export function serveProtectedResourceMetadata(
+  fastify: FastifyInstance,
+  metadata: ProtectedResourceMetadata,
+): void {
+  checkMetadata(metadata)
+  // Every method: GET and HEAD get the document, the others 405 (as from the other adapters).
+  fastify.all(metadata.path, async function protectedResourceMetadata(request, reply) {
+    const { status, headers, body } = metadata.answer(request.method)
+    return reply.code(status).headers(headers).send(body)
+  })
+}

@@ -10,6 +10,11 @@ import { renderRejection } from '../challenges.js'
 import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { mergeHeaderList } from '../lib/header-list.js'
 import { checkRouteOptions } from '../resource-server.js'
+import {
+  checkMetadata,
+  isMetadataRequest,
+  type ProtectedResourceMetadata,
+} from '../resource-metadata.js'
 import type { RequestLike, ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 
 /** The Hono environment this middleware provides: `c.get('dpop')`. */
@@ -131,5 +136,29 @@ export function dpop(
     // After the handler: its response is final, so the headers are added to that response.
     setHeaders(c, verdict.responseHeaders)
     return undefined
+  }
+}
+
+/**
+ * Serves the protected-resource metadata at its well-known path (RFC 9728 §3); every other
+ * request goes on to the next handler.
+ *
+ * @example
+ * ```ts
+ * import { protectedResourceMetadata } from '@keybound/server/hono'
+ *
+ * app.use(protectedResourceMetadata(metadata))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ */
+export function protectedResourceMetadata(metadata: ProtectedResourceMetadata): MiddlewareHandler {
+  checkMetadata(metadata)
+  return async function protectedResourceMetadataMiddleware(c, next) {
+    if (!isMetadataRequest(metadata, c.req.url)) {
+      await next()
+      return undefined
+    }
+    const { status, headers, body } = metadata.answer(c.req.method)
+    return new Response(body === '' ? null : body, { status, headers })
   }
 }

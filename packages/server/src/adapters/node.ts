@@ -10,6 +10,11 @@ import { renderRejection } from '../challenges.js'
 import { InvalidArgument } from '@keybound/core'
 import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { checkRouteOptions } from '../resource-server.js'
+import {
+  checkMetadata,
+  isMetadataRequest,
+  type ProtectedResourceMetadata,
+} from '../resource-metadata.js'
 import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 import { requestLikeOf, writeNodeHeaders } from './node-headers.js'
 
@@ -162,5 +167,36 @@ export function protect(
         reportSafely(onError, error, protectedRequest)
       }
     })()
+  }
+}
+
+/**
+ * Wraps a `node:http` listener so the protected-resource metadata is answered at its
+ * well-known path (RFC 9728 §3); every other request goes to `listener`.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { protect, withProtectedResourceMetadata } from '@keybound/server/node'
+ *
+ * createServer(withProtectedResourceMetadata(metadata, protect(resourceServer, handler))).listen(8080)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-3
+ */
+export function withProtectedResourceMetadata(
+  metadata: ProtectedResourceMetadata,
+  listener: RequestListener,
+): RequestListener {
+  checkMetadata(metadata)
+  if (typeof listener !== 'function')
+    throw new TypeError('withProtectedResourceMetadata() needs a listener')
+  return function protectedResourceMetadataListener(req, res) {
+    if (!isMetadataRequest(metadata, req.url ?? '')) {
+      listener(req, res)
+      return
+    }
+    const { status, headers, body } = metadata.answer(req.method ?? '')
+    res.writeHead(status, headers)
+    res.end(body)
   }
 }

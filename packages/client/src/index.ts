@@ -38,6 +38,10 @@ export {
 } from './client-auth.js'
 export {
   createTokenClient,
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_JWT,
+  type ExchangedTokenSet,
+  type TokenExchangeOptions,
   type AuthorizationRequest,
   type AuthorizationRequestOptions,
   type GrantParameters,

@@ -287,9 +287,12 @@ describe.each(DATABASES)('token exchange (RFC 8693) with DPoP on %s', (kind) => 
     )
   })
 
-  it('AS27, E17 — a revoked subject token is refused with invalid_request', async () => {
+  it('AS27, E17 — a revoked subject token is refused with invalid_request, also after an earlier exchange', async () => {
     const dpop = await Dpop.create()
     const subject = await serviceToken('svc-a', dpop)
+    // Exchanged once first: the server then remembers its checked signature, not its validity.
+    const before = await exchange('svc-a', dpop, subject, { audience: REPORTS })
+    expect(before.status, before.text).toBe(200)
     const revoked = await postForm(t.url('/revoke'), { token: subject }, basic('svc-a'))
     expect(revoked.status).toBe(200)
     expectRefusal(await exchange('svc-a', dpop, subject, { audience: REPORTS }), 'invalid_request')
@@ -531,17 +534,17 @@ describe.each(DATABASES)(
         basic('svc-a'),
       )
       expect(subject.status, subject.text).toBe(200)
+      const form = {
+        grant_type: TOKEN_EXCHANGE_GRANT,
+        subject_token: subject.body.access_token,
+        subject_token_type: ACCESS_TOKEN,
+        audience: REPORTS,
+      }
+      // Exchanged once while valid, so the expiry is also checked for a remembered token.
+      const first = await dpop.post(t.url('/token'), form, basic('svc-a'))
+      expect(first.status, first.text).toBe(200)
       await new Promise((resolve) => setTimeout(resolve, 3100))
-      const answer = await dpop.post(
-        t.url('/token'),
-        {
-          grant_type: TOKEN_EXCHANGE_GRANT,
-          subject_token: subject.body.access_token,
-          subject_token_type: ACCESS_TOKEN,
-          audience: REPORTS,
-        },
-        basic('svc-a'),
-      )
+      const answer = await dpop.post(t.url('/token'), form, basic('svc-a'))
       expect([answer.status, answer.body.error], answer.text).toEqual([400, 'invalid_request'])
       expect(answer.body.error_description).toMatch(/expired/)
     })

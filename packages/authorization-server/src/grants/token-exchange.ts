@@ -61,6 +61,50 @@ interface PresentedToken {
   jkt: string | undefined
   mayAct: unknown
   act: Record<string, unknown> | undefined
+  /** `jti` of a JWT of this server, for the revocation check of a remembered token. */
+  jti?: string
+}
+
+/**
+ * This server's JWT subject tokens whose signature was checked, by their text, until they
+ * expire. A service often exchanges the token it received once per downstream call; only the
+ * signature check is skipped for it, never the expiry or revocation check (as the resource
+ * server does, ADR 0015). Bounded: the oldest entry goes when it is full.
+ */
+const REMEMBERED_MAX = 10_000
+const remembered = new WeakMap<ServerContext, Map<string, PresentedToken>>()
+
+function rememberedFor(ctx: ServerContext): Map<string, PresentedToken> {
+  let map = remembered.get(ctx)
+  if (map === undefined) remembered.set(ctx, (map = new Map()))
+  return map
+}
+
+function remember(ctx: ServerContext, token: string, presented: PresentedToken): void {
+  const map = rememberedFor(ctx)
+  if (map.size >= REMEMBERED_MAX) map.delete(map.keys().next().value!)
+  map.set(token, presented)
+}
+
+async function isRevokedJti(ctx: ServerContext, jti: string): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('kb_revoked_jtis')
+    .select('jti')
+    .where('jti', '=', jti)
+    .executeTakeFirst()
+  return row !== undefined
+}
+
+// A remembered token still needs to be unexpired and not revoked; otherwise it is forgotten.
+async function recall(ctx: ServerContext, token: string): Promise<PresentedToken | undefined> {
+  const map = rememberedFor(ctx)
+  const known = map.get(token)
+  if (known === undefined) return undefined
+  if (known.exp <= epochSeconds(ctx.now()) || (await isRevokedJti(ctx, known.jti!))) {
+    map.delete(token)
+    return undefined
+  }
+  return known
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
@@ -90,14 +134,20 @@ function actDepth(act: Record<string, unknown> | undefined, limit: number): numb
   return depth
 }
 
-async function readLocalToken(ctx: ServerContext, token: string): Promise<PresentedToken> {
+async function readLocalToken(
+  ctx: ServerContext,
+  token: string,
+  payload: Record<string, unknown> = {},
+): Promise<PresentedToken> {
+  const known = await recall(ctx, token)
+  if (known !== undefined) return known
   const info = await inspectToken(ctx, token)
   if (info === undefined) throw refuse('subject_token is invalid, expired or revoked')
   if (info.kind === 'refresh_token')
     throw refuse('subject_token is a refresh token: only access tokens are exchanged')
-  // inspectToken checked signature, issuer, expiry and revocation; the payload can be read.
-  const claims = JWT_SHAPE.test(token) ? (decodeSegment(token.split('.')[1]!) ?? {}) : {}
-  return {
+  // inspectToken checked signature, issuer, expiry and revocation: the payload can be trusted.
+  const claims = payload
+  const presented: PresentedToken = {
     local: true,
     subject: info.sub,
     clientId: info.client_id,
@@ -107,7 +157,10 @@ async function readLocalToken(ctx: ServerContext, token: string): Promise<Presen
     jkt: info.jkt,
     mayAct: claims.may_act,
     act: asObject(claims.act),
+    ...(info.jti === undefined ? {} : { jti: info.jti }),
   }
+  if (JWT_SHAPE.test(token) && info.jti !== undefined) remember(ctx, token, presented)
+  return presented
 }
 
 async function readTrustedToken(
@@ -151,9 +204,10 @@ async function readPresentedToken(
   type: string,
 ): Promise<PresentedToken> {
   if (!JWT_SHAPE.test(token)) return readLocalToken(ctx, token)
-  const iss = decodeSegment(token.split('.')[1]!)?.iss
-  if (iss === ctx.urls().issuer) return readLocalToken(ctx, token)
-  return readTrustedToken(ctx, token, iss, type)
+  // Decoded once, unchecked, only to pick the issuer whose keys check it.
+  const payload = decodeSegment(token.split('.')[1]!)
+  if (payload?.iss === ctx.urls().issuer) return readLocalToken(ctx, token, payload)
+  return readTrustedToken(ctx, token, payload?.iss, type)
 }
 
 // RFC 8693 §4.4: `may_act` names the party allowed to act; a client is named by client_id, or

@@ -336,6 +336,24 @@ describe.each(DATABASES)('token exchange (RFC 8693) with DPoP on %s', (kind) => 
     expectRefusal(missing, 'invalid_request')
   })
 
+  it('dynamic registration refuses the token-exchange grant (acting for others is granted by the operator)', async () => {
+    const response = await fetch(t.url('/register'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'Bearer initial-access-token-0123456789',
+      },
+      body: JSON.stringify({
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials', TOKEN_EXCHANGE_GRANT],
+        scope: 'read',
+      }),
+    })
+    const body = (await response.json()) as { error?: string; error_description?: string }
+    expect([response.status, body.error]).toEqual([400, 'invalid_client_metadata'])
+    expect(body.error_description).toMatch(/token exchange is not allowed/)
+  })
+
   it('a client not registered for the grant is refused with unauthorized_client', async () => {
     const dpop = await Dpop.create()
     const subject = await serviceToken('service', dpop)

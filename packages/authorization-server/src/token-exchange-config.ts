@@ -10,10 +10,16 @@
  */
 import { checkUrl, type ClientConfig } from './config.js'
 
-/** The grant type of RFC 8693 §2.1. */
+/**
+ * The grant type of RFC 8693 §2.1.
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
+ */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 
-/** Algorithms a trusted issuer's tokens may be signed with (asymmetric only, RFC 8725 §3.1). */
+/**
+ * Algorithms a trusted issuer's tokens may be signed with (asymmetric only, RFC 8725 §3.1).
+ * @see https://www.rfc-editor.org/rfc/rfc8725#section-3.1
+ */
 export type TrustedIssuerAlgorithm = 'ES256' | 'ES384' | 'PS256' | 'RS256' | 'EdDSA'
 
 const TRUSTED_ALGORITHMS: readonly TrustedIssuerAlgorithm[] = [
@@ -28,11 +34,15 @@ const TRUSTED_ALGORITHMS: readonly TrustedIssuerAlgorithm[] = [
  * An operator's delegation rule: `actor` may exchange access tokens issued to one of
  * `subjectClients` (`*`: any client) for tokens aimed at one of `audiences`. The issued token
  * names the actor in its `act` claim (RFC 8693 §4.1).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-4.1
  */
 export interface DelegationRule {
   /** The `client_id` that acts. */
   actor: string
-  /** `client_id`s (or `azp` of a trusted issuer's token) whose tokens it may use; `*` for any. */
+  /**
+   * `client_id`s whose tokens it may use; `*` for any client of this server. A trusted issuer's
+   * client is named `<issuer>#<client_id>` (its `client_id` or `azp` claim).
+   */
   subjectClients: string[]
   /** Targets (`audience` or `resource` values) it may ask for. */
   audiences: string[]
@@ -40,7 +50,11 @@ export interface DelegationRule {
   scope?: string
 }
 
-/** An outside authorization server whose access tokens are accepted as subject tokens. */
+/**
+ * An outside authorization server whose JWT access tokens (RFC 9068) are accepted as subject
+ * tokens (RFC 8693 §2.1).
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ */
 export interface TrustedIssuerConfig {
   /** Its `iss` value, compared exactly. */
   issuer: string
@@ -52,9 +66,17 @@ export interface TrustedIssuerConfig {
   audience?: string
   /** Accepted `alg` values (default ES256, ES384, PS256, RS256, EdDSA). */
   algorithms: TrustedIssuerAlgorithm[]
+  /**
+   * Put before its tokens' `sub` in the issued token, so that its users cannot pass for this
+   * server's (default `<issuer>#`; `''` only when both share one user directory).
+   */
+  subjectPrefix: string
 }
 
-/** Validated `tokenExchange` settings. */
+/**
+ * Validated `tokenExchange` settings (RFC 8693).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2
+ */
 export interface TokenExchangeConfig {
   /** Logical audiences (RFC 8693 `audience`) any exchange may target besides the configured resources. */
   audiences: string[]
@@ -68,7 +90,7 @@ type Input = Record<string, unknown>
 
 const SETTINGS = ['audiences', 'delegation', 'maxActDepth', 'trustedIssuers']
 const RULE_SETTINGS = ['actor', 'subjectClients', 'audiences', 'scope']
-const ISSUER_SETTINGS = ['issuer', 'jwksUri', 'jwks', 'audience', 'algorithms']
+const ISSUER_SETTINGS = ['issuer', 'jwksUri', 'jwks', 'audience', 'algorithms', 'subjectPrefix']
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/
 
 function isObject(value: unknown): value is Input {
@@ -194,6 +216,9 @@ function checkTrustedIssuer(
         ? value.audience
         : (issues.push(`${path}.audience: must be a non-empty string`), undefined)
   const algorithms = checkAlgorithms(value.algorithms, `${path}.algorithms`, issues)
+  const subjectPrefix = value.subjectPrefix ?? (issuer === undefined ? '' : `${issuer}#`)
+  if (typeof subjectPrefix !== 'string' || subjectPrefix.length > 256)
+    issues.push(`${path}.subjectPrefix: must be a string of at most 256 characters`)
   if (issues.length > before || issuer === undefined) return undefined
   return {
     issuer,
@@ -201,6 +226,7 @@ function checkTrustedIssuer(
     ...(jwks === undefined ? {} : { jwks: jwks as TrustedIssuerConfig['jwks'] & object }),
     ...(audience === undefined ? {} : { audience }),
     algorithms,
+    subjectPrefix: subjectPrefix as string,
   }
 }
 

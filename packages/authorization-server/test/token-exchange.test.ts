@@ -109,6 +109,10 @@ function exchangeSettings(outside: OutsideIssuer, extraClients: Record<string, u
         { actor: 'svc-a', subjectClients: ['public-app'], audiences: [API_B] },
         { actor: 'svc-b', subjectClients: ['svc-a'], audiences: [API_C], scope: 'read' },
         { actor: 'svc-c', subjectClients: ['svc-b'], audiences: [API_D] },
+        // `*` is any client of this server: it does not cover another issuer's clients.
+        { actor: 'svc-c', subjectClients: ['*'], audiences: [REPORTS] },
+        // Another issuer's client is named with its issuer.
+        { actor: 'svc-b', subjectClients: [`${outside.issuer}#outside-app`], audiences: [REPORTS] },
       ],
       trustedIssuers: [{ issuer: outside.issuer, jwksUri: outside.jwksUri }],
     },
@@ -457,7 +461,8 @@ describe.each(DATABASES)('token exchange (RFC 8693) with DPoP on %s', (kind) => 
     const answer = await exchange('svc-x', keyX, withMayAct, { audience: REPORTS, scope: 'read' })
     expect(answer.status, answer.text).toBe(200)
     expect(decodeJwt(answer.body.access_token).payload).toMatchObject({
-      sub: 'outside-user',
+      // Namespaced: the partner's user cannot pass for a user of this server.
+      sub: `${outside.issuer}#outside-user`,
       act: { sub: 'svc-x' },
       cnf: { jkt: keyX.jkt },
       scope: 'read',
@@ -467,6 +472,35 @@ describe.each(DATABASES)('token exchange (RFC 8693) with DPoP on %s', (kind) => 
       await exchange('svc-x', keyX, outside.sign(claims), { audience: REPORTS }),
       'invalid_request',
     )
+  })
+
+  it("AS22 — delegation rules name another issuer's clients with that issuer; `*` covers only this server's", async () => {
+    const userKey = await Dpop.create()
+    const now = Math.floor(Date.now() / 1000)
+    const token = outside.sign({
+      iss: outside.issuer,
+      sub: 'outside-user',
+      aud: t.issuer,
+      client_id: 'outside-app',
+      scope: 'read',
+      iat: now,
+      exp: now + 120,
+      cnf: { jkt: userKey.jkt },
+    })
+    const keyB = await Dpop.create()
+    const named = await exchange('svc-b', keyB, token, { audience: REPORTS })
+    expect(named.status, named.text).toBe(200)
+    expect(decodeJwt(named.body.access_token).payload).toMatchObject({
+      sub: `${outside.issuer}#outside-user`,
+      act: { sub: 'svc-b' },
+      cnf: { jkt: keyB.jkt },
+    })
+    // A local token of svc-a is covered by svc-c's `*` rule; the partner's token is not.
+    const keyC = await Dpop.create()
+    const local = await serviceToken('svc-a', await Dpop.create())
+    const covered = await exchange('svc-c', keyC, local, { audience: REPORTS })
+    expect(covered.status, covered.text).toBe(200)
+    expectRefusal(await exchange('svc-c', keyC, token, { audience: REPORTS }), 'invalid_request')
   })
 
   it("AS28 — a trusted issuer's token is checked: holder exchange passes; expired, wrong aud, bad signature, unknown issuer, wrong typ are refused", async () => {
@@ -594,7 +628,7 @@ describe('tokenExchange configuration', () => {
             { actor: 'svc', subjectClients: ['*'], scope: 'a  b', extra: 1 },
           ],
           trustedIssuers: [
-            { issuer: 'ftp://idp.example' },
+            { issuer: 'ftp://idp.example', subjectPrefix: 5 },
             {
               issuer: 'https://idp.example',
               jwksUri: 'http://idp.example/jwks',
@@ -625,6 +659,7 @@ describe('tokenExchange configuration', () => {
       'tokenExchange.delegation[1].extra: is not a known setting',
       'tokenExchange.trustedIssuers[0].issuer: must be an absolute https URL or loopback http',
       'tokenExchange.trustedIssuers[0]: needs exactly one of jwksUri and jwks',
+      'tokenExchange.trustedIssuers[0].subjectPrefix: must be a string of at most 256 characters',
       'tokenExchange.trustedIssuers[1].jwksUri: must be an absolute https URL or loopback http',
       'tokenExchange.trustedIssuers[1]: needs exactly one of jwksUri and jwks',
       'tokenExchange.trustedIssuers[1].jwks.keys: must be a non-empty array',

@@ -71,12 +71,22 @@ export interface GrantParameters {
   extra?: Record<string, string>
 }
 
-/** The token type identifiers of RFC 8693 §3 that {@link TokenClient.exchangeToken} knows by name. */
+/**
+ * RFC 8693 §3: an OAuth 2.0 access token, the default subject and actor token type of
+ * {@link TokenClient.exchangeToken}.
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-3
+ */
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
-/** RFC 8693 §3: a JWT (the issued token may be read by the recipient). */
+/**
+ * RFC 8693 §3: a JWT (the issued token may be read by the recipient).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-3
+ */
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt'
 
-/** Options of {@link TokenClient.exchangeToken} (RFC 8693 §2.1 request parameters). */
+/**
+ * Options of {@link TokenClient.exchangeToken} (RFC 8693 §2.1 request parameters).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
+ */
 export interface TokenExchangeOptions {
   /** The token to exchange, e.g. the access token this service received. */
   subjectToken: string
@@ -98,7 +108,10 @@ export interface TokenExchangeOptions {
   extra?: Record<string, string>
 }
 
-/** The result of a token exchange: a DPoP token set plus `issued_token_type` (RFC 8693 §2.2.1). */
+/**
+ * The result of a token exchange: a DPoP token set plus `issued_token_type` (RFC 8693 §2.2.1).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2.1
+ */
 export interface ExchangedTokenSet extends TokenSet {
   readonly issuedTokenType: string
 }

@@ -24,14 +24,20 @@ import { inspectToken } from '../tokens.js'
 import { OAuthError } from '../wire.js'
 import { decodeSegment, verifyTrustedJwt } from './trusted-issuers.js'
 
-/** Token type identifiers of RFC 8693 §3. */
+/**
+ * Token type identifiers of RFC 8693 §3.
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-3
+ */
 export const TOKEN_TYPES = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
   refreshToken: 'urn:ietf:params:oauth:token-type:refresh_token',
   jwt: 'urn:ietf:params:oauth:token-type:jwt',
 } as const
 
-/** A token exchange response (RFC 8693 §2.2.1). */
+/**
+ * A token exchange response (RFC 8693 §2.2.1).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2.1
+ */
 export interface ExchangeResponse {
   access_token: string
   issued_token_type: string
@@ -40,7 +46,10 @@ export interface ExchangeResponse {
   scope?: string
 }
 
-/** What the grant needs from the token endpoint. */
+/**
+ * What the grant needs from the token endpoint (RFC 8693 §2.1 request).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
+ */
 export interface ExchangeInput {
   ctx: ServerContext
   client: Client
@@ -183,8 +192,10 @@ async function readTrustedToken(
   const clientId = claims.client_id ?? claims.azp
   return {
     local: false,
-    subject: claims.sub as string,
-    clientId: typeof clientId === 'string' ? clientId : undefined,
+    // Another issuer's names must not pass for this server's: its users and clients are
+    // namespaced (the prefix defaults to `<issuer>#`), so a partner's "alice" is not ours.
+    subject: `${issuer.subjectPrefix}${claims.sub as string}`,
+    clientId: typeof clientId === 'string' ? `${issuer.issuer}#${clientId}` : undefined,
     scope: typeof claims.scope === 'string' ? splitScope(claims.scope) : [],
     audiences: [],
     exp: claims.exp as number,
@@ -227,7 +238,8 @@ function findRule(
   return ctx.config.tokenExchange.delegation.find(
     (rule) =>
       rule.actor === client.client_id &&
-      (rule.subjectClients.includes('*') ||
+      // `*` is any client of this server; another issuer's clients are named one by one.
+      ((rule.subjectClients.includes('*') && subject.local) ||
         (subject.clientId !== undefined && rule.subjectClients.includes(subject.clientId))),
   )
 }

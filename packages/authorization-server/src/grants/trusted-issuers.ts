@@ -13,7 +13,10 @@ import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
 import type { TrustedIssuerAlgorithm, TrustedIssuerConfig } from '../token-exchange-config.js'
 import { OAuthError } from '../wire.js'
 
-/** The checked claims of a JWT and its decoded header. */
+/**
+ * The checked claims of a JWT (RFC 7519 §4) and its decoded header.
+ * @see https://www.rfc-editor.org/rfc/rfc7519#section-4
+ */
 export interface VerifiedJwt {
   header: Record<string, unknown>
   claims: Record<string, unknown>

@@ -513,12 +513,15 @@ describe.each(DATABASES)('token exchange (RFC 8693) with DPoP on %s', (kind) => 
       client_id: 'outside-app',
       scope: 'read',
       iat: now,
-      exp: now + 120,
+      exp: now + 60.5, // a NumericDate may carry a fraction
       cnf: { jkt: holder.jkt },
     }
     const good = await exchange('svc-x', holder, outside.sign(claims), { audience: REPORTS })
     expect(good.status, good.text).toBe(200)
     expect(decodeJwt(good.body.access_token).payload.act).toBeUndefined()
+    expect(decodeJwt(good.body.access_token).payload.exp).toBe(now + 60)
+    expect(good.body.expires_in).toBeLessThanOrEqual(60)
+    expect(Number.isInteger(good.body.expires_in)).toBe(true)
     const tampered = outside
       .sign(claims)
       .replace(/\.[^.]+$/, `.${randomBytes(64).toString('base64url')}`)

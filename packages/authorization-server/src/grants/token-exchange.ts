@@ -372,7 +372,8 @@ export async function exchangeToken({
   const audience = chooseTarget(ctx, params, subject, acting)
   const scope = chooseScope(params, subject, acting)
   const iat = epochSeconds(ctx.now())
-  const exp = Math.min(iat + ctx.config.accessTokens.lifetime, subject.exp)
+  // Whole seconds: another issuer's `exp` may carry a fraction (RFC 7519 §2 NumericDate).
+  const exp = Math.min(iat + ctx.config.accessTokens.lifetime, Math.floor(subject.exp))
   const payload: Record<string, unknown> = {
     iss: ctx.urls().issuer,
     sub: subject.subject,

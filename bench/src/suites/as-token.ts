@@ -8,6 +8,14 @@
  * (user + system of all its threads) is read from `/proc/<pid>/stat` before and after each
  * turn. Turns alternate (A B A B …) and the medians of the rounds are compared.
  *
+ * In the same run, Keybound's token exchange (RFC 8693) is measured next to its own
+ * client_credentials: the holder of a DPoP-bound access token trades it for a narrower one,
+ * with the same per-request proofs and nonces (each proof's key holds the subject token sent
+ * with it). Each of the 16 subject tokens is exchanged many times, as a service does that
+ * calls several others with the token it received: after the first exchange of a token its
+ * checked signature is remembered (its expiry and revocation are checked every time), so the
+ * turn measures that repeat exchange, not a first one (one more ES256 verify).
+ *
  * The oidc-provider child is this same file, started with `KB_AS_BENCH_CHILD=oidc-provider`.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
@@ -30,6 +38,8 @@ const CLIENT_SECRET = 'bench-client-secret-0123456789abcdef'
 const AUDIENCE = 'https://api.bench.test'
 const CONNECTIONS = 32
 const BODY = 'grant_type=client_credentials&scope=read'
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 const BASIC = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`
 const TICKS_PER_SECOND = 100 // Linux USER_HZ
 
@@ -79,12 +89,13 @@ async function startKeybound(): Promise<TokenServer> {
         {
           client_id: CLIENT_ID,
           client_secret: CLIENT_SECRET,
-          grant_types: ['client_credentials'],
+          grant_types: ['client_credentials', TOKEN_EXCHANGE],
           scope: 'read',
           dpop_bound_access_tokens: true,
         },
       ],
       accessTokens: { lifetime: 300, format: 'jwt', audience: AUDIENCE },
+      tokenExchange: { audiences: [AUDIENCE] },
       signing: { alg: 'ES256' },
       storage: { dataDir },
       // One client at full speed is the benchmark, not an attack; oidc-provider has no limit either.
@@ -207,11 +218,50 @@ async function proofPool(
   return pool
 }
 
+/** A client_credentials access token bound to `key`, to be the subject of exchanges. */
+async function subjectTokenFor(url: string, key: BenchKey): Promise<string> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: BASIC,
+      dpop: signProof(key, url, await fetchNonce(url, key)),
+    },
+    body: BODY,
+  })
+  const body = (await response.json()) as { access_token?: string }
+  if (response.status !== 200 || body.access_token === undefined)
+    throw new Error(`no subject token: ${response.status} ${JSON.stringify(body)}`)
+  return body.access_token
+}
+
+/** One exchange body per key: each key holds its own subject token (the holder case). */
+async function exchangeBodies(url: string, keys: readonly BenchKey[]): Promise<string[]> {
+  const bodies: string[] = []
+  for (const key of keys) {
+    bodies.push(
+      new URLSearchParams({
+        grant_type: TOKEN_EXCHANGE,
+        subject_token: await subjectTokenFor(url, key),
+        subject_token_type: ACCESS_TOKEN_TYPE,
+        audience: AUDIENCE,
+        scope: 'read',
+      }).toString(),
+    )
+  }
+  return bodies
+}
+
+/**
+ * One timed turn. With `bodies`, request `i` sends `bodies[i % keys.length]`: the proof pool
+ * signs request `i` with `keys[i % keys.length]`, the key that holds that body's subject token.
+ */
 async function turn(
   server: TokenServer,
   keys: readonly BenchKey[],
   seconds: number,
   poolSize: number,
+  bodies?: readonly string[],
 ): Promise<Turn> {
   const url = `http://127.0.0.1:${server.port}/token`
   const pool = await proofPool(url, keys, await fetchNonce(url, keys[0]!), poolSize)
@@ -227,11 +277,13 @@ async function turn(
         path: '/token',
         body: BODY,
         setupRequest: (request) => {
+          const index = next++ % pool.length
           request.headers = {
             'content-type': 'application/x-www-form-urlencoded',
             authorization: BASIC,
-            dpop: pool[next++ % pool.length]!,
+            dpop: pool[index]!,
           }
+          if (bodies !== undefined) request.body = bodies[index % keys.length]!
           return request
         },
       },
@@ -272,9 +324,31 @@ async function checkServer(server: TokenServer, key: BenchKey): Promise<void> {
   }
 }
 
+/** One check outside the timed turns: an exchange answers 200 with a token bound to the key. */
+async function checkExchange(server: TokenServer, key: BenchKey, body: string): Promise<void> {
+  const url = `http://127.0.0.1:${server.port}/token`
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: BASIC,
+      dpop: signProof(key, url, await fetchNonce(url, key)),
+    },
+    body,
+  })
+  const answer = (await response.json()) as { token_type?: string; issued_token_type?: string }
+  if (response.status !== 200 || answer.token_type !== 'DPoP' || !answer.issued_token_type)
+    throw new Error(`token exchange does not work: ${response.status} ${JSON.stringify(answer)}`)
+}
+
+/** The token-exchange workload is a row of its own next to Keybound's client_credentials. */
+interface Workload {
+  readonly name: string
+}
+
 export const asToken: Suite = {
   name: 'as-token',
-  description: `token endpoint, client_credentials + client_secret_basic, fresh ES256 DPoP proof per request, nonces on, JWT access tokens, ${CONNECTIONS} connections (autocannon); then the authorization-code exchange, plain vs FAPI 2.0 profile`,
+  description: `token endpoint, client_credentials + client_secret_basic, fresh ES256 DPoP proof per request, nonces on, JWT access tokens, ${CONNECTIONS} connections (autocannon); token exchange next to client_credentials; then the authorization-code exchange, plain vs FAPI 2.0 profile`,
   async run(context) {
     const seconds = context.quick ? 1 : 5
     const rounds = context.quick ? 2 : 3
@@ -283,6 +357,15 @@ export const asToken: Suite = {
     try {
       servers.push(await startKeybound(), await startOidcProvider())
       for (const server of servers) await checkServer(server, keys[0]!)
+      const keyboundUrl = `http://127.0.0.1:${servers[0]!.port}/token`
+      const bodies = await exchangeBodies(keyboundUrl, keys)
+      await checkExchange(servers[0]!, keys[0]!, bodies[0]!)
+      const plainGrant: Workload = { name: 'keybound client_credentials' }
+      const exchangeGrant: Workload = { name: 'keybound token exchange' }
+      const grantTurns = new Map<Workload, Turn[]>([
+        [plainGrant, []],
+        [exchangeGrant, []],
+      ])
       let fastest = 5_000
       const poolSize = (turnSeconds: number) => Math.ceil(fastest * turnSeconds * 1.5) + 1000
       context.log('  warm-up: 1 s per server')
@@ -296,10 +379,17 @@ export const asToken: Suite = {
           fastest = Math.max(fastest, result.rps)
           turns.get(server)!.push(result)
         }
+        context.log(`  round ${round + 1}/${rounds}: keybound token exchange × ${seconds} s`)
+        const exchanged = await turn(servers[0]!, keys, seconds, poolSize(seconds), bodies)
+        grantTurns.get(plainGrant)!.push(turns.get(servers[0]!)!.at(-1)!)
+        grantTurns.get(exchangeGrant)!.push(exchanged)
       }
       const [keybound, oidc] = servers as [TokenServer, TokenServer]
       const rps = loadRows([oidc, keybound], turns, (each) => each.rps)
       const cpu = loadRows([oidc, keybound], turns, (each) => each.perCpuSecond)
+      const grants = [plainGrant, exchangeGrant]
+      const grantRps = loadRows(grants, grantTurns, (each) => each.rps)
+      const grantCpu = loadRows(grants, grantTurns, (each) => each.perCpuSecond)
       const cases: CaseResult[] = [
         {
           name: 'token endpoint (client_credentials + DPoP): tokens/s',
@@ -317,6 +407,24 @@ export const asToken: Suite = {
           higherIsBetter: true,
           baseline: oidc.name,
           rows: cpu,
+          targets: [],
+        },
+        {
+          name: 'token exchange (RFC 8693, holder, DPoP) next to client_credentials: tokens/s',
+          unit: 'req/s',
+          higherIsBetter: true,
+          baseline: plainGrant.name,
+          rows: grantRps,
+          targets: evaluateTargets(grantRps, [
+            { contender: exchangeGrant.name, baseline: plainGrant.name, min: 0.8 },
+          ]),
+        },
+        {
+          name: 'token exchange next to client_credentials: tokens per server CPU-second',
+          unit: 'req/CPU-s',
+          higherIsBetter: true,
+          baseline: plainGrant.name,
+          rows: grantCpu,
           targets: [],
         },
       ]

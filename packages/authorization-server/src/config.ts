@@ -29,12 +29,18 @@ import {
   PROFILES,
   type ProfileName,
 } from './profiles/fapi2.js'
+import {
+  checkTokenExchange,
+  TOKEN_EXCHANGE_GRANT,
+  type TokenExchangeConfig,
+} from './token-exchange-config.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =
   'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
 /** Grant types this server issues tokens for. */
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials'
+export type GrantType =
+  'authorization_code' | 'refresh_token' | 'client_credentials' | typeof TOKEN_EXCHANGE_GRANT
 /** Access-token formats: RFC 9068 JWT or an opaque handle checked by introspection. */
 export type AccessTokenFormat = 'jwt' | 'opaque'
 /** Algorithms this server signs access tokens with. */
@@ -201,6 +207,8 @@ export interface AuthorizationServerConfig {
   trustProxy: string[]
   /** How new password hashes are made (see {@link PasswordConfig}). */
   passwords: PasswordConfig
+  /** Token exchange (RFC 8693): targets, delegation rules, `act` depth, trusted issuers. */
+  tokenExchange: TokenExchangeConfig
 }
 
 /**
@@ -321,6 +329,8 @@ const GRANT_TYPES: readonly GrantType[] = [
   'authorization_code',
   'refresh_token',
   'client_credentials',
+  // Spelled out: the constant lives in token-exchange-config.ts, which imports this module.
+  'urn:ietf:params:oauth:grant-type:token-exchange',
 ]
 const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = [
   'ES256',
@@ -610,6 +620,12 @@ export function checkClient(
       'client_credentials needs an authenticated (confidential) client',
     )
   }
+  if (method === 'none' && grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
+    checker.fail(
+      `${path}.grant_types`,
+      'token exchange needs an authenticated (confidential) client',
+    )
+  }
   const redirectUris: string[] = []
   if (client.redirect_uris !== undefined && !Array.isArray(client.redirect_uris)) {
     checker.fail(`${path}.redirect_uris`, 'must be an array')
@@ -859,6 +875,7 @@ const KNOWN_TOP_LEVEL = new Set([
   'metrics',
   'trustProxy',
   'passwords',
+  'tokenExchange',
 ])
 
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
@@ -1302,7 +1319,9 @@ export function resolveConfig(
     metrics: checkMetrics(checker, input),
     trustProxy: checkTrustProxy(checker, input.trustProxy),
     passwords: checkPasswords(checker, input),
+    tokenExchange: { audiences: [], delegation: [], maxActDepth: 2, trustedIssuers: [] },
   }
+  config.tokenExchange = checkTokenExchange(input.tokenExchange, config.clients, checker.issues)
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(
       'refreshTokens.absoluteLifetime',

@@ -44,3 +44,11 @@ export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from
 export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'
 export type { SweepReport, SweepSettings } from './storage/sweep.js'
 export { OAuthError, toOAuthError, type OAuthErrorCode } from './wire.js'
+export {
+  TOKEN_EXCHANGE_GRANT,
+  type DelegationRule,
+  type TokenExchangeConfig,
+  type TrustedIssuerAlgorithm,
+  type TrustedIssuerConfig,
+} from './token-exchange-config.js'
+export { TOKEN_TYPES, type ExchangeResponse } from './grants/token-exchange.js'

@@ -50,6 +50,10 @@ export {
 } from './resource-fetch.js'
 export {
   createTokenClient,
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_JWT,
+  type ExchangedTokenSet,
+  type TokenExchangeOptions,
   type AuthorizationRequest,
   type AuthorizationRequestOptions,
   type GrantParameters,

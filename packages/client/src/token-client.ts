@@ -71,6 +71,51 @@ export interface GrantParameters {
   extra?: Record<string, string>
 }
 
+/**
+ * RFC 8693 §3: an OAuth 2.0 access token, the default subject and actor token type of
+ * {@link TokenClient.exchangeToken}.
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-3
+ */
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
+/**
+ * RFC 8693 §3: a JWT (the issued token may be read by the recipient).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-3
+ */
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt'
+
+/**
+ * Options of {@link TokenClient.exchangeToken} (RFC 8693 §2.1 request parameters).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
+ */
+export interface TokenExchangeOptions {
+  /** The token to exchange, e.g. the access token this service received. */
+  subjectToken: string
+  /** Its type (default `urn:ietf:params:oauth:token-type:access_token`). */
+  subjectTokenType?: string
+  /** A token naming the acting party; the server decides what it accepts. */
+  actorToken?: string
+  /** Required with `actorToken` (default access_token when `actorToken` is set). */
+  actorTokenType?: string
+  /** The type to issue (default: the server's choice, an access token). */
+  requestedTokenType?: string
+  /** Logical name(s) of the target service (RFC 8693 `audience`). */
+  audience?: string | readonly string[]
+  /** Scope of the new token; at most the subject token's. */
+  scope?: string
+  /** RFC 8707 resource indicator(s) of the target service. */
+  resource?: string | readonly string[]
+  /** Additional request parameters. */
+  extra?: Record<string, string>
+}
+
+/**
+ * The result of a token exchange: a DPoP token set plus `issued_token_type` (RFC 8693 §2.2.1).
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.2.1
+ */
+export interface ExchangedTokenSet extends TokenSet {
+  readonly issuedTokenType: string
+}
+
 /** Options of {@link TokenClient.createAuthorizationRequest}. */
 export interface AuthorizationRequestOptions extends GrantParameters {
   redirectUri: string
@@ -109,6 +154,11 @@ export interface TokenClient {
   ): Promise<TokenSet>
   /** `refresh_token` grant with the same key (RFC 9449 §5). */
   refresh(parameters?: GrantParameters): Promise<TokenSet>
+  /**
+   * Token exchange (RFC 8693 §2.1) with a DPoP proof: the new token is bound to this client's
+   * key. It is returned, not kept: it is for another audience than the client's own tokens.
+   */
+  exchangeToken(options: TokenExchangeOptions): Promise<ExchangedTokenSet>
   /** A valid access token: refreshed first when it expires within `refreshSkew`. */
   getAccessToken(): Promise<string>
   /** Replaces the held tokens (e.g. a refresh token restored from storage), or clears them. */
@@ -157,6 +207,23 @@ function addGrantParameters(params: URLSearchParams, parameters: GrantParameters
   const resources = parameters.resource === undefined ? [] : [parameters.resource].flat()
   for (const resource of resources) params.append('resource', resource)
   for (const [name, value] of Object.entries(parameters.extra ?? {})) params.set(name, value)
+}
+
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+
+function addExchangeParameters(params: URLSearchParams, exchange: TokenExchangeOptions): void {
+  params.set('grant_type', TOKEN_EXCHANGE_GRANT)
+  params.set('subject_token', exchange.subjectToken)
+  params.set('subject_token_type', exchange.subjectTokenType ?? TOKEN_TYPE_ACCESS_TOKEN)
+  if (exchange.actorToken !== undefined) {
+    params.set('actor_token', exchange.actorToken)
+    params.set('actor_token_type', exchange.actorTokenType ?? TOKEN_TYPE_ACCESS_TOKEN)
+  }
+  if (exchange.requestedTokenType !== undefined)
+    params.set('requested_token_type', exchange.requestedTokenType)
+  const audiences = exchange.audience === undefined ? [] : [exchange.audience].flat()
+  for (const audience of audiences) params.append('audience', audience)
+  addGrantParameters(params, exchange)
 }
 
 /**
@@ -446,6 +513,29 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
     refresh(parameters) {
       return refresh(parameters)
+    },
+
+    async exchangeToken(exchange) {
+      if (typeof exchange?.subjectToken !== 'string' || exchange.subjectToken === '')
+        throw new InvalidClientArgument('"subjectToken" is required')
+      const response = await post(endpoint('token_endpoint'), (params) =>
+        addExchangeParameters(params, exchange),
+      )
+      const body = await readJson(response)
+      if (!response.ok)
+        throw (
+          oauthError(body, response) ??
+          new InvalidResponse(`token endpoint answered HTTP ${response.status}`, { response })
+        )
+      // RFC 8693 §2.2.1: issued_token_type is REQUIRED in the response.
+      if (typeof body.issued_token_type !== 'string' || body.issued_token_type === '')
+        throw new InvalidResponse('token exchange response has no "issued_token_type"', {
+          response,
+        })
+      return Object.freeze({
+        ...parseTokenResponse(body, response),
+        issuedTokenType: body.issued_token_type,
+      })
     },
 
     async getAccessToken() {

@@ -214,3 +214,46 @@ describe('discover', () => {
     await expect(discover('http://as.example.com')).rejects.toBeInstanceOf(InsecureRequest)
   })
 })
+
+describe('exchangeToken (RFC 8693)', () => {
+  const TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+  it('sends the RFC 8693 parameters with a proof and returns the token without keeping it', async () => {
+    answer({ access_token: 'at-x', token_type: 'DPoP', issued_token_type: TYPE, expires_in: 60 })
+    const tokens = createTokenClient({ metadata, clientId: 'c', key })
+    const set = await tokens.exchangeToken({
+      subjectToken: 'subject-token',
+      actorToken: 'actor-token',
+      audience: ['urn:a', 'urn:b'],
+      scope: 'read',
+      resource: 'https://r1',
+    })
+    expect(set).toMatchObject({ accessToken: 'at-x', tokenType: 'DPoP', issuedTokenType: TYPE })
+    expect(tokens.tokens).toBeUndefined()
+    const seen = server.seen[0]!
+    const body = new URLSearchParams(seen.body)
+    expect(Object.fromEntries(body)).toMatchObject({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: 'subject-token',
+      subject_token_type: TYPE,
+      actor_token: 'actor-token',
+      actor_token_type: TYPE,
+      scope: 'read',
+      resource: 'https://r1',
+    })
+    expect(body.getAll('audience')).toEqual(['urn:a', 'urn:b'])
+    expect(seen.proof?.claims).toMatchObject({ htm: 'POST', htu: `${server.url}/token` })
+  })
+
+  it('refuses an answer without issued_token_type, or with a Bearer token (C4)', async () => {
+    const tokens = createTokenClient({ metadata, clientId: 'c', key })
+    answer({ access_token: 'at-x', token_type: 'DPoP' })
+    await expect(tokens.exchangeToken({ subjectToken: 's' })).rejects.toBeInstanceOf(
+      InvalidResponse,
+    )
+    answer({ access_token: 'at-x', token_type: 'Bearer', issued_token_type: TYPE })
+    await expect(tokens.exchangeToken({ subjectToken: 's' })).rejects.toBeInstanceOf(
+      TokenTypeMismatch,
+    )
+  })
+})

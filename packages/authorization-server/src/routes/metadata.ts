@@ -10,6 +10,7 @@
 import type { ServerContext } from '../context.js'
 import { CLIENT_ASSERTION_ALGORITHMS, REQUEST_OBJECT_ALGORITHMS } from '../jws-algorithms.js'
 import { FAPI2_ALGORITHMS } from '../profiles/fapi2.js'
+import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
 
 const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
 
@@ -53,7 +54,12 @@ export function buildMetadata(ctx: ServerContext): Record<string, unknown> {
     ...(config.registration === undefined ? {} : { registration_endpoint: urls.register }),
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      TOKEN_EXCHANGE_GRANT,
+    ],
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: listAuthMethods(ctx),
     token_endpoint_auth_signing_alg_values_supported: listAllowedAlgorithms(

@@ -11,6 +11,7 @@ import type { ServerContext } from '../context.js'
 import { epochSeconds, equalsConstantTime, hashHandle, randomHandle } from '../lib/crypto.js'
 import { splitScope } from '../lib/form.js'
 import { OAuthError, sendJson } from '../wire.js'
+import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
 
 // Metadata a client may register. Server-side settings (first_party, bearer_access_tokens,
 // audience, access_token_format) and the identifiers are the server's to decide.
@@ -98,6 +99,13 @@ function enforceRegistrationPolicy(ctx: ServerContext, client: ClientConfig): vo
     throw new OAuthError(
       'invalid_client_metadata',
       'grant_types: client_credentials is not allowed for registered clients',
+    )
+  }
+  // Acting for other clients' users is for operators to grant, never for self-registration.
+  if (client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) {
+    throw new OAuthError(
+      'invalid_client_metadata',
+      'grant_types: token exchange is not allowed for registered clients',
     )
   }
   if (policy.trustedRedirectHosts.length === 0) return

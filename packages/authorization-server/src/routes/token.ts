@@ -1,9 +1,10 @@
 /**
  * The token endpoint (RFC 6749 §3.2) with DPoP (RFC 9449 §5): `authorization_code` with PKCE
  * and `dpop_jkt`, `refresh_token` with rotation (none for confidential clients under the FAPI 2.0
- * profile), reuse detection and the public-client key binding, and `client_credentials`. A
- * request that is rejected changes nothing: the code is consumed and the refresh token rotated
- * only in the transaction that issues the new tokens.
+ * profile), reuse detection and the public-client key binding, `client_credentials`, and token
+ * exchange (RFC 8693, in grants/token-exchange.ts). A request that is rejected changes nothing:
+ * the code is consumed and the refresh token rotated only in the transaction that issues the new
+ * tokens.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  * @packageDocumentation
@@ -30,12 +31,16 @@ import {
 import { findResource, keepResource } from '../resources.js'
 import { checkFapi2TokenRequest, isFapi2, rotatesRefreshTokens } from '../profiles/fapi2.js'
 import type { Database } from '../storage/database.js'
+import { exchangeToken } from '../grants/token-exchange.js'
+import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /** A token response body (RFC 6749 §5.1). */
 export interface TokenResponse extends IssuedAccessToken {
   scope?: string
   refresh_token?: string
+  /** RFC 8693 §2.2.1, token exchange only. */
+  issued_token_type?: string
 }
 
 interface GrantInput {
@@ -51,6 +56,8 @@ const GRANTS: Record<string, (input: GrantInput) => Promise<TokenResponse>> = {
   authorization_code: exchangeCode,
   refresh_token: refresh,
   client_credentials: clientCredentials,
+  // RFC 8693: binds to the proof's key itself (bindTo is not used, see grants/token-exchange.ts).
+  [TOKEN_EXCHANGE_GRANT]: exchangeToken,
 }
 
 const CODE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/

@@ -58,10 +58,33 @@ interface NodeSqliteModule {
   StatementSync: { prototype: Partial<NodeSqliteStatement> }
 }
 
+/**
+ * Loads a built-in module that announces itself as experimental (Node 22 and 23 print "SQLite is
+ * an experimental feature" to stderr on the first load) without that warning: it would be the
+ * first line of every `keybound-as` run and of every error message the CLI prints. Only the
+ * ExperimentalWarning emitted during this load is dropped; any other warning still goes out.
+ */
+function requireWithoutExperimentalWarning(name: string): unknown {
+  const emitWarning = process.emitWarning
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string })?.type
+    const isExperimental =
+      type === 'ExperimentalWarning' ||
+      (warning instanceof Error && warning.name === 'ExperimentalWarning')
+    if (!isExperimental)
+      (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest)
+  }) as typeof process.emitWarning
+  try {
+    return require(name)
+  } finally {
+    process.emitWarning = emitWarning
+  }
+}
+
 /** `node:sqlite` when this Node has it unflagged and complete enough, else undefined. */
 function findNodeSqlite(): NodeSqliteModule | undefined {
   try {
-    const sqlite = require('node:sqlite') as NodeSqliteModule
+    const sqlite = requireWithoutExperimentalWarning('node:sqlite') as NodeSqliteModule
     // `columns()` (Node 22.16) is how the adapter tells a reader from a writer.
     return typeof sqlite.StatementSync?.prototype?.columns === 'function' ? sqlite : undefined
   } catch {

@@ -8,7 +8,13 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { createProtectedResourceMetadata, type ProtectedResourceMetadata } from '@keybound/server'
+import {
+  builtInProfile,
+  createProtectedResourceMetadata,
+  PROFILE_NAMES,
+  type ProfileName,
+  type ProtectedResourceMetadata,
+} from '@keybound/server'
 import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
 import { OVERRIDE_HEADERS } from './lib/headers.js'
 import { checkVerify, type VerifyConfig, type VerifyInput } from './verify/config.js'
@@ -87,9 +93,20 @@ export interface GatewayConfigInput {
   /** Where accepted requests go; optional for the verify service, which forwards nothing. */
   upstream?: { url: string; timeoutMs?: number; connections?: number }
   tokens:
-    | { jwt: { issuer: string; audience: string | string[]; jwksUri: string } }
+    | {
+        jwt: {
+          issuer: string
+          audience: string | string[]
+          /** Left out: found through the issuer's RFC 8414 or OpenID Connect metadata. */
+          jwksUri?: string
+          /** The identity provider's token shape (see docs/identity-providers.md); default `rfc9068`. */
+          profile?: ProfileName
+        }
+      }
     | {
         introspection: {
+          /** The identity provider's answer shape; default `rfc9068`. */
+          profile?: ProfileName
           endpoint: string
           clientId: string
           /** Name of the environment variable holding the client secret. */
@@ -232,10 +249,12 @@ export interface GatewayConfig {
         readonly kind: 'jwt'
         readonly issuer: string
         readonly audience: string | string[]
-        readonly jwksUri: string
+        readonly jwksUri?: string
+        readonly profile: ProfileName
       }
     | {
         readonly kind: 'introspection'
+        readonly profile: ProfileName
         readonly endpoint: string
         readonly clientId: string
         readonly clientSecret: string
@@ -602,18 +621,25 @@ function checkTokens(
   if (tokens.jwt !== undefined) {
     const jwt = checker.object(tokens.jwt, 'tokens.jwt')
     if (jwt === undefined) return undefined
-    checker.unknownKeys(jwt, 'tokens.jwt', ['issuer', 'audience', 'jwksUri'])
+    checker.unknownKeys(jwt, 'tokens.jwt', ['issuer', 'audience', 'jwksUri', 'profile'])
     const issuer = checker.string(jwt.issuer, 'tokens.jwt.issuer')
     const audience = Array.isArray(jwt.audience)
       ? checker.stringList(jwt.audience, 'tokens.jwt.audience')
       : checker.string(jwt.audience, 'tokens.jwt.audience')
-    const jwksUri = checker.url(jwt.jwksUri, 'tokens.jwt.jwksUri', ['https:', 'http:'])
-    if (issuer === undefined || audience === undefined || jwksUri === undefined) return undefined
-    return { kind: 'jwt', issuer, audience, jwksUri }
+    const profile = checker.oneOf(jwt.profile, 'tokens.jwt.profile', PROFILE_NAMES, 'rfc9068')
+    // Without jwksUri the validator discovers the keys from the issuer's metadata.
+    const jwksUri =
+      jwt.jwksUri === undefined
+        ? undefined
+        : checker.url(jwt.jwksUri, 'tokens.jwt.jwksUri', ['https:', 'http:'])
+    if (issuer === undefined || audience === undefined) return undefined
+    if (jwt.jwksUri !== undefined && jwksUri === undefined) return undefined
+    return { kind: 'jwt', issuer, audience, profile, ...(jwksUri === undefined ? {} : { jwksUri }) }
   }
   const introspection = checker.object(tokens.introspection, 'tokens.introspection')
   if (introspection === undefined) return undefined
   checker.unknownKeys(introspection, 'tokens.introspection', [
+    'profile',
     'endpoint',
     'clientId',
     'clientSecretEnv',
@@ -623,6 +649,15 @@ function checkTokens(
     'https:',
     'http:',
   ])
+  const profile = checker.oneOf(
+    introspection.profile,
+    'tokens.introspection.profile',
+    PROFILE_NAMES,
+    'rfc9068',
+  )
+  // Auth0 and Entra ID have no introspection endpoint: their profiles cannot describe one.
+  if (!builtInProfile(profile).introspection)
+    checker.fail('tokens.introspection.profile', `"${profile}" tokens cannot be introspected`)
   const clientId = checker.string(introspection.clientId, 'tokens.introspection.clientId')
   const secretEnv = checker.string(
     introspection.clientSecretEnv,
@@ -639,7 +674,7 @@ function checkTokens(
     audience === undefined
   )
     return undefined
-  return { kind: 'introspection', endpoint, clientId, clientSecret, audience }
+  return { kind: 'introspection', profile, endpoint, clientId, clientSecret, audience }
 }
 
 function checkReplay(

@@ -171,9 +171,11 @@ function buildAccessTokens(tokens: GatewayConfig['tokens']): AccessTokenValidato
     return jwtAccessTokens({
       issuer: tokens.issuer,
       audience: tokens.audience,
-      jwksUri: tokens.jwksUri,
+      profile: tokens.profile,
+      ...(tokens.jwksUri === undefined ? {} : { jwksUri: tokens.jwksUri }),
     })
   return introspectedAccessTokens({
+    profile: tokens.profile,
     endpoint: tokens.endpoint,
     clientId: tokens.clientId,
     clientSecret: tokens.clientSecret,

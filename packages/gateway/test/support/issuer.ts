@@ -26,6 +26,10 @@ export interface TokenClaims {
   audience?: string
   expiresIn?: number
   extra?: Record<string, unknown>
+  /** The JWT header `typ` (default `at+jwt`); Keycloak sends `JWT`. */
+  headerTyp?: string
+  /** Leave out the `client_id` claim (providers that name the client `azp`). */
+  withoutClientId?: boolean
 }
 
 export const AUDIENCE = 'https://api.example.test'
@@ -36,7 +40,12 @@ export async function startIssuer(): Promise<TestIssuer> {
   const jwk = { ...(await exportJWK(publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' }
   let hits = 0
   const server: Server = createServer((req, res) => {
-    if (req.url === '/jwks') {
+    if (req.url === '/.well-known/openid-configuration') {
+      // OpenID Connect Discovery: how a validator without a jwksUri finds the keys.
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ issuer: origin, jwks_uri: `${origin}/jwks` }))
+    } else if (req.url === '/jwks') {
       hits++
       res
         .writeHead(200, { 'content-type': 'application/jwk-set+json' })
@@ -59,13 +68,13 @@ export async function startIssuer(): Promise<TestIssuer> {
 async function signToken(key: CryptoKey, issuer: string, claims: TokenClaims): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   const payload: Record<string, unknown> = {
-    client_id: claims.clientId ?? 'test-client',
+    ...(claims.withoutClientId === true ? {} : { client_id: claims.clientId ?? 'test-client' }),
     scope: claims.scope ?? 'items:read',
     ...claims.extra,
   }
   if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt }
   return new SignJWT(payload)
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'test-key' })
+    .setProtectedHeader({ alg: 'ES256', typ: claims.headerTyp ?? 'at+jwt', kid: 'test-key' })
     .setIssuer(issuer)
     .setAudience(claims.audience ?? AUDIENCE)
     .setSubject(claims.sub ?? 'alice')

@@ -6,16 +6,28 @@
  * @packageDocumentation
  * @module @keybound/server
  */
-export { createResourceServer, checkRouteOptions } from './resource-server.js'
+export { createResourceServer } from './resource-server.js'
+export { checkRouteOptions, type CheckedRouteOptions } from './route-options.js'
 export { jwtAccessTokens, type JwtAccessTokenOptions } from './access-tokens/jwt.js'
 export {
   introspectedAccessTokens,
   type IntrospectionOptions,
 } from './access-tokens/introspection.js'
-export { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+export {
+  AccessTokenInvalid,
+  AccessTokenUnavailable,
+  RequestRejected,
+  type RejectionBody,
+} from './errors.js'
 export { renderRejection, EXPOSED_HEADERS, REJECTION_CODES } from './challenges.js'
 export { mergeHeaderList } from './lib/header-list.js'
 export type {
+  Acceptance,
+  AdapterOptions,
+  RejectionMode,
+  AnonymousAcceptance,
+  ClaimRequirements,
+  ClaimValue,
   AccessTokenInfo,
   AccessTokenValidator,
   ValidationContext,

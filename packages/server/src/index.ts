@@ -8,6 +8,12 @@
  */
 export { createResourceServer } from './resource-server.js'
 export { checkRouteOptions, type CheckedRouteOptions } from './route-options.js'
+export {
+  resourceServerFromEnv,
+  resourceServerOptionsFromEnv,
+  type Environment,
+  type EnvironmentOptions,
+} from './env.js'
 export { jwtAccessTokens, type JwtAccessTokenOptions } from './access-tokens/jwt.js'
 export {
   introspectedAccessTokens,

@@ -250,16 +250,31 @@ async function passesClaimChecks(
   }
 }
 
-/** The route's own requirements (scopes, then claims), once the token itself was accepted. */
-async function refuseGrant(
+function hasClaimChecks(route: CheckedRouteOptions): boolean {
+  const { equals, includes, check } = route.claims
+  return equals !== undefined || includes !== undefined || check !== undefined
+}
+
+/** The route's scopes, once the token itself was accepted (checked before its claims). */
+function refuseScopes(
+  context: ChallengeContext,
+  scheme: 'DPoP' | 'Bearer',
+  info: AccessTokenInfo,
+  route: CheckedRouteOptions,
+): Rejection | undefined {
+  return holdsScopes(info, route)
+    ? undefined
+    : rejectInsufficientScope(context, scheme, route.scopes)
+}
+
+/** The route's claim checks (D26); only awaited on routes that have some. */
+async function refuseClaims(
   context: ChallengeContext,
   scheme: 'DPoP' | 'Bearer',
   info: AccessTokenInfo,
   route: CheckedRouteOptions,
 ): Promise<Rejection | undefined> {
-  if (!holdsScopes(info, route)) return rejectInsufficientScope(context, scheme, route.scopes)
-  if (!(await passesClaimChecks(info, route))) return rejectClaimCheck(context, scheme)
-  return undefined
+  return (await passesClaimChecks(info, route)) ? undefined : rejectClaimCheck(context, scheme)
 }
 
 function identityOf(
@@ -289,7 +304,9 @@ async function decideBearer(
   if ('decision' in token) return token.decision
   // §7.2 MUST: a bound token (any `cnf`, also without `token_type`) is never a bearer token.
   if (hasConfirmation(token.info)) return { verdict: rejectBoundTokenAsBearer(context) }
-  const refusal = await refuseGrant(context, 'Bearer', token.info, route)
+  const refusal =
+    refuseScopes(context, 'Bearer', token.info, route) ??
+    (hasClaimChecks(route) ? await refuseClaims(context, 'Bearer', token.info, route) : undefined)
   if (refusal !== undefined) return { verdict: refusal }
   return {
     verdict: {
@@ -419,7 +436,9 @@ async function decideDPoP(
     return binding.refusal ?? rejectProofError(settings, context, error)
   }
   const info = binding.info!
-  const refusal = await refuseGrant(context, 'DPoP', info, route)
+  const refusal =
+    refuseScopes(context, 'DPoP', info, route) ??
+    (hasClaimChecks(route) ? await refuseClaims(context, 'DPoP', info, route) : undefined)
   if (refusal !== undefined) return { verdict: refusal }
   const nonce =
     rotate && settings.nonces !== undefined ? await settings.nonces.issueNonce() : undefined

@@ -22,6 +22,14 @@ const KNOWN_OPTIONS = new Set(['scopes', 'scopeMatch', 'claims', 'credentialsReq
 // Options checked once (by an adapter at start-up) are not checked again on every request.
 const CHECKED = new WeakSet<object>()
 const KNOWN_CLAIM_CHECKS = new Set(['equals', 'includes', 'check'])
+// What a route without options requires: credentials, and nothing else.
+const DEFAULT_ROUTE_OPTIONS: CheckedRouteOptions<object> = Object.freeze({
+  scopes: Object.freeze([]),
+  scopeMatch: 'all',
+  claims: Object.freeze({}),
+  credentialsRequired: true,
+})
+CHECKED.add(DEFAULT_ROUTE_OPTIONS)
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -111,7 +119,7 @@ function checkUnknownOptions(options: Record<string, unknown>, problems: string[
 export function checkRouteOptions<Claims extends object = Record<string, unknown>>(
   routeOptions: RouteOptions<Claims> | undefined,
 ): CheckedRouteOptions<Claims> {
-  if (routeOptions === undefined) routeOptions = {}
+  if (routeOptions === undefined) return DEFAULT_ROUTE_OPTIONS as CheckedRouteOptions<Claims>
   if (CHECKED.has(routeOptions)) return routeOptions as CheckedRouteOptions<Claims>
   if (!isPlainObject(routeOptions)) throw new InvalidArgument('route options must be an object')
   const options = routeOptions as Record<string, unknown>

@@ -14,10 +14,16 @@ import { parsePublicBaseUrl } from './expected-url.js'
 import { createResourceServer } from './resource-server.js'
 import type { ResourceServer, ResourceServerOptions } from './types.js'
 
-/** The environment: variable names to values (`process.env` has this shape). */
+/**
+ * The environment: variable names to values (`process.env` has this shape).
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
 export type Environment = Readonly<Record<string, string | undefined>>
 
-/** Options of {@link resourceServerOptionsFromEnv}. */
+/**
+ * Options of {@link resourceServerOptionsFromEnv}.
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
 export interface EnvironmentOptions {
   /** The `fetch` used for discovery (default `globalThis.fetch`). */
   fetch?: typeof fetch

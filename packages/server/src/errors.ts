@@ -34,7 +34,10 @@ export class AccessTokenUnavailable extends DPoPError {
   static override code: DPoPErrorCode = 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
 }
 
-/** The RFC 6749 §5.2-style body of a rejection, as an object. */
+/**
+ * The RFC 6749 §5.2-style body of a rejection, as an object.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ */
 export interface RejectionBody {
   error: string
   error_description?: string

@@ -8,7 +8,10 @@
 import { InvalidArgument } from '@keybound/core'
 import type { ClaimRequirements, ClaimValue, RouteOptions } from './types.js'
 
-/** Route options after {@link checkRouteOptions}: every member present, nothing to re-check. */
+/**
+ * Route options after {@link checkRouteOptions}: every member present, nothing to re-check.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 export interface CheckedRouteOptions<Claims extends object = Record<string, unknown>> {
   readonly scopes: readonly string[]
   readonly scopeMatch: 'all' | 'any'

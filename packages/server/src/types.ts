@@ -92,7 +92,10 @@ export type Verdict<
 > =
   Acceptance<Claims> | (CredentialsRequired extends true ? never : AnonymousAcceptance) | Rejection
 
-/** An accepted request: every check passed. */
+/**
+ * An accepted request: every check passed.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
 export interface Acceptance<Claims extends object = Record<string, unknown>> {
   ok: true
   identity: VerifiedIdentity<Claims>
@@ -102,6 +105,7 @@ export interface Acceptance<Claims extends object = Record<string, unknown>> {
 /**
  * A request without any credentials on a route with `credentialsRequired: false`: it goes on
  * with no identity (RFC 6750 §3.1 leaves unauthenticated access to the resource's policy).
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export interface AnonymousAcceptance {
   ok: true
@@ -109,7 +113,10 @@ export interface AnonymousAcceptance {
   responseHeaders: Record<string, string>
 }
 
-/** A rejected request: the status, error and headers to send. */
+/**
+ * A rejected request: the status, error and headers to send.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 export interface Rejection {
   ok: false
   status: RejectionStatus
@@ -121,7 +128,10 @@ export interface Rejection {
   code?: string
 }
 
-/** A claim value `claims.equals` can compare with (JSON scalars, compared with `===`). */
+/**
+ * A claim value `claims.equals` can compare with (JSON scalars, compared with `===`).
+ * @see https://www.rfc-editor.org/rfc/rfc7519#section-4
+ */
 export type ClaimValue = string | number | boolean | null
 
 /**

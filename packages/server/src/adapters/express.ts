@@ -31,7 +31,10 @@ function checkResourceServer(resourceServer: ResourceServer): void {
     throw new TypeError('dpop() needs a resource server')
 }
 
-/** Options of {@link dpop}: the route's requirements and the rejection mode. */
+/**
+ * Options of {@link dpop}: the route's requirements and the rejection mode.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 export type DPoPOptions<Claims extends object = Record<string, unknown>> = AdapterOptions<Claims>
 
 /**

@@ -34,7 +34,10 @@ declare module 'fastify' {
   }
 }
 
-/** Options of {@link dpopPreHandler}: the route's requirements and the rejection mode. */
+/**
+ * Options of {@link dpopPreHandler}: the route's requirements and the rejection mode.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 export type DPoPPreHandlerOptions<Claims extends object = Record<string, unknown>> =
   AdapterOptions<Claims>
 

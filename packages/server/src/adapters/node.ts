@@ -18,6 +18,7 @@ export { requestLikeOf } from './node-headers.js'
 /**
  * The identity a protected handler gets: typed claims, and `undefined` only on a route with
  * `credentialsRequired: false` (`CredentialsRequired` is then `false`).
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2
  */
 export type ProtectedIdentity<
   Claims extends object = Record<string, unknown>,

@@ -489,10 +489,19 @@ async function decide(
 }
 
 // A form token alone can only be refused unless Bearer tokens are accepted, so the body then
-// matters only beside another credential (two methods: 400 instead of using the other one).
-function needsFormBody(settings: Settings, request: RequestLike): boolean {
+// matters only beside another credential (two methods: 400 instead of using the other one),
+// or on an optional route, where it is the difference between anonymous and refused (D28).
+function needsFormBody(
+  settings: Settings,
+  request: RequestLike,
+  routeOptions: Pick<RouteOptions, 'credentialsRequired'> | undefined,
+): boolean {
   if (!hasFormBody(request)) return false
-  return settings.allowBearer || findCredentials(request).kind !== 'none'
+  return (
+    settings.allowBearer ||
+    routeOptions?.credentialsRequired === false ||
+    findCredentials(request).kind !== 'none'
+  )
 }
 
 function outcomeOf(request: RequestLike, decision: Decision): OutcomeEvent {
@@ -581,7 +590,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   }
   return {
     algorithms: settings.algorithms,
-    needsFormBody: (request) => needsFormBody(settings, request),
+    needsFormBody: (request, routeOptions) => needsFormBody(settings, request, routeOptions),
     // The claims type is the caller's assertion, and an anonymous verdict only comes back when
     // the caller asked for `credentialsRequired: false`: the cast states both.
     verifyRequest: verifyRequest as ResourceServer['verifyRequest'],

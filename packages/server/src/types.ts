@@ -357,7 +357,8 @@ export interface ResourceServer {
    * `access_token` in the body (RFC 6750 §2.2). Adapters that read bodies themselves ask
    * first, so a request that is refused whatever its body says is answered without reading
    * it. `false` for GET, HEAD and bodies that are not form-encoded; without Bearer tokens
-   * allowed, `true` only when the request carries another credential (two methods: 400).
+   * allowed, `true` only when the request carries another credential (two methods: 400) or
+   * the route has `credentialsRequired: false` (a form token must not pass as anonymous).
    * Adapters treat a server without this method as always needing the body.
    * @example
    * ```ts
@@ -365,7 +366,10 @@ export interface ResourceServer {
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
    */
-  needsFormBody?(request: RequestLike): boolean
+  needsFormBody?(
+    request: RequestLike,
+    routeOptions?: Pick<RouteOptions, 'credentialsRequired'>,
+  ): boolean
 }
 
 /**

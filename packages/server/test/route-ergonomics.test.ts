@@ -247,6 +247,46 @@ describe.each(ADAPTERS)('route ergonomics: %s adapter', (adapter) => {
   })
 })
 
+describe.each(ADAPTERS)(
+  'optional credentials without Bearer tokens: %s adapter (D28)',
+  (adapter) => {
+    let app: RunningApp
+
+    beforeAll(async () => {
+      const resourceServer = createResourceServer({
+        publicBaseUrl: BASE,
+        accessTokens: accessTokens(),
+        algorithms: ['ES256'],
+      })
+      app = await startErgonomicApp(adapter, resourceServer)
+    })
+
+    afterAll(async () => {
+      await app?.close()
+    })
+
+    it('D28 — a token in a form body is a credential: refused, never let through as anonymous', async () => {
+      const token = await issuer.mint({ jkt: key.jkt })
+      const received = await send(`${app.url}/optional`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ access_token: token }).toString(),
+      })
+      expect(received.status).toBe(401)
+      expect(received.headers['www-authenticate']).toBe(
+        'Bearer error="invalid_token", error_description="Bearer tokens are not accepted", DPoP algs="ES256"',
+      )
+      const anonymous = await send(`${app.url}/optional`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'note=hello',
+      })
+      expect(anonymous.status).toBe(200)
+      expect(anonymous.json()).toMatchObject({ anonymous: true })
+    })
+  },
+)
+
 describe('route options are checked at start-up, every bad field named (RS42, RS43)', () => {
   const resourceServer = createResourceServer({
     publicBaseUrl: BASE,

@@ -154,7 +154,7 @@ export function dpop<
       url: targetOf(c.req.url),
       headers: c.req.raw.headers,
     }
-    if (readsFormBody(resourceServer, request)) {
+    if (readsFormBody(resourceServer, request, route)) {
       const body = await readFormText(c.req.raw, maxFormBytes)
       if (typeof body !== 'string') {
         if (rejections === 'error') throw new HTTPException(body)

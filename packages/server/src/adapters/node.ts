@@ -169,7 +169,7 @@ export function protect<
       const request = requestLikeOf(req, req.url ?? '')
       let body: URLSearchParams | undefined
       try {
-        if (readsFormBody(resourceServer, request))
+        if (readsFormBody(resourceServer, request, routeOptions))
           request.body = body = await readForm(req, maxFormBytes)
       } catch (error) {
         fail(res, error instanceof BodyTooLarge ? 413 : 400)

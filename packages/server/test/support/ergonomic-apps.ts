@@ -1,7 +1,7 @@
 /**
  * One application per framework (Express, Fastify, Hono, node:http) on 127.0.0.1 with the
- * same routes, each protected with one set of route options (optional credentials, any-of
- * scopes, claim checks). Handlers answer `{ anonymous, subject, tenant }`, `tenant` read
+ * same routes (GET and POST, form bodies parsed), each protected with one set of route
+ * options (optional credentials, any-of scopes, claim checks). Handlers answer `{ anonymous, subject, tenant }`, `tenant` read
  * through the typed claims (`VerifiedIdentity<TenantClaims>`).
  *
  * `startRenderingApp` starts an Express, Fastify or Hono application in the error-handler mode
@@ -81,8 +81,9 @@ function closeServer(server: import('node:http').Server): () => Promise<void> {
 
 async function startExpress(resourceServer: ResourceServer): Promise<RunningApp> {
   const app = express()
+  app.use(express.urlencoded({ extended: false }))
   for (const [path, options] of Object.entries(ERGONOMIC_ROUTES)) {
-    app.get(path, expressDpop<TenantClaims>(resourceServer, options), (req, res) => {
+    app.all(path, expressDpop<TenantClaims>(resourceServer, options), (req, res) => {
       res.type('json').send(describeIdentity(expressIdentity<TenantClaims>(req)))
     })
   }
@@ -91,6 +92,11 @@ async function startExpress(resourceServer: ResourceServer): Promise<RunningApp>
 
 async function startFastify(resourceServer: ResourceServer): Promise<RunningApp> {
   const app = Fastify()
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  )
   await app.register(dpopPlugin, { resourceServer })
   for (const [index, [path, options]] of Object.entries(ERGONOMIC_ROUTES).entries()) {
     // The plugin's bound factory on half the routes, the standalone one on the others.
@@ -98,9 +104,15 @@ async function startFastify(resourceServer: ResourceServer): Promise<RunningApp>
       index % 2 === 0
         ? app.dpop<TenantClaims>(options)
         : dpopPreHandler<TenantClaims>(resourceServer, options)
-    app.get(path, { preHandler }, async (request, reply) =>
-      reply.type('application/json').send(describeIdentity(fastifyIdentity<TenantClaims>(request))),
-    )
+    app.route({
+      method: ['GET', 'POST'],
+      url: path,
+      preHandler,
+      handler: async (request, reply) =>
+        reply
+          .type('application/json')
+          .send(describeIdentity(fastifyIdentity<TenantClaims>(request))),
+    })
   }
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as AddressInfo
@@ -123,7 +135,7 @@ async function serveHono(app: { fetch: Hono['fetch'] }): Promise<RunningApp> {
 async function startHono(resourceServer: ResourceServer): Promise<RunningApp> {
   const app = new Hono()
   for (const [path, options] of Object.entries(ERGONOMIC_ROUTES)) {
-    app.get(path, honoDpop<TenantClaims, boolean>(resourceServer, options), (c) =>
+    app.on(['GET', 'POST'], path, honoDpop<TenantClaims, boolean>(resourceServer, options), (c) =>
       c.body(describeIdentity(c.get('dpop')), 200, { 'Content-Type': 'application/json' }),
     )
   }

@@ -452,8 +452,9 @@ async function decideDPoP(
   }
 }
 
-// D28: only a request with neither header is anonymous. A lone DPoP proof or an Authorization
-// of any scheme is a credential (or a broken one) and is judged as on any other route.
+// D28: only a request with no credentials at all is anonymous. `findCredentials` found no token
+// (header, query or form); a lone DPoP proof or an Authorization of any scheme is a credential
+// too (or a broken one) and is judged as on any other route.
 function isAnonymous(request: RequestLike): boolean {
   return (
     readHeader(request.headers, 'authorization') === undefined &&

@@ -179,7 +179,8 @@ export interface RouteOptions<Claims extends object = Record<string, unknown>> {
   /** Checks on the token's claims (see {@link ClaimRequirements}). */
   claims?: ClaimRequirements<Claims>
   /**
-   * `false`: a request with no `Authorization` and no `DPoP` header goes on with no identity.
+   * `false`: a request with no `Authorization`, no `DPoP` header and no `access_token` in the
+   * query or form body goes on with no identity.
    * Credentials that are present are still checked in full and refused when bad (D28).
    * Default `true`.
    */

@@ -164,6 +164,14 @@ describe.each(ADAPTERS)('route ergonomics: %s adapter', (adapter) => {
       expect(basic.status).toBe(401)
       expect(basic.headers['www-authenticate']).toBe('Bearer, DPoP algs="ES256"')
     })
+    it('D28 — a bound token in the query is judged too: refused as Bearer (RS10)', async () => {
+      const token = await issuer.mint({ jkt: key.jkt })
+      const received = await send(`${app.url}/optional?access_token=${token}`)
+      expect(received.status).toBe(401)
+      expect(received.headers['www-authenticate']).toMatch(
+        /^Bearer error="invalid_token", error_description="DPoP-bound access token requires the DPoP scheme"/,
+      )
+    })
   })
 
   describe('scopes as all-of or any-of (RS43)', () => {

@@ -5,7 +5,7 @@
  * which the application renders rejections itself (problem+json) while the default stays the
  * exact RFC response.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import {
   checkRouteOptions,
@@ -13,6 +13,7 @@ import {
   jwtAccessTokens,
   type OutcomeEvent,
   type ResourceServer,
+  type VerifiedIdentity,
 } from '@keybound/server'
 import { dpop as expressDpop } from '@keybound/server/express'
 import { dpop as honoDpop } from '@keybound/server/hono'
@@ -23,6 +24,7 @@ import {
   startErgonomicApp,
   startRenderingApp,
   type RunningApp,
+  type TenantClaims,
 } from './support/ergonomic-apps.js'
 import { send, type Received } from './support/http.js'
 import { startTestIssuer, type MintOptions, type TestIssuer } from './support/issuer.js'
@@ -294,6 +296,40 @@ describe.each(ADAPTERS)(
     })
   },
 )
+
+describe('typed claims through verifyRequest (RS40)', () => {
+  it('RS40 — the identity is typed, and optional only where credentials are optional', async () => {
+    const resourceServer = createResourceServer({
+      publicBaseUrl: BASE,
+      accessTokens: accessTokens(),
+      algorithms: ['ES256'],
+    })
+    const token = await issuer.mint({ jkt: key.jkt, claims: { tenant: 'acme' } })
+    const request = async () => ({
+      method: 'GET',
+      url: '/items',
+      headers: { authorization: `DPoP ${token}`, dpop: await proofFor('/items', token) },
+    })
+    const required = await resourceServer.verifyRequest<TenantClaims>(await request())
+    if (!required.ok) throw new Error('expected acceptance')
+    expectTypeOf(required.identity).toEqualTypeOf<VerifiedIdentity<TenantClaims>>()
+    expect(required.identity.claims.tenant).toBe('acme')
+    const optional = await resourceServer.verifyRequest(await request(), {
+      credentialsRequired: false,
+      claims: { check: (claims: TenantClaims) => claims.tenant === 'acme' },
+    })
+    if (!optional.ok) throw new Error('expected acceptance')
+    expectTypeOf(optional.identity).toEqualTypeOf<VerifiedIdentity<TenantClaims> | undefined>()
+    expect(optional.identity?.claims.tenant).toBe('acme')
+    const anonymous = await resourceServer.verifyRequest(
+      { method: 'GET', url: '/items', headers: {} },
+      {
+        credentialsRequired: false,
+      },
+    )
+    expect(anonymous).toEqual({ ok: true, identity: undefined, responseHeaders: {} })
+  })
+})
 
 describe('route options are checked at start-up, every bad field named (RS42, RS43)', () => {
   const resourceServer = createResourceServer({

@@ -1,7 +1,7 @@
 /**
  * A resource server configured from environment variables, as express-oauth2-jwt-bearer reads
- * `ISSUER_BASE_URL`, `AUDIENCE`, `JWKS_URI`, `ISSUER`, `TOKEN_SIGNING_ALG` and
- * `CLOCK_TOLERANCE`, plus Keybound's own `KEYBOUND_*` variables. Every variable is checked
+ * `ISSUER_BASE_URL`, `AUDIENCE`, `JWKS_URI`, `ISSUER` and `TOKEN_SIGNING_ALG` (and refuses its
+ * `SECRET`), plus Keybound's own `KEYBOUND_*` variables. Every variable is checked
  * before anything is fetched, and one error names every bad one (never its value: some are
  * secrets). With `ISSUER_BASE_URL` and no `JWKS_URI`, the issuer's metadata is discovered
  * (OpenID Connect Discovery 1.0 §4, then RFC 8414 §3) and its `issuer` must match.
@@ -36,7 +36,10 @@ interface EnvironmentSettings {
   publicBaseUrl: string
   audience: string[]
   issuerBaseUrl?: URL
-  /** `ISSUER_BASE_URL` as written: the issuer when no `ISSUER` is set (no slash added). */
+  /**
+   * The issuer `ISSUER_BASE_URL` names: as written (no slash added), or the one a metadata URL
+   * was built from. Used when no `ISSUER` is set.
+   */
   issuerBase?: string
   issuer?: string
   jwksUri?: string
@@ -123,7 +126,10 @@ function readIssuer(env: Environment, settings: EnvironmentSettings, problems: s
       problems.push('ISSUER_BASE_URL must be an https URL (http only on loopback), without query')
     else {
       settings.issuerBaseUrl = url
-      settings.issuerBase = base
+      const named = url.pathname.includes('/.well-known/') ? issuerOfMetadataUrl(url) : base
+      if (named !== undefined) settings.issuerBase = named
+      else if (issuer === undefined)
+        problems.push('ISSUER_BASE_URL is a well-known URL of no known kind; set ISSUER too')
     }
   }
   if (jwksUri !== undefined) {
@@ -164,11 +170,11 @@ function readTokenChecks(
   else settings.audience = splitList(audience)
   const tokenAlgorithms = readAlgorithms(env, 'TOKEN_SIGNING_ALG', problems)
   if (tokenAlgorithms !== undefined) settings.tokenAlgorithms = tokenAlgorithms
-  const tolerance = readVariable(env, 'CLOCK_TOLERANCE')
+  const tolerance = readVariable(env, 'KEYBOUND_TOKEN_CLOCK_TOLERANCE')
   if (tolerance !== undefined) {
     const seconds = Number(tolerance)
     if (!/^\d+$/.test(tolerance) || !Number.isSafeInteger(seconds))
-      problems.push('CLOCK_TOLERANCE must be a whole number of seconds')
+      problems.push('KEYBOUND_TOKEN_CLOCK_TOLERANCE must be a whole number of seconds')
     else settings.clockTolerance = seconds
   }
   if (readVariable(env, 'SECRET') !== undefined) {
@@ -210,13 +216,26 @@ function readKeyboundOptions(
   }
 }
 
+const OIDC_WELL_KNOWN = '/.well-known/openid-configuration'
+const OAUTH_WELL_KNOWN = '/.well-known/oauth-authorization-server'
+
 /** The discovery documents to try, in order: OpenID Connect first, as the peer does, then RFC 8414. */
 function discoveryUrls(base: URL): string[] {
   const path = base.pathname.replace(/\/+$/, '')
-  return [
-    `${base.origin}${path}/.well-known/openid-configuration`,
-    `${base.origin}/.well-known/oauth-authorization-server${path}`,
-  ]
+  return [`${base.origin}${path}${OIDC_WELL_KNOWN}`, `${base.origin}${OAUTH_WELL_KNOWN}${path}`]
+}
+
+/**
+ * The issuer a metadata URL was built from, when `ISSUER_BASE_URL` is the metadata URL itself
+ * (the peer accepts that form): OpenID Connect Discovery §4 appends the well-known path, RFC
+ * 8414 §3.1 inserts it. `undefined` for any other well-known URL.
+ */
+function issuerOfMetadataUrl(url: URL): string | undefined {
+  if (url.pathname.endsWith(OIDC_WELL_KNOWN))
+    return `${url.origin}${url.pathname.slice(0, -OIDC_WELL_KNOWN.length)}`
+  if (url.pathname.startsWith(OAUTH_WELL_KNOWN))
+    return `${url.origin}${url.pathname.slice(OAUTH_WELL_KNOWN.length)}`
+  return undefined
 }
 
 // Issuers differ on a trailing slash (Auth0 keeps one); the metadata's own value wins.
@@ -254,7 +273,8 @@ async function discover(
   options: EnvironmentOptions,
 ): Promise<{ issuer: string; jwksUri: string }> {
   const failures: string[] = []
-  for (const url of discoveryUrls(base)) {
+  const urls = base.pathname.includes('/.well-known/') ? [base.href] : discoveryUrls(base)
+  for (const url of urls) {
     let metadata: Record<string, unknown> | undefined
     try {
       metadata = await fetchMetadata(url, options)
@@ -296,7 +316,7 @@ async function discover(
  * | `ISSUER`, `JWKS_URI` | the exact `iss` and the key set, instead of discovery |
  * | `AUDIENCE` | this API's identifier(s), comma- or space-separated (required) |
  * | `TOKEN_SIGNING_ALG` | the access tokens' algorithm(s) (default: every asymmetric one) |
- * | `CLOCK_TOLERANCE` | seconds of leeway for the token's `exp`/`nbf`/`iat` |
+ * | `KEYBOUND_TOKEN_CLOCK_TOLERANCE` | seconds of leeway for the token's `exp`/`nbf`/`iat` |
  * | `KEYBOUND_PUBLIC_BASE_URL` | the URL clients call; `htu` is checked against it (required) |
  * | `KEYBOUND_DPOP_NONCE_SECRET` | turns resource-server nonces on (RFC 9449 §9), 32+ bytes |
  * | `KEYBOUND_ALLOW_BEARER`, `KEYBOUND_TRUST_PROXY` | `true` or `false` |

@@ -93,6 +93,29 @@ describe('configuration from the environment (RS45)', () => {
     expect(await verifyWith(resourceServer, issuerId)).toMatchObject({ ok: true })
   })
 
+  it('RS45 — ISSUER_BASE_URL may be the metadata URL itself, as the peer allows', async () => {
+    const issuerId = `${metadataServer.url}/direct`
+    documents.set('/direct/.well-known/openid-configuration', {
+      issuer: issuerId,
+      jwks_uri: issuer.jwksUri,
+    })
+    requested.length = 0
+    const resourceServer = await resourceServerFromEnv({
+      ISSUER_BASE_URL: `${issuerId}/.well-known/openid-configuration`,
+      AUDIENCE: BASE,
+      KEYBOUND_PUBLIC_BASE_URL: BASE,
+    })
+    expect(requested).toEqual(['/direct/.well-known/openid-configuration'])
+    expect(await verifyWith(resourceServer, issuerId)).toMatchObject({ ok: true })
+    await expect(
+      resourceServerOptionsFromEnv({
+        ISSUER_BASE_URL: `${metadataServer.url}/.well-known/jwks.json`,
+        AUDIENCE: BASE,
+        KEYBOUND_PUBLIC_BASE_URL: BASE,
+      }),
+    ).rejects.toThrow('ISSUER_BASE_URL is a well-known URL of no known kind; set ISSUER too')
+  })
+
   it('RS45 — metadata naming another issuer is refused at start-up (RFC 8414 §3.3)', async () => {
     documents.set('/mixup/.well-known/openid-configuration', {
       issuer: 'https://attacker.example.test',
@@ -124,7 +147,7 @@ describe('configuration from the environment (RS45)', () => {
       JWKS_URI: issuer.jwksUri,
       AUDIENCE: BASE,
       TOKEN_SIGNING_ALG: 'ES256',
-      CLOCK_TOLERANCE: '5',
+      KEYBOUND_TOKEN_CLOCK_TOLERANCE: '5',
       KEYBOUND_PUBLIC_BASE_URL: BASE,
       KEYBOUND_DPOP_NONCE_SECRET: 'a nonce secret of at least 32 bytes, from the environment',
       KEYBOUND_ALLOW_BEARER: 'true',
@@ -156,7 +179,7 @@ describe('configuration from the environment (RS45)', () => {
         KEYBOUND_PUBLIC_BASE_URL: 'http://api.example.test',
         JWKS_URI: 'ftp://keys.example.test',
         TOKEN_SIGNING_ALG: 'HS256',
-        CLOCK_TOLERANCE: 'ten',
+        KEYBOUND_TOKEN_CLOCK_TOLERANCE: 'ten',
         SECRET: 'hs256-secret',
         KEYBOUND_DPOP_NONCE_SECRET: SECRET_VALUE,
         KEYBOUND_ALLOW_BEARER: 'yes',
@@ -176,7 +199,7 @@ describe('configuration from the environment (RS45)', () => {
       'AUDIENCE is required',
       'TOKEN_SIGNING_ALG must list asymmetric JWS algorithms',
       '(not HS256)',
-      'CLOCK_TOLERANCE must be a whole number of seconds',
+      'KEYBOUND_TOKEN_CLOCK_TOLERANCE must be a whole number of seconds',
       'SECRET is not supported',
       'KEYBOUND_DPOP_NONCE_SECRET must be at least 32 bytes',
       'KEYBOUND_ALLOW_BEARER must be true or false',

@@ -6,7 +6,7 @@
  */
 import { exportKeyPair, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
-import { afterAll, beforeAll, describe, expect } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   clientSecretBasic,
   clientSecretPost,
@@ -355,6 +355,44 @@ describe('authorization_code with PKCE, dpop_jkt / PAR, and refresh', () => {
       expect(decodeJwt(set.accessToken).cnf).toEqual({ jkt: key.jkt })
     },
   )
+})
+
+describe('the OpenID Connect boundary (C23, D27)', () => {
+  it('C23 — an id_token oidc-provider really sends is not exposed on the TokenSet', async () => {
+    // Real fetch; the token response is read from a clone, to show the AS did send an id_token.
+    const sent: Record<string, unknown>[] = []
+    const watchingFetch: FetchLike = async (input, init) => {
+      const response = await fetch(input, init)
+      if (new URL(String(input)).pathname.endsWith('/token') && response.ok)
+        sent.push((await response.clone().json()) as Record<string, unknown>)
+      return response
+    }
+    const tokens = createTokenClient({
+      metadata,
+      clientId: 'public-app',
+      clientAuth: none(),
+      key,
+      fetch: watchingFetch,
+    })
+    const request = await tokens.createAuthorizationRequest({
+      redirectUri: REDIRECT_URI,
+      scope: 'openid offline_access api:read',
+      par: false,
+    })
+    const set = await tokens.handleCallback(await runBrowserLogin(request.url), request)
+    expect(sent.at(-1)?.id_token).toBeTypeOf('string')
+    expect(Object.keys(set).sort()).toEqual([
+      'accessToken',
+      'expiresAt',
+      'refreshToken',
+      'scope',
+      'tokenType',
+    ])
+    expect(JSON.stringify(set)).not.toContain(String(sent.at(-1)?.id_token))
+    const refreshed = await tokens.refresh()
+    expect(sent.at(-1)?.id_token).toBeTypeOf('string')
+    expect('idToken' in refreshed).toBe(false)
+  })
 })
 
 describe('tokens at a real resource server (@keybound/server)', () => {

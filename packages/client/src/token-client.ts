@@ -29,7 +29,21 @@ import { assertSecureUrl, parseUrl } from './lib/urls.js'
 import { getJkt, type ProofKey } from './keys.js'
 import { createNonceCache, type NonceCache } from './nonce-cache.js'
 
-/** Tokens from a token response (RFC 6749 §5.1). `expiresAt` is in epoch milliseconds. */
+/**
+ * Tokens from a token response (RFC 6749 §5.1). `expiresAt` is in epoch milliseconds.
+ *
+ * There is no ID token: an `id_token` in the response is dropped, because this client does
+ * not validate ID tokens (OpenID Connect Core §3.1.3.7) and an unvalidated one must not be
+ * used to decide who the user is (D27, docs/adr/0038). Sign users in with an OpenID Connect
+ * library such as openid-client, which can also use DPoP.
+ *
+ * @example
+ * ```ts
+ * const set: TokenSet = await tokens.clientCredentials({ scope: 'api:read' })
+ * console.log(set.tokenType, set.expiresAt)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
 export interface TokenSet {
   readonly accessToken: string
   /** Always `DPoP`: other token types are refused (RFC 9449 §5). */
@@ -37,8 +51,6 @@ export interface TokenSet {
   readonly expiresAt?: number
   readonly refreshToken?: string
   readonly scope?: string
-  /** The `id_token` as received, NOT validated (signature, `iss`, `aud`, `nonce`). */
-  readonly idToken?: string
 }
 
 /** Options of {@link createTokenClient}. */
@@ -340,10 +352,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     }
     const refreshToken = optionalString(body.refresh_token)
     const scope = optionalString(body.scope)
-    const idToken = optionalString(body.id_token)
     if (refreshToken !== undefined) set.refreshToken = refreshToken
     if (scope !== undefined) set.scope = scope
-    if (idToken !== undefined) set.idToken = idToken
+    // `id_token` is dropped on purpose: it is never validated here (D27, docs/adr/0038).
     return Object.freeze(set)
   }
 

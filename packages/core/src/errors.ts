@@ -25,6 +25,8 @@ export type DPoPErrorCode =
   // Raised by @keybound/server's access-token validators, kept in the one error family.
   | 'ERR_DPOP_ACCESS_TOKEN_INVALID'
   | 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
+  // Raised by @keybound/server's adapters when an application asks to render rejections itself.
+  | 'ERR_DPOP_REQUEST_REJECTED'
   // Raised by @keybound/pkcs11's hardware signer, kept in the one error family so createProof
   // passes them through unchanged.
   | 'ERR_DPOP_PKCS11_URI_INVALID'

@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import type { DPoPError } from '@keybound/core'
-import type { Rejection, RejectionStatus, Verdict } from './types.js'
+import type { Rejection, RejectionStatus } from './types.js'
 
 /** What every challenge of one resource server shares. */
 export interface ChallengeContext {
@@ -42,6 +42,7 @@ export const REJECTION_CODES = {
   proofMissing: 'ERR_DPOP_PROOF_MISSING',
   multipleProofs: 'ERR_DPOP_MULTIPLE_PROOFS',
   insufficientScope: 'ERR_DPOP_INSUFFICIENT_SCOPE',
+  claimCheckFailed: 'ERR_DPOP_CLAIM_CHECK_FAILED',
   internal: 'ERR_DPOP_INTERNAL',
 } as const
 
@@ -334,6 +335,23 @@ export function rejectInsufficientScope(
 }
 
 /**
+ * The token fails a route's claim checks: 403 `insufficient_scope` without a `scope` attribute,
+ * since no scope would help (RFC 6750 §3.1: the request needs more than the token grants; D26).
+ */
+export function rejectClaimCheck(context: ChallengeContext, scheme: 'DPoP' | 'Bearer'): Rejection {
+  return reject(
+    context,
+    403,
+    scheme,
+    {
+      error: 'insufficient_scope',
+      description: "Access token claims do not meet the resource's requirements",
+    },
+    REJECTION_CODES.claimCheckFailed,
+  )
+}
+
+/**
  * A dependency cannot answer (replay store, JWKS, introspection): 503, and never acceptance.
  * No challenge: the credentials were not judged.
  */
@@ -386,7 +404,7 @@ export function describeCoreError(error: DPoPError): {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
-export function renderRejection(verdict: Extract<Verdict, { ok: false }>): {
+export function renderRejection(verdict: Rejection): {
   status: RejectionStatus
   headers: Record<string, string>
   body: string

@@ -6,7 +6,14 @@
  * @packageDocumentation
  * @module @keybound/server
  */
-export { createResourceServer, checkRouteOptions } from './resource-server.js'
+export { createResourceServer } from './resource-server.js'
+export { checkRouteOptions, type CheckedRouteOptions } from './route-options.js'
+export {
+  resourceServerFromEnv,
+  resourceServerOptionsFromEnv,
+  type Environment,
+  type EnvironmentOptions,
+} from './env.js'
 export {
   jwtAccessTokens,
   type JwtAccessTokenOptions,
@@ -32,10 +39,21 @@ export {
   type ProtectedResourceMetadataDocument,
   type ProtectedResourceMetadataOptions,
 } from './resource-metadata.js'
-export { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+export {
+  AccessTokenInvalid,
+  AccessTokenUnavailable,
+  RequestRejected,
+  type RejectionBody,
+} from './errors.js'
 export { renderRejection, EXPOSED_HEADERS, REJECTION_CODES } from './challenges.js'
 export { mergeHeaderList } from './lib/header-list.js'
 export type {
+  Acceptance,
+  AdapterOptions,
+  RejectionMode,
+  AnonymousAcceptance,
+  ClaimRequirements,
+  ClaimValue,
   AccessTokenInfo,
   AccessTokenValidator,
   ValidationContext,

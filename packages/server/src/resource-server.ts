@@ -25,6 +25,7 @@ import {
   describeCoreError,
   rejectBearer,
   rejectBoundTokenAsBearer,
+  rejectClaimCheck,
   rejectInsufficientScope,
   rejectInvalidProof,
   rejectInvalidToken,
@@ -45,10 +46,12 @@ import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
 import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
 import { checkResourceMetadataUrl } from './resource-metadata.js'
+import { checkRouteOptions, type CheckedRouteOptions } from './route-options.js'
 import type {
   AccessTokenInfo,
   AccessTokenValidator,
   OutcomeEvent,
+  Rejection,
   RequestLike,
   ResourceServer,
   ResourceServerOptions,
@@ -80,35 +83,14 @@ interface Settings {
 
 /** A verdict plus what the outcome event needs to know about it. */
 interface Decision {
-  verdict: Verdict
+  verdict: Verdict<Record<string, unknown>, boolean>
   claim?: string
   detail?: string
   nonceRotated?: boolean
 }
 
-// RFC 6749 §3.3 scope-token: NQCHAR, which also keeps `scope="…"` safe in a challenge.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 // RFC 9110 quoted-string content without quotes, backslashes or controls.
 const REALM = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/
-
-/**
- * Validates per-route options when a middleware is built (so mistakes throw at start-up).
- * @example
- * ```ts
- * checkRouteOptions({ scopes: ['read', 'write'] })
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
- */
-export function checkRouteOptions(routeOptions: RouteOptions | undefined): readonly string[] {
-  const scopes = routeOptions?.scopes ?? []
-  if (
-    !Array.isArray(scopes) ||
-    !scopes.every((scope) => typeof scope === 'string' && SCOPE_TOKEN.test(scope))
-  ) {
-    throw new InvalidArgument('scopes must be an array of RFC 6749 scope tokens')
-  }
-  return scopes
-}
 
 function isNonceSource(value: unknown): value is NonceSource {
   return (
@@ -246,8 +228,61 @@ function hasConfirmation(info: AccessTokenInfo): boolean {
   )
 }
 
-function missingScopes(info: AccessTokenInfo, scopes: readonly string[]): boolean {
-  return scopes.some((scope) => !info.scope.includes(scope))
+function holdsScopes(info: AccessTokenInfo, route: CheckedRouteOptions): boolean {
+  const held = (scope: string) => info.scope.includes(scope)
+  if (route.scopes.length === 0) return true
+  return route.scopeMatch === 'any' ? route.scopes.some(held) : route.scopes.every(held)
+}
+
+function claimIncludes(value: unknown, wanted: readonly string[]): boolean {
+  const members =
+    typeof value === 'string' ? value.split(' ') : Array.isArray(value) ? value : undefined
+  return members !== undefined && wanted.every((item) => members.includes(item))
+}
+
+async function passesClaimChecks(
+  info: AccessTokenInfo,
+  route: CheckedRouteOptions,
+): Promise<boolean> {
+  const { claims } = info
+  const { equals = {}, includes = {}, check } = route.claims
+  if (!Object.entries(equals).every(([name, value]) => claims[name] === value)) return false
+  if (!Object.entries(includes).every(([name, wanted]) => claimIncludes(claims[name], wanted)))
+    return false
+  if (check === undefined) return true
+  try {
+    return (await check(claims)) === true
+  } catch {
+    // A predicate that fails cannot vouch for the token: refuse (fail closed).
+    return false
+  }
+}
+
+function hasClaimChecks(route: CheckedRouteOptions): boolean {
+  const { equals, includes, check } = route.claims
+  return equals !== undefined || includes !== undefined || check !== undefined
+}
+
+/** The route's scopes, once the token itself was accepted (checked before its claims). */
+function refuseScopes(
+  context: ChallengeContext,
+  scheme: 'DPoP' | 'Bearer',
+  info: AccessTokenInfo,
+  route: CheckedRouteOptions,
+): Rejection | undefined {
+  return holdsScopes(info, route)
+    ? undefined
+    : rejectInsufficientScope(context, scheme, route.scopes)
+}
+
+/** The route's claim checks (D26); only awaited on routes that have some. */
+async function refuseClaims(
+  context: ChallengeContext,
+  scheme: 'DPoP' | 'Bearer',
+  info: AccessTokenInfo,
+  route: CheckedRouteOptions,
+): Promise<Rejection | undefined> {
+  return (await passesClaimChecks(info, route)) ? undefined : rejectClaimCheck(context, scheme)
 }
 
 function identityOf(
@@ -265,7 +300,7 @@ async function decideBearer(
   settings: Settings,
   context: ChallengeContext,
   credential: Credential,
-  scopes: readonly string[],
+  route: CheckedRouteOptions,
 ): Promise<Decision> {
   if (!settings.allowBearer) return { verdict: rejectBearer(context) }
   const token = await validateToken(
@@ -277,8 +312,10 @@ async function decideBearer(
   if ('decision' in token) return token.decision
   // §7.2 MUST: a bound token (any `cnf`, also without `token_type`) is never a bearer token.
   if (hasConfirmation(token.info)) return { verdict: rejectBoundTokenAsBearer(context) }
-  if (missingScopes(token.info, scopes))
-    return { verdict: rejectInsufficientScope(context, 'Bearer', scopes) }
+  const refusal =
+    refuseScopes(context, 'Bearer', token.info, route) ??
+    (hasClaimChecks(route) ? await refuseClaims(context, 'Bearer', token.info, route) : undefined)
+  if (refusal !== undefined) return { verdict: refusal }
   return {
     verdict: {
       ok: true,
@@ -368,7 +405,7 @@ async function decideDPoP(
   request: RequestLike,
   context: ChallengeContext,
   credential: Credential,
-  scopes: readonly string[],
+  route: CheckedRouteOptions,
 ): Promise<Decision> {
   const header = readProof(request, context)
   if ('decision' in header) return header.decision
@@ -407,8 +444,10 @@ async function decideDPoP(
     return binding.refusal ?? rejectProofError(settings, context, error)
   }
   const info = binding.info!
-  if (missingScopes(info, scopes))
-    return { verdict: rejectInsufficientScope(context, 'DPoP', scopes) }
+  const refusal =
+    refuseScopes(context, 'DPoP', info, route) ??
+    (hasClaimChecks(route) ? await refuseClaims(context, 'DPoP', info, route) : undefined)
+  if (refusal !== undefined) return { verdict: refusal }
   const nonce =
     rotate && settings.nonces !== undefined ? await settings.nonces.issueNonce() : undefined
   return {
@@ -421,16 +460,31 @@ async function decideDPoP(
   }
 }
 
+// D28: only a request with no credentials at all is anonymous. `findCredentials` found no token
+// (header, query or form); a lone DPoP proof or an Authorization of any scheme is a credential
+// too (or a broken one) and is judged as on any other route.
+function isAnonymous(request: RequestLike): boolean {
+  return (
+    readHeader(request.headers, 'authorization') === undefined &&
+    readHeaderValues(request.headers, 'dpop').length === 0
+  )
+}
+
 async function decide(
   settings: Settings,
   request: RequestLike,
   context: ChallengeContext,
   routeOptions: RouteOptions | undefined,
 ): Promise<Decision> {
-  const scopes = checkRouteOptions(routeOptions)
+  const route = checkRouteOptions(routeOptions)
   const search = findCredentials(request)
   switch (search.kind) {
     case 'none':
+      if (!route.credentialsRequired && isAnonymous(request)) {
+        return {
+          verdict: { ok: true, identity: undefined, responseHeaders: acceptanceHeaders(context) },
+        }
+      }
       return { verdict: rejectNoCredentials(context) }
     case 'multiple':
       return { verdict: rejectMultipleMethods(context) }
@@ -439,21 +493,31 @@ async function decide(
   }
   const { credential } = search
   return credential.scheme === 'DPoP'
-    ? decideDPoP(settings, request, context, credential, scopes)
-    : decideBearer(settings, context, credential, scopes)
+    ? decideDPoP(settings, request, context, credential, route)
+    : decideBearer(settings, context, credential, route)
 }
 
 // A form token alone can only be refused unless Bearer tokens are accepted, so the body then
-// matters only beside another credential (two methods: 400 instead of using the other one).
-function needsFormBody(settings: Settings, request: RequestLike): boolean {
+// matters only beside another credential (two methods: 400 instead of using the other one),
+// or on an optional route, where it is the difference between anonymous and refused (D28).
+function needsFormBody(
+  settings: Settings,
+  request: RequestLike,
+  routeOptions: Pick<RouteOptions, 'credentialsRequired'> | undefined,
+): boolean {
   if (!hasFormBody(request)) return false
-  return settings.allowBearer || findCredentials(request).kind !== 'none'
+  return (
+    settings.allowBearer ||
+    routeOptions?.credentialsRequired === false ||
+    findCredentials(request).kind !== 'none'
+  )
 }
 
 function outcomeOf(request: RequestLike, decision: Decision): OutcomeEvent {
   const method = typeof request.method === 'string' ? request.method : ''
   const path = (typeof request.url === 'string' ? pathOf(request.url) : undefined) ?? ''
   const { verdict } = decision
+  if (verdict.ok && verdict.identity === undefined) return { outcome: 'anonymous', method, path }
   if (verdict.ok) {
     const { identity } = verdict
     return {
@@ -513,28 +577,34 @@ function emit(settings: Settings, request: RequestLike, decision: Decision): voi
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
   const settings = checkOptions(options)
+  async function verifyRequest(
+    request: RequestLike,
+    routeOptions?: RouteOptions,
+  ): Promise<Verdict<Record<string, unknown>, boolean>> {
+    let context: ChallengeContext = {
+      algs: settings.algs,
+      bearerOffered: settings.allowBearer,
+      cors: false,
+      ...(settings.resourceMetadataUrl === undefined
+        ? {}
+        : { resourceMetadata: settings.resourceMetadataUrl }),
+    }
+    let decision: Decision
+    try {
+      context = contextOf(settings, request)
+      decision = await decide(settings, request, context, routeOptions)
+    } catch {
+      // Unexpected input or a bug: fail closed, never crash the caller and never accept.
+      decision = { verdict: rejectUnavailable(context, REJECTION_CODES.internal) }
+    }
+    emit(settings, request, decision)
+    return decision.verdict
+  }
   return {
     algorithms: settings.algorithms,
-    needsFormBody: (request) => needsFormBody(settings, request),
-    async verifyRequest(request, routeOptions) {
-      let context: ChallengeContext = {
-        algs: settings.algs,
-        bearerOffered: settings.allowBearer,
-        cors: false,
-        ...(settings.resourceMetadataUrl === undefined
-          ? {}
-          : { resourceMetadata: settings.resourceMetadataUrl }),
-      }
-      let decision: Decision
-      try {
-        context = contextOf(settings, request)
-        decision = await decide(settings, request, context, routeOptions)
-      } catch {
-        // Unexpected input or a bug: fail closed, never crash the caller and never accept.
-        decision = { verdict: rejectUnavailable(context, REJECTION_CODES.internal) }
-      }
-      emit(settings, request, decision)
-      return decision.verdict
-    },
+    needsFormBody: (request, routeOptions) => needsFormBody(settings, request, routeOptions),
+    // The claims type is the caller's assertion, and an anonymous verdict only comes back when
+    // the caller asked for `credentialsRequired: false`: the cast states both.
+    verifyRequest: verifyRequest as ResourceServer['verifyRequest'],
   }
 }

@@ -40,8 +40,21 @@ export interface RequestLike {
   body?: unknown
 }
 
-/** Who made a request that passed every check. */
-export interface VerifiedIdentity {
+/**
+ * Who made a request that passed every check. `Claims` types `claims` for the route's code; it
+ * is a type, not a check: pair it with a `claims.check` route option that tests what the code
+ * relies on (RFC 9068 §2.2 lists the claims an issuer must send, not their values).
+ *
+ * @example
+ * ```ts
+ * interface TenantClaims extends Record<string, unknown> { tenant: string }
+ * function ownerOf(identity: VerifiedIdentity<TenantClaims>): string {
+ *   return identity.claims.tenant
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2
+ */
+export interface VerifiedIdentity<Claims extends object = Record<string, unknown>> {
   /** The token's `sub`. */
   subject?: string
   /** The token's `client_id`. */
@@ -51,7 +64,7 @@ export interface VerifiedIdentity {
   /** RFC 7638 thumbprint of the proof key (`cnf.jkt`); the empty string for a Bearer token. */
   jkt: string
   /** Every claim of the access token (JWT claims or the introspection response). */
-  claims: Record<string, unknown>
+  claims: Claims
   /** How the token was presented. `Bearer` only when `allowBearer` is on. */
   tokenType: 'DPoP' | 'Bearer'
 }
@@ -62,7 +75,9 @@ export type RejectionStatus = 400 | 401 | 403 | 503
 /**
  * The result of {@link ResourceServer.verifyRequest}. `responseHeaders` are exactly the headers
  * that must go on the wire (`WWW-Authenticate`, `DPoP-Nonce`, `Cache-Control`,
- * `Access-Control-Expose-Headers`), on success too.
+ * `Access-Control-Expose-Headers`), on success too. `Claims` types the identity's claims;
+ * `CredentialsRequired` is `false` when the route was asked with `credentialsRequired: false`,
+ * and only then can an accepted verdict carry no identity ({@link AnonymousAcceptance}).
  *
  * @example
  * ```ts
@@ -71,26 +86,105 @@ export type RejectionStatus = 400 | 401 | 403 | 503
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
-export type Verdict =
-  | { ok: true; identity: VerifiedIdentity; responseHeaders: Record<string, string> }
-  | {
-      ok: false
-      status: RejectionStatus
-      /** RFC 6750 / RFC 9449 error code; empty when no credentials were sent (RFC 6750 §3.1). */
-      error: string
-      errorDescription?: string
-      responseHeaders: Record<string, string>
-      /** Stable machine-friendly reason, e.g. `ERR_DPOP_NONCE_REQUIRED` (see README). */
-      code?: string
-    }
+export type Verdict<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> =
+  Acceptance<Claims> | (CredentialsRequired extends true ? never : AnonymousAcceptance) | Rejection
 
-/** A rejection verdict. */
-export type Rejection = Extract<Verdict, { ok: false }>
+/**
+ * An accepted request: every check passed.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
+export interface Acceptance<Claims extends object = Record<string, unknown>> {
+  ok: true
+  identity: VerifiedIdentity<Claims>
+  responseHeaders: Record<string, string>
+}
 
-/** Per-route requirements. */
-export interface RouteOptions {
-  /** Scopes the token must all carry; otherwise 403 `insufficient_scope` (RFC 6750 §3.1). */
+/**
+ * A request without any credentials on a route with `credentialsRequired: false`: it goes on
+ * with no identity (RFC 6750 §3.1 leaves unauthenticated access to the resource's policy).
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export interface AnonymousAcceptance {
+  ok: true
+  identity: undefined
+  responseHeaders: Record<string, string>
+}
+
+/**
+ * A rejected request: the status, error and headers to send.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export interface Rejection {
+  ok: false
+  status: RejectionStatus
+  /** RFC 6750 / RFC 9449 error code; empty when no credentials were sent (RFC 6750 §3.1). */
+  error: string
+  errorDescription?: string
+  responseHeaders: Record<string, string>
+  /** Stable machine-friendly reason, e.g. `ERR_DPOP_NONCE_REQUIRED` (see README). */
+  code?: string
+}
+
+/**
+ * A claim value `claims.equals` can compare with (JSON scalars, compared with `===`).
+ * @see https://www.rfc-editor.org/rfc/rfc7519#section-4
+ */
+export type ClaimValue = string | number | boolean | null
+
+/**
+ * Checks on the access token's claims, all of which must pass; a failure is 403
+ * `insufficient_scope` without a `scope` attribute (D26, docs/adr/0037). The counterpart of
+ * express-oauth2-jwt-bearer's `claimEquals`, `claimIncludes` and `claimCheck`.
+ *
+ * @example
+ * ```ts
+ * const claims: ClaimRequirements<{ tenant?: string; roles?: string[] }> = {
+ *   equals: { tenant: 'acme' },
+ *   includes: { roles: ['editor'] },
+ *   check: (claims) => claims.tenant !== undefined,
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export interface ClaimRequirements<Claims extends object = Record<string, unknown>> {
+  /** Each named claim must be exactly this value. */
+  equals?: Readonly<Record<string, ClaimValue>>
+  /**
+   * Each named claim must contain every listed value: an array of strings, or a string of
+   * space-separated values (the shape of `scope`, RFC 6749 §3.3).
+   */
+  includes?: Readonly<Record<string, readonly string[]>>
+  /**
+   * Your own test; `true` passes. A predicate that throws or rejects counts as a failure
+   * (fail closed).
+   */
+  check?: (claims: Claims) => boolean | Promise<boolean>
+}
+
+/**
+ * Per-route requirements. `checkRouteOptions` validates them when a middleware is built.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export interface RouteOptions<Claims extends object = Record<string, unknown>> {
+  /** Scopes the token must carry; otherwise 403 `insufficient_scope` (RFC 6750 §3.1). */
   scopes?: readonly string[]
+  /**
+   * `all` (default): every scope in `scopes` is needed; `any`: one of them is enough. The
+   * challenge's `scope` attribute lists them all either way.
+   */
+  scopeMatch?: 'all' | 'any'
+  /** Checks on the token's claims (see {@link ClaimRequirements}). */
+  claims?: ClaimRequirements<Claims>
+  /**
+   * `false`: a request with no `Authorization`, no `DPoP` header and no `access_token` in the
+   * query or form body goes on with no identity.
+   * Credentials that are present are still checked in full and refused when bad (D28).
+   * Default `true`.
+   */
+  credentialsRequired?: boolean
 }
 
 /**
@@ -154,6 +248,12 @@ export type OutcomeEvent =
       clientId?: string
       /** True when the response carries a fresh `DPoP-Nonce`. */
       nonceRotated: boolean
+    }
+  | {
+      /** No credentials on a route with `credentialsRequired: false`. */
+      outcome: 'anonymous'
+      method: string
+      path: string
     }
   | {
       outcome: 'rejected'
@@ -243,13 +343,20 @@ export interface ResourceServerOptions {
 export interface ResourceServer {
   /**
    * Checks one request as RFC 9449 §7 and §9 say. Never throws: every failure is a rejection.
+   * `routeOptions` are validated on every call; adapters validate them once at start-up.
    * @example
    * ```ts
    * const verdict = await resourceServer.verifyRequest(request, { scopes: ['read'] })
    * if (verdict.ok) console.log(verdict.identity.subject)
    * ```
    */
-  verifyRequest(request: RequestLike, routeOptions?: RouteOptions): Promise<Verdict>
+  verifyRequest<
+    Claims extends object = Record<string, unknown>,
+    CredentialsRequired extends boolean = true,
+  >(
+    request: RequestLike,
+    routeOptions?: RouteOptions<Claims> & { credentialsRequired?: CredentialsRequired },
+  ): Promise<Verdict<Claims, CredentialsRequired>>
   /** The proof algorithms this server accepts (the `algs` it advertises). */
   readonly algorithms: readonly string[]
   /**
@@ -257,7 +364,8 @@ export interface ResourceServer {
    * `access_token` in the body (RFC 6750 §2.2). Adapters that read bodies themselves ask
    * first, so a request that is refused whatever its body says is answered without reading
    * it. `false` for GET, HEAD and bodies that are not form-encoded; without Bearer tokens
-   * allowed, `true` only when the request carries another credential (two methods: 400).
+   * allowed, `true` only when the request carries another credential (two methods: 400) or
+   * the route has `credentialsRequired: false` (a form token must not pass as anonymous).
    * Adapters treat a server without this method as always needing the body.
    * @example
    * ```ts
@@ -265,5 +373,31 @@ export interface ResourceServer {
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
    */
-  needsFormBody?(request: RequestLike): boolean
+  needsFormBody?(
+    request: RequestLike,
+    routeOptions?: Pick<RouteOptions, 'credentialsRequired'>,
+  ): boolean
+}
+
+/**
+ * What an adapter does with a rejection: `respond` (default) sends the RFC response itself;
+ * `error` hands a `RequestRejected` to the framework's error path (Express `next(err)`, a
+ * Hono `HTTPException`, a Fastify error for `setErrorHandler`) so the application renders it.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ */
+export type RejectionMode = 'respond' | 'error'
+
+/**
+ * Options every framework adapter takes: the route's requirements plus the rejection mode.
+ * @example
+ * ```ts
+ * const options: AdapterOptions = { scopes: ['read'], rejections: 'error' }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
+ */
+export interface AdapterOptions<
+  Claims extends object = Record<string, unknown>,
+> extends RouteOptions<Claims> {
+  /** See {@link RejectionMode}; default `respond`. */
+  rejections?: RejectionMode
 }

@@ -1,6 +1,7 @@
 /**
  * Fastify 5: a plugin that decorates requests with `dpop`, and a route-level `preHandler`
- * factory. It only translates: Fastify request in, verdict out, identity on `request.dpop`.
+ * factory. It only translates: Fastify request in, verdict out, identity on `request.dpop`; a
+ * rejection is sent, or thrown to `setErrorHandler` with `rejections: 'error'`.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
  * @module @keybound/server/fastify
@@ -13,20 +14,52 @@ import type {
   preHandlerAsyncHookHandler,
 } from 'fastify'
 import { renderRejection } from '../challenges.js'
-import { checkRouteOptions } from '../resource-server.js'
+import { RequestRejected } from '../errors.js'
+import { checkAdapterOptions } from '../lib/adapter-options.js'
+import type { AdapterOptions, ResourceServer, VerifiedIdentity } from '../types.js'
 import { checkMetadata, type ProtectedResourceMetadata } from '../resource-metadata.js'
-import type { ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 import { requestLikeOf, writeHeaders } from './node-headers.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The verified identity on protected routes, `null` elsewhere. */
+    /**
+     * The verified identity on protected routes; `null` elsewhere and on an anonymous request
+     * to a route with `credentialsRequired: false`.
+     */
     dpop: VerifiedIdentity | null
   }
   interface FastifyInstance {
     /** A `preHandler` for the plugin's resource server (see {@link dpopPreHandler}). */
-    dpop(options?: RouteOptions): preHandlerAsyncHookHandler
+    dpop<Claims extends object = Record<string, unknown>>(
+      options?: DPoPPreHandlerOptions<Claims>,
+    ): preHandlerAsyncHookHandler
   }
+}
+
+/**
+ * Options of {@link dpopPreHandler}: the route's requirements and the rejection mode.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export type DPoPPreHandlerOptions<Claims extends object = Record<string, unknown>> =
+  AdapterOptions<Claims>
+
+/**
+ * The identity on `request.dpop`, with its claims typed as `Claims` (a type only: check what
+ * you rely on with the `claims.check` route option); `null` when there is none.
+ *
+ * @example
+ * ```ts
+ * interface TenantClaims extends Record<string, unknown> { tenant: string }
+ * app.get('/notes', { preHandler: app.dpop() }, async (request) => ({
+ *   tenant: dpopIdentity<TenantClaims>(request)!.claims.tenant,
+ * }))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2
+ */
+export function dpopIdentity<Claims extends object = Record<string, unknown>>(
+  request: FastifyRequest,
+): VerifiedIdentity<Claims> | null {
+  return request.dpop as VerifiedIdentity<Claims> | null
 }
 
 /** Options of {@link dpopPlugin}. */
@@ -42,6 +75,8 @@ function checkResourceServer(resourceServer: ResourceServer): void {
 /**
  * A route-level `preHandler` that verifies the request. It runs after body parsing, so a form
  * body `access_token` is seen when a form parser (e.g. `@fastify/formbody`) is registered.
+ * With `rejections: 'error'` it throws a `RequestRejected` (`statusCode`, `headers`, RFC
+ * `body`) that `setErrorHandler` sees; Fastify's default handler sends its status and headers.
  *
  * @example
  * ```ts
@@ -51,27 +86,28 @@ function checkResourceServer(resourceServer: ResourceServer): void {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
-export function dpopPreHandler(
+export function dpopPreHandler<Claims extends object = Record<string, unknown>>(
   resourceServer: ResourceServer,
-  options: RouteOptions = {},
+  options: DPoPPreHandlerOptions<Claims> = {},
 ): preHandlerAsyncHookHandler {
   checkResourceServer(resourceServer)
-  const routeOptions = { scopes: checkRouteOptions(options) }
+  const { route, rejections } = checkAdapterOptions(options)
   return async function dpopPreHandler(
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<void> {
-    const verdict = await resourceServer.verifyRequest(
+    const verdict = await resourceServer.verifyRequest<Claims, boolean>(
       requestLikeOf(request.raw, request.url, request.body),
-      routeOptions,
+      route,
     )
     const get = (name: string) => reply.getHeader(name)
     const set = (name: string, value: string) => void reply.header(name, value)
     if (verdict.ok) {
       writeHeaders(verdict.responseHeaders, get, set)
-      request.dpop = verdict.identity
+      if (verdict.identity !== undefined) request.dpop = verdict.identity as VerifiedIdentity
       return
     }
+    if (rejections === 'error') throw new RequestRejected(verdict)
     const { status, headers, body } = renderRejection(verdict)
     writeHeaders(headers, get, set)
     await reply.code(status).send(body === '' ? undefined : body)
@@ -100,7 +136,7 @@ export const dpopPlugin: FastifyPluginCallback<DPoPPluginOptions> = function dpo
 ) {
   checkResourceServer(options.resourceServer)
   fastify.decorateRequest('dpop', null)
-  fastify.decorate('dpop', (routeOptions?: RouteOptions) =>
+  fastify.decorate('dpop', (routeOptions?: DPoPPreHandlerOptions) =>
     dpopPreHandler(options.resourceServer, routeOptions),
   )
   done()

@@ -1,29 +1,51 @@
 /**
  * Hono 4 middleware: `app.get('/items', dpop(resourceServer, { scopes: ['read'] }), handler)`,
- * identity through `c.get('dpop')`. Runs wherever Hono runs (it uses the Web `Request`).
+ * identity through `c.get('dpop')`. Runs wherever Hono runs (it uses the Web `Request`). A
+ * rejection is returned, or thrown as an `HTTPException` with `rejections: 'error'`.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
  * @module @keybound/server/hono
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import { renderRejection } from '../challenges.js'
+import { RequestRejected } from '../errors.js'
+import { checkAdapterOptions } from '../lib/adapter-options.js'
 import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { mergeHeaderList } from '../lib/header-list.js'
-import { checkRouteOptions } from '../resource-server.js'
+import type {
+  AdapterOptions,
+  Rejection,
+  RequestLike,
+  ResourceServer,
+  VerifiedIdentity,
+} from '../types.js'
 import {
   checkMetadata,
   isMetadataRequest,
   type ProtectedResourceMetadata,
 } from '../resource-metadata.js'
-import type { RequestLike, ResourceServer, RouteOptions, VerifiedIdentity } from '../types.js'
 
-/** The Hono environment this middleware provides: `c.get('dpop')`. */
-export interface DPoPEnv {
-  Variables: { dpop: VerifiedIdentity }
+/**
+ * The Hono environment this middleware provides: `c.get('dpop')`, with claims typed as
+ * `Claims` (a type only: check what you rely on with `claims.check`). On a route with
+ * `credentialsRequired: false` (`CredentialsRequired` is then `false`) it may be `undefined`.
+ */
+export interface DPoPEnv<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> {
+  Variables: {
+    dpop: CredentialsRequired extends true
+      ? VerifiedIdentity<Claims>
+      : VerifiedIdentity<Claims> | undefined
+  }
 }
 
 /** Options of {@link dpop}. */
-export interface DPoPOptions extends RouteOptions {
+export interface DPoPOptions<
+  Claims extends object = Record<string, unknown>,
+> extends AdapterOptions<Claims> {
   /**
    * Largest form-encoded body read (default 65,536 bytes); larger ones get 413 before anything
    * else. A body is only read when a form token could change the verdict (`needsFormBody`).
@@ -93,9 +115,23 @@ function setHeaders(c: Context, headers: Record<string, string>): void {
   }
 }
 
+// `rejections: 'error'`: the exact response the default would send rides on the exception, so
+// Hono's default `onError` still sends it, and `app.onError` can render the `cause` instead.
+function rejectionException(rejection: Rejection): HTTPException {
+  const { status, headers, body } = renderRejection(rejection)
+  const cause = new RequestRejected(rejection)
+  return new HTTPException(status, {
+    res: new Response(body === '' ? null : body, { status, headers }),
+    message: cause.message,
+    cause,
+  })
+}
+
 /**
  * Protects Hono routes. On success `c.get('dpop')` holds the verified identity; otherwise the
- * challenge response is returned and the handler never runs.
+ * challenge response is returned and the handler never runs. With `rejections: 'error'` the
+ * middleware throws an `HTTPException` instead: its `getResponse()` is the exact RFC response
+ * and its `cause` a `RequestRejected` (`status`, `headers`, RFC `body`) for `app.onError`.
  *
  * @example
  * ```ts
@@ -107,12 +143,15 @@ function setHeaders(c: Context, headers: Record<string, string>): void {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
-export function dpop(
+export function dpop<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+>(
   resourceServer: ResourceServer,
-  options: DPoPOptions = {},
-): MiddlewareHandler<DPoPEnv> {
+  options: DPoPOptions<Claims> & { credentialsRequired?: CredentialsRequired } = {},
+): MiddlewareHandler<DPoPEnv<Claims, CredentialsRequired>> {
   checkResourceServer(resourceServer)
-  const routeOptions = { scopes: checkRouteOptions(options) }
+  const { route, rejections } = checkAdapterOptions(options, ['maxFormBytes'])
   const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
   return async function dpopMiddleware(c, next) {
     const request: RequestLike = {
@@ -120,18 +159,23 @@ export function dpop(
       url: targetOf(c.req.url),
       headers: c.req.raw.headers,
     }
-    if (readsFormBody(resourceServer, request)) {
+    if (readsFormBody(resourceServer, request, route)) {
       const body = await readFormText(c.req.raw, maxFormBytes)
-      if (typeof body !== 'string') return c.body(null, body)
+      if (typeof body !== 'string') {
+        if (rejections === 'error') throw new HTTPException(body)
+        return c.body(null, body)
+      }
       request.body = body
     }
-    const verdict = await resourceServer.verifyRequest(request, routeOptions)
+    const verdict = await resourceServer.verifyRequest<Claims, boolean>(request, route)
     if (!verdict.ok) {
+      if (rejections === 'error') throw rejectionException(verdict)
       const { status, headers, body: text } = renderRejection(verdict)
       setHeaders(c, headers)
       return text === '' ? c.body(null, status) : c.body(text, status)
     }
-    c.set('dpop', verdict.identity)
+    // Hono's `c.set` is typed by the environment; the verdict matches it by construction.
+    if (verdict.identity !== undefined) c.set('dpop', verdict.identity as never)
     await next()
     // After the handler: its response is final, so the headers are added to that response.
     setHeaders(c, verdict.responseHeaders)

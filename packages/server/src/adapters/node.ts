@@ -9,7 +9,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { renderRejection } from '../challenges.js'
 import { InvalidArgument } from '@keybound/core'
 import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
-import { checkRouteOptions } from '../resource-server.js'
+import { checkRouteOptions } from '../route-options.js'
 import {
   checkMetadata,
   isMetadataRequest,
@@ -20,18 +20,36 @@ import { requestLikeOf, writeNodeHeaders } from './node-headers.js'
 
 export { requestLikeOf } from './node-headers.js'
 
+/**
+ * The identity a protected handler gets: typed claims, and `undefined` only on a route with
+ * `credentialsRequired: false` (`CredentialsRequired` is then `false`).
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2
+ */
+export type ProtectedIdentity<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> = CredentialsRequired extends true
+  ? VerifiedIdentity<Claims>
+  : VerifiedIdentity<Claims> | undefined
+
 /** The request a protected handler gets: the verified identity, and the form body if one was read. */
-export type ProtectedRequest = IncomingMessage & {
-  dpop: VerifiedIdentity
+export type ProtectedRequest<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> = IncomingMessage & {
+  dpop: ProtectedIdentity<Claims, CredentialsRequired>
   /** A form-encoded body, read by `protect` to look for an `access_token` (RFC 6750 §2.2). */
   body?: URLSearchParams
 }
 
-/** A handler behind {@link protect}. */
-export type ProtectedHandler = (
-  req: ProtectedRequest,
+/** A handler behind {@link protect}; `Claims` types the identity's claims (a type only). */
+export type ProtectedHandler<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> = (
+  req: ProtectedRequest<Claims, CredentialsRequired>,
   res: ServerResponse,
-  identity: VerifiedIdentity,
+  identity: ProtectedIdentity<Claims, CredentialsRequired>,
 ) => unknown
 
 /**
@@ -39,17 +57,23 @@ export type ProtectedHandler = (
  * reports the error on `console.error` (see {@link reportHandlerError}); pass your own to route
  * it to your logger or error tracker.
  */
-export type HandlerErrorHook = (error: unknown, req: ProtectedRequest) => void
+export type HandlerErrorHook<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> = (error: unknown, req: ProtectedRequest<Claims, CredentialsRequired>) => void
 
 /** Options of {@link protect}. */
-export interface ProtectOptions extends RouteOptions {
+export interface ProtectOptions<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+> extends RouteOptions<Claims> {
   /**
    * Largest form-encoded body read (default 65,536 bytes); larger ones get 413. A body is only
    * read when a form token could change the verdict (see `needsFormBody`).
    */
   maxFormBytes?: number
   /** Where handler errors go (default {@link reportHandlerError}). */
-  onError?: HandlerErrorHook
+  onError?: HandlerErrorHook<Claims, CredentialsRequired>
 }
 
 /** `Name [code]: message`, and nothing else of the error. */
@@ -99,7 +123,11 @@ function fail(res: ServerResponse, status: number): void {
 }
 
 // A broken hook must not turn into an unhandled rejection that takes the process down.
-function reportSafely(onError: HandlerErrorHook, error: unknown, req: ProtectedRequest): void {
+function reportSafely<Claims extends object, CredentialsRequired extends boolean>(
+  onError: HandlerErrorHook<Claims, CredentialsRequired>,
+  error: unknown,
+  req: ProtectedRequest<Claims, CredentialsRequired>,
+): void {
   try {
     onError(error, req)
   } catch {
@@ -123,15 +151,21 @@ function reportSafely(onError: HandlerErrorHook, error: unknown, req: ProtectedR
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
-export function protect(
+export function protect<
+  Claims extends object = Record<string, unknown>,
+  CredentialsRequired extends boolean = true,
+>(
   resourceServer: ResourceServer,
-  handler: ProtectedHandler,
-  options: ProtectOptions = {},
+  handler: ProtectedHandler<Claims, CredentialsRequired>,
+  options: ProtectOptions<Claims, CredentialsRequired> & {
+    credentialsRequired?: CredentialsRequired
+  } = {},
 ): RequestListener {
   if (typeof resourceServer?.verifyRequest !== 'function')
     throw new TypeError('protect() needs a resource server')
   if (typeof handler !== 'function') throw new TypeError('protect() needs a handler')
-  const routeOptions = { scopes: checkRouteOptions(options) }
+  const { maxFormBytes: _maxFormBytes, onError: _onError, ...ownRouteOptions } = options
+  const routeOptions = checkRouteOptions<Claims>(ownRouteOptions)
   const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
   const onError = options.onError ?? reportHandlerError
   if (typeof onError !== 'function') throw new InvalidArgument('onError must be a function')
@@ -140,13 +174,13 @@ export function protect(
       const request = requestLikeOf(req, req.url ?? '')
       let body: URLSearchParams | undefined
       try {
-        if (readsFormBody(resourceServer, request))
+        if (readsFormBody(resourceServer, request, routeOptions))
           request.body = body = await readForm(req, maxFormBytes)
       } catch (error) {
         fail(res, error instanceof BodyTooLarge ? 413 : 400)
         return
       }
-      const verdict = await resourceServer.verifyRequest(request, routeOptions)
+      const verdict = await resourceServer.verifyRequest<Claims, boolean>(request, routeOptions)
       if (!verdict.ok) {
         const { status, headers, body: text } = renderRejection(verdict)
         writeNodeHeaders(res, headers)
@@ -155,13 +189,15 @@ export function protect(
         return
       }
       writeNodeHeaders(res, verdict.responseHeaders)
+      // Anonymous only when the route asked for it, as `ProtectedIdentity` states.
+      const identity = verdict.identity as ProtectedIdentity<Claims, CredentialsRequired>
       const protectedRequest = Object.assign(
         req,
-        { dpop: verdict.identity },
+        { dpop: identity },
         body === undefined ? {} : { body },
       )
       try {
-        await handler(protectedRequest, res, verdict.identity)
+        await handler(protectedRequest, res, identity)
       } catch (error) {
         fail(res, 500)
         reportSafely(onError, error, protectedRequest)

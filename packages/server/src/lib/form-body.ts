@@ -4,7 +4,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
  */
 import { hasFormBody } from '../credentials.js'
-import type { RequestLike, ResourceServer } from '../types.js'
+import type { RequestLike, ResourceServer, RouteOptions } from '../types.js'
 
 /** Largest form-encoded body read by default (64 KiB); a larger one is answered 413. */
 export const DEFAULT_MAX_FORM_BYTES = 65_536
@@ -32,6 +32,10 @@ export function checkMaxFormBytes(value: unknown): number {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
  */
-export function readsFormBody(resourceServer: ResourceServer, request: RequestLike): boolean {
-  return resourceServer.needsFormBody?.(request) ?? hasFormBody(request)
+export function readsFormBody(
+  resourceServer: ResourceServer,
+  request: RequestLike,
+  routeOptions?: Pick<RouteOptions, 'credentialsRequired'>,
+): boolean {
+  return resourceServer.needsFormBody?.(request, routeOptions) ?? hasFormBody(request)
 }

@@ -6,13 +6,13 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6
  * @packageDocumentation
  */
-import { createPublicKey, verify, constants, type KeyObject } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Client } from './clients.js'
 import type { ResourceConfig } from './config.js'
 import type { ServerContext } from './context.js'
 import { epochSeconds, hashHandle, randomHandle } from './lib/crypto.js'
-import { signJwt, type SigningKey } from './signing-keys.js'
+import { verifyAccessTokenJwt } from './jwt/verify-access-token.js'
+import { signJwt } from './signing-keys.js'
 import {
   findAccessTokenByHash,
   insertAccessToken,
@@ -260,64 +260,17 @@ export interface TokenInfo {
   familyId?: string
 }
 
-const publicKeys = new WeakMap<SigningKey, KeyObject>()
-
-function verifySignature(key: SigningKey, data: Buffer, signature: Buffer): boolean {
-  let publicKey = publicKeys.get(key)
-  if (publicKey === undefined)
-    publicKeys.set(key, (publicKey = createPublicKey({ key: key.publicJwk, format: 'jwk' })))
-  switch (key.alg) {
-    case 'ES256':
-      return verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-    case 'ES384':
-      return verify('sha384', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-    case 'EdDSA':
-      return verify(null, data, publicKey, signature)
-    case 'PS256':
-      return verify(
-        'sha256',
-        data,
-        { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
-        signature,
-      )
-    case 'RS256':
-      return verify('sha256', data, publicKey, signature)
-  }
-}
-
-function parseJson(segment: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
 async function inspectJwt(
   ctx: ServerContext,
   token: string,
   now: number,
 ): Promise<TokenInfo | undefined> {
-  const [header, payload, signature] = token.split('.') as [string, string, string]
-  const head = parseJson(header)
-  const key = ctx.keys().published.find((candidate) => candidate.kid === head?.kid)
-  if (head === undefined || key === undefined || head.alg !== key.alg || head.typ !== 'at+jwt')
-    return undefined
-  if (
-    !verifySignature(key, Buffer.from(`${header}.${payload}`), Buffer.from(signature, 'base64url'))
-  )
-    return undefined
-  const claims = parseJson(payload)
-  if (
-    claims === undefined ||
-    claims.iss !== ctx.urls().issuer ||
-    typeof claims.exp !== 'number' ||
-    claims.exp <= now
-  )
-    return undefined
+  const claims = verifyAccessTokenJwt(token, {
+    keys: ctx.keys().published,
+    issuer: ctx.urls().issuer,
+    now,
+  })
+  if (claims === undefined) return undefined
   if (await isJtiDenied(ctx.db, String(claims.jti))) return undefined
   const cnf = claims.cnf as { jkt?: string } | undefined
   return {

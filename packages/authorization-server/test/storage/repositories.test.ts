@@ -1,7 +1,8 @@
 /**
  * The storage repositories of the authorization server, each run once on SQLite (a temporary
  * file) and once on PostgreSQL (`DATABASE_URL`, a schema of its own), against the real
- * migrated schema. The one-time claims (code, refresh token, interaction, pushed request) must
+ * migrated schema. The one-time claims (code, refresh token, interaction, pushed request,
+ * request object) must
  * succeed exactly once on both databases: the token endpoint's reuse detection rests on them.
  */
 import type { Kysely } from 'kysely'
@@ -38,6 +39,12 @@ import {
   revokeRefreshFamily,
   rotateRefreshToken,
 } from '../../src/storage/refresh-tokens.js'
+import { claimRequestObject } from '../../src/storage/request-objects.js'
+import {
+  insertSigningKey,
+  listPublishedSigningKeys,
+  retireSigningKeys,
+} from '../../src/storage/signing-keys.js'
 import { inTransaction } from '../../src/storage/transaction.js'
 import { findUser } from '../../src/storage/users.js'
 import { DATABASES, freshStorage } from '../support.js'
@@ -220,6 +227,34 @@ describe.each(DATABASES)('storage repositories on %s (D43)', (kind) => {
     // Listing a jti twice (two revocations at once) is harmless.
     await Promise.all([denyJti(db, 'j4', NOW + 10), denyJti(db, 'j4', NOW + 10)])
     expect(await isJtiDenied(db, 'j4')).toBe(true)
+  })
+
+  it('signing keys: published newest first, retired until their end, then deleted', async () => {
+    const key = { alg: 'ES256', private_jwk: '{}', public_jwk: '{}', retired_at: null }
+    await insertSigningKey(db, { ...key, kid: 'k1', created_at: NOW, expires_at: null })
+    await inTransaction(db, async (trx) => {
+      await retireSigningKeys(trx, NOW + 10, 100)
+      await insertSigningKey(trx, { ...key, kid: 'k2', created_at: NOW + 10, expires_at: null })
+    })
+    const published = await listPublishedSigningKeys(db, NOW + 10)
+    expect(published.map((row) => [row.kid, row.retired_at, row.expires_at])).toEqual([
+      ['k2', null, null],
+      ['k1', NOW + 10, NOW + 110],
+    ])
+    expect((await listPublishedSigningKeys(db, NOW + 110)).map((row) => row.kid)).toEqual(['k2'])
+    await retireSigningKeys(db, NOW + 200, 100)
+    const remaining = await db.selectFrom('kb_signing_keys').select('kid').execute()
+    expect(remaining.map((row) => row.kid)).toEqual(['k2'])
+  })
+
+  it('request objects: used once until they expire, then free again', async () => {
+    const claims = await Promise.all([
+      claimRequestObject(db, 'o1', NOW + 60, NOW),
+      claimRequestObject(db, 'o1', NOW + 60, NOW),
+    ])
+    expect(claims.filter(Boolean)).toHaveLength(1)
+    expect(await claimRequestObject(db, 'o1', NOW + 120, NOW + 59)).toBe(false)
+    expect(await claimRequestObject(db, 'o1', NOW + 120, NOW + 61)).toBe(true)
   })
 
   it('users: found by username', async () => {

@@ -25,9 +25,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { openDatabase } from '@keybound/authorization-server'
+import { openDatabase, type SigningKey } from '@keybound/authorization-server'
+import { jwtVerify } from 'jose'
+import { verifyAccessTokenJwt } from '../../../packages/authorization-server/dist/jwt/verify-access-token.js'
 import { b64u, freePort } from '../lib/http-fixtures.js'
-import { evaluateTargets, loadRows, type CaseResult, type Suite } from '../lib/suite.js'
+import {
+  evaluateTargets,
+  loadRows,
+  throughputCase,
+  type CaseResult,
+  type Suite,
+  type SuiteContext,
+} from '../lib/suite.js'
 
 const THIS_FILE = fileURLToPath(import.meta.url)
 const KEYBOUND_BIN = fileURLToPath(
@@ -758,6 +767,102 @@ async function runOidcProviderChild(port: number): Promise<void> {
   })
   provider.listen(port, '127.0.0.1')
   process.on('disconnect', () => process.exit(0))
+}
+
+// The access-token verifier of the authorization server (introspection, revocation, token
+// exchange) against `jose`'s jwtVerify on the same tokens, in this process. The verifier is not
+// a public export, so it is read from the package's build output (the binary above is too).
+const PRIVATE_VERIFIER = 'keybound verifyAccessTokenJwt'
+const JOSE_VERIFY = 'jose jwtVerify'
+const VERIFY_ISSUER = 'https://as.bench.test'
+const VERIFY_TOKENS = 256
+
+/** A signing key of the AS's shape and `count` RFC 9068 tokens it signed, as signJwt writes them. */
+function accessTokens(alg: 'ES256' | 'EdDSA', count: number) {
+  const pair =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('ed25519')
+  const key: SigningKey = {
+    kid: `bench-${alg}`,
+    alg,
+    privateKey: pair.privateKey,
+    hsmLabel: undefined,
+    publicJwk: pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>,
+  }
+  const header = b64u(Buffer.from(JSON.stringify({ alg, typ: 'at+jwt', kid: key.kid })))
+  const iat = Math.floor(Date.now() / 1000)
+  const tokens = Array.from({ length: count }, () => {
+    const claims = {
+      iss: VERIFY_ISSUER,
+      sub: 'bench-client',
+      aud: AUDIENCE,
+      client_id: 'bench-client',
+      iat,
+      exp: iat + 3600,
+      jti: b64u(randomBytes(16)),
+      scope: 'read',
+      cnf: { jkt: b64u(randomBytes(32)) },
+    }
+    const input = `${header}.${b64u(Buffer.from(JSON.stringify(claims)))}`
+    const signature =
+      alg === 'ES256'
+        ? sign('sha256', Buffer.from(input), { key: pair.privateKey, dsaEncoding: 'ieee-p1363' })
+        : sign(null, Buffer.from(input), pair.privateKey)
+    return `${input}.${b64u(signature)}`
+  })
+  return { key, publicKey: pair.publicKey, tokens }
+}
+
+async function verifierCase(context: SuiteContext, alg: 'ES256' | 'EdDSA'): Promise<CaseResult> {
+  const { key, publicKey, tokens } = accessTokens(alg, VERIFY_TOKENS)
+  const keys = [key]
+  // jose gets the same cached public key, looked up by kid, and the same checks: typ, alg,
+  // issuer, expiry (no clock tolerance, as the AS allows none for its own tokens).
+  const joseKey = (header: { kid?: string }) => {
+    if (header.kid !== key.kid) throw new Error('unknown kid')
+    return publicKey
+  }
+  const joseOptions = { issuer: VERIFY_ISSUER, typ: 'at+jwt', algorithms: [alg] }
+  let next = 0
+  const pick = () => tokens[next++ % tokens.length]!
+  for (const token of tokens) {
+    const now = Math.floor(Date.now() / 1000)
+    if (verifyAccessTokenJwt(token, { keys, issuer: VERIFY_ISSUER, now }) === undefined)
+      throw new Error('the private verifier refused a bench token')
+    await jwtVerify(token, joseKey, joseOptions)
+  }
+  return throughputCase(
+    context,
+    `${alg} access token (RFC 9068) verified`,
+    JOSE_VERIFY,
+    [
+      {
+        name: PRIVATE_VERIFIER,
+        op: () =>
+          verifyAccessTokenJwt(pick(), {
+            keys,
+            issuer: VERIFY_ISSUER,
+            now: Math.floor(Date.now() / 1000),
+          }),
+      },
+      { name: JOSE_VERIFY, op: () => jwtVerify(pick(), joseKey, joseOptions) },
+    ],
+    // ADR 0044: the private verifier stays only while it is at least as fast as jose.
+    [{ contender: PRIVATE_VERIFIER, baseline: JOSE_VERIFY, min: 1.0 }],
+  )
+}
+
+/**
+ * `as-jwt-verify`: the authorization server's own access-token verifier next to `jose`'s
+ * `jwtVerify`, ES256 and EdDSA, same tokens, one core. The measurement behind ADR 0044.
+ */
+export const asJwtVerify: Suite = {
+  name: 'as-jwt-verify',
+  description: `the AS's access-token verifier vs jose jwtVerify, same ${VERIFY_TOKENS} tokens, ES256 and EdDSA`,
+  async run(context) {
+    return [await verifierCase(context, 'ES256'), await verifierCase(context, 'EdDSA')]
+  },
 }
 
 if (process.env.KB_AS_BENCH_CHILD === 'oidc-provider') {

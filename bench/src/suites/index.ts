@@ -3,7 +3,7 @@
  * suite in its own file), export a `Suite` from it and list it here.
  */
 import type { Suite } from '../lib/suite.js'
-import { asToken } from './as-token.js'
+import { asJwtVerify, asToken } from './as-token.js'
 import { clientProof } from './client-proof.js'
 import { coreCreate } from './core-create.js'
 import { coreVerify } from './core-verify.js'
@@ -22,5 +22,6 @@ export const suites: readonly Suite[] = [
   gateway,
   edge,
   asToken,
+  asJwtVerify,
   pkcs11,
 ]

@@ -16,6 +16,7 @@ import { epochSeconds, hashHandle } from './lib/crypto.js'
 import { grantScope, type Parameters } from './lib/form.js'
 import { REQUEST_OBJECT_ALGORITHMS } from './jws-algorithms.js'
 import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from './profiles/fapi2.js'
+import { claimRequestObject as claimRequestObjectRow } from './storage/request-objects.js'
 import { OAuthError } from './wire.js'
 
 /** A validated authorization request. */
@@ -158,17 +159,7 @@ async function claimRequestObject(
   )
   const now = epochSeconds(ctx.now())
   // An entry that has expired (the sweep has not removed it yet) no longer blocks the jti.
-  const claimed = await ctx.db
-    .insertInto('kb_request_objects')
-    .values({ id_hash: idHash, expires_at: expiresAt })
-    .onConflict((conflict) =>
-      conflict
-        .column('id_hash')
-        .doUpdateSet({ expires_at: expiresAt })
-        .where('kb_request_objects.expires_at', '<', now),
-    )
-    .executeTakeFirst()
-  if (claimed.numInsertedOrUpdatedRows !== 1n)
+  if (!(await claimRequestObjectRow(ctx.db, idHash, expiresAt, now)))
     throw new OAuthError('invalid_request_object', 'request object was already used (same "jti")')
 }
 

@@ -16,7 +16,7 @@ import { epochSeconds, equalsConstantTime, hashHandle } from './lib/crypto.js'
 import type { Parameters } from './lib/form.js'
 import { CLIENT_ASSERTION_ALGORITHMS } from './jws-algorithms.js'
 import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from './profiles/fapi2.js'
-import type { BudgetedEndpoint } from './rate-limits.js'
+import type { BudgetedEndpoint } from './rate-limits/request-limits.js'
 import { OAuthError } from './wire.js'
 
 /**

@@ -20,6 +20,12 @@ import type { SigningAlgorithm } from './config.js'
 import type { HsmKeyring, HsmSigner } from './hsm-keys.js'
 import { epochSeconds, randomHandle } from './lib/crypto.js'
 import type { Database } from './storage/database.js'
+import {
+  insertSigningKey,
+  listPublishedSigningKeys,
+  retireSigningKeys,
+} from './storage/signing-keys.js'
+import { inTransaction } from './storage/transaction.js'
 import { OAuthError } from './wire.js'
 
 /**
@@ -107,18 +113,15 @@ async function insertKey(
   const kid = randomHandle(12)
   const material = await createKeyMaterial(alg, kid, hsm)
   const publicJwk = { ...material.publicJwk, kid, alg, use: 'sig' }
-  await db
-    .insertInto('kb_signing_keys')
-    .values({
-      kid,
-      alg,
-      private_jwk: JSON.stringify(material.privateJwk),
-      public_jwk: JSON.stringify(publicJwk),
-      created_at: now,
-      retired_at: null,
-      expires_at: null,
-    })
-    .execute()
+  await insertSigningKey(db, {
+    kid,
+    alg,
+    private_jwk: JSON.stringify(material.privateJwk),
+    public_jwk: JSON.stringify(publicJwk),
+    created_at: now,
+    retired_at: null,
+    expires_at: null,
+  })
 }
 
 /**
@@ -141,14 +144,7 @@ export async function loadSigningKeys(
   hsm?: HsmKeyring,
 ): Promise<KeySet> {
   const now = epochSeconds(nowMs)
-  const read = () =>
-    db
-      .selectFrom('kb_signing_keys')
-      .selectAll()
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .orderBy('created_at', 'desc')
-      .orderBy('kid')
-      .execute()
+  const read = () => listPublishedSigningKeys(db, now)
   const usable = (row: { retired_at: number | null; alg: string; private_jwk: string }) =>
     row.retired_at === null &&
     row.alg === alg &&
@@ -186,13 +182,8 @@ export async function rotateSigningKeys(
   options: { alg: SigningAlgorithm; retireAfter: number; nowMs?: number; hsm?: HsmKeyring },
 ): Promise<void> {
   const now = epochSeconds(options.nowMs ?? Date.now())
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('kb_signing_keys').where('expires_at', '<=', now).execute()
-    await trx
-      .updateTable('kb_signing_keys')
-      .set({ retired_at: now, expires_at: now + options.retireAfter })
-      .where('retired_at', 'is', null)
-      .execute()
+  await inTransaction(db, async (trx) => {
+    await retireSigningKeys(trx, now, options.retireAfter)
     await insertKey(trx, options.alg, now, options.hsm)
   })
 }

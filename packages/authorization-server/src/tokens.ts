@@ -6,14 +6,28 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6
  * @packageDocumentation
  */
-import { createPublicKey, verify, constants, type KeyObject } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Client } from './clients.js'
 import type { ResourceConfig } from './config.js'
 import type { ServerContext } from './context.js'
 import { epochSeconds, hashHandle, randomHandle } from './lib/crypto.js'
-import { signJwt, type SigningKey } from './signing-keys.js'
+import { verifyAccessTokenJwt } from './jwt/verify-access-token.js'
+import { signJwt } from './signing-keys.js'
+import {
+  findAccessTokenByHash,
+  insertAccessToken,
+  isJtiDenied,
+  revokeAccessTokensOf,
+} from './storage/access-tokens.js'
 import type { Database, RefreshTokensTable } from './storage/database.js'
+import { lockLiveGrant as lockGrantRow, markGrantRevoked } from './storage/grants.js'
+import {
+  findRefreshTokenByHash,
+  insertRefreshTokenRow,
+  listFamiliesOfGrant,
+  revokeRefreshFamily,
+} from './storage/refresh-tokens.js'
+import { inTransaction } from './storage/transaction.js'
 
 /** What an access token is about. */
 export interface AccessTokenClaims {
@@ -71,24 +85,21 @@ export async function issueAccessToken(
     claims.client.access_token_format ??
     config.accessTokens.format
   const record = (token: string) =>
-    db
-      .insertInto('kb_access_tokens')
-      .values({
-        token_hash: hashHandle(token),
-        jti,
-        family_id: claims.familyId ?? null,
-        grant_id: claims.grantId ?? null,
-        format,
-        client_id: claims.client.client_id,
-        subject: claims.subject,
-        scope: claims.scope,
-        audience,
-        jkt: claims.jkt ?? null,
-        issued_at: iat,
-        expires_at: iat + lifetime,
-        revoked_at: null,
-      })
-      .execute()
+    insertAccessToken(db, {
+      token_hash: hashHandle(token),
+      jti,
+      family_id: claims.familyId ?? null,
+      grant_id: claims.grantId ?? null,
+      format,
+      client_id: claims.client.client_id,
+      subject: claims.subject,
+      scope: claims.scope,
+      audience,
+      jkt: claims.jkt ?? null,
+      issued_at: iat,
+      expires_at: iat + lifetime,
+      revoked_at: null,
+    })
   if (format === 'opaque') {
     const token = `${OPAQUE_PREFIX}${randomHandle()}`
     await record(token)
@@ -133,81 +144,27 @@ export interface NewRefreshToken {
  */
 export async function insertRefreshToken(
   ctx: ServerContext,
-  trx: Transaction<Database> | Kysely<Database>,
+  trx: Kysely<Database>,
   token: NewRefreshToken,
 ): Promise<string> {
   const now = epochSeconds(ctx.now())
   const value = `${REFRESH_PREFIX}${randomHandle()}`
-  await trx
-    .insertInto('kb_refresh_tokens')
-    .values({
-      token_hash: hashHandle(value),
-      family_id: token.familyId,
-      grant_id: token.grantId,
-      client_id: token.client.client_id,
-      subject: token.subject,
-      scope: token.scope,
-      resource: token.resource,
-      jkt: token.jkt,
-      created_at: now,
-      expires_at: Math.min(now + ctx.config.refreshTokens.lifetime, token.familyExpiresAt),
-      family_expires_at: token.familyExpiresAt,
-      rotated_at: null,
-      revoked_at: null,
-    })
-    .execute()
+  await insertRefreshTokenRow(trx, {
+    token_hash: hashHandle(value),
+    family_id: token.familyId,
+    grant_id: token.grantId,
+    client_id: token.client.client_id,
+    subject: token.subject,
+    scope: token.scope,
+    resource: token.resource,
+    jkt: token.jkt,
+    created_at: now,
+    expires_at: Math.min(now + ctx.config.refreshTokens.lifetime, token.familyExpiresAt),
+    family_expires_at: token.familyExpiresAt,
+    rotated_at: null,
+    revoked_at: null,
+  })
   return value
-}
-
-/**
- * Puts a JWT access token's `jti` on the deny list until the token expires, so introspection
- * answers `active: false` for it (RFC 7009 §2.1). Listing it twice is harmless.
- * @example
- * ```ts
- * await denyJti(ctx.db, info.jti, info.exp)
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
- */
-export async function denyJti(
-  db: Kysely<Database> | Transaction<Database>,
-  jti: string,
-  expiresAt: number,
-): Promise<void> {
-  await db
-    .insertInto('kb_revoked_jtis')
-    .values({ jti, expires_at: expiresAt })
-    .onConflict((conflict) => conflict.column('jti').doNothing())
-    .execute()
-}
-
-// Revokes the stored access tokens of a family or a grant: opaque ones by their row, JWTs by
-// deny-listing their jti until they expire (a JWT itself cannot be recalled).
-async function revokeAccessTokens(
-  db: Kysely<Database> | Transaction<Database>,
-  by: 'family_id' | 'grant_id',
-  id: string,
-  now: number,
-): Promise<void> {
-  await db
-    .insertInto('kb_revoked_jtis')
-    .columns(['jti', 'expires_at'])
-    .expression((eb) =>
-      eb
-        .selectFrom('kb_access_tokens')
-        .select(['jti', 'expires_at'])
-        .where(by, '=', id)
-        .where('format', '=', 'jwt')
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now),
-    )
-    .onConflict((conflict) => conflict.column('jti').doNothing())
-    .execute()
-  await db
-    .updateTable('kb_access_tokens')
-    .set({ revoked_at: now })
-    .where(by, '=', id)
-    .where('revoked_at', 'is', null)
-    .execute()
 }
 
 /**
@@ -221,17 +178,12 @@ async function revokeAccessTokens(
  */
 export async function revokeFamily(
   ctx: ServerContext,
-  db: Kysely<Database> | Transaction<Database>,
+  db: Kysely<Database>,
   familyId: string,
 ): Promise<void> {
   const now = epochSeconds(ctx.now())
-  await db
-    .updateTable('kb_refresh_tokens')
-    .set({ revoked_at: now })
-    .where('family_id', '=', familyId)
-    .where('revoked_at', 'is', null)
-    .execute()
-  await revokeAccessTokens(db, 'family_id', familyId, now)
+  await revokeRefreshFamily(db, familyId, now)
+  await revokeAccessTokensOf(db, 'family_id', familyId, now)
 }
 
 /**
@@ -250,21 +202,12 @@ export async function revokeGrant(
   db: Kysely<Database>,
   grantId: string,
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     const now = epochSeconds(ctx.now())
-    await trx
-      .updateTable('kb_grants')
-      .set({ revoked_at: now })
-      .where('grant_id', '=', grantId)
-      .execute()
-    const families = await trx
-      .selectFrom('kb_refresh_tokens')
-      .select('family_id')
-      .distinct()
-      .where('grant_id', '=', grantId)
-      .execute()
-    for (const { family_id } of families) await revokeFamily(ctx, trx, family_id)
-    await revokeAccessTokens(trx, 'grant_id', grantId, now)
+    await markGrantRevoked(trx, grantId, now)
+    for (const familyId of await listFamiliesOfGrant(trx, grantId))
+      await revokeFamily(ctx, trx, familyId)
+    await revokeAccessTokensOf(trx, 'grant_id', grantId, now)
   })
 }
 
@@ -281,16 +224,10 @@ export async function revokeGrant(
  */
 export async function lockLiveGrant(
   ctx: ServerContext,
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   grantId: string,
 ): Promise<boolean> {
-  const query = trx
-    .selectFrom('kb_grants')
-    .select('grant_id')
-    .where('grant_id', '=', grantId)
-    .where('revoked_at', 'is', null)
-  const live = await (ctx.dialect === 'postgres' ? query.forShare() : query).executeTakeFirst()
-  return live !== undefined
+  return lockGrantRow(trx, ctx.dialect, grantId)
 }
 
 /**
@@ -306,11 +243,7 @@ export async function findRefreshToken(
   token: string,
 ): Promise<RefreshTokensTable | undefined> {
   if (!token.startsWith(REFRESH_PREFIX)) return undefined
-  return db
-    .selectFrom('kb_refresh_tokens')
-    .selectAll()
-    .where('token_hash', '=', hashHandle(token))
-    .executeTakeFirst()
+  return findRefreshTokenByHash(db, hashHandle(token))
 }
 
 /** What introspection knows about a token (RFC 7662 §2.2 members). */
@@ -327,70 +260,18 @@ export interface TokenInfo {
   familyId?: string
 }
 
-const publicKeys = new WeakMap<SigningKey, KeyObject>()
-
-function verifySignature(key: SigningKey, data: Buffer, signature: Buffer): boolean {
-  let publicKey = publicKeys.get(key)
-  if (publicKey === undefined)
-    publicKeys.set(key, (publicKey = createPublicKey({ key: key.publicJwk, format: 'jwk' })))
-  switch (key.alg) {
-    case 'ES256':
-      return verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-    case 'ES384':
-      return verify('sha384', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-    case 'EdDSA':
-      return verify(null, data, publicKey, signature)
-    case 'PS256':
-      return verify(
-        'sha256',
-        data,
-        { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
-        signature,
-      )
-    case 'RS256':
-      return verify('sha256', data, publicKey, signature)
-  }
-}
-
-function parseJson(segment: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
 async function inspectJwt(
   ctx: ServerContext,
   token: string,
   now: number,
 ): Promise<TokenInfo | undefined> {
-  const [header, payload, signature] = token.split('.') as [string, string, string]
-  const head = parseJson(header)
-  const key = ctx.keys().published.find((candidate) => candidate.kid === head?.kid)
-  if (head === undefined || key === undefined || head.alg !== key.alg || head.typ !== 'at+jwt')
-    return undefined
-  if (
-    !verifySignature(key, Buffer.from(`${header}.${payload}`), Buffer.from(signature, 'base64url'))
-  )
-    return undefined
-  const claims = parseJson(payload)
-  if (
-    claims === undefined ||
-    claims.iss !== ctx.urls().issuer ||
-    typeof claims.exp !== 'number' ||
-    claims.exp <= now
-  )
-    return undefined
-  const revoked = await ctx.db
-    .selectFrom('kb_revoked_jtis')
-    .select('jti')
-    .where('jti', '=', String(claims.jti))
-    .executeTakeFirst()
-  if (revoked !== undefined) return undefined
+  const claims = verifyAccessTokenJwt(token, {
+    keys: ctx.keys().published,
+    issuer: ctx.urls().issuer,
+    now,
+  })
+  if (claims === undefined) return undefined
+  if (await isJtiDenied(ctx.db, String(claims.jti))) return undefined
   const cnf = claims.cnf as { jkt?: string } | undefined
   return {
     kind: 'access_token',
@@ -423,11 +304,7 @@ export async function inspectToken(
   if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token))
     return inspectJwt(ctx, token, now)
   if (token.startsWith(OPAQUE_PREFIX)) {
-    const row = await ctx.db
-      .selectFrom('kb_access_tokens')
-      .selectAll()
-      .where('token_hash', '=', hashHandle(token))
-      .executeTakeFirst()
+    const row = await findAccessTokenByHash(ctx.db, hashHandle(token))
     if (row === undefined || row.revoked_at !== null || row.expires_at <= now) return undefined
     return {
       kind: 'access_token',

@@ -10,6 +10,7 @@
  */
 import { DPoPError, NonceRequired, ReplayStoreUnavailable } from '@keybound/core'
 import type { FastifyReply } from 'fastify'
+import { errorPage } from './views/error-page.js'
 
 /** Error codes this server answers with (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 9449 §5, §8). */
 export type OAuthErrorCode =
@@ -283,9 +284,10 @@ export function redirectError(
 export function showError(reply: FastifyReply, error: OAuthError): FastifyReply {
   setNoStore(reply)
   if (error.retryAfter !== undefined) reply.header('Retry-After', String(error.retryAfter))
-  const body = `<!doctype html><meta charset="utf-8"><title>Authorization error</title>
-<h1>Authorization error</h1><p><code>${escapeHtml(error.error)}</code>: ${escapeHtml(error.message)}</p>`
-  return reply.code(error.status).type('text/html; charset=utf-8').send(body)
+  return reply
+    .code(error.status)
+    .type('text/html; charset=utf-8')
+    .send(errorPage(error.error, error.message))
 }
 
 /**
@@ -299,18 +301,6 @@ export function showError(reply: FastifyReply, error: OAuthError): FastifyReply 
 export function setNoStore(reply: FastifyReply): void {
   reply.header('Cache-Control', 'no-store')
   reply.header('Pragma', 'no-cache')
-}
-
-/**
- * Escapes text for HTML element content and attribute values.
- * @example
- * ```ts
- * escapeHtml('<b>') // '&#60;b&#62;'
- * ```
- * @see https://html.spec.whatwg.org/multipage/syntax.html#escapingString
- */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
 /** What the central error handler needs. */

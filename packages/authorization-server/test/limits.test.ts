@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, resolveConfig } from '../src/index.js'
-import { FixedWindowLimiter } from '../src/lib/rate-limit.js'
+import { FixedWindowLimiter } from '../src/rate-limits/fixed-window.js'
 import { recordReliability } from '../../../scripts/record-reliability.js'
 import { oversizedHeader, slowloris } from '../../../scripts/abusive-clients.js'
 import {

@@ -19,6 +19,7 @@ import { epochSeconds, randomHandle } from '../lib/crypto.js'
 import { requireParameter, splitScope, type Parameters } from '../lib/form.js'
 import { findResource } from '../resources.js'
 import { signJwt } from '../signing-keys.js'
+import { isJtiDenied } from '../storage/access-tokens.js'
 import type { DelegationRule } from '../token-exchange-config.js'
 import { inspectToken } from '../tokens.js'
 import { OAuthError } from '../wire.js'
@@ -95,21 +96,12 @@ function remember(ctx: ServerContext, token: string, presented: PresentedToken):
   map.set(token, presented)
 }
 
-async function isRevokedJti(ctx: ServerContext, jti: string): Promise<boolean> {
-  const row = await ctx.db
-    .selectFrom('kb_revoked_jtis')
-    .select('jti')
-    .where('jti', '=', jti)
-    .executeTakeFirst()
-  return row !== undefined
-}
-
 // A remembered token still needs to be unexpired and not revoked; otherwise it is forgotten.
 async function recall(ctx: ServerContext, token: string): Promise<PresentedToken | undefined> {
   const map = rememberedFor(ctx)
   const known = map.get(token)
   if (known === undefined) return undefined
-  if (known.exp <= epochSeconds(ctx.now()) || (await isRevokedJti(ctx, known.jti!))) {
+  if (known.exp <= epochSeconds(ctx.now()) || (await isJtiDenied(ctx.db, known.jti!))) {
     map.delete(token)
     return undefined
   }

@@ -4,7 +4,9 @@
  * parameter; it carries the PKCE challenge and the `dpop_jkt` binding to the token endpoint.
  *
  * A login interaction is a row bound to the browser by a cookie (so a form cannot be posted
- * from another browser) and used once.
+ * from another browser) and used once. Each handler reads as its steps: parse, check the
+ * client, find the session, sign in, consent, issue the code, redirect. The rows live in
+ * storage/, the pages in views/, the cookie in lib/browser-cookie.ts.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
  * @see https://www.rfc-editor.org/rfc/rfc9207#section-2
@@ -19,90 +21,65 @@ import {
 } from '../authorization-request.js'
 import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
+import { ensureBrowserId, readBrowserId } from '../lib/browser-cookie.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters, splitScope, type Parameters } from '../lib/form.js'
 import { checkPassword, scryptCost, storeUpgradedHash } from '../passwords.js'
-import type { AuthorizationRequestsTable } from '../storage/database.js'
-import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
-import { consentPage, formPagePolicy, loginPage } from '../views/page.js'
 import { codeLifetime, isFapi2 } from '../profiles/fapi2.js'
+import { insertCode } from '../storage/codes.js'
+import type { AuthorizationRequestsTable } from '../storage/database.js'
+import { insertGrant, listLiveGrantScopes } from '../storage/grants.js'
+import {
+  claimInteraction,
+  closeInteraction,
+  findInteraction,
+  saveInteraction,
+  setInteractionSubject,
+} from '../storage/interactions.js'
+import { takePushedRequest as takePushedRow } from '../storage/pushed-requests.js'
+import { inTransaction } from '../storage/transaction.js'
+import { findUser } from '../storage/users.js'
+import { sendConsentPage, sendLoginPage } from '../views/send-page.js'
+import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
 import { REQUEST_URI_PREFIX } from './par.js'
 import { isAllowedRegisteredRedirect } from './register.js'
 
-const BROWSER_COOKIE = 'kb_browser'
 const INTERACTION_LIFETIME = 600
-
-function readCookie(request: FastifyRequest, name: string): string | undefined {
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const [key, ...value] = part.trim().split('=')
-    if (key === name) return value.join('=')
-  }
-  return undefined
-}
-
-function browserId(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): string {
-  const existing = readCookie(request, BROWSER_COOKIE)
-  if (existing !== undefined && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing
-  const id = randomHandle()
-  const issuer = new URL(ctx.urls().issuer)
-  const secure = issuer.protocol === 'https:' ? '; Secure' : ''
-  reply.header(
-    'Set-Cookie',
-    `${BROWSER_COOKIE}=${id}; Path=${issuer.pathname.replace(/\/?$/, '/')}; HttpOnly; SameSite=Lax${secure}`,
-  )
-  return id
-}
 
 function clientLabel(client: Client): string {
   return client.client_name ?? client.client_id
 }
 
-function renderLogin(
+function showLogin(
   ctx: ServerContext,
   reply: FastifyReply,
-  client: Client,
-  interaction: string,
-  redirectUri: string,
+  found: { client: Client; interaction: string; redirectUri: string },
   error?: string,
 ): FastifyReply {
-  setNoStore(reply)
-  reply
-    .header('X-Frame-Options', 'DENY')
-    .header('Content-Security-Policy', formPagePolicy(redirectUri))
-  return reply
-    .code(error === undefined ? 200 : 401)
-    .type('text/html; charset=utf-8')
-    .send(
-      loginPage({
-        clientName: clientLabel(client),
-        issuer: ctx.urls().issuer,
-        action: ctx.urls().login,
-        interaction,
-        ...(error === undefined ? {} : { error }),
-      }),
-    )
+  return sendLoginPage(
+    reply,
+    {
+      clientName: clientLabel(found.client),
+      issuer: ctx.urls().issuer,
+      action: ctx.urls().login,
+      interaction: found.interaction,
+      ...(error === undefined ? {} : { error }),
+    },
+    found.redirectUri,
+  )
 }
 
-function renderConsent(
-  ctx: ServerContext,
-  reply: FastifyReply,
-  client: Client,
-  interaction: string,
-  scope: string,
-  redirectUri: string,
-): FastifyReply {
-  setNoStore(reply)
-  reply
-    .header('X-Frame-Options', 'DENY')
-    .header('Content-Security-Policy', formPagePolicy(redirectUri))
-  return reply.type('text/html; charset=utf-8').send(
-    consentPage({
-      clientName: clientLabel(client),
+function showConsent(ctx: ServerContext, reply: FastifyReply, found: Interaction): FastifyReply {
+  return sendConsentPage(
+    reply,
+    {
+      clientName: clientLabel(found.client),
       issuer: ctx.urls().issuer,
       action: ctx.urls().consent,
-      interaction,
-      scopes: splitScope(scope),
-    }),
+      interaction: found.interaction,
+      scopes: splitScope(found.parameters.scope),
+    },
+    found.parameters.redirect_uri,
   )
 }
 
@@ -111,30 +88,19 @@ async function takePushedRequest(
   client: Client,
   requestUri: string,
 ): Promise<AuthorizationParameters> {
-  const now = epochSeconds(ctx.now())
-  const hash = hashHandle(requestUri)
   // One-time use (RFC 9126 §7.3): the row is claimed by a compare-and-set.
-  const claimed = await ctx.db
-    .updateTable('kb_authorization_requests')
-    .set({ used_at: now })
-    .where('request_hash', '=', hash)
-    .where('kind', '=', 'par')
-    .where('client_id', '=', client.client_id)
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
-    .executeTakeFirst()
-  if (!requestUri.startsWith(REQUEST_URI_PREFIX) || claimed.numUpdatedRows !== 1n) {
+  const parameters = await takePushedRow(ctx.db, {
+    requestHash: hashHandle(requestUri),
+    clientId: client.client_id,
+    now: epochSeconds(ctx.now()),
+  })
+  if (!requestUri.startsWith(REQUEST_URI_PREFIX) || parameters === undefined) {
     throw new OAuthError(
       'invalid_request_uri',
       '"request_uri" is unknown, expired, used or issued to another client',
     )
   }
-  const row = await ctx.db
-    .selectFrom('kb_authorization_requests')
-    .select('parameters')
-    .where('request_hash', '=', hash)
-    .executeTakeFirstOrThrow()
-  return JSON.parse(row.parameters) as AuthorizationParameters
+  return JSON.parse(parameters) as AuthorizationParameters
 }
 
 /** A request that failed after its client and redirect URI were found consistent. */
@@ -196,6 +162,47 @@ function mayRedirectError(ctx: ServerContext, client: Client, failure: RequestFa
   return isAllowedRegisteredRedirect(ctx.config, failure.redirectUri)
 }
 
+async function findRequestClient(ctx: ServerContext, params: Parameters): Promise<Client> {
+  const client =
+    params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)
+  if (client === undefined)
+    throw new OAuthError('invalid_request', '"client_id" is missing or unknown')
+  return client
+}
+
+function answerRequestFailure(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  client: Client,
+  failed: RequestFailure,
+): FastifyReply {
+  const failure = logged(ctx, failed.failure)
+  if (!mayRedirectError(ctx, client, failed)) return showError(reply, failure)
+  return redirectError(reply, failed.redirectUri, failure, {
+    state: failed.state,
+    issuer: issuerParameter(ctx),
+  })
+}
+
+// Stores the sign-in row, bound to this browser's cookie; returns the interaction handle.
+async function startInteraction(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  client: Client,
+  authorization: AuthorizationParameters,
+): Promise<string> {
+  const interaction = randomHandle()
+  await saveInteraction(ctx.db, {
+    requestHash: hashHandle(interaction),
+    clientId: client.client_id,
+    parameters: JSON.stringify(authorization),
+    browserHash: hashHandle(ensureBrowserId(request, reply, ctx.urls().issuer)),
+    expiresAt: epochSeconds(ctx.now()) + INTERACTION_LIFETIME,
+  })
+  return interaction
+}
+
 /**
  * Handles `GET /authorize`: validates the request (or takes the pushed one) and shows the login
  * page. Unknown clients, unregistered redirect URIs and untrusted redirect URIs of registered
@@ -215,35 +222,12 @@ export async function handleAuthorize(
     // Each request can store a sign-in row: an address gets rateLimits.authorize of them.
     ctx.endpointLimits.checkAuthorize(request.ip)
     const params = readParameters(request.query, 'query')
-    const client =
-      params.client_id === undefined ? undefined : await ctx.clients.find(params.client_id)
-    if (client === undefined)
-      throw new OAuthError('invalid_request', '"client_id" is missing or unknown')
+    const client = await findRequestClient(ctx, params)
     const resolved = await resolveRequest(ctx, client, params)
-    if ('failure' in resolved) {
-      const failure = logged(ctx, resolved.failure)
-      if (!mayRedirectError(ctx, client, resolved)) return showError(reply, failure)
-      return redirectError(reply, resolved.redirectUri, failure, {
-        state: resolved.state,
-        issuer: issuerParameter(ctx),
-      })
-    }
+    if ('failure' in resolved) return answerRequestFailure(ctx, reply, client, resolved)
     const authorization = resolved.parameters
-    const interaction = randomHandle()
-    await ctx.db
-      .insertInto('kb_authorization_requests')
-      .values({
-        request_hash: hashHandle(interaction),
-        kind: 'interaction',
-        client_id: client.client_id,
-        parameters: JSON.stringify(authorization),
-        browser_hash: hashHandle(browserId(ctx, request, reply)),
-        subject: null,
-        expires_at: epochSeconds(ctx.now()) + INTERACTION_LIFETIME,
-        used_at: null,
-      })
-      .execute()
-    return renderLogin(ctx, reply, client, interaction, authorization.redirect_uri)
+    const interaction = await startInteraction(ctx, request, reply, client, authorization)
+    return showLogin(ctx, reply, { client, interaction, redirectUri: authorization.redirect_uri })
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }
@@ -267,6 +251,7 @@ interface Interaction {
   client: Client
   parameters: AuthorizationParameters
   interaction: string
+  redirectUri: string
 }
 
 async function loadInteraction(
@@ -276,17 +261,11 @@ async function loadInteraction(
 ): Promise<Interaction> {
   const interaction = params.interaction
   const row =
-    interaction === undefined
-      ? undefined
-      : await ctx.db
-          .selectFrom('kb_authorization_requests')
-          .selectAll()
-          .where('request_hash', '=', hashHandle(interaction))
-          .executeTakeFirst()
-  const browser = readCookie(request, BROWSER_COOKIE)
+    interaction === undefined ? undefined : await findInteraction(ctx.db, hashHandle(interaction))
+  const browser = readBrowserId(request)
   if (
+    interaction === undefined ||
     row === undefined ||
-    row.kind !== 'interaction' ||
     row.used_at !== null ||
     row.expires_at <= epochSeconds(ctx.now()) ||
     browser === undefined ||
@@ -300,12 +279,8 @@ async function loadInteraction(
   const client = await ctx.clients.find(row.client_id)
   if (client === undefined)
     throw new OAuthError('invalid_request', 'the client of this sign-in no longer exists')
-  return {
-    row,
-    client,
-    parameters: JSON.parse(row.parameters) as AuthorizationParameters,
-    interaction: interaction!,
-  }
+  const parameters = JSON.parse(row.parameters) as AuthorizationParameters
+  return { row, client, parameters, interaction, redirectUri: parameters.redirect_uri }
 }
 
 async function hasConsent(
@@ -315,68 +290,59 @@ async function hasConsent(
   scope: string,
 ): Promise<boolean> {
   if (client.first_party) return true
-  const grants = await ctx.db
-    .selectFrom('kb_grants')
-    .select('scope')
-    .where('client_id', '=', client.client_id)
-    .where('subject', '=', subject)
-    .where('revoked_at', 'is', null)
-    .execute()
+  const grantedScopes = await listLiveGrantScopes(ctx.db, client.client_id, subject)
   const wanted = splitScope(scope)
-  return grants.some((grant) => {
-    const granted = new Set(splitScope(grant.scope))
+  return grantedScopes.some((grantScope) => {
+    const granted = new Set(splitScope(grantScope))
     return wanted.every((token) => granted.has(token))
   })
 }
 
+// Uses the interaction up and stores the grant and the code in one transaction; returns the
+// code, or undefined when another request used the interaction first.
 async function issueCode(
   ctx: ServerContext,
-  reply: FastifyReply,
   found: Interaction,
   subject: string,
-): Promise<FastifyReply> {
+): Promise<string | undefined> {
   const { parameters, row } = found
   const now = epochSeconds(ctx.now())
   const code = randomHandle()
   const grantId = randomHandle(16)
-  const issued = await ctx.db.transaction().execute(async (trx) => {
-    const claimed = await trx
-      .updateTable('kb_authorization_requests')
-      .set({ used_at: now })
-      .where('request_hash', '=', row.request_hash)
-      .where('used_at', 'is', null)
-      .executeTakeFirst()
-    if (claimed.numUpdatedRows !== 1n) return false
-    await trx
-      .insertInto('kb_grants')
-      .values({
-        grant_id: grantId,
-        client_id: parameters.client_id,
-        subject,
-        scope: parameters.scope,
-        created_at: now,
-        revoked_at: null,
-      })
-      .execute()
-    await trx
-      .insertInto('kb_authorization_codes')
-      .values({
-        code_hash: hashHandle(code),
-        client_id: parameters.client_id,
-        grant_id: grantId,
-        subject,
-        redirect_uri: parameters.redirect_uri,
-        scope: parameters.scope,
-        code_challenge: parameters.code_challenge,
-        dpop_jkt: parameters.dpop_jkt ?? null,
-        resource: parameters.resource ?? null,
-        expires_at: now + codeLifetime(ctx.config, found.client),
-        consumed_at: null,
-      })
-      .execute()
+  const issued = await inTransaction(ctx.db, async (trx) => {
+    if (!(await claimInteraction(trx, row.request_hash, now))) return false
+    await insertGrant(trx, {
+      grant_id: grantId,
+      client_id: parameters.client_id,
+      subject,
+      scope: parameters.scope,
+      created_at: now,
+      revoked_at: null,
+    })
+    await insertCode(trx, {
+      code_hash: hashHandle(code),
+      client_id: parameters.client_id,
+      grant_id: grantId,
+      subject,
+      redirect_uri: parameters.redirect_uri,
+      scope: parameters.scope,
+      code_challenge: parameters.code_challenge,
+      dpop_jkt: parameters.dpop_jkt ?? null,
+      resource: parameters.resource ?? null,
+      expires_at: now + codeLifetime(ctx.config, found.client),
+      consumed_at: null,
+    })
     return true
   })
-  if (!issued) throw new OAuthError('invalid_request', 'this sign-in was already completed')
+  return issued ? code : undefined
+}
+
+function redirectWithCode(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  parameters: AuthorizationParameters,
+  code: string,
+): FastifyReply {
   const target = new URL(parameters.redirect_uri)
   target.searchParams.set('code', code)
   if (parameters.state !== undefined) target.searchParams.set('state', parameters.state)
@@ -386,20 +352,25 @@ async function issueCode(
   return reply.redirect(target.href, 303)
 }
 
+async function issueCodeAndRedirect(
+  ctx: ServerContext,
+  reply: FastifyReply,
+  found: Interaction,
+  subject: string,
+): Promise<FastifyReply> {
+  const code = await issueCode(ctx, found, subject)
+  if (code === undefined)
+    throw new OAuthError('invalid_request', 'this sign-in was already completed')
+  return redirectWithCode(ctx, reply, found.parameters, code)
+}
+
 // The user whose password this is, or undefined for an unknown user or a wrong password (both
 // cost one scrypt run). A hash below the current cost is replaced by a new one.
 async function signInUser(
   ctx: ServerContext,
   params: Parameters,
 ): Promise<{ subject: string } | undefined> {
-  const user =
-    params.username === undefined
-      ? undefined
-      : await ctx.db
-          .selectFrom('kb_users')
-          .selectAll()
-          .where('username', '=', params.username)
-          .executeTakeFirst()
+  const user = params.username === undefined ? undefined : await findUser(ctx.db, params.username)
   const cost = scryptCost(ctx.config.passwords.scryptLogN)
   const check = await checkPassword(params.password ?? '', user?.password_hash, cost)
   if (!check.ok || user === undefined) return undefined
@@ -410,6 +381,29 @@ async function signInUser(
       .catch((error: unknown) => ctx.log.warn({ err: error }, 'password hash upgrade failed'))
   }
   return user
+}
+
+// The subject who signed in, or undefined after a failed attempt. Counted before the password
+// is checked (and refunded on success): a limited guesser learns nothing from further tries,
+// however many it sends at once.
+async function signIn(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  params: Parameters,
+  found: Interaction,
+): Promise<string | undefined> {
+  const attempt = ctx.limits.beginLogin(params.username, request.ip)
+  const user = await signInUser(ctx, params).catch((error: unknown) => {
+    attempt.aborted()
+    throw error
+  })
+  if (user === undefined) {
+    attempt.failed()
+    ctx.log.info({ client_id: found.client.client_id }, 'sign-in failed')
+    return undefined
+  }
+  attempt.succeeded()
+  return user.subject
 }
 
 /**
@@ -431,42 +425,12 @@ export async function handleLogin(
     const found = await loadInteraction(ctx, request, params)
     if (found.row.subject !== null)
       throw new OAuthError('invalid_request', 'already signed in for this request')
-    // Counted before the password is checked (and refunded on success): a limited guesser
-    // learns nothing from further tries, however many it sends at once.
-    const attempt = ctx.limits.beginLogin(params.username, request.ip)
-    const user = await signInUser(ctx, params).catch((error: unknown) => {
-      attempt.aborted()
-      throw error
-    })
-    if (user === undefined) {
-      attempt.failed()
-      ctx.log.info({ client_id: found.client.client_id }, 'sign-in failed')
-      return renderLogin(
-        ctx,
-        reply,
-        found.client,
-        found.interaction,
-        found.parameters.redirect_uri,
-        'Invalid username or password.',
-      )
-    }
-    attempt.succeeded()
-    const subject = user.subject
+    const subject = await signIn(ctx, request, params, found)
+    if (subject === undefined) return showLogin(ctx, reply, found, 'Invalid username or password.')
     if (await hasConsent(ctx, found.client, subject, found.parameters.scope))
-      return await issueCode(ctx, reply, found, subject)
-    await ctx.db
-      .updateTable('kb_authorization_requests')
-      .set({ subject })
-      .where('request_hash', '=', found.row.request_hash)
-      .execute()
-    return renderConsent(
-      ctx,
-      reply,
-      found.client,
-      found.interaction,
-      found.parameters.scope,
-      found.parameters.redirect_uri,
-    )
+      return await issueCodeAndRedirect(ctx, reply, found, subject)
+    await setInteractionSubject(ctx.db, found.row.request_hash, subject)
+    return showConsent(ctx, reply, found)
   } catch (error) {
     return showError(reply, logged(ctx, toOAuthError(error)))
   }
@@ -490,12 +454,9 @@ export async function handleConsent(
     const params = readParameters(request.body, 'body')
     const found = await loadInteraction(ctx, request, params)
     if (found.row.subject === null) throw new OAuthError('invalid_request', 'sign in first')
-    if (params.decision === 'allow') return await issueCode(ctx, reply, found, found.row.subject)
-    await ctx.db
-      .updateTable('kb_authorization_requests')
-      .set({ used_at: epochSeconds(ctx.now()) })
-      .where('request_hash', '=', found.row.request_hash)
-      .execute()
+    if (params.decision === 'allow')
+      return await issueCodeAndRedirect(ctx, reply, found, found.row.subject)
+    await closeInteraction(ctx.db, found.row.request_hash, epochSeconds(ctx.now()))
     return redirectError(
       reply,
       found.parameters.redirect_uri,

@@ -13,7 +13,8 @@ import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
 import { hashHandle } from '../lib/crypto.js'
 import { readParameters, requireParameter } from '../lib/form.js'
-import { denyJti, inspectToken, revokeFamily, type TokenInfo } from '../tokens.js'
+import { denyJti, revokeAccessTokenByHash } from '../storage/access-tokens.js'
+import { inspectToken, revokeFamily, type TokenInfo } from '../tokens.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /**
@@ -101,11 +102,7 @@ export async function handleRevoke(
     if (info.kind === 'refresh_token') {
       await revokeFamily(ctx, ctx.db, info.familyId!)
     } else if (token.startsWith('kbat_')) {
-      await ctx.db
-        .updateTable('kb_access_tokens')
-        .set({ revoked_at: Math.floor(ctx.now() / 1000) })
-        .where('token_hash', '=', hashHandle(token))
-        .execute()
+      await revokeAccessTokenByHash(ctx.db, hashHandle(token), Math.floor(ctx.now() / 1000))
     } else if (info.jti !== undefined) {
       // One statement: two revocations of the same JWT at once must not collide on the key.
       await denyJti(ctx.db, info.jti, info.exp)

@@ -19,6 +19,7 @@ import { checkProof, rotatedNonce } from '../dpop.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters } from '../lib/form.js'
 import { checkFapi2PushedRequest, isFapi2 } from '../profiles/fapi2.js'
+import { savePushedRequest } from '../storage/pushed-requests.js'
 import { OAuthError, sendJson } from '../wire.js'
 
 /**
@@ -70,19 +71,12 @@ export async function handlePar(
   }
   const requestUri = `${REQUEST_URI_PREFIX}${randomHandle()}`
   const lifetime = ctx.config.par.lifetime
-  await ctx.db
-    .insertInto('kb_authorization_requests')
-    .values({
-      request_hash: hashHandle(requestUri),
-      kind: 'par',
-      client_id: client.client_id,
-      parameters: JSON.stringify(authorization),
-      browser_hash: null,
-      subject: null,
-      expires_at: epochSeconds(ctx.now()) + lifetime,
-      used_at: null,
-    })
-    .execute()
+  await savePushedRequest(ctx.db, {
+    requestHash: hashHandle(requestUri),
+    clientId: client.client_id,
+    parameters: JSON.stringify(authorization),
+    expiresAt: epochSeconds(ctx.now()) + lifetime,
+  })
   return sendJson(
     reply,
     201,

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto'
 import type { VerifiedProof } from '@keybound/core'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Transaction } from 'kysely'
+import type { Kysely } from 'kysely'
 import { authenticateClient } from '../client-auth.js'
 import type { Client } from '../clients.js'
 import type { ServerContext } from '../context.js'
@@ -30,7 +30,10 @@ import {
 } from '../tokens.js'
 import { findResource, keepResource } from '../resources.js'
 import { checkFapi2TokenRequest, isFapi2, rotatesRefreshTokens } from '../profiles/fapi2.js'
+import { consumeCode, findCode } from '../storage/codes.js'
 import type { Database } from '../storage/database.js'
+import { isRefreshTokenLive, rotateRefreshToken } from '../storage/refresh-tokens.js'
+import { inTransaction } from '../storage/transaction.js'
 import { exchangeToken } from '../grants/token-exchange.js'
 import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
 import { OAuthError, sendJson } from '../wire.js'
@@ -149,11 +152,7 @@ async function exchangeCode({
   const code = requireParameter(params, 'code')
   const verifier = requireParameter(params, 'code_verifier')
   const now = epochSeconds(ctx.now())
-  const row = await ctx.db
-    .selectFrom('kb_authorization_codes')
-    .selectAll()
-    .where('code_hash', '=', hashHandle(code))
-    .executeTakeFirst()
+  const row = await findCode(ctx.db, hashHandle(code))
   if (row === undefined || row.client_id !== client.client_id || row.expires_at <= now) {
     throw new OAuthError(
       'invalid_grant',
@@ -185,14 +184,8 @@ async function exchangeCode({
   }
   const issueRefresh = client.grant_types.includes('refresh_token')
   const familyId = randomHandle(16)
-  const result = await ctx.db.transaction().execute(async (trx) => {
-    const consumed = await trx
-      .updateTable('kb_authorization_codes')
-      .set({ consumed_at: now })
-      .where('code_hash', '=', row.code_hash)
-      .where('consumed_at', 'is', null)
-      .executeTakeFirst()
-    if (consumed.numUpdatedRows !== 1n) return undefined
+  const result = await inTransaction(ctx.db, async (trx) => {
+    if (!(await consumeCode(trx, row.code_hash, now))) return undefined
     const token = await issueAccessToken(ctx, trx, {
       client,
       subject: row.subject,
@@ -252,7 +245,7 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
   const scope = params.scope === undefined ? row.scope : grantScope(params.scope, row.scope)
   const resource = keepResource(ctx.config, row.resource, params.resource)
   const rotate = rotatesRefreshTokens(ctx.config, client)
-  const result = await ctx.db.transaction().execute(async (trx) => {
+  const result = await inTransaction(ctx.db, async (trx) => {
     // The grant first: a reused code revokes it, and nothing may be issued from it after that.
     if (!(await lockLiveGrant(ctx, trx, row.grant_id)))
       throw new OAuthError('invalid_grant', 'the grant of this refresh token was revoked')
@@ -299,27 +292,10 @@ async function refresh({ ctx, client, params, proof, bindTo }: GrantInput): Prom
 // Marks the refresh token rotated, once (compare-and-set); without rotation only checks, inside
 // the transaction, that it is still neither rotated nor revoked. False: another request won.
 async function claimRefreshToken(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   tokenHash: string,
   now: number,
   rotate: boolean,
 ): Promise<boolean> {
-  if (!rotate) {
-    const live = await trx
-      .selectFrom('kb_refresh_tokens')
-      .select('token_hash')
-      .where('token_hash', '=', tokenHash)
-      .where('rotated_at', 'is', null)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst()
-    return live !== undefined
-  }
-  const rotated = await trx
-    .updateTable('kb_refresh_tokens')
-    .set({ rotated_at: now })
-    .where('token_hash', '=', tokenHash)
-    .where('rotated_at', 'is', null)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst()
-  return rotated.numUpdatedRows === 1n
+  return rotate ? rotateRefreshToken(trx, tokenHash, now) : isRefreshTokenLive(trx, tokenHash)
 }

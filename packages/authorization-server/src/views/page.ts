@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto'
-import { escapeHtml } from '../wire.js'
+import { escapeHtml } from './escape.js'
 
 // The demo page's palette and sizes, so the sign-in step looks like part of the same product.
 // Contrast of every text colour on its background is at least 4.5:1 (WCAG 2.1 AA).

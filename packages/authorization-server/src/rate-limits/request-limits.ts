@@ -12,9 +12,9 @@
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4
  * @packageDocumentation
  */
-import type { RateLimitConfig } from './config.js'
-import { FixedWindowLimiter, type RateDecision } from './lib/rate-limit.js'
-import { OAuthError } from './wire.js'
+import type { RateLimitConfig } from '../config.js'
+import { FixedWindowLimiter, type RateDecision } from './fixed-window.js'
+import { OAuthError } from '../wire.js'
 
 /** Endpoints with a per-client request budget. */
 export type BudgetedEndpoint = 'token' | 'par'
@@ -165,5 +165,5 @@ export function createRequestLimits(
   }
 }
 
-// One wire shape for every 429 of this server: the endpoint limits (endpoint-limits.ts) use it too.
+// One wire shape for every 429 of this server: the endpoint limits (endpoint-limits.ts) use it.
 export { tooManyRequests }

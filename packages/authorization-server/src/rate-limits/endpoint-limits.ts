@@ -7,9 +7,9 @@
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4
  * @packageDocumentation
  */
-import type { RateLimitConfig } from './config.js'
-import { FixedWindowLimiter } from './lib/rate-limit.js'
-import { tooManyRequests } from './rate-limits.js'
+import type { RateLimitConfig } from '../config.js'
+import { FixedWindowLimiter } from './fixed-window.js'
+import { tooManyRequests } from './request-limits.js'
 
 /** The limits of `/authorize` and `/introspect`; `check…` throw a 429 `OAuthError`. */
 export interface EndpointLimits {

@@ -13,7 +13,14 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import {
+  describeUnset,
+  findUnknownKeys,
+  followsFromUnset,
+  substituteReferences,
+} from '@keybound/config-kit'
 import { parse as parseYaml } from 'yaml'
+import { AUTHORIZATION_SERVER_SHAPE } from './config/shape.js'
 import {
   DEFAULT_SCRYPT_LOG_N,
   MAX_SCRYPT_LOG_N,
@@ -357,7 +364,6 @@ export interface SigningPkcs11Config {
   poolSize: number
 }
 
-const PKCS11_KEYS = new Set(['uri', 'pinEnv', 'poolSize'])
 const PKCS11_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'PS256', 'RS256', 'EdDSA']
 
 // Checks what the server can check without loading the module: the URI's shape, where the PIN
@@ -370,8 +376,6 @@ function checkSigningPkcs11(
   if (value === undefined) return undefined
   const input = checker.object(value, 'signing.pkcs11')
   if (input === undefined) return undefined
-  for (const key of Object.keys(input))
-    if (!PKCS11_KEYS.has(key)) checker.fail(`signing.pkcs11.${key}`, 'is not a known setting')
   const uri = checker.required(input.uri, 'signing.pkcs11.uri')
   if (uri !== undefined) checkPkcs11Uri(checker, uri)
   const pinEnv = checker.required(input.pinEnv, 'signing.pkcs11.pinEnv')
@@ -407,8 +411,6 @@ function checkPkcs11Uri(checker: Checker, uri: string): void {
 }
 
 function checkSigning(checker: Checker, signing: Input): AuthorizationServerConfig['signing'] {
-  for (const key of Object.keys(signing))
-    if (key !== 'alg' && key !== 'pkcs11') checker.fail(`signing.${key}`, 'is not a known setting')
   const alg = checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256')
   const pkcs11 = checkSigningPkcs11(checker, signing.pkcs11, alg)
   return pkcs11 === undefined ? { alg } : { alg, pkcs11 }
@@ -778,58 +780,6 @@ function checkClients(
   return clients
 }
 
-/** A `${NAME}` reference to a variable that is not set, and where it was. */
-interface UnsetVariable {
-  path: string
-  issue: string
-}
-
-// `${NAME}` inside any string is replaced by the environment variable; a missing one is an error.
-function substituteEnvironment(
-  value: unknown,
-  path: string,
-  env: NodeJS.ProcessEnv,
-  unset: UnsetVariable[],
-): unknown {
-  if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
-      const replacement = env[name]
-      if (replacement === undefined)
-        unset.push({ path, issue: `${path}: environment variable ${name} is not set` })
-      return replacement ?? ''
-    })
-  }
-  if (Array.isArray(value))
-    return value.map((item, i) => substituteEnvironment(item, `${path}[${i}]`, env, unset))
-  if (typeof value === 'object' && value !== null) {
-    const out: Input = {}
-    for (const [key, member] of Object.entries(value)) {
-      out[key] = substituteEnvironment(member, path === '' ? key : `${path}.${key}`, env, unset)
-    }
-    return out
-  }
-  return value
-}
-
-// A field left empty by an unset variable makes its neighbours look wrong as well (a client
-// without its secret reads as a public client that may not use client_credentials). Each unset
-// variable is reported once; what only follows from it is left out, and any real problem there
-// shows up once the variable is set.
-function followsFromUnset(issue: string, unsetVariables: readonly UnsetVariable[]): boolean {
-  const path = issue.slice(0, issue.indexOf(': '))
-  for (const { path: unset } of unsetVariables) {
-    if (path === unset) return true
-    const owner = unset.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
-    if (
-      owner !== '' &&
-      owner !== unset &&
-      (path.startsWith(`${owner}.`) || path.startsWith(`${owner}[`))
-    )
-      return true
-  }
-  return false
-}
-
 function setPath(target: Input, path: string, value: string): void {
   const parts = path.split('.')
   let node = target
@@ -852,32 +802,6 @@ function applyEnvironment(input: Input, env: NodeJS.ProcessEnv): Input {
   return copy
 }
 
-const KNOWN_TOP_LEVEL = new Set([
-  'issuer',
-  'profile',
-  'authorizationResponse',
-  'clients',
-  'users',
-  'accessTokens',
-  'resources',
-  'refreshTokens',
-  'authorizationCodes',
-  'par',
-  'signing',
-  'dpop',
-  'registration',
-  'storage',
-  'replay',
-  'lint',
-  'cors',
-  'limits',
-  'rateLimits',
-  'metrics',
-  'trustProxy',
-  'passwords',
-  'tokenExchange',
-])
-
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   token: { max: 3000, windowSeconds: 60 },
   par: { max: 600, windowSeconds: 60 },
@@ -891,10 +815,6 @@ const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
 
 function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
   const limits = checker.optionalObject(input.limits, 'limits')
-  for (const key of Object.keys(limits)) {
-    if (!['bodyBytes', 'headerBytes', 'requestTimeoutMs', 'jsonDepth'].includes(key))
-      checker.fail(`limits.${key}`, 'is not a known setting')
-  }
   return {
     bodyBytes: checker.integer(limits.bodyBytes, 'limits.bodyBytes', 65_536, 1024, 1 << 24),
     headerBytes: checker.integer(limits.headerBytes, 'limits.headerBytes', 16_384, 1024, 1 << 20),
@@ -916,10 +836,6 @@ function checkRateLimit(
 ): RateLimit {
   const fallback = DEFAULT_RATE_LIMITS[name]
   const limit = checker.optionalObject(value, `rateLimits.${name}`)
-  for (const member of Object.keys(limit)) {
-    if (member !== 'max' && member !== 'windowSeconds')
-      checker.fail(`rateLimits.${name}.${member}`, 'is not a known setting')
-  }
   return {
     max: checker.integer(limit.max, `rateLimits.${name}.max`, fallback.max, 1, 1_000_000_000),
     windowSeconds: checker.seconds(
@@ -933,10 +849,6 @@ function checkRateLimit(
 
 function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
   const rateLimits = checker.optionalObject(input.rateLimits, 'rateLimits')
-  for (const key of Object.keys(rateLimits)) {
-    if (key !== 'enabled' && !(key in DEFAULT_RATE_LIMITS))
-      checker.fail(`rateLimits.${key}`, 'is not a known setting')
-  }
   return {
     enabled: checker.boolean(rateLimits.enabled, 'rateLimits.enabled', true),
     token: checkRateLimit(checker, rateLimits.token, 'token'),
@@ -992,8 +904,6 @@ function checkAuthorizationResponse(
   input: Input,
 ): AuthorizationServerConfig['authorizationResponse'] {
   const response = checker.optionalObject(input.authorizationResponse, 'authorizationResponse')
-  for (const key of Object.keys(response))
-    if (key !== 'iss') checker.fail(`authorizationResponse.${key}`, 'is not a known setting')
   return { iss: checker.boolean(response.iss, 'authorizationResponse.iss', true) }
 }
 
@@ -1053,10 +963,6 @@ function checkSweep(
   storage: Input,
 ): AuthorizationServerConfig['storage']['sweep'] {
   const sweep = checker.optionalObject(storage.sweep, 'storage.sweep')
-  for (const key of Object.keys(sweep)) {
-    if (!['intervalSeconds', 'batchSize', 'graceSeconds'].includes(key))
-      checker.fail(`storage.sweep.${key}`, 'is not a known setting')
-  }
   return {
     intervalSeconds: checker.integer(
       sweep.intervalSeconds,
@@ -1109,9 +1015,6 @@ function checkStorage(
 
 function checkPasswords(checker: Checker, input: Input): PasswordConfig {
   const passwords = checker.optionalObject(input.passwords, 'passwords')
-  for (const key of Object.keys(passwords)) {
-    if (key !== 'scryptLogN') checker.fail(`passwords.${key}`, 'is not a known setting')
-  }
   return {
     scryptLogN: checker.integer(
       passwords.scryptLogN,
@@ -1144,10 +1047,6 @@ function checkTrustProxy(checker: Checker, value: unknown): string[] {
 
 function checkMetrics(checker: Checker, input: Input): MetricsConfig {
   const metrics = checker.optionalObject(input.metrics, 'metrics')
-  for (const key of Object.keys(metrics)) {
-    if (!['port', 'host', 'onMainListener'].includes(key))
-      checker.fail(`metrics.${key}`, 'is not a known setting')
-  }
   const port =
     metrics.port === undefined
       ? undefined
@@ -1159,18 +1058,7 @@ function checkMetrics(checker: Checker, input: Input): MetricsConfig {
   }
 }
 
-const REGISTRATION_SETTINGS = [
-  'initialAccessToken',
-  'allowedScopes',
-  'allowClientCredentials',
-  'trustedRedirectHosts',
-]
-
 function checkRegistrationPolicy(checker: Checker, registration: Input): RegistrationPolicy {
-  for (const key of Object.keys(registration)) {
-    if (!REGISTRATION_SETTINGS.includes(key))
-      checker.fail(`registration.${key}`, 'is not a known setting')
-  }
   return {
     allowedScopes: checkNameList(
       checker,
@@ -1224,13 +1112,13 @@ export function resolveConfig(
   document: unknown,
   env: NodeJS.ProcessEnv = process.env,
 ): AuthorizationServerConfig {
-  const unset: UnsetVariable[] = []
   const checker = new Checker()
   const root = checker.object(document ?? {}, '(root)')
   if (root === undefined) throw new ConfigError(checker.issues)
-  const input = applyEnvironment(substituteEnvironment(root, '', env, unset) as Input, env)
-  for (const key of Object.keys(input))
-    if (!KNOWN_TOP_LEVEL.has(key)) checker.fail(key, 'is not a known setting')
+  const substituted = substituteReferences(root, env)
+  const input = applyEnvironment(substituted.document as Input, env)
+  // Unknown members at any depth, named before the values are judged (ADR 0046).
+  checker.issues.push(...findUnknownKeys(AUTHORIZATION_SERVER_SHAPE, input))
 
   const accessTokens = checker.optionalObject(input.accessTokens, 'accessTokens')
   const refreshTokens = checker.optionalObject(input.refreshTokens, 'refreshTokens')
@@ -1330,8 +1218,8 @@ export function resolveConfig(
   }
   checker.issues.push(...fapi2ServerIssues(config))
   const issues = [
-    ...unset.map((variable) => variable.issue),
-    ...checker.issues.filter((issue) => !followsFromUnset(issue, unset)),
+    ...substituted.unset.map(describeUnset),
+    ...checker.issues.filter((issue) => !followsFromUnset(issue, substituted.unset)),
   ]
   if (issues.length > 0) throw new ConfigError(issues)
   return config

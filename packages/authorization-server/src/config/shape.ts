@@ -9,20 +9,22 @@
  */
 import { SUPPORTED_ALGORITHMS } from '@keybound/core'
 import { shape, toJsonSchema, type JsonSchema, type Shape } from '@keybound/config-kit'
+import { AUTH_METHODS, GRANT_TYPES } from '../clients/metadata.js'
+import type { SigningAlgorithm } from '../config.js'
 import { MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N } from '../passwords.js'
+import { PROFILES } from '../profiles/fapi2.js'
 
 const DAY = 86400
 const YEAR = 366 * DAY
-const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
-const GRANT_TYPES = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'urn:ietf:params:oauth:grant-type:token-exchange',
+/** Algorithms this server signs access tokens with. */
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = [
+  'ES256',
+  'ES384',
+  'PS256',
+  'RS256',
+  'EdDSA',
 ]
-const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA']
 const TOKEN_FORMATS = ['jwt', 'opaque']
-const PROFILE_NAMES = ['fapi2']
 
 const seconds = (maximum: number, description?: string): Shape =>
   shape.integer({ minimum: 1, maximum, ...(description === undefined ? {} : { description }) })
@@ -71,7 +73,7 @@ export const CLIENT_SHAPE = shape.object(
     client_name: shape.string(),
     audience: shape.string(),
     resource_server: shape.union([shape.boolean(), shape.array(shape.string(), { minItems: 1 })]),
-    profile: shape.oneOf(PROFILE_NAMES),
+    profile: shape.oneOf(PROFILES),
   },
   { required: ['client_id'] },
 )
@@ -119,7 +121,7 @@ const TOKEN_EXCHANGE_SHAPE = shape.object(
  */
 export const AUTHORIZATION_SERVER_SHAPE = shape.object({
   issuer: shape.string({ description: 'https URL without query or fragment.' }),
-  profile: shape.oneOf(PROFILE_NAMES, 'A security profile every client runs under.'),
+  profile: shape.oneOf(PROFILES, 'A security profile every client runs under.'),
   authorizationResponse: shape.object({ iss: shape.boolean('RFC 9207 §2.') }),
   clients: shape.array(CLIENT_SHAPE),
   users: shape.array(

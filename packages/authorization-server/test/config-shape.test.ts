@@ -4,7 +4,7 @@
  * JSON language servers build on), accepts and refuses the same documents as the loader.
  */
 import { readFile } from 'node:fs/promises'
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
 import { authorizationServerJsonSchema, ConfigError, resolveConfig } from '../src/index.js'
 

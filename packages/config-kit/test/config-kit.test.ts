@@ -3,7 +3,7 @@
  * shape (checked with Ajv, the validator editors' language servers build on), and `${NAME}`
  * references. Pure functions over plain values; nothing to stand up.
  */
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
 import {
   findUnknownKeys,

@@ -5,7 +5,7 @@
  * an unset one named once, by variable name only.
  */
 import { readFile } from 'node:fs/promises'
-import Ajv from 'ajv'
+import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
 import { GatewayConfigError, gatewayJsonSchema, resolveGatewayConfig } from '../src/index.js'
 

@@ -309,8 +309,9 @@ export class ConfigError extends Error {
 }
 
 /**
- * Environment variables that override the file (secrets and URLs stay out of it), by the
- * setting they fill.
+ * Environment variables that fill a setting without a `${NAME}` reference in the file, by the
+ * setting they fill: shorthands kept for older files; `${NAME}` is the one mechanism both
+ * config files share (ADR 0047).
  * @example
  * ```ts
  * ENVIRONMENT_VARIABLES.DATABASE_URL // 'storage.databaseUrl'

@@ -323,7 +323,12 @@ function main() {
     const addons = installMeasured(
       asLight,
       '@keybound/authorization-server',
-      tgz('@keybound/core', '@keybound/server', '@keybound/authorization-server'),
+      tgz(
+        '@keybound/core',
+        '@keybound/config-kit',
+        '@keybound/server',
+        '@keybound/authorization-server',
+      ),
       cache,
     )
     if (addons !== undefined) {

@@ -12,8 +12,17 @@
  */
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import { SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import {
+  describeUnset,
+  findUnknownKeys,
+  followsFromUnset,
+  substituteReferences,
+} from '@keybound/config-kit'
 import { parse as parseYaml } from 'yaml'
+import { checkClient, SCOPE_TOKEN } from './clients/metadata.js'
+import { Checker, checkUrl, type Input } from './config/checker.js'
+import { AUTHORIZATION_SERVER_SHAPE, SIGNING_ALGORITHMS } from './config/shape.js'
 import {
   DEFAULT_SCRYPT_LOG_N,
   MAX_SCRYPT_LOG_N,
@@ -25,7 +34,6 @@ import {
 import {
   FAPI2_ALGORITHMS,
   fapi2ServerIssues,
-  holdClientToFapi2,
   PROFILES,
   type ProfileName,
 } from './profiles/fapi2.js'
@@ -301,8 +309,9 @@ export class ConfigError extends Error {
 }
 
 /**
- * Environment variables that override the file (secrets and URLs stay out of it), by the
- * setting they fill.
+ * Environment variables that fill a setting without a `${NAME}` reference in the file, by the
+ * setting they fill: shorthands kept for older files; `${NAME}` is the one mechanism both
+ * config files share (ADR 0047).
  * @example
  * ```ts
  * ENVIRONMENT_VARIABLES.DATABASE_URL // 'storage.databaseUrl'
@@ -319,30 +328,8 @@ export const ENVIRONMENT_VARIABLES = {
   KEYBOUND_INITIAL_ACCESS_TOKEN: 'registration.initialAccessToken',
 } as const
 
-const AUTH_METHODS: readonly ClientAuthMethod[] = [
-  'none',
-  'client_secret_basic',
-  'client_secret_post',
-  'private_key_jwt',
-]
-const GRANT_TYPES: readonly GrantType[] = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  // Spelled out: the constant lives in token-exchange-config.ts, which imports this module.
-  'urn:ietf:params:oauth:grant-type:token-exchange',
-]
-const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = [
-  'ES256',
-  'ES384',
-  'PS256',
-  'RS256',
-  'EdDSA',
-]
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-const CLIENT_ID = /^[\x21-\x7E]{1,255}$/
-
-type Input = Record<string, unknown>
+// The client-metadata rules live in clients/metadata.ts, shared with /register.
+export { checkClient, checkUrl }
 
 /** Where the token-signing keys live when they are on a PKCS#11 token (an HSM). */
 export interface SigningPkcs11Config {
@@ -357,7 +344,6 @@ export interface SigningPkcs11Config {
   poolSize: number
 }
 
-const PKCS11_KEYS = new Set(['uri', 'pinEnv', 'poolSize'])
 const PKCS11_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'PS256', 'RS256', 'EdDSA']
 
 // Checks what the server can check without loading the module: the URI's shape, where the PIN
@@ -370,8 +356,6 @@ function checkSigningPkcs11(
   if (value === undefined) return undefined
   const input = checker.object(value, 'signing.pkcs11')
   if (input === undefined) return undefined
-  for (const key of Object.keys(input))
-    if (!PKCS11_KEYS.has(key)) checker.fail(`signing.pkcs11.${key}`, 'is not a known setting')
   const uri = checker.required(input.uri, 'signing.pkcs11.uri')
   if (uri !== undefined) checkPkcs11Uri(checker, uri)
   const pinEnv = checker.required(input.pinEnv, 'signing.pkcs11.pinEnv')
@@ -407,320 +391,9 @@ function checkPkcs11Uri(checker: Checker, uri: string): void {
 }
 
 function checkSigning(checker: Checker, signing: Input): AuthorizationServerConfig['signing'] {
-  for (const key of Object.keys(signing))
-    if (key !== 'alg' && key !== 'pkcs11') checker.fail(`signing.${key}`, 'is not a known setting')
   const alg = checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256')
   const pkcs11 = checkSigningPkcs11(checker, signing.pkcs11, alg)
   return pkcs11 === undefined ? { alg } : { alg, pkcs11 }
-}
-
-/** Collects problems while walking the input, each with its dotted path. */
-class Checker {
-  readonly issues: string[] = []
-
-  fail(path: string, problem: string): undefined {
-    this.issues.push(`${path}: ${problem}`)
-    return undefined
-  }
-
-  object(value: unknown, path: string): Input | undefined {
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Input
-    return this.fail(path, 'must be an object')
-  }
-
-  optionalObject(value: unknown, path: string): Input {
-    return value === undefined ? {} : (this.object(value, path) ?? {})
-  }
-
-  string(value: unknown, path: string, fallback?: string): string | undefined {
-    if (value === undefined) return fallback
-    if (typeof value === 'string' && value.length > 0) return value
-    return this.fail(path, 'must be a non-empty string')
-  }
-
-  required(value: unknown, path: string): string | undefined {
-    if (value === undefined) return this.fail(path, 'is required')
-    return this.string(value, path)
-  }
-
-  boolean(value: unknown, path: string, fallback: boolean): boolean {
-    if (value === undefined) return fallback
-    if (typeof value === 'boolean') return value
-    this.fail(path, 'must be true or false')
-    return fallback
-  }
-
-  seconds(value: unknown, path: string, fallback: number, max = 366 * 86400): number {
-    if (value === undefined) return fallback
-    if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= max)
-      return value
-    this.fail(path, `must be a whole number of seconds from 1 to ${max}`)
-    return fallback
-  }
-
-  integer(value: unknown, path: string, fallback: number, min: number, max: number): number {
-    if (value === undefined) return fallback
-    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max)
-      return value
-    this.fail(path, `must be a whole number from ${min} to ${max}`)
-    return fallback
-  }
-
-  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
-    if (value === undefined) return fallback
-    if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
-      return value as T
-    this.fail(path, `must be one of ${allowed.join(', ')}`)
-    return fallback
-  }
-
-  listOf<T extends string>(
-    value: unknown,
-    path: string,
-    allowed: readonly T[],
-    fallback: T[],
-  ): T[] {
-    if (value === undefined) return fallback
-    if (!Array.isArray(value) || value.length === 0) {
-      this.fail(path, 'must be a non-empty array')
-      return fallback
-    }
-    return value.filter((item, i): item is T => {
-      if (typeof item === 'string' && (allowed as readonly string[]).includes(item)) return true
-      this.fail(`${path}[${i}]`, `must be one of ${allowed.join(', ')}`)
-      return false
-    })
-  }
-
-  url(value: unknown, path: string, kind: 'issuer' | 'redirect' | 'any'): string | undefined {
-    const text = this.string(value, path)
-    if (text === undefined) return undefined
-    const problem = checkUrl(text, kind)
-    return problem === undefined ? text : this.fail(path, problem)
-  }
-}
-
-/**
- * Why a URL is not acceptable for its use, or `undefined` when it is. Issuers and redirect URIs
- * must be https, except plain http on a loopback host (RFC 8252 §7.3, RFC 9449 §2).
- * @example
- * ```ts
- * checkUrl('http://example.com/cb', 'redirect') // 'must be an absolute https URL or loopback http'
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2
- */
-export function checkUrl(text: string, kind: 'issuer' | 'redirect' | 'any'): string | undefined {
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    return 'must be an absolute https URL or loopback http'
-  }
-  const secure =
-    url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))
-  if (kind !== 'any' && !secure) return 'must be an absolute https URL or loopback http'
-  if (kind === 'any' && !/^(https?|postgres(ql)?|rediss?):$/.test(url.protocol))
-    return 'must be an absolute URL'
-  if (url.hash !== '' || text.includes('#')) return 'must not contain a fragment'
-  if (kind === 'issuer' && (url.search !== '' || text.includes('?')))
-    return 'must not contain a query'
-  if (kind !== 'any' && (url.username !== '' || url.password !== ''))
-    return 'must not contain user info'
-  return undefined
-}
-
-function checkScope(checker: Checker, value: unknown, path: string): string {
-  // An empty scope is valid (a client without scopes), and is what validation itself produces.
-  if (value === '' || value === undefined) return ''
-  const scope = checker.string(value, path)
-  if (scope === undefined) return ''
-  for (const token of scope.split(' ')) {
-    if (!SCOPE_TOKEN.test(token)) {
-      checker.fail(path, 'must be space-separated scope tokens (RFC 6749 §3.3)')
-      return ''
-    }
-  }
-  return scope
-}
-
-function checkJwks(checker: Checker, value: unknown, path: string): ClientConfig['jwks'] {
-  if (value === undefined) return undefined
-  const jwks = checker.object(value, path)
-  if (jwks === undefined) return undefined
-  if (!Array.isArray(jwks.keys) || jwks.keys.length === 0)
-    return checker.fail(`${path}.keys`, 'must be a non-empty array')
-  const keys: Record<string, unknown>[] = []
-  jwks.keys.forEach((key: unknown, i: number) => {
-    const jwk = checker.object(key, `${path}.keys[${i}]`)
-    if (jwk === undefined) return
-    if (!['EC', 'RSA', 'OKP'].includes(jwk.kty as string))
-      checker.fail(`${path}.keys[${i}].kty`, 'must be EC, RSA or OKP')
-    else if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in jwk)) {
-      checker.fail(`${path}.keys[${i}]`, 'must be a public key (private members found)')
-    } else keys.push(jwk)
-  })
-  return { keys }
-}
-
-/**
- * Validates one client's metadata, as in the config file or an RFC 7591 registration request.
- * Problems are reported as `<path>.<field>: <problem>`.
- * @example
- * ```ts
- * const issues: string[] = []
- * const client = checkClient({ client_id: 'app', redirect_uris: ['https://app.example/cb'] }, 'clients[0]', issues)
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
- */
-export function checkClient(
-  value: unknown,
-  path: string,
-  issues: string[],
-  serverProfile?: ProfileName,
-): ClientConfig | undefined {
-  const checker = new Checker()
-  const client = checker.object(value, path)
-  if (client === undefined) {
-    issues.push(...checker.issues)
-    return undefined
-  }
-  const clientId = checker.required(client.client_id, `${path}.client_id`)
-  if (clientId !== undefined && !CLIENT_ID.test(clientId))
-    checker.fail(`${path}.client_id`, 'must be 1 to 255 visible ASCII characters')
-  const secret = checker.string(client.client_secret, `${path}.client_secret`)
-  if (secret !== undefined && secret.length < 16)
-    checker.fail(`${path}.client_secret`, 'must be at least 16 characters')
-  const jwks = checkJwks(checker, client.jwks, `${path}.jwks`)
-  const defaultMethod: ClientAuthMethod =
-    secret !== undefined ? 'client_secret_basic' : jwks !== undefined ? 'private_key_jwt' : 'none'
-  const method = checker.oneOf(
-    client.token_endpoint_auth_method,
-    `${path}.token_endpoint_auth_method`,
-    AUTH_METHODS,
-    defaultMethod,
-  )
-  if (
-    (method === 'client_secret_basic' || method === 'client_secret_post') &&
-    secret === undefined
-  ) {
-    checker.fail(`${path}.client_secret`, `is required for ${method}`)
-  }
-  if (method === 'private_key_jwt' && jwks === undefined)
-    checker.fail(`${path}.jwks`, 'is required for private_key_jwt')
-  if (method === 'none' && secret !== undefined)
-    checker.fail(`${path}.client_secret`, 'must not be set for a public client (none)')
-
-  const grantTypes = checker.listOf(client.grant_types, `${path}.grant_types`, GRANT_TYPES, [
-    'authorization_code',
-    'refresh_token',
-  ])
-  if (method === 'none' && grantTypes.includes('client_credentials')) {
-    checker.fail(
-      `${path}.grant_types`,
-      'client_credentials needs an authenticated (confidential) client',
-    )
-  }
-  if (method === 'none' && grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
-    checker.fail(
-      `${path}.grant_types`,
-      'token exchange needs an authenticated (confidential) client',
-    )
-  }
-  const redirectUris: string[] = []
-  if (client.redirect_uris !== undefined && !Array.isArray(client.redirect_uris)) {
-    checker.fail(`${path}.redirect_uris`, 'must be an array')
-  } else {
-    ;((client.redirect_uris as unknown[] | undefined) ?? []).forEach((uri, i) => {
-      const checked = checker.url(uri, `${path}.redirect_uris[${i}]`, 'redirect')
-      if (checked !== undefined) redirectUris.push(checked)
-    })
-  }
-  if (
-    grantTypes.includes('authorization_code') &&
-    redirectUris.length === 0 &&
-    client.redirect_uris === undefined
-  ) {
-    checker.fail(`${path}.redirect_uris`, 'is required for the authorization_code grant')
-  }
-  const dpopBound = checker.boolean(
-    client.dpop_bound_access_tokens,
-    `${path}.dpop_bound_access_tokens`,
-    false,
-  )
-  const bearer = checker.boolean(client.bearer_access_tokens, `${path}.bearer_access_tokens`, false)
-  if (dpopBound && bearer)
-    checker.fail(`${path}.bearer_access_tokens`, 'contradicts dpop_bound_access_tokens')
-  const format =
-    client.access_token_format === undefined
-      ? undefined
-      : checker.oneOf(
-          client.access_token_format,
-          `${path}.access_token_format`,
-          ['jwt', 'opaque'] as const,
-          'jwt',
-        )
-  const audience =
-    client.audience === undefined
-      ? undefined
-      : checker.url(client.audience, `${path}.audience`, 'any')
-  const scope = checkScope(checker, client.scope, `${path}.scope`)
-  const firstParty = checker.boolean(client.first_party, `${path}.first_party`, false)
-  const requirePar = checker.boolean(
-    client.require_pushed_authorization_requests,
-    `${path}.require_pushed_authorization_requests`,
-    false,
-  )
-  if (client.client_name !== undefined) checker.string(client.client_name, `${path}.client_name`)
-  const resourceServer = checkResourceServer(checker, client.resource_server, path)
-  if (resourceServer !== undefined && method === 'none')
-    checker.fail(`${path}.resource_server`, 'needs an authenticated (confidential) client')
-  const profile =
-    client.profile === undefined
-      ? undefined
-      : checker.oneOf(client.profile, `${path}.profile`, PROFILES, 'fapi2')
-  issues.push(...checker.issues)
-  if (checker.issues.length > 0 || clientId === undefined) return undefined
-  const checked: ClientConfig = {
-    client_id: clientId,
-    ...(secret === undefined ? {} : { client_secret: secret }),
-    token_endpoint_auth_method: method,
-    redirect_uris: redirectUris,
-    grant_types: grantTypes,
-    scope,
-    dpop_bound_access_tokens: dpopBound,
-    ...(format === undefined ? {} : { access_token_format: format }),
-    bearer_access_tokens: bearer,
-    first_party: firstParty,
-    ...(jwks === undefined ? {} : { jwks }),
-    require_pushed_authorization_requests: requirePar,
-    ...(typeof client.client_name === 'string' ? { client_name: client.client_name } : {}),
-    ...(audience === undefined ? {} : { audience }),
-    ...(resourceServer === undefined ? {} : { resource_server: resourceServer }),
-    ...(profile === undefined ? {} : { profile }),
-  }
-  if ((profile ?? serverProfile) !== 'fapi2') return checked
-  const before = issues.length
-  const held = holdClientToFapi2(checked, path, issues)
-  return issues.length === before ? held : undefined
-}
-
-// `resource_server`: true, false (the same as leaving it out), or a non-empty list of audiences.
-function checkResourceServer(
-  checker: Checker,
-  value: unknown,
-  clientPath: string,
-): ClientConfig['resource_server'] {
-  const path = `${clientPath}.resource_server`
-  if (value === undefined || value === false) return undefined
-  if (value === true) return true
-  if (!Array.isArray(value) || value.length === 0)
-    return checker.fail(path, 'must be true, false or a non-empty array of audiences')
-  const audiences: string[] = []
-  value.forEach((item, i) => {
-    const audience = checker.url(item, `${path}[${i}]`, 'any')
-    if (audience !== undefined) audiences.push(audience)
-  })
-  return audiences
 }
 
 function checkUsers(checker: Checker, value: unknown): UserConfig[] {
@@ -778,58 +451,6 @@ function checkClients(
   return clients
 }
 
-/** A `${NAME}` reference to a variable that is not set, and where it was. */
-interface UnsetVariable {
-  path: string
-  issue: string
-}
-
-// `${NAME}` inside any string is replaced by the environment variable; a missing one is an error.
-function substituteEnvironment(
-  value: unknown,
-  path: string,
-  env: NodeJS.ProcessEnv,
-  unset: UnsetVariable[],
-): unknown {
-  if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
-      const replacement = env[name]
-      if (replacement === undefined)
-        unset.push({ path, issue: `${path}: environment variable ${name} is not set` })
-      return replacement ?? ''
-    })
-  }
-  if (Array.isArray(value))
-    return value.map((item, i) => substituteEnvironment(item, `${path}[${i}]`, env, unset))
-  if (typeof value === 'object' && value !== null) {
-    const out: Input = {}
-    for (const [key, member] of Object.entries(value)) {
-      out[key] = substituteEnvironment(member, path === '' ? key : `${path}.${key}`, env, unset)
-    }
-    return out
-  }
-  return value
-}
-
-// A field left empty by an unset variable makes its neighbours look wrong as well (a client
-// without its secret reads as a public client that may not use client_credentials). Each unset
-// variable is reported once; what only follows from it is left out, and any real problem there
-// shows up once the variable is set.
-function followsFromUnset(issue: string, unsetVariables: readonly UnsetVariable[]): boolean {
-  const path = issue.slice(0, issue.indexOf(': '))
-  for (const { path: unset } of unsetVariables) {
-    if (path === unset) return true
-    const owner = unset.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
-    if (
-      owner !== '' &&
-      owner !== unset &&
-      (path.startsWith(`${owner}.`) || path.startsWith(`${owner}[`))
-    )
-      return true
-  }
-  return false
-}
-
 function setPath(target: Input, path: string, value: string): void {
   const parts = path.split('.')
   let node = target
@@ -852,32 +473,6 @@ function applyEnvironment(input: Input, env: NodeJS.ProcessEnv): Input {
   return copy
 }
 
-const KNOWN_TOP_LEVEL = new Set([
-  'issuer',
-  'profile',
-  'authorizationResponse',
-  'clients',
-  'users',
-  'accessTokens',
-  'resources',
-  'refreshTokens',
-  'authorizationCodes',
-  'par',
-  'signing',
-  'dpop',
-  'registration',
-  'storage',
-  'replay',
-  'lint',
-  'cors',
-  'limits',
-  'rateLimits',
-  'metrics',
-  'trustProxy',
-  'passwords',
-  'tokenExchange',
-])
-
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   token: { max: 3000, windowSeconds: 60 },
   par: { max: 600, windowSeconds: 60 },
@@ -891,10 +486,6 @@ const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
 
 function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
   const limits = checker.optionalObject(input.limits, 'limits')
-  for (const key of Object.keys(limits)) {
-    if (!['bodyBytes', 'headerBytes', 'requestTimeoutMs', 'jsonDepth'].includes(key))
-      checker.fail(`limits.${key}`, 'is not a known setting')
-  }
   return {
     bodyBytes: checker.integer(limits.bodyBytes, 'limits.bodyBytes', 65_536, 1024, 1 << 24),
     headerBytes: checker.integer(limits.headerBytes, 'limits.headerBytes', 16_384, 1024, 1 << 20),
@@ -916,10 +507,6 @@ function checkRateLimit(
 ): RateLimit {
   const fallback = DEFAULT_RATE_LIMITS[name]
   const limit = checker.optionalObject(value, `rateLimits.${name}`)
-  for (const member of Object.keys(limit)) {
-    if (member !== 'max' && member !== 'windowSeconds')
-      checker.fail(`rateLimits.${name}.${member}`, 'is not a known setting')
-  }
   return {
     max: checker.integer(limit.max, `rateLimits.${name}.max`, fallback.max, 1, 1_000_000_000),
     windowSeconds: checker.seconds(
@@ -933,10 +520,6 @@ function checkRateLimit(
 
 function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
   const rateLimits = checker.optionalObject(input.rateLimits, 'rateLimits')
-  for (const key of Object.keys(rateLimits)) {
-    if (key !== 'enabled' && !(key in DEFAULT_RATE_LIMITS))
-      checker.fail(`rateLimits.${key}`, 'is not a known setting')
-  }
   return {
     enabled: checker.boolean(rateLimits.enabled, 'rateLimits.enabled', true),
     token: checkRateLimit(checker, rateLimits.token, 'token'),
@@ -992,8 +575,6 @@ function checkAuthorizationResponse(
   input: Input,
 ): AuthorizationServerConfig['authorizationResponse'] {
   const response = checker.optionalObject(input.authorizationResponse, 'authorizationResponse')
-  for (const key of Object.keys(response))
-    if (key !== 'iss') checker.fail(`authorizationResponse.${key}`, 'is not a known setting')
   return { iss: checker.boolean(response.iss, 'authorizationResponse.iss', true) }
 }
 
@@ -1053,10 +634,6 @@ function checkSweep(
   storage: Input,
 ): AuthorizationServerConfig['storage']['sweep'] {
   const sweep = checker.optionalObject(storage.sweep, 'storage.sweep')
-  for (const key of Object.keys(sweep)) {
-    if (!['intervalSeconds', 'batchSize', 'graceSeconds'].includes(key))
-      checker.fail(`storage.sweep.${key}`, 'is not a known setting')
-  }
   return {
     intervalSeconds: checker.integer(
       sweep.intervalSeconds,
@@ -1109,9 +686,6 @@ function checkStorage(
 
 function checkPasswords(checker: Checker, input: Input): PasswordConfig {
   const passwords = checker.optionalObject(input.passwords, 'passwords')
-  for (const key of Object.keys(passwords)) {
-    if (key !== 'scryptLogN') checker.fail(`passwords.${key}`, 'is not a known setting')
-  }
   return {
     scryptLogN: checker.integer(
       passwords.scryptLogN,
@@ -1144,10 +718,6 @@ function checkTrustProxy(checker: Checker, value: unknown): string[] {
 
 function checkMetrics(checker: Checker, input: Input): MetricsConfig {
   const metrics = checker.optionalObject(input.metrics, 'metrics')
-  for (const key of Object.keys(metrics)) {
-    if (!['port', 'host', 'onMainListener'].includes(key))
-      checker.fail(`metrics.${key}`, 'is not a known setting')
-  }
   const port =
     metrics.port === undefined
       ? undefined
@@ -1159,18 +729,7 @@ function checkMetrics(checker: Checker, input: Input): MetricsConfig {
   }
 }
 
-const REGISTRATION_SETTINGS = [
-  'initialAccessToken',
-  'allowedScopes',
-  'allowClientCredentials',
-  'trustedRedirectHosts',
-]
-
 function checkRegistrationPolicy(checker: Checker, registration: Input): RegistrationPolicy {
-  for (const key of Object.keys(registration)) {
-    if (!REGISTRATION_SETTINGS.includes(key))
-      checker.fail(`registration.${key}`, 'is not a known setting')
-  }
   return {
     allowedScopes: checkNameList(
       checker,
@@ -1224,13 +783,13 @@ export function resolveConfig(
   document: unknown,
   env: NodeJS.ProcessEnv = process.env,
 ): AuthorizationServerConfig {
-  const unset: UnsetVariable[] = []
   const checker = new Checker()
   const root = checker.object(document ?? {}, '(root)')
   if (root === undefined) throw new ConfigError(checker.issues)
-  const input = applyEnvironment(substituteEnvironment(root, '', env, unset) as Input, env)
-  for (const key of Object.keys(input))
-    if (!KNOWN_TOP_LEVEL.has(key)) checker.fail(key, 'is not a known setting')
+  const substituted = substituteReferences(root, env)
+  const input = applyEnvironment(substituted.document as Input, env)
+  // Unknown members at any depth, named before the values are judged (ADR 0046).
+  checker.issues.push(...findUnknownKeys(AUTHORIZATION_SERVER_SHAPE, input))
 
   const accessTokens = checker.optionalObject(input.accessTokens, 'accessTokens')
   const refreshTokens = checker.optionalObject(input.refreshTokens, 'refreshTokens')
@@ -1330,8 +889,8 @@ export function resolveConfig(
   }
   checker.issues.push(...fapi2ServerIssues(config))
   const issues = [
-    ...unset.map((variable) => variable.issue),
-    ...checker.issues.filter((issue) => !followsFromUnset(issue, unset)),
+    ...substituted.unset.map(describeUnset),
+    ...checker.issues.filter((issue) => !followsFromUnset(issue, substituted.unset)),
   ]
   if (issues.length > 0) throw new ConfigError(issues)
   return config

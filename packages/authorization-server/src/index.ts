@@ -37,6 +37,7 @@ export {
   type SigningPkcs11Config,
   type UserConfig,
 } from './config.js'
+export { AUTHORIZATION_SERVER_SHAPE, authorizationServerJsonSchema } from './config/shape.js'
 export { HsmKeyError, openHsmKeyring, type HsmKeyring, type HsmSigner } from './hsm-keys.js'
 export { checkPassword, hashPassword, verifyPassword } from './passwords.js'
 export { runServeCommand, SERVE_USAGE } from './serve-command.js'

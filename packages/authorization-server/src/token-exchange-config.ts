@@ -8,7 +8,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  * @packageDocumentation
  */
-import { checkUrl, type ClientConfig } from './config.js'
+import type { ClientConfig } from './config.js'
+import { checkUrl } from './config/checker.js'
 
 /**
  * The grant type of RFC 8693 §2.1.
@@ -88,18 +89,10 @@ export interface TokenExchangeConfig {
 
 type Input = Record<string, unknown>
 
-const SETTINGS = ['audiences', 'delegation', 'maxActDepth', 'trustedIssuers']
-const RULE_SETTINGS = ['actor', 'subjectClients', 'audiences', 'scope']
-const ISSUER_SETTINGS = ['issuer', 'jwksUri', 'jwks', 'audience', 'algorithms', 'subjectPrefix']
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/
 
 function isObject(value: unknown): value is Input {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function flagUnknown(input: Input, known: string[], path: string, issues: string[]): void {
-  for (const key of Object.keys(input))
-    if (!known.includes(key)) issues.push(`${path}.${key}: is not a known setting`)
 }
 
 // An array (non-empty when required) of non-empty strings; each bad item is named by its index.
@@ -130,7 +123,6 @@ function checkRule(
     issues.push(`${path}: must be an object`)
     return undefined
   }
-  flagUnknown(value, RULE_SETTINGS, path, issues)
   const before = issues.length
   const actor = value.actor
   if (typeof actor !== 'string' || actor === '') issues.push(`${path}.actor: is required`)
@@ -198,7 +190,6 @@ function checkTrustedIssuer(
     issues.push(`${path}: must be an object`)
     return undefined
   }
-  flagUnknown(value, ISSUER_SETTINGS, path, issues)
   const before = issues.length
   const issuer =
     value.issuer === undefined
@@ -280,7 +271,6 @@ export function checkTokenExchange(
     issues.push('tokenExchange: must be an object')
     return empty
   }
-  flagUnknown(value, SETTINGS, 'tokenExchange', issues)
   const trustedIssuers = checkList(
     value.trustedIssuers,
     'tokenExchange.trustedIssuers',

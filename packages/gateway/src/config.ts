@@ -9,6 +9,13 @@ import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import {
+  describeUnset,
+  findUnknownKeys,
+  followsFromUnset,
+  mergeIssues,
+  substituteReferences,
+} from '@keybound/config-kit'
+import {
   builtInProfile,
   createProtectedResourceMetadata,
   PROFILE_NAMES,
@@ -18,6 +25,7 @@ import {
 import { DPOP_EXPOSED_HEADERS, DPOP_REQUEST_HEADERS, type CorsPolicy } from './lib/cors.js'
 import { OVERRIDE_HEADERS } from './lib/headers.js'
 import { checkVerify, type VerifyConfig, type VerifyInput } from './verify/config.js'
+import { GATEWAY_SHAPE } from './config-shape.js'
 
 /**
  * One route of the gateway, as written in the config file. Give `path` (a pattern) or `prefix`.
@@ -864,7 +872,8 @@ export function resolveGatewayConfig(
   use: ConfigUse = {},
 ): GatewayConfig {
   const checker = new Checker()
-  const root = checker.object(input, 'config')
+  const substituted = substituteReferences(input, env)
+  const root = checker.object(substituted.document, 'config')
   if (root === undefined) throw new GatewayConfigError(checker.problems, source)
   checker.unknownKeys(root, '', [
     'listen',
@@ -1014,7 +1023,14 @@ export function resolveGatewayConfig(
     root.resourceMetadata === undefined
       ? undefined
       : checkResourceMetadata(checker, root.resourceMetadata, config)
-  if (checker.problems.length > 0) throw new GatewayConfigError(checker.problems, source)
+  // The shape's walk backs up the per-section checks above: a member the shape lacks, or one
+  // a section forgot, is refused either way, and each is named once (ADR 0046).
+  const problems = mergeIssues(
+    substituted.unset.map(describeUnset),
+    checker.problems.filter((problem) => !followsFromUnset(problem, substituted.unset)),
+    findUnknownKeys(GATEWAY_SHAPE, root, '', 'is not a known field'),
+  )
+  if (problems.length > 0) throw new GatewayConfigError(problems, source)
   return resourceMetadata === undefined ? config : { ...config, resourceMetadata }
 }
 

@@ -6,7 +6,8 @@
  * @packageDocumentation
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { checkClient, type AuthorizationServerConfig, type ClientConfig } from '../config.js'
+import { checkClient } from '../clients/metadata.js'
+import type { AuthorizationServerConfig, ClientConfig } from '../config.js'
 import type { ServerContext } from '../context.js'
 import { epochSeconds, equalsConstantTime, hashHandle, randomHandle } from '../lib/crypto.js'
 import { splitScope } from '../lib/form.js'

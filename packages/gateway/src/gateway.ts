@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { stripQueryAndFragment } from '@keybound/core'
+import { stripQueryAndFragment } from '@keybound/core/internal'
 import {
   renderRejection,
   type ProtectedResourceMetadata,

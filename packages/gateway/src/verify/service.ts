@@ -22,7 +22,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { stripQueryAndFragment } from '@keybound/core'
+import { stripQueryAndFragment } from '@keybound/core/internal'
 import { requestLikeOf } from '@keybound/server/node'
 import { resolveGatewayConfig, type GatewayConfig } from '../config.js'
 import {

@@ -86,7 +86,7 @@ const REDACTED_PATHS = [
   'res.headers["dpop-nonce"]',
 ]
 
-function defaultLogger(): FastifyServerOptions['logger'] {
+function defaultLogger(): NonNullable<FastifyServerOptions['logger']> {
   return {
     level: process.env.LOG_LEVEL ?? 'info',
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

@@ -183,7 +183,12 @@ export async function loadSigningKeys(
  */
 export async function rotateSigningKeys(
   db: Kysely<Database>,
-  options: { alg: SigningAlgorithm; retireAfter: number; nowMs?: number; hsm?: HsmKeyring },
+  options: {
+    alg: SigningAlgorithm
+    retireAfter: number
+    nowMs?: number | undefined
+    hsm?: HsmKeyring | undefined
+  },
 ): Promise<void> {
   const now = epochSeconds(options.nowMs ?? Date.now())
   await db.transaction().execute(async (trx) => {

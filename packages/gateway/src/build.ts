@@ -108,7 +108,7 @@ export function buildReplayStore(config: GatewayConfig, logger: Logger): BuiltRe
     )
   return createRedisReplayStore({
     url: replay.url,
-    ...(replay.keyPrefix === undefined ? {} : { keyPrefix: replay.keyPrefix }),
+    keyPrefix: replay.keyPrefix,
     // Only the error's code and message: a Redis URL in a message could carry a password.
     onError: (error) =>
       logger.warn(

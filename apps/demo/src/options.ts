@@ -9,25 +9,25 @@ import { checkUrl } from '@keybound/authorization-server'
 /** What `serve` may be told; everything has an embedded default. */
 export interface ServeOptions {
   /** Host name in every URL and the address to listen on (default `localhost`). */
-  host?: string
+  host?: string | undefined
   /** Authorization server port (default 4000). */
-  asPort?: number
+  asPort?: number | undefined
   /** Demo API port (default 4001). */
-  apiPort?: number
+  apiPort?: number | undefined
   /** Demo page port (default 4002). */
-  pagePort?: number
+  pagePort?: number | undefined
   /** Folder of the SQLite database, the demo credentials and demo-service's key. */
-  dataDir?: string
+  dataDir?: string | undefined
   /** RS nonces at the demo API (RFC 9449 §9), default on. */
-  rsNonces?: boolean
+  rsNonces?: boolean | undefined
   /**
    * More APIs the authorization server issues tokens for (RFC 8707 `resource`), e.g. your own
    * API at `http://localhost:4010`. A token request naming one gets a token whose `aud` is that
    * API; without `resource`, tokens are for the demo API. Default: none.
    */
-  resources?: readonly string[]
+  resources?: readonly string[] | undefined
   /** Where the start-up banner goes (default: standard output). */
-  print?: (text: string) => void
+  print?: ((text: string) => void) | undefined
 }
 
 /** The options with every default filled in. */

@@ -113,8 +113,9 @@ export function createMcpApp(options: McpAppOptions): McpApp {
   app.use('/mcp', dpop(resourceServer, { scopes: [scope] }), express.json({ limit: '1mb' }))
   app.post('/mcp', async (req, res) => {
     const server = buildMcpServer(req.dpop!)
-    // Stateless: no session id, one transport per request, closed with the response.
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined })
+    // Stateless: no session id generator (the key left out, as the SDK's option type has no
+    // `undefined`), one transport per request, closed with the response.
+    const transport = new StreamableHTTPServerTransport({})
     res.on('close', () => {
       void transport.close()
       void server.close()

@@ -73,7 +73,7 @@ function rawSigner(alg: 'ES256' | 'PS256', label: string): () => Promise<Buffer>
             hashAlg: pkcs11.CKM_SHA256,
             mgf: pkcs11.CKG_MGF1_SHA256,
             saltLen: 32,
-          } as Pkcs11.Mechanism['parameter'],
+          } as NonNullable<Pkcs11.Mechanism['parameter']>,
         }
   return () => {
     library.C_SignInit(session, mechanism, key!)

@@ -31,7 +31,7 @@ export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type
 const MAX_ASSERTION_LIFETIME = 600
 
 interface Presented {
-  clientId?: string
+  clientId?: string | undefined
   method: Client['token_endpoint_auth_method']
   secret?: string
   assertion?: string

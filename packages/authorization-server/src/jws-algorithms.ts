@@ -7,7 +7,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9101#section-4
  * @packageDocumentation
  */
-import { SUPPORTED_ALGORITHMS } from '@keybound/core'
+import { SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 
 /** Algorithms of client assertions (RFC 7523 §2.2): every one core verifies. */
 export const CLIENT_ASSERTION_ALGORITHMS: readonly string[] = SUPPORTED_ALGORITHMS

@@ -9,12 +9,8 @@
 import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import formbody from '@fastify/formbody'
-import {
-  createNonceSource,
-  isLoopbackHost,
-  MemoryReplayStore,
-  type ReplayStore,
-} from '@keybound/core'
+import { createNonceSource, MemoryReplayStore, type ReplayStore } from '@keybound/core'
+import { isLoopbackHost } from '@keybound/core/internal'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { sql, type Kysely } from 'kysely'
 import { createClientRegistry } from './clients.js'
@@ -90,7 +86,7 @@ const REDACTED_PATHS = [
   'res.headers["dpop-nonce"]',
 ]
 
-function defaultLogger(): FastifyServerOptions['logger'] {
+function defaultLogger(): NonNullable<FastifyServerOptions['logger']> {
   return {
     level: process.env.LOG_LEVEL ?? 'info',
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

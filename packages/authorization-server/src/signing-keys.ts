@@ -179,7 +179,12 @@ export async function loadSigningKeys(
  */
 export async function rotateSigningKeys(
   db: Kysely<Database>,
-  options: { alg: SigningAlgorithm; retireAfter: number; nowMs?: number; hsm?: HsmKeyring },
+  options: {
+    alg: SigningAlgorithm
+    retireAfter: number
+    nowMs?: number | undefined
+    hsm?: HsmKeyring | undefined
+  },
 ): Promise<void> {
   const now = epochSeconds(options.nowMs ?? Date.now())
   await inTransaction(db, async (trx) => {

@@ -189,7 +189,7 @@ function isClientError(error: unknown): boolean {
 /** Extras of an answer: the nonce to hand out. */
 export interface AnswerOptions {
   /** A fresh `DPoP-Nonce` value: required for `use_dpop_nonce`, optional otherwise (§8.2 rotation). */
-  nonce?: string
+  nonce?: string | undefined
 }
 
 /**

@@ -5,7 +5,8 @@
  * assertion key and the proof key may differ.
  * @packageDocumentation
  */
-import { findAlgorithm, type DPoPKeyPair, type ProofSigner } from '@keybound/core'
+import { type DPoPKeyPair, type ProofSigner } from '@keybound/core'
+import { findAlgorithm } from '@keybound/core/internal'
 import { InvalidClientArgument } from './errors.js'
 import { randomBase64url } from './lib/base64url.js'
 import { signJws } from './lib/jws.js'

@@ -62,17 +62,17 @@ export interface CreateProofOptions {
   /** Target URI; query and fragment are stripped before it goes into `htu`. */
   htu: string | URL
   /** The access token the request carries; adds `ath`. Leave out at the token endpoint. */
-  accessToken?: string
+  accessToken?: string | undefined
   /** The most recent `DPoP-Nonce` this server sent. */
-  nonce?: string
+  nonce?: string | undefined
   /** Extra payload claims (they cannot override the DPoP claims). */
-  claims?: Record<string, unknown>
+  claims?: Record<string, unknown> | undefined
   /** Extra JOSE header parameters (they cannot override `typ`, `alg`, `jwk`). */
-  header?: Record<string, unknown>
+  header?: Record<string, unknown> | undefined
   /** Creation time in seconds; defaults to the current time. */
-  iat?: number
+  iat?: number | undefined
   /** Proof identifier; defaults to 128 random bits, base64url. */
-  jti?: string
+  jti?: string | undefined
 }
 
 /** The request a proof is checked against. */
@@ -103,14 +103,14 @@ export interface VerifyProofOptions {
    */
   replayStore: ReplayStore | false
   /** The access token sent with the request: `ath` is then required and must match (§4.3 item 12). */
-  accessToken?: string
+  accessToken?: string | undefined
   /**
    * The `ath` of `accessToken` when the caller computed it already (base64url SHA-256, what
    * `calculateAth` returns), so the token is not hashed twice. Ignored without `accessToken`.
    */
-  accessTokenHash?: string
+  accessTokenHash?: string | undefined
   /** The thumbprint the access token is bound to (`cnf.jkt`); the proof's key must match. */
-  expectedJkt?: string
+  expectedJkt?: string | undefined
   /**
    * Asked for the thumbprint the access token is bound to only once the proof passed every check
    * that does not depend on the token's validation (syntax, signature, `htm`, `htu`, `ath`,
@@ -122,45 +122,45 @@ export interface VerifyProofOptions {
    * proof with no key to bind to must not pass as bound.
    * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
    */
-  resolveExpectedJkt?: () => string | PromiseLike<string>
+  resolveExpectedJkt?: (() => string | PromiseLike<string>) | undefined
   /** Accepted `alg` values; defaults to every algorithm Keybound supports. */
-  algorithms?: readonly string[]
+  algorithms?: readonly string[] | undefined
   /** How old `iat` may be (default 60 s). */
-  maxAge?: number
+  maxAge?: number | undefined
   /** How far in the future `iat` may be (default 10 s). */
-  clockTolerance?: number
+  clockTolerance?: number | undefined
   /**
    * Check the `iat` window (`maxAge`, `clockTolerance`) even when a valid stateless nonce dates
    * the proof (default `false`: the nonce establishes freshness, RFC 9449 §4.3 item 11, so a
    * client with a wrong clock recovers through `use_dpop_nonce`).
    */
-  requireIat?: boolean
+  requireIat?: boolean | undefined
   /**
    * How far a client's clock may be off when a valid stateless nonce dates the proof and
    * `requireIat` is off (default 86,400 s, one day: a clock set in the wrong time zone). `iat`
    * must then lie between the nonce's issue time minus this and now plus this; a negative or
    * absurd `iat` (`0`, `1e300`) is refused with `ProofTimeInvalid`, reason `implausible`.
    */
-  maxClockSkew?: number
+  maxClockSkew?: number | undefined
   /** Current time in milliseconds; defaults to `Date.now`. */
-  now?: () => number
+  now?: (() => number) | undefined
   /**
    * Nonce policy: a `NonceVerifier` (stateless nonces) or the one exact nonce expected. When
    * set, a proof without a valid `nonce` fails with `NonceRequired`, and a valid nonce also
    * establishes the proof's freshness (§4.3 item 11), so clients with wrong clocks recover.
    */
-  nonce?: NonceVerifier | string
+  nonce?: NonceVerifier | string | undefined
   /** Accept `http:` in `htu` for hosts other than loopback (never do this in production; §2). */
-  allowInsecureHttp?: boolean
+  allowInsecureHttp?: boolean | undefined
   /** Maximum proof length in characters, checked before anything is parsed (default 8192). */
-  maxProofLength?: number
+  maxProofLength?: number | undefined
   /**
    * Check the signature off the calling thread (default `false`). On the `node` backend the
    * check then runs on libuv's thread pool, so a busy server's event loop keeps parsing and
    * answering other requests meanwhile; one proof alone takes a little longer (a thread round
    * trip). The `webcrypto` backend always checks off-thread, whatever this says.
    */
-  offloadSignature?: boolean
+  offloadSignature?: boolean | undefined
 }
 
 /** A proof that passed every check. */

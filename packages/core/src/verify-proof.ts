@@ -10,6 +10,13 @@
  */
 import { findAlgorithm, SUPPORTED_ALGORITHMS, type AlgorithmSpec } from './algorithms.js'
 import type { CryptoBackend, VerifyKey } from './backends/backend.js'
+import { issuedAtProblem } from './claims.js'
+import {
+  DEFAULT_CLOCK_TOLERANCE,
+  DEFAULT_MAX_AGE,
+  DEFAULT_MAX_CLOCK_SKEW,
+  DEFAULT_MAX_PROOF_LENGTH,
+} from './defaults.js'
 import {
   DPoPError,
   InvalidArgument,
@@ -45,11 +52,6 @@ export interface VerifiedHeader {
 /** The per-backend cache of verified headers. */
 export type HeaderCache = BoundedCache<string, VerifiedHeader>
 
-const DEFAULT_MAX_AGE = 60
-const DEFAULT_CLOCK_TOLERANCE = 10
-// One day: a client clock set in the wrong time zone is off by at most 14 hours.
-const DEFAULT_MAX_CLOCK_SKEW = 86_400
-const DEFAULT_MAX_PROOF_LENGTH = 8192
 const MAX_JTI_LENGTH = 512
 const ACCEPTED_TYP = new Set(['dpop+jwt', 'application/dpop+jwt'])
 
@@ -288,8 +290,7 @@ async function checkNonce(
 }
 
 function checkIssuedAt(iat: number, nowSeconds: number, maxAge: number, tolerance: number): void {
-  const reason =
-    iat < nowSeconds - maxAge ? 'stale' : iat > nowSeconds + tolerance ? 'future' : undefined
+  const reason = issuedAtProblem(iat, nowSeconds, maxAge, tolerance)
   if (reason === undefined) return
   throw new ProofTimeInvalid(
     `"iat" (Issued At) claim is ${reason === 'stale' ? 'too old' : 'in the future'}`,

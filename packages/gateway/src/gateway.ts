@@ -5,28 +5,26 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @packageDocumentation
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Fastify, {
-  LogController,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify'
-import { pino, type DestinationStream, type Logger } from 'pino'
-import { MemoryReplayStore, stripQueryAndFragment, type ReplayStore } from '@keybound/core'
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { stripQueryAndFragment } from '@keybound/core/internal'
 import {
-  createResourceServer,
-  introspectedAccessTokens,
-  jwtAccessTokens,
   renderRejection,
-  type AccessTokenValidator,
   type ProtectedResourceMetadata,
-  type ResourceServer,
   type VerifiedIdentity,
 } from '@keybound/server'
 import { requestLikeOf } from '@keybound/server/node'
-import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
+import { createAdminRoutes, NO_STORE, type GatewayServer } from './admin.js'
+import {
+  buildLogger,
+  buildReplayStore,
+  buildResourceServer,
+  isResolved,
+  waitForReplayStore,
+  type GatewayOptions,
+} from './build.js'
 import { resolveGatewayConfig, type GatewayConfig, type RouteConfig } from './config.js'
 import {
   buildResponseHeaders,
@@ -38,6 +36,9 @@ import { createMetrics, type GatewayMetrics, type Outcome } from './lib/metrics.
 import { answerPreflight, corsResponseHeaders, isPreflight } from './lib/cors.js'
 import { matchRoute } from './lib/routes.js'
 import { classifyUpstreamError, createUpstream } from './lib/upstream.js'
+import { shutdownGateway } from './shutdown.js'
+
+export type { GatewayOptions } from './build.js'
 
 /** Without `Content-Length` or `Transfer-Encoding` a request has no body (RFC 9112 §6.3). */
 function declaresBody(raw: IncomingMessage): boolean {
@@ -62,24 +63,6 @@ function watchRequestDeadline(raw: IncomingMessage, deadlineMs: number): void {
   const stop = (): void => clearTimeout(timer)
   raw.once('end', stop)
   raw.once('close', stop)
-}
-
-/**
- * Options of {@link createGateway} that do not belong in a config file.
- *
- * @example
- * ```ts
- * createGateway(config, { logStream: pino.destination('/var/log/keybound.log') })
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
- */
-export interface GatewayOptions {
-  /** Where environment variables named by the config are read (default `process.env`). */
-  env?: NodeJS.ProcessEnv
-  /** A pino logger to use instead of one built from `config.log`. */
-  logger?: Logger
-  /** Where the built logger writes (default stdout). */
-  logStream?: DestinationStream
 }
 
 /**
@@ -128,104 +111,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     keyboundNote: RequestNote | null
   }
-}
-
-const NO_STORE = { 'cache-control': 'no-store' }
-
-/** A Fastify server of the gateway (the public one or the admin one). */
-type GatewayServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>
-
-/** Whether `config` is already resolved (see `resolveGatewayConfig`), not the file's shape. */
-export function isResolved(config: unknown): config is GatewayConfig {
-  return (
-    typeof config === 'object' &&
-    config !== null &&
-    (config as GatewayConfig).upstream?.url instanceof URL
-  )
-}
-
-/** The logger of a gateway or verify service: the given one, or pino with secrets redacted. */
-export function buildLogger(config: GatewayConfig, options: GatewayOptions): Logger {
-  if (options.logger !== undefined) return options.logger
-  return pino(
-    {
-      level: config.log.level,
-      base: { service: 'keybound-gateway' },
-      // Defence in depth: the gateway never logs headers, but a plugin or a future change might.
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.dpop',
-          'headers.authorization',
-          'headers.dpop',
-        ],
-        censor: '[redacted]',
-      },
-    },
-    options.logStream,
-  )
-}
-
-function buildAccessTokens(tokens: GatewayConfig['tokens']): AccessTokenValidator {
-  if (tokens.kind === 'jwt')
-    return jwtAccessTokens({
-      issuer: tokens.issuer,
-      audience: tokens.audience,
-      profile: tokens.profile,
-      ...(tokens.jwksUri === undefined ? {} : { jwksUri: tokens.jwksUri }),
-    })
-  return introspectedAccessTokens({
-    profile: tokens.profile,
-    endpoint: tokens.endpoint,
-    clientId: tokens.clientId,
-    clientSecret: tokens.clientSecret,
-    audience: tokens.audience,
-  })
-}
-
-/** The replay store the config names (memory, or Redis with its errors logged without URL). */
-export function buildReplayStore(
-  config: GatewayConfig,
-  logger: Logger,
-): ReplayStore & { close?(): Promise<void> } {
-  const replay = config.replay
-  if (replay.kind === 'memory')
-    return new MemoryReplayStore(
-      replay.maxEntries === undefined ? {} : { maxEntries: replay.maxEntries },
-    )
-  return createRedisReplayStore({
-    url: replay.url,
-    ...(replay.keyPrefix === undefined ? {} : { keyPrefix: replay.keyPrefix }),
-    // Only the error's code and message: a Redis URL in a message could carry a password.
-    onError: (error) =>
-      logger.warn(
-        { code: (error as { code?: unknown })?.code },
-        'redis replay store connection error',
-      ),
-  })
-}
-
-/**
- * The resource server a gateway or verify service checks requests with (RFC 9449 §7). The
- * verify service passes `trustProxy: false`: it rebuilds the URL from its proxy's check itself.
- */
-export function buildResourceServer(
-  settings: GatewayConfig,
-  replayStore: ReplayStore,
-  trustProxy: boolean = settings.trustProxy,
-): ResourceServer {
-  return createResourceServer({
-    publicBaseUrl: settings.publicBaseUrl,
-    trustProxy,
-    accessTokens: buildAccessTokens(settings.tokens),
-    replayStore,
-    allowBearer: settings.allowBearer,
-    ...(settings.nonces === false ? {} : { nonces: settings.nonces }),
-    ...(settings.algorithms === undefined ? {} : { algorithms: settings.algorithms }),
-    ...(settings.resourceMetadata === undefined
-      ? {}
-      : { resourceMetadataUrl: settings.resourceMetadata.url }),
-  })
 }
 
 /** Starts `server` on `where`; resolves with the bound address and its URL. */
@@ -286,6 +171,12 @@ export function createGateway(
     settings.routes.map((route) => [route, { scopes: route.scopes }]),
   )
   let closing = false
+  const admin = createAdminRoutes({
+    settings,
+    replayStore,
+    metrics,
+    isClosing: () => closing,
+  })
 
   const app = Fastify({
     loggerInstance: logger,
@@ -509,53 +400,10 @@ export function createGateway(
       .send(body === '' ? undefined : body)
   }
 
-  /** Health for load balancers; 503 while closing or while the replay store is down. */
-  async function answerHealth(_request: FastifyRequest, reply: FastifyReply) {
-    const redis =
-      settings.replay.kind === 'redis' ? (replayStore as RedisReplayStore).client : undefined
-    // A gateway whose replay store is down refuses every protected request (503): take it out
-    // of rotation rather than have a load balancer send it traffic.
-    const replayReady = redis === undefined || redis.isReady !== false
-    const ok = !closing && replayReady
-    return reply
-      .code(ok ? 200 : 503)
-      .headers(NO_STORE)
-      .send({
-        status: ok ? 'ok' : closing ? 'closing' : 'unavailable',
-        replay: replayReady ? 'ready' : 'unavailable',
-      })
-  }
-
-  async function answerMetrics(_request: FastifyRequest, reply: FastifyReply) {
-    return reply
-      .headers({ 'content-type': metrics.registry.contentType, ...NO_STORE })
-      .send(await metrics.registry.metrics())
-  }
-
-  /** Health always; metrics only where the config puts them. */
-  function addAdminRoutes(server: GatewayServer, withMetrics: boolean): void {
-    const prefix = settings.admin.pathPrefix
-    server.get(`${prefix}/healthz`, answerHealth)
-    if (withMetrics) server.get(`${prefix}/metrics`, answerMetrics)
-  }
-
   // Health stays on the public listener, where load balancers probe; metrics leave it unless
   // the operator opts in, as they describe the traffic to whoever asks.
-  addAdminRoutes(app, settings.admin.metrics && settings.admin.publicMetrics)
-  const adminApp = settings.admin.listen === undefined ? undefined : buildAdminApp()
-
-  function buildAdminApp(): GatewayServer {
-    const server = Fastify({
-      loggerInstance: logger,
-      logController: new LogController({ disableRequestLogging: true }),
-      requestTimeout: settings.limits.requestTimeoutMs,
-    })
-    addAdminRoutes(server, settings.admin.metrics)
-    server.setNotFoundHandler((_request, reply) =>
-      reply.code(404).headers(NO_STORE).send({ error: 'not_found' }),
-    )
-    return server
-  }
+  admin.addTo(app, settings.admin.metrics && settings.admin.publicMetrics)
+  const adminApp = settings.admin.listen === undefined ? undefined : admin.buildAdminApp(logger)
 
   // Callback-style hooks: an async hook costs a promise per request on the hot path.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -601,52 +449,18 @@ export function createGateway(
     )
   }
 
-  /**
-   * The Redis store connects in the background; waiting for it (a bounded time) keeps a fresh
-   * instance from answering its first requests with 503. Past the wait it starts anyway and
-   * `/healthz` says the replay store is unavailable until it connects.
-   */
-  async function waitForReplayStore(): Promise<void> {
-    if (settings.replay.kind !== 'redis') return
-    const client = (replayStore as RedisReplayStore).client
-    const deadline = Date.now() + 5_000
-    while (client.isReady === false && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    if (client.isReady === false)
-      logger.warn('redis replay store not connected yet; protected routes answer 503 until it is')
-  }
-
-  /** Where the metrics can be read, for the start-up log line. */
-  function metricsWhere(): string {
-    if (!settings.admin.metrics) return 'off'
-    const places = [
-      ...(adminApp === undefined ? [] : ['admin listener']),
-      ...(settings.admin.publicMetrics ? ['public listener'] : []),
-    ]
-    return places.length === 0 ? 'not served (set admin.listen)' : places.join(' and ')
-  }
-
   let closed: Promise<void> | undefined
-  async function shutdown(): Promise<void> {
+  function close(): Promise<void> {
     closing = true
-    // Connections that go idle after their last response would otherwise keep `close` waiting
-    // for the keep-alive timeout.
-    const drain = setInterval(() => app.server.closeIdleConnections(), 50)
-    const deadline = setTimeout(() => app.server.closeAllConnections(), settings.shutdownTimeoutMs)
-    try {
-      await app.close()
-    } finally {
-      clearInterval(drain)
-      clearTimeout(deadline)
-    }
-    // The admin listener goes last, so its health check says `closing` while requests drain.
-    if (adminApp !== undefined) {
-      adminApp.server.closeAllConnections()
-      await adminApp.close()
-    }
-    await upstream.close()
-    await (replayStore as { close?(): Promise<void> }).close?.()
-    logger.info('gateway closed')
+    closed ??= shutdownGateway({
+      app,
+      adminApp,
+      upstream,
+      replayStore,
+      logger,
+      shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    })
+    return closed
   }
 
   return {
@@ -654,7 +468,10 @@ export function createGateway(
     metrics: metrics.registry,
     logger,
     async listen() {
-      await waitForReplayStore()
+      // The Redis store connects in the background; past a bounded wait the gateway starts
+      // anyway and `/healthz` says the replay store is unavailable until it connects.
+      if (!(await waitForReplayStore(settings, replayStore)))
+        logger.warn('redis replay store not connected yet; protected routes answer 503 until it is')
       const adminAddress =
         adminApp === undefined ? undefined : await listenOn(adminApp, settings.admin.listen!)
       const address = await listenOn(app, settings.listen).catch(async (error: unknown) => {
@@ -666,7 +483,7 @@ export function createGateway(
         {
           url: address.url,
           ...(adminAddress === undefined ? {} : { adminUrl: adminAddress.url }),
-          metrics: metricsWhere(),
+          metrics: admin.metricsWhere(adminApp !== undefined),
           upstream: settings.upstream.url.origin,
           routes: settings.routes.length,
         },
@@ -674,9 +491,6 @@ export function createGateway(
       )
       return adminAddress === undefined ? address : { ...address, adminUrl: adminAddress.url }
     },
-    close() {
-      closed ??= shutdown()
-      return closed
-    },
+    close,
   }
 }

@@ -88,7 +88,7 @@ export function profileOf(
             hashAlg: binding.CKM_SHA256,
             mgf: binding.CKG_MGF1_SHA256,
             saltLen: 32,
-          } as Mechanism['parameter'],
+          } as NonNullable<Mechanism['parameter']>,
         },
         prepare: sha256,
         outputLength: 1024,

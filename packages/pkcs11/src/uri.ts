@@ -111,15 +111,21 @@ function noteOnce(seen: Set<string>, name: string, problems: string[]): boolean 
   return true
 }
 
+// A value that did not decode is left out: its problem is already noted and the URI refused.
+function setText(
+  uri: Mutable,
+  key: 'token' | 'object' | 'slotDescription',
+  text: string | undefined,
+): void {
+  if (text !== undefined) uri[key] = text
+}
+
 function applyPathAttribute(uri: Mutable, name: string, raw: string, problems: string[]): void {
   if ((TOKEN_TEXT as readonly string[]).includes(name) || name === 'object') {
-    uri[name as 'token' | 'object'] = decodeText(name, raw, problems)
+    setText(uri, name as 'token' | 'object', decodeText(name, raw, problems))
   } else if (name in SLOT_TEXT) {
-    uri[SLOT_TEXT[name as keyof typeof SLOT_TEXT] as 'slotDescription'] = decodeText(
-      name,
-      raw,
-      problems,
-    )
+    const key = SLOT_TEXT[name as keyof typeof SLOT_TEXT] as 'slotDescription'
+    setText(uri, key, decodeText(name, raw, problems))
   } else if (name === 'slot-id') {
     if (/^[0-9]{1,10}$/.test(raw) && Number(raw) <= 0xffffffff) uri.slotId = Number(raw)
     else problems.push('slot-id: must be a decimal CK_SLOT_ID')

@@ -4,7 +4,8 @@
  * proxy overwrites them, so they are read only when `trustProxy` is on (B16, D3, D4).
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-import { InvalidArgument, isLoopbackHost, stripQueryAndFragment } from '@keybound/core'
+import { InvalidArgument } from '@keybound/core'
+import { isLoopbackHost, stripQueryAndFragment } from '@keybound/core/internal'
 import { readHeader, trimOws } from './lib/headers.js'
 import type { RequestLike } from './types.js'
 

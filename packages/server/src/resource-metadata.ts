@@ -7,7 +7,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc9728
  * @packageDocumentation
  */
-import { InvalidArgument, isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core'
+import { InvalidArgument } from '@keybound/core'
+import { isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 
 /** The RFC 9728 §2 `bearer_methods_supported` values (RFC 6750 §2.1–§2.3). */
 export type BearerMethod = 'header' | 'body' | 'query'

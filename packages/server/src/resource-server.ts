@@ -15,11 +15,11 @@ import {
   NonceRequired,
   ProofTimeInvalid,
   ReplayStoreUnavailable,
-  SUPPORTED_ALGORITHMS,
   verifyProof,
   type NonceSource,
   type ReplayStore,
 } from '@keybound/core'
+import { SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 import {
   acceptanceHeaders,
   describeCoreError,

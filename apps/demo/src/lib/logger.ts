@@ -15,7 +15,7 @@ import type { FastifyServerOptions } from 'fastify'
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11
  */
-export function demoLogger(name: string): FastifyServerOptions['logger'] {
+export function demoLogger(name: string): NonNullable<FastifyServerOptions['logger']> {
   return {
     name,
     level: process.env.LOG_LEVEL ?? 'warn',

@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 import type { VerifiedProof } from '@keybound/core'
+import { isBeforeExpiry, isNotBeforeReached, issuedAtProblem } from '@keybound/core/internal'
 import type { Client } from '../clients.js'
 import type { AuthorizationServerConfig, ClientConfig } from '../config.js'
 import type { ServerContext } from '../context.js'
@@ -273,12 +274,15 @@ export function checkFapi2Proof(ctx: ServerContext, proof: VerifiedProof): void 
   const { maxAge, clockTolerance } = ctx.config.dpop
   const now = Math.floor(ctx.now() / 1000)
   const { iat, nbf, exp } = proof.claims
-  if (iat < now - maxAge) throw new OAuthError('invalid_dpop_proof', 'DPoP proof "iat" is too old')
-  if (iat > now + clockTolerance)
+  // Core's window, with the profile's bounds: applied even when a nonce dated the proof.
+  const iatProblem = issuedAtProblem(iat, now, maxAge, clockTolerance)
+  if (iatProblem === 'stale')
+    throw new OAuthError('invalid_dpop_proof', 'DPoP proof "iat" is too old')
+  if (iatProblem === 'future')
     throw new OAuthError('invalid_dpop_proof', 'DPoP proof "iat" is too far in the future')
-  if (nbf !== undefined && !(typeof nbf === 'number' && nbf <= now + clockTolerance))
+  if (nbf !== undefined && !isNotBeforeReached(nbf, now, clockTolerance))
     throw new OAuthError('invalid_dpop_proof', 'DPoP proof "nbf" is not a time already reached')
-  if (exp !== undefined && !(typeof exp === 'number' && exp > now - clockTolerance))
+  if (exp !== undefined && !isBeforeExpiry(exp, now, clockTolerance))
     throw new OAuthError('invalid_dpop_proof', 'DPoP proof "exp" has passed')
 }
 

@@ -87,14 +87,15 @@ export function addServeCommand(program: Command): void {
       const stopped = waitForStopSignal()
       const rsNoncesFlag =
         command.getOptionValueSource('rsNonces') === 'cli' ? flags.rsNonces : undefined
+      // Every serve option accepts `undefined` as "not given" (ADR 0048): no spreads needed.
       const stack = await serveOrExplain({
-        ...(flags.host === undefined ? {} : { host: flags.host }),
-        ...(flags.asPort === undefined ? {} : { asPort: portOf(flags.asPort) }),
-        ...(flags.apiPort === undefined ? {} : { apiPort: portOf(flags.apiPort) }),
-        ...(flags.pagePort === undefined ? {} : { pagePort: portOf(flags.pagePort) }),
-        ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
-        ...(rsNoncesFlag === undefined ? {} : { rsNonces: rsNoncesFlag }),
-        ...(flags.resource === undefined ? {} : { resources: flags.resource }),
+        host: flags.host,
+        asPort: portOf(flags.asPort),
+        apiPort: portOf(flags.apiPort),
+        pagePort: portOf(flags.pagePort),
+        dataDir: flags.dataDir,
+        rsNonces: rsNoncesFlag,
+        resources: flags.resource,
       })
       const signal = await stopped
       process.stdout.write(`\n${signal}: stopping the demo…\n`)

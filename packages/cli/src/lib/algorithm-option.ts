@@ -3,7 +3,7 @@
  * the error when another value is given.
  */
 import { Option } from 'commander'
-import { SUPPORTED_ALGORITHMS } from '@keybound/core'
+import { SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 
 /**
  * A `-a, --alg <alg>` option limited to the algorithms core supports (EdDSA and its RFC 9864

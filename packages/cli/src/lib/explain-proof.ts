@@ -11,13 +11,17 @@
  */
 import {
   DPoPError,
-  SUPPORTED_ALGORITHMS,
   calculateAth,
-  stripQueryAndFragment,
   verifyProof,
   type VerifiedProof,
   type VerifyProofOptions,
 } from '@keybound/core'
+import {
+  DEFAULT_CLOCK_TOLERANCE,
+  DEFAULT_MAX_AGE,
+  SUPPORTED_ALGORITHMS,
+  stripQueryAndFragment,
+} from '@keybound/core/internal'
 
 /** One line of the explanation. */
 export interface ExplainedCheck {
@@ -349,8 +353,9 @@ function describeDuration(seconds: number): string {
 
 async function checkIat(view: ProofView, context: ExplainContext): Promise<ExplainedCheck> {
   const now = Math.floor(context.now ?? Date.now() / 1000)
-  const maxAge = context.maxAge ?? 60
-  const tolerance = context.clockTolerance ?? 10
+  // Core's defaults, so the window worded is the one `verifyProof` applies.
+  const maxAge = context.maxAge ?? DEFAULT_MAX_AGE
+  const tolerance = context.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
   const iat = view.claims?.iat as number
   const window = `${maxAge} s before to ${tolerance} s after server time ${formatTime(now)}`
   const outcome = await probe(view, {

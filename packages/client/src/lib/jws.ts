@@ -4,12 +4,8 @@
  * The WebCrypto parameters come from core's algorithm table, so an algorithm core learns is one
  * the client can sign with.
  */
-import {
-  findAlgorithm,
-  webCryptoSignParams,
-  type DPoPKeyPair,
-  type ProofSigner,
-} from '@keybound/core'
+import type { DPoPKeyPair, ProofSigner } from '@keybound/core'
+import { findAlgorithm, webCryptoSignParams } from '@keybound/core/internal'
 import { InvalidClientArgument } from '../errors.js'
 import { encodeBase64url, encodeTextBase64url } from './base64url.js'
 

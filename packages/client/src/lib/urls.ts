@@ -1,5 +1,5 @@
 /** URL helpers shared by the DPoP fetch and the token client. */
-import { isLoopbackHost } from '@keybound/core'
+import { isLoopbackHost } from '@keybound/core/internal'
 import { InsecureRequest, InvalidClientArgument } from '../errors.js'
 
 /** Parses an absolute URL, or throws `InvalidClientArgument` naming what it was for. */

@@ -5,7 +5,7 @@
  * RFC 9449 rejection. The HTTP and gRPC front ends only translate to and from this.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
-import { stripQueryAndFragment } from '@keybound/core'
+import { stripQueryAndFragment } from '@keybound/core/internal'
 import {
   renderRejection,
   type RequestLike,

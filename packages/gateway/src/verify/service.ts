@@ -22,17 +22,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { stripQueryAndFragment } from '@keybound/core'
+import { stripQueryAndFragment } from '@keybound/core/internal'
 import { requestLikeOf } from '@keybound/server/node'
-import type { RedisReplayStore } from '@keybound/server/redis'
 import { resolveGatewayConfig, type GatewayConfig } from '../config.js'
 import {
   buildLogger,
   buildReplayStore,
   buildResourceServer,
+  isReplayStoreReady,
   isResolved,
   type GatewayOptions,
-} from '../gateway.js'
+} from '../build.js'
 import { createMetrics, type GatewayMetrics } from '../lib/metrics.js'
 import { createCheck, refusal, type CheckAnswer, type CheckRequest } from './check.js'
 import { normalizeAddress } from './config.js'
@@ -227,9 +227,7 @@ export function createVerifyService(
 
   async function answerAdmin(req: IncomingMessage, res: ServerResponse, path: string) {
     if (path === `${adminPrefix}/healthz`) {
-      const redis =
-        settings.replay.kind === 'redis' ? (replayStore as RedisReplayStore).client : undefined
-      const replayReady = redis === undefined || redis.isReady !== false
+      const replayReady = isReplayStoreReady(settings, replayStore)
       const ok = !closing && replayReady
       res.writeHead(ok ? 200 : 503, {
         'content-type': 'application/json',

@@ -6,7 +6,8 @@
  * can share one validator, each with its own profile and audience.
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
-import { InvalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core'
+import { InvalidArgument } from '@keybound/core'
+import { DEFAULT_CLOCK_TOLERANCE, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -295,7 +296,8 @@ function singleIssuerValidator(options: JwtAccessTokenOptions, path: string): Ac
   // RFC 9068 keeps jose's own `typ` check (and its failure detail); other profiles check the
   // verified header themselves, against the values their provider documents.
   const strict = profile === RFC9068_PROFILE
-  const clockTolerance = options.clockTolerance ?? 10
+  // The proof's tolerance: a token and its proof are judged by the same clock allowance.
+  const clockTolerance = options.clockTolerance ?? DEFAULT_CLOCK_TOLERANCE
   const now = options.now
   const clock = now ?? Date.now
   const cache = new TokenCache<VerifiedToken>(options.cacheSize ?? 10_000, clock)

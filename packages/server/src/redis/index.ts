@@ -63,25 +63,25 @@ export type RedisReplayClient =
  */
 export interface RedisReplayStoreOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`. The store owns the client it creates. */
-  url?: string
+  url?: string | undefined
   /**
    * Your client (standalone or cluster). The store does not connect or close it, but it adds an
    * `error` listener, because an `error` event without one would end the process. For fast
    * failure create it with `disableOfflineQueue: true` (cluster: in `defaults`).
    */
-  client?: RedisReplayClient
+  client?: RedisReplayClient | undefined
   /** Prefix of every key (default `keybound:dpop:jti:`). Replicas that share proofs share it. */
-  keyPrefix?: string
+  keyPrefix?: string | undefined
   /**
    * How long one check may take before it fails with `ReplayStoreUnavailable` (default 1000 ms).
    * node-redis' own command timeout stops counting once a command is written, so a Redis that
    * accepted the command and then hung would block requests forever without this.
    */
-  commandTimeoutMs?: number
+  commandTimeoutMs?: number | undefined
   /** Longest pause between reconnection attempts of the store's own client (default 2000 ms). */
-  maxReconnectDelayMs?: number
+  maxReconnectDelayMs?: number | undefined
   /** Called with connection errors (for logging); they are otherwise swallowed, never thrown. */
-  onError?: (error: unknown) => void
+  onError?: ((error: unknown) => void) | undefined
 }
 
 /**
@@ -247,7 +247,8 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
   const client: RedisReplayClient =
     options.client ??
     loadCreateClient()({
-      url: options.url,
+      // node-redis's own option type: the key is left out rather than set to undefined.
+      ...(options.url === undefined ? {} : { url: options.url }),
       disableOfflineQueue: true,
       socket: {
         reconnectStrategy: reconnectStrategy(maxReconnectDelayMs),

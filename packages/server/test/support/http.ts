@@ -9,7 +9,7 @@ export interface SentRequest {
   method?: string
   /** Header values; an array sends one field line per item. */
   headers?: Record<string, string | string[]>
-  body?: string
+  body?: string | undefined
 }
 
 export interface Received {

@@ -12,8 +12,14 @@
  */
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { isLoopbackHost, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import {
+  isLoopbackHost,
+  KeyboundError,
+  SUPPORTED_ALGORITHMS,
+  type DPoPAlgorithm,
+} from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
+import type { AuthorizationServerErrorCode } from './errors.js'
 import {
   DEFAULT_SCRYPT_LOG_N,
   MAX_SCRYPT_LOG_N,
@@ -291,11 +297,15 @@ export interface RateLimitConfig {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  */
-export class ConfigError extends Error {
+export class ConfigError extends KeyboundError {
+  /** The stable code of this error class. */
+  static code: AuthorizationServerErrorCode = 'ERR_DPOP_AS_CONFIG_INVALID'
+  /** The stable code of this error. */
+  declare readonly code: AuthorizationServerErrorCode
+  /** Every bad field, as `path: problem`. */
   readonly issues: readonly string[]
   constructor(issues: string[]) {
-    super(`invalid configuration:\n  ${issues.join('\n  ')}`)
-    this.name = 'ConfigError'
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`, { reason: 'invalid fields' })
     this.issues = issues
   }
 }

@@ -5,7 +5,7 @@
  * they run, so the proof commands start fast and need nothing else installed.
  */
 import { Command, CommanderError } from 'commander'
-import { DPoPError } from '@keybound/core'
+import { KeyboundError } from '@keybound/core'
 import { addKeygenCommand, addThumbprintCommand } from './commands/key-commands.js'
 import { addExplainCommand, addProofCommand, addVerifyCommand } from './commands/proof-commands.js'
 import { addGatewayCommand } from './commands/gateway-command.js'
@@ -42,7 +42,7 @@ try {
     process.exitCode = error.exitCode === 0 ? 0 : 2
   } else {
     const label =
-      error instanceof DPoPError
+      error instanceof KeyboundError
         ? `${error.code}: ${error.message}`
         : error instanceof Error
           ? error.message

@@ -32,7 +32,13 @@ export {
   type ProtectedResourceMetadataDocument,
   type ProtectedResourceMetadataOptions,
 } from './resource-metadata.js'
-export { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+export {
+  AccessTokenError,
+  AccessTokenInvalid,
+  AccessTokenUnavailable,
+  type AccessTokenErrorCode,
+  type AccessTokenErrorOptions,
+} from './errors.js'
 export { renderRejection, EXPOSED_HEADERS, REJECTION_CODES } from './challenges.js'
 export { mergeHeaderList } from './lib/header-list.js'
 export type {

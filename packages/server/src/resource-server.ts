@@ -40,7 +40,7 @@ import {
   type ChallengeContext,
 } from './challenges.js'
 import { findCredentials, hasFormBody, type Credential } from './credentials.js'
-import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+import { AccessTokenInvalid, AccessTokenUnavailable, type AccessTokenError } from './errors.js'
 import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
 import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
@@ -208,6 +208,13 @@ function contextOf(settings: Settings, request: RequestLike): ChallengeContext {
   return context
 }
 
+// The log detail of a refused token: the values compared where the validator gave them
+// (`details.description`), else its stable `reason`.
+function describeTokenError(error: AccessTokenError): string | undefined {
+  const description = error.details?.['description']
+  return typeof description === 'string' ? description : error.reason
+}
+
 type TokenResult = { info: AccessTokenInfo } | { decision: Decision }
 
 async function validateToken(
@@ -223,12 +230,13 @@ async function validateToken(
       return {
         decision: {
           verdict: rejectUnavailable(context, error.code),
-          ...(error.reason ? { detail: error.reason } : {}),
+          ...(describeTokenError(error) === undefined ? {} : { detail: describeTokenError(error) }),
         },
       }
     }
     // Any other failure of a validator, ours or custom, refuses the token: fail closed.
-    const detail = error instanceof AccessTokenInvalid ? error.reason : 'validator error'
+    const detail =
+      error instanceof AccessTokenInvalid ? describeTokenError(error) : 'validator error'
     return {
       decision: {
         verdict: rejectInvalidToken(context, credential.scheme),

@@ -7,6 +7,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9728
  * @packageDocumentation
  */
+import { invalidArgument } from './lib/arguments.js'
 import { InvalidArgument, isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core'
 
 /** The RFC 9728 §2 `bearer_methods_supported` values (RFC 6750 §2.1–§2.3). */
@@ -301,8 +302,9 @@ function safePathOf(target: string): string | undefined {
 
 function checkMetadata(metadata: ProtectedResourceMetadata): void {
   if (typeof metadata?.answer !== 'function' || typeof metadata.path !== 'string')
-    throw new TypeError(
-      'a ProtectedResourceMetadata from createProtectedResourceMetadata is required',
+    throw invalidArgument(
+      'metadata',
+      'a ProtectedResourceMetadata from createProtectedResourceMetadata',
     )
 }
 

@@ -5,6 +5,7 @@
  * @packageDocumentation
  * @module @keybound/server/express
  */
+import { checkResourceServer } from '../lib/arguments.js'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { renderRejection } from '../challenges.js'
 import { checkRouteOptions } from '../resource-server.js'
@@ -24,11 +25,6 @@ declare global {
       dpop?: VerifiedIdentity
     }
   }
-}
-
-function checkResourceServer(resourceServer: ResourceServer): void {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('dpop() needs a resource server')
 }
 
 /**

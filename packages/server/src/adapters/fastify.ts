@@ -5,6 +5,7 @@
  * @packageDocumentation
  * @module @keybound/server/fastify
  */
+import { checkResourceServer } from '../lib/arguments.js'
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -32,11 +33,6 @@ declare module 'fastify' {
 /** Options of {@link dpopPlugin}. */
 export interface DPoPPluginOptions {
   resourceServer: ResourceServer
-}
-
-function checkResourceServer(resourceServer: ResourceServer): void {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('a resource server is required')
 }
 
 /**

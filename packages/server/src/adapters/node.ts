@@ -5,6 +5,7 @@
  * @packageDocumentation
  * @module @keybound/server/node
  */
+import { checkFunction, checkResourceServer } from '../lib/arguments.js'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { renderRejection } from '../challenges.js'
 import { InvalidArgument } from '@keybound/core'
@@ -128,9 +129,8 @@ export function protect(
   handler: ProtectedHandler,
   options: ProtectOptions = {},
 ): RequestListener {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('protect() needs a resource server')
-  if (typeof handler !== 'function') throw new TypeError('protect() needs a handler')
+  checkResourceServer(resourceServer)
+  checkFunction('handler', handler)
   const routeOptions = { scopes: checkRouteOptions(options) }
   const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
   const onError = options.onError ?? reportHandlerError
@@ -188,8 +188,7 @@ export function withProtectedResourceMetadata(
   listener: RequestListener,
 ): RequestListener {
   checkMetadata(metadata)
-  if (typeof listener !== 'function')
-    throw new TypeError('withProtectedResourceMetadata() needs a listener')
+  checkFunction('listener', listener)
   return function protectedResourceMetadataListener(req, res) {
     if (!isMetadataRequest(metadata, req.url ?? '')) {
       listener(req, res)

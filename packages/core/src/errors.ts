@@ -18,7 +18,10 @@
  */
 export type KeyboundErrorCode = `ERR_DPOP_${string}`
 
-/** Stable codes of the errors thrown by `@keybound/core` (consumers declare their own). */
+/**
+ * Stable codes of the errors thrown by `@keybound/core` (consumers declare their own).
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
 export type DPoPErrorCode =
   | 'ERR_DPOP_INVALID_ARGUMENT'
   | 'ERR_DPOP_PROOF_MALFORMED'
@@ -110,7 +113,7 @@ export class DPoPError extends KeyboundError {
 
 /**
  * A function was called with arguments it cannot work with (a programming error). Every Keybound
- * package throws this one class for bad arguments; the message reads `<function>() needs <what>`.
+ * package throws this one class for bad arguments; the message reads `<name> must be <what>`.
  */
 export class InvalidArgument extends DPoPError {
   static override code: DPoPErrorCode = 'ERR_DPOP_INVALID_ARGUMENT'

@@ -113,7 +113,8 @@ export class DPoPError extends KeyboundError {
 
 /**
  * A function was called with arguments it cannot work with (a programming error). Every Keybound
- * package throws this one class for bad arguments; the message reads `<name> must be <what>`.
+ * package throws this one class for bad arguments, worded like `<name> must be <what>`
+ * where it names one argument.
  */
 export class InvalidArgument extends DPoPError {
   static override code: DPoPErrorCode = 'ERR_DPOP_INVALID_ARGUMENT'

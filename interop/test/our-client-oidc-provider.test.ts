@@ -148,7 +148,7 @@ describe('client_credentials with every confidential client authentication', () 
         .catch((caught: unknown) => caught)) as OAuthResponseError
       expect(error).toBeInstanceOf(OAuthResponseError)
       expect(error).toMatchObject({
-        code: 'ERR_OAUTH_ERROR_RESPONSE',
+        code: 'ERR_DPOP_CLIENT_ERROR_RESPONSE',
         error: 'invalid_client',
         status: 401,
       })
@@ -272,7 +272,7 @@ describe('authorization_code with PKCE, dpop_jkt / PAR, and refresh', () => {
     const noIssuer = new URL(callback)
     noIssuer.searchParams.delete('iss')
     await expect(tokens.handleCallback(noIssuer, request)).rejects.toMatchObject({
-      code: 'ERR_OAUTH_ISSUER_MISMATCH',
+      code: 'ERR_DPOP_CLIENT_ISSUER_MISMATCH',
       reason: 'missing',
     })
     // The untouched callback still works: none of the rejected ones consumed the code.

@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import { KeyboundError, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import {
   describeUnset,
   findUnknownKeys,
@@ -23,6 +23,7 @@ import { parse as parseYaml } from 'yaml'
 import { checkClient, SCOPE_TOKEN } from './clients/metadata.js'
 import { Checker, checkUrl, type Input } from './config/checker.js'
 import { AUTHORIZATION_SERVER_SHAPE, SIGNING_ALGORITHMS } from './config/shape.js'
+import type { AuthorizationServerErrorCode } from './errors.js'
 import {
   DEFAULT_SCRYPT_LOG_N,
   MAX_SCRYPT_LOG_N,
@@ -299,11 +300,15 @@ export interface RateLimitConfig {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  */
-export class ConfigError extends Error {
+export class ConfigError extends KeyboundError {
+  /** The stable code of this error class. */
+  static code: AuthorizationServerErrorCode = 'ERR_DPOP_AS_CONFIG_INVALID'
+  /** The stable code of this error. */
+  declare readonly code: AuthorizationServerErrorCode
+  /** Every bad field, as `path: problem`. */
   readonly issues: readonly string[]
   constructor(issues: string[]) {
-    super(`invalid configuration:\n  ${issues.join('\n  ')}`)
-    this.name = 'ConfigError'
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`, { reason: 'invalid fields' })
     this.issues = issues
   }
 }

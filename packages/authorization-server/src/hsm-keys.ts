@@ -8,8 +8,10 @@
  * @see https://www.rfc-editor.org/rfc/rfc7515#section-5.1
  * @packageDocumentation
  */
+import { KeyboundError } from '@keybound/core'
 import type { Pkcs11Signer } from '@keybound/pkcs11'
 import type { SigningAlgorithm, SigningPkcs11Config } from './config.js'
+import type { AuthorizationServerErrorCode } from './errors.js'
 
 /** Signs JWS signing inputs with one key held on the token. */
 export interface HsmSigner {
@@ -31,12 +33,17 @@ export interface HsmKeyring {
 /**
  * Error at start or rotation: the token, module, PIN or key named by `signing.pkcs11` cannot be
  * used. The message names the setting and the cause, never the PIN.
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof HsmKeyError) console.error(error.code, error.message) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
  */
-export class HsmKeyError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'HsmKeyError'
-  }
+export class HsmKeyError extends KeyboundError {
+  /** The stable code of this error class. */
+  static code: AuthorizationServerErrorCode = 'ERR_DPOP_AS_HSM_KEY_UNAVAILABLE'
+  /** The stable code of this error. */
+  declare readonly code: AuthorizationServerErrorCode
 }
 
 type Pkcs11Module = typeof import('@keybound/pkcs11')

@@ -45,6 +45,7 @@ export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from
 export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'
 export type { SweepReport, SweepSettings } from './storage/sweep.js'
 export { OAuthError, toOAuthError, type OAuthErrorCode } from './wire.js'
+export type { AuthorizationServerErrorCode } from './errors.js'
 export {
   TOKEN_EXCHANGE_GRANT,
   type DelegationRule,

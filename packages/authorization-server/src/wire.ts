@@ -8,9 +8,10 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  * @packageDocumentation
  */
-import { DPoPError, NonceRequired, ReplayStoreUnavailable } from '@keybound/core'
+import { DPoPError, KeyboundError, NonceRequired, ReplayStoreUnavailable } from '@keybound/core'
 import type { FastifyReply } from 'fastify'
 import { errorPage } from './views/error-page.js'
+import type { AuthorizationServerErrorCode } from './errors.js'
 
 /** Error codes this server answers with (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 9449 §5, §8). */
 export type OAuthErrorCode =
@@ -81,7 +82,12 @@ export interface OAuthErrorOptions {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
-export class OAuthError extends Error {
+export class OAuthError extends KeyboundError {
+  /** The stable code of this error class; the OAuth `error` is also its `reason`. */
+  static code: AuthorizationServerErrorCode = 'ERR_DPOP_AS_OAUTH_ERROR'
+  /** The stable code of this error. */
+  declare readonly code: AuthorizationServerErrorCode
+  /** The OAuth `error` code sent to the client. */
   readonly error: OAuthErrorCode
   readonly status: number
   readonly basicChallenge: boolean
@@ -89,8 +95,10 @@ export class OAuthError extends Error {
   readonly retryAfter: number | undefined
 
   constructor(error: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
-    super(description, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'OAuthError'
+    super(description, {
+      reason: error,
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    })
     this.error = error
     this.status = options.status ?? STATUS[error]
     this.basicChallenge = options.basicChallenge === true

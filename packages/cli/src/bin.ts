@@ -5,7 +5,7 @@
  * they run, so the proof commands start fast and need nothing else installed.
  */
 import { Command, CommanderError } from 'commander'
-import { DPoPError } from '@keybound/core'
+import { DPoPError, KeyboundError } from '@keybound/core'
 import { addKeygenCommand, addThumbprintCommand } from './commands/key-commands.js'
 import { addExplainCommand, addProofCommand, addVerifyCommand } from './commands/proof-commands.js'
 import { addGatewayCommand } from './commands/gateway-command.js'
@@ -35,18 +35,24 @@ addAuthzCommand(program)
 addServeCommand(program)
 addAsCommand(program)
 
+// Proof, key and token failures print their code, the thing to search the docs for. Config,
+// install and client errors print only their message, which already names every fix.
+function hasCodeWorthShowing(error: unknown): error is KeyboundError {
+  if (error instanceof DPoPError) return true
+  return error instanceof KeyboundError && /^ERR_DPOP_(?:PKCS11|ACCESS_TOKEN)_/.test(error.code)
+}
+
 try {
   await program.parseAsync(process.argv)
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2
   } else {
-    const label =
-      error instanceof DPoPError
-        ? `${error.code}: ${error.message}`
-        : error instanceof Error
-          ? error.message
-          : String(error)
+    const label = hasCodeWorthShowing(error)
+      ? `${error.code}: ${error.message}`
+      : error instanceof Error
+        ? error.message
+        : String(error)
     process.stderr.write(`keybound: ${label}\n`)
     process.exitCode = 2
   }

@@ -11,3 +11,4 @@ export {
   type ExplainedCheck,
   type ExplainSummary,
 } from './lib/explain-proof.js'
+export { MissingPackageError, type CliErrorCode } from './lib/optional-package.js'

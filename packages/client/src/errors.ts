@@ -1,6 +1,7 @@
 /**
- * The error family of `@keybound/client`. Every failure the client reports is a
- * {@link DPoPClientError} with a stable `code` on the class and on the instance. Errors that
+ * The errors of `@keybound/client`, in Keybound's one error family: every failure the client
+ * reports is a {@link DPoPClientError}, which is a `KeyboundError` from `@keybound/core`, with a
+ * stable `ERR_DPOP_CLIENT_*` code on the class and on the instance. Errors that
  * come from an HTTP exchange carry the `Response` as a non-enumerable `response` property, so
  * it is there for debugging but never serialized into logs by accident. Messages never contain
  * an access token, a refresh token, a code or a proof.
@@ -8,6 +9,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  * @packageDocumentation
  */
+
+import { KeyboundError, type KeyboundErrorOptions } from '@keybound/core'
 
 /**
  * Stable codes of the errors thrown by `@keybound/client`. */
@@ -19,29 +22,23 @@ export type DPoPClientErrorCode =
   | 'ERR_DPOP_CLIENT_NONCE_MISSING'
   | 'ERR_DPOP_CLIENT_TOO_MANY_REDIRECTS'
   | 'ERR_DPOP_CLIENT_KEY_STORE'
-  | 'ERR_OAUTH_ERROR_RESPONSE'
-  | 'ERR_OAUTH_INVALID_RESPONSE'
-  | 'ERR_OAUTH_TOKEN_TYPE'
-  | 'ERR_OAUTH_STATE_MISMATCH'
-  | 'ERR_OAUTH_ISSUER_MISMATCH'
-  | 'ERR_OAUTH_DISCOVERY_FAILED'
-  | 'ERR_OAUTH_LOGIN_REQUIRED'
-  | 'ERR_OAUTH_RESOURCE_METADATA'
-  | 'ERR_OAUTH_RESOURCE_MISMATCH'
-  | 'ERR_OAUTH_NO_AUTHORIZATION_SERVER'
+  | 'ERR_DPOP_CLIENT_ERROR_RESPONSE'
+  | 'ERR_DPOP_CLIENT_INVALID_RESPONSE'
+  | 'ERR_DPOP_CLIENT_TOKEN_TYPE'
+  | 'ERR_DPOP_CLIENT_STATE_MISMATCH'
+  | 'ERR_DPOP_CLIENT_ISSUER_MISMATCH'
+  | 'ERR_DPOP_CLIENT_DISCOVERY_FAILED'
+  | 'ERR_DPOP_CLIENT_LOGIN_REQUIRED'
+  | 'ERR_DPOP_CLIENT_RESOURCE_METADATA'
+  | 'ERR_DPOP_CLIENT_RESOURCE_MISMATCH'
+  | 'ERR_DPOP_CLIENT_NO_AUTHORIZATION_SERVER'
 
 /**
  * Extra details of a client error (never secrets). */
-export interface DPoPClientErrorOptions {
+export interface DPoPClientErrorOptions extends KeyboundErrorOptions {
   /**
    * The HTTP response the failure came from; attached non-enumerably. */
   response?: Response
-  /**
-   * The underlying error. */
-  cause?: unknown
-  /**
-   * A short machine-friendly reason, e.g. `state`, `iss`, `status`. */
-  reason?: string
 }
 
 /**
@@ -53,29 +50,24 @@ export interface DPoPClientErrorOptions {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
-export class DPoPClientError extends Error {
+export class DPoPClientError extends KeyboundError {
   /**
    * The stable code of this error class. */
   static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INVALID_ARGUMENT'
   /**
    * The stable code of this error. */
-  readonly code: DPoPClientErrorCode
-  /**
-   * A short machine-friendly reason, when there is one. */
-  readonly reason?: string
+  declare readonly code: DPoPClientErrorCode
   /**
    * The HTTP response this error came from (non-enumerable). */
   declare readonly response?: Response
 
   constructor(message: string, options: DPoPClientErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
-    this.code = (new.target as typeof DPoPClientError).code
-    if (options.reason !== undefined) this.reason = options.reason
+    const { response, ...common } = options
+    super(message, common)
     // Non-enumerable: a logged or JSON-serialized error does not drag the response (and whatever
     // the server echoed in it) along.
-    if (options.response !== undefined) {
-      Object.defineProperty(this, 'response', { value: options.response, enumerable: false })
+    if (response !== undefined) {
+      Object.defineProperty(this, 'response', { value: response, enumerable: false })
     }
   }
 }
@@ -171,7 +163,7 @@ export class KeyStoreError extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class OAuthResponseError extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_ERROR_RESPONSE'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_ERROR_RESPONSE'
   /** The `error` code, e.g. `invalid_grant`, `invalid_dpop_proof`. */
   readonly error: string
   /** The server's `error_description`, if any. */
@@ -207,7 +199,7 @@ export class OAuthResponseError extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  */
 export class InvalidResponse extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_INVALID_RESPONSE'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INVALID_RESPONSE'
 }
 
 /** The token response had a `token_type` other than `DPoP`; the tokens were discarded (§5).
@@ -218,7 +210,7 @@ export class InvalidResponse extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export class TokenTypeMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_TOKEN_TYPE'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_TOKEN_TYPE'
 }
 
 /** The authorization response's `state` is not the one this client sent (RFC 6749 §10.12).
@@ -229,7 +221,7 @@ export class TokenTypeMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
  */
 export class StateMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_STATE_MISMATCH'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_STATE_MISMATCH'
 }
 
 /** The `iss` of an authorization response or metadata is not the expected issuer (RFC 9207, RFC 8414 §3.3).
@@ -240,7 +232,7 @@ export class StateMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9207#section-2.4
  */
 export class IssuerMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_ISSUER_MISMATCH'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_ISSUER_MISMATCH'
 }
 
 /** Neither metadata document could be fetched from the issuer (RFC 8414 §3).
@@ -251,7 +243,7 @@ export class IssuerMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export class DiscoveryFailed extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_DISCOVERY_FAILED'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_DISCOVERY_FAILED'
 }
 
 /** There is no usable access token and no refresh token to get one: the user must log in again.
@@ -262,7 +254,7 @@ export class DiscoveryFailed extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 export class LoginRequired extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_LOGIN_REQUIRED'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_LOGIN_REQUIRED'
 }
 
 /** The protected-resource metadata a 401 pointed at cannot be used: unreachable, an HTTP
@@ -274,7 +266,7 @@ export class LoginRequired extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.2
  */
 export class ResourceMetadataInvalid extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_RESOURCE_METADATA'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_RESOURCE_METADATA'
 }
 
 /** The protected-resource metadata is about another resource than the one requested, so its
@@ -286,7 +278,7 @@ export class ResourceMetadataInvalid extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.3
  */
 export class ResourceMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_RESOURCE_MISMATCH'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_RESOURCE_MISMATCH'
 }
 
 /** None of the authorization servers the resource lists was chosen (`chooseAuthorizationServer`).
@@ -297,5 +289,5 @@ export class ResourceMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-2
  */
 export class NoAuthorizationServer extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_OAUTH_NO_AUTHORIZATION_SERVER'
+  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NO_AUTHORIZATION_SERVER'
 }

@@ -222,7 +222,7 @@ describe('createResourceFetch refuses metadata it must not trust (C17)', () => {
     try {
       const error = await agentFetch()(`${rogue.url}/mcp`).catch((caught: unknown) => caught)
       expect(error).toBeInstanceOf(ResourceMismatch)
-      expect((error as ResourceMismatch).code).toBe('ERR_OAUTH_RESOURCE_MISMATCH')
+      expect((error as ResourceMismatch).code).toBe('ERR_DPOP_CLIENT_RESOURCE_MISMATCH')
       expect(asked).toBe(1)
     } finally {
       await rogue.close()

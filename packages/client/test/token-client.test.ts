@@ -75,7 +75,7 @@ describe('token responses', () => {
     await expect(tokens.clientCredentials()).rejects.toBeInstanceOf(InvalidResponse)
     server.routes.set('/token', () => new Response('<html>oops</html>', { status: 502 }))
     await expect(tokens.clientCredentials()).rejects.toMatchObject({
-      code: 'ERR_OAUTH_INVALID_RESPONSE',
+      code: 'ERR_DPOP_CLIENT_INVALID_RESPONSE',
     })
   })
 
@@ -181,7 +181,7 @@ describe('getAccessToken: refresh before expiry with the same key', () => {
     await expect(tokens.getAccessToken()).rejects.toBeInstanceOf(LoginRequired)
     tokens.setTokens({ accessToken: 'x', tokenType: 'DPoP', expiresAt: -1 })
     await expect(tokens.getAccessToken()).rejects.toMatchObject({
-      code: 'ERR_OAUTH_LOGIN_REQUIRED',
+      code: 'ERR_DPOP_CLIENT_LOGIN_REQUIRED',
     })
   })
 })

@@ -6,7 +6,7 @@
  */
 import { findAlgorithm } from './algorithms.js'
 import type { CryptoBackend } from './backends/backend.js'
-import { DPoPError, InvalidArgument, KeyUnsupported } from './errors.js'
+import { InvalidArgument, KeyboundError, KeyUnsupported } from './errors.js'
 import { stripQueryAndFragment } from './htu.js'
 import { toPublicJwk } from './keys.js'
 import { athOf } from './thumbprint.js'
@@ -95,7 +95,8 @@ export async function createProofWith(
       : await key.sign(data)
     return `${signingInput}.${backend.encodeBase64url(signature)}`
   } catch (error) {
-    if (error instanceof DPoPError) throw error
+    // A signer's own Keybound error (a PKCS#11 token that went away) reaches the caller as is.
+    if (error instanceof KeyboundError) throw error
     throw new KeyUnsupported('signing the proof failed', { cause: error })
   }
 }

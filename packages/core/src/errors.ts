@@ -1,14 +1,27 @@
 /**
- * The one error family of Keybound. Every failure that leaves `@keybound/core` is a
- * {@link DPoPError} with a stable `code` (on the class and on the instance) and, where it
- * concerns a field of the proof, the field's name in `claim` and a short machine-friendly
- * `reason`. Messages name the RFC field; they never contain a token or a proof.
+ * The one error family of Keybound. Every error a Keybound package throws on purpose is a
+ * {@link KeyboundError}: it has a stable `code` (on the class and on the instance, all codes
+ * start with `ERR_DPOP_`), an optional stable `reason` identifier (a fixed word or two, never a
+ * value) and optional structured `details`. Each package declares its own code union and its own
+ * subclasses; core's errors about a proof are {@link DPoPError}s, which add the proof field in
+ * `claim`. Messages name the RFC field; they never contain a token, a proof or a secret. The
+ * catalogue of every code is docs/errors.md.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  * @packageDocumentation
  */
 
-/** Stable codes of the errors thrown by Keybound. */
+/**
+ * The shape every Keybound error code has: one prefix for the whole family, then the package's
+ * area where it is not core (`CLIENT_`, `ACCESS_TOKEN_`, `PKCS11_`, `AS_`, `GATEWAY_`, `CLI_`).
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export type KeyboundErrorCode = `ERR_DPOP_${string}`
+
+/**
+ * Stable codes of the errors thrown by `@keybound/core` (consumers declare their own).
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
 export type DPoPErrorCode =
   | 'ERR_DPOP_INVALID_ARGUMENT'
   | 'ERR_DPOP_PROOF_MALFORMED'
@@ -22,27 +35,13 @@ export type DPoPErrorCode =
   | 'ERR_DPOP_REPLAYED'
   | 'ERR_DPOP_REPLAY_STORE_UNAVAILABLE'
   | 'ERR_DPOP_KEY_UNSUPPORTED'
-  // Raised by @keybound/server's access-token validators, kept in the one error family.
-  | 'ERR_DPOP_ACCESS_TOKEN_INVALID'
-  | 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
-  // Raised by @keybound/server's adapters when an application asks to render rejections itself.
-  | 'ERR_DPOP_REQUEST_REJECTED'
-  // Raised by @keybound/pkcs11's hardware signer, kept in the one error family so createProof
-  // passes them through unchanged.
-  | 'ERR_DPOP_PKCS11_URI_INVALID'
-  | 'ERR_DPOP_PKCS11_MODULE_UNAVAILABLE'
-  | 'ERR_DPOP_PKCS11_PIN_INVALID'
-  | 'ERR_DPOP_PKCS11_KEY_NOT_FOUND'
-  | 'ERR_DPOP_PKCS11_KEY_REJECTED'
-  | 'ERR_DPOP_PKCS11_MECHANISM_UNSUPPORTED'
-  | 'ERR_DPOP_PKCS11_TOKEN_UNAVAILABLE'
-  | 'ERR_DPOP_PKCS11_FAILED'
 
-/** Structured details that travel with an error (never secrets). */
-export interface DPoPErrorDetails {
-  /** The proof field (JOSE header parameter or claim) the failure is about, e.g. `htu`. */
-  claim?: string
-  /** A short, stable, machine-friendly reason, e.g. `missing`, `stale`, `private key`. */
+/**
+ * What every Keybound error may carry besides its message (never secrets).
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export interface KeyboundErrorOptions {
+  /** A stable identifier of why, within the code: a fixed word or two, e.g. `missing`, `stale`. */
   reason?: string
   /** Values that help a human fix the problem (no tokens, no proofs, no private material). */
   details?: Record<string, unknown>
@@ -51,7 +50,45 @@ export interface DPoPErrorDetails {
 }
 
 /**
- * Base class of every Keybound error.
+ * The root of every Keybound error. Catch this one class to catch any failure of any Keybound
+ * package; switch on `code` to tell them apart. Each subclass sets a static `code`, which the
+ * constructor copies onto the instance.
+ *
+ * @example
+ * ```ts
+ * try { await verifyProof(proof, request, options) }
+ * catch (error) { if (error instanceof KeyboundError) console.log(error.code, error.reason) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export abstract class KeyboundError extends Error {
+  /** The stable code of this error. */
+  readonly code: KeyboundErrorCode
+  /** A stable identifier of why, when there is one (never a value). */
+  readonly reason?: string
+  /** Extra values that help fix the problem. */
+  readonly details?: Record<string, unknown>
+
+  constructor(message: string, options: KeyboundErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = (new.target as unknown as { code: KeyboundErrorCode }).code
+    if (options.reason !== undefined) this.reason = options.reason
+    if (options.details !== undefined) this.details = options.details
+  }
+}
+
+/**
+ * Structured details that travel with a core error (never secrets).
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export interface DPoPErrorDetails extends KeyboundErrorOptions {
+  /** The proof field (JOSE header parameter or claim) the failure is about, e.g. `htu`. */
+  claim?: string
+}
+
+/**
+ * Base class of the errors of `@keybound/core` (a proof, a key, a nonce, a replay store).
  *
  * @example
  * ```ts
@@ -60,29 +97,25 @@ export interface DPoPErrorDetails {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-export class DPoPError extends Error {
+export class DPoPError extends KeyboundError {
   /** The stable code of this error class. */
   static code: DPoPErrorCode = 'ERR_DPOP_INVALID_ARGUMENT'
   /** The stable code of this error. */
-  readonly code: DPoPErrorCode
+  declare readonly code: DPoPErrorCode
   /** The proof field the failure concerns, when there is one. */
   readonly claim?: string
-  /** A short machine-friendly reason. */
-  readonly reason?: string
-  /** Extra values that help fix the problem. */
-  readonly details?: Record<string, unknown>
 
   constructor(message: string, extra: DPoPErrorDetails = {}) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause })
-    this.name = new.target.name
-    this.code = (new.target as typeof DPoPError).code
+    super(message, extra)
     if (extra.claim !== undefined) this.claim = extra.claim
-    if (extra.reason !== undefined) this.reason = extra.reason
-    if (extra.details !== undefined) this.details = extra.details
   }
 }
 
-/** A function was called with arguments it cannot work with (a programming error). */
+/**
+ * A function was called with arguments it cannot work with (a programming error). Every Keybound
+ * package throws this one class for bad arguments, worded like `<name> must be <what>`
+ * where it names one argument.
+ */
 export class InvalidArgument extends DPoPError {
   static override code: DPoPErrorCode = 'ERR_DPOP_INVALID_ARGUMENT'
 }

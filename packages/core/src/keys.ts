@@ -7,7 +7,7 @@
 import { findAlgorithm, type AlgorithmSpec } from './algorithms.js'
 import type { CryptoBackend } from './backends/backend.js'
 import { importParamsOf } from './backends/webcrypto.js'
-import { DPoPError, InvalidArgument, KeyUnsupported } from './errors.js'
+import { DPoPError, InvalidArgument, KeyboundError, KeyUnsupported } from './errors.js'
 import { checkProofJwk } from './lib/jwk-checks.js'
 import { thumbprintWith } from './thumbprint.js'
 import type { DPoPAlgorithm, DPoPKeyPair, PrivateJwk, PublicJwk } from './types.js'
@@ -100,7 +100,7 @@ async function describeKeyPair(
 }
 
 function wrapKeyError(error: unknown, what: string): never {
-  if (error instanceof DPoPError) throw error
+  if (error instanceof KeyboundError) throw error
   throw new KeyUnsupported(`${what} failed`, { cause: error })
 }
 

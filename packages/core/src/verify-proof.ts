@@ -55,9 +55,20 @@ export type HeaderCache = BoundedCache<string, VerifiedHeader>
 const MAX_JTI_LENGTH = 512
 const ACCEPTED_TYP = new Set(['dpop+jwt', 'application/dpop+jwt'])
 
-function malformed(reason: string, cause?: unknown): never {
-  throw new ProofMalformed(`DPoP proof is not a well-formed JWT: ${reason}`, {
+/** The part of a compact JWS a malformation is in, reported in `details.segment`. */
+type Segment = 'compact' | 'header' | 'payload' | 'signature'
+
+// `reason` is a stable identifier a program can switch on; the segment and any value go in
+// `details`, and only the message is a sentence.
+function malformed(
+  problem: string,
+  reason: string,
+  details: { segment: Segment } & Record<string, unknown>,
+  cause?: unknown,
+): never {
+  throw new ProofMalformed(`DPoP proof is not a well-formed JWT: ${problem}`, {
     reason,
+    details,
     ...(cause === undefined ? {} : { cause }),
   })
 }
@@ -67,14 +78,15 @@ function decodeSegmentText(
   segment: string,
   what: 'header' | 'payload',
 ): string {
-  if (segment.length === 0) malformed(`${what} is empty`)
+  if (segment.length === 0) malformed(`${what} is empty`, 'empty', { segment: what })
   let text: string | undefined
   try {
     text = backend.decodeBase64urlText(segment)
   } catch (error) {
-    malformed(`${what} is not UTF-8`, error)
+    malformed(`${what} is not UTF-8`, 'not utf-8', { segment: what }, error)
   }
-  if (text === undefined) malformed(`${what} is not canonical base64url`)
+  if (text === undefined)
+    malformed(`${what} is not canonical base64url`, 'not base64url', { segment: what })
   return text
 }
 
@@ -88,13 +100,16 @@ function decodeJsonSegment(
   try {
     value = parseStrictJson(text)
   } catch (error) {
+    const problem = error instanceof StrictJsonError ? error.message : undefined
     malformed(
-      error instanceof StrictJsonError ? `${what} JSON: ${error.message}` : `${what} is not JSON`,
+      problem === undefined ? `${what} is not JSON` : `${what} JSON: ${problem}`,
+      'not json',
+      problem === undefined ? { segment: what } : { segment: what, problem },
       error,
     )
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    malformed(`${what} is not a JSON object`)
+    malformed(`${what} is not a JSON object`, 'not an object', { segment: what })
   return value as Record<string, unknown>
 }
 
@@ -184,12 +199,15 @@ interface CompactParts {
 }
 
 function splitCompact(proof: unknown, maxLength: number): CompactParts {
-  if (typeof proof !== 'string' || proof.length === 0) malformed('missing')
-  if (proof.length > maxLength) malformed(`longer than ${maxLength} characters`)
+  if (typeof proof !== 'string' || proof.length === 0)
+    malformed('missing', 'missing', { segment: 'compact' })
+  if (proof.length > maxLength) {
+    malformed(`longer than ${maxLength} characters`, 'too long', { segment: 'compact', maxLength })
+  }
   const first = proof.indexOf('.')
   const second = first === -1 ? -1 : proof.indexOf('.', first + 1)
   if (second === -1 || proof.indexOf('.', second + 1) !== -1)
-    malformed('not three dot-separated parts')
+    malformed('not three dot-separated parts', 'not compact', { segment: 'compact' })
   return {
     proof,
     header: proof.slice(0, first),
@@ -450,7 +468,9 @@ function checkSignature(
   }
   const claims = decodeJsonSegment(backend, parts.payload, 'payload')
   const signature = backend.decodeSignature(parts.signature)
-  if (signature === undefined) malformed('signature is not canonical base64url')
+  if (signature === undefined) {
+    malformed('signature is not canonical base64url', 'not base64url', { segment: 'signature' })
+  }
   const progress: ProofInProgress = { backend, request, options, verified, claims }
   if (signature.length !== verified.signatureLength) return checkClaims(progress, false)
   const data = backend.signingInputBytes(parts.proof, parts.signedLength)

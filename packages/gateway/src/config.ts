@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
+import { KeyboundError } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
 import {
   describeUnset,
@@ -315,6 +316,12 @@ export interface ConfigUse {
 }
 
 /**
+ * Stable codes of the errors thrown by `@keybound/gateway`.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
+ */
+export type GatewayErrorCode = 'ERR_DPOP_GATEWAY_CONFIG_INVALID'
+
+/**
  * Thrown when the configuration is invalid. `problems` lists every bad field by its path
  * (`upstream.url`, `routes[2].methods`), so one run shows everything to fix.
  *
@@ -326,14 +333,18 @@ export interface ConfigUse {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
-export class GatewayConfigError extends Error {
-  readonly code = 'ERR_KEYBOUND_GATEWAY_CONFIG'
+export class GatewayConfigError extends KeyboundError {
+  /** The stable code of this error class. */
+  static code: GatewayErrorCode = 'ERR_DPOP_GATEWAY_CONFIG_INVALID'
+  /** The stable code of this error. */
+  declare readonly code: GatewayErrorCode
+  /** Every bad field, as `path: problem`. */
   readonly problems: readonly string[]
   constructor(problems: readonly string[], source?: string) {
     super(
       `invalid gateway config${source === undefined ? '' : ` (${source})`}:\n  ${problems.join('\n  ')}`,
+      { reason: 'invalid fields', ...(source === undefined ? {} : { details: { source } }) },
     )
-    this.name = 'GatewayConfigError'
     this.problems = problems
   }
 }

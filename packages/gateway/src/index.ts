@@ -11,6 +11,7 @@ export {
   loadGatewayConfig,
   resolveGatewayConfig,
   GatewayConfigError,
+  type GatewayErrorCode,
   DEFAULT_IDENTITY_HEADERS,
   type GatewayConfig,
   type GatewayConfigInput,

@@ -1,12 +1,55 @@
 /**
- * Errors of the PKCS#11 signer, in Keybound's one error family (`DPoPError`), so `createProof`
+ * Errors of the PKCS#11 signer, in Keybound's one error family (`KeyboundError`), so `createProof`
  * hands them to the caller unchanged. Each class has a stable `code`; `reason` is a short
  * machine-friendly word; `details.ckr` carries the PKCS#11 return value name where there is one.
  * Messages never contain a PIN.
  * @see https://www.rfc-editor.org/rfc/rfc7512
  * @packageDocumentation
  */
-import { DPoPError, type DPoPErrorCode } from '@keybound/core'
+import { KeyboundError, type KeyboundErrorOptions } from '@keybound/core'
+
+/**
+ * Stable codes of the errors thrown by `@keybound/pkcs11`.
+ * @see https://www.rfc-editor.org/rfc/rfc7512
+ */
+export type Pkcs11ErrorCode =
+  | 'ERR_DPOP_PKCS11_URI_INVALID'
+  | 'ERR_DPOP_PKCS11_MODULE_UNAVAILABLE'
+  | 'ERR_DPOP_PKCS11_PIN_INVALID'
+  | 'ERR_DPOP_PKCS11_KEY_NOT_FOUND'
+  | 'ERR_DPOP_PKCS11_KEY_REJECTED'
+  | 'ERR_DPOP_PKCS11_MECHANISM_UNSUPPORTED'
+  | 'ERR_DPOP_PKCS11_TOKEN_UNAVAILABLE'
+  | 'ERR_DPOP_PKCS11_FAILED'
+
+/**
+ * What a PKCS#11 error carries besides its message (never a PIN).
+ * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
+ */
+export interface Pkcs11ErrorOptions extends KeyboundErrorOptions {
+  /** The URI attribute or signer option the failure is about, e.g. `object`, `pinSource`. */
+  claim?: string
+}
+
+/**
+ * Base of the PKCS#11 signer's errors.
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof Pkcs11Error) console.error(error.code, error.reason) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7512
+ */
+export abstract class Pkcs11Error extends KeyboundError {
+  /** The stable code of this error. */
+  declare readonly code: Pkcs11ErrorCode
+  /** The URI attribute or option the failure concerns, when there is one. */
+  readonly claim?: string
+
+  constructor(message: string, options: Pkcs11ErrorOptions = {}) {
+    super(message, options)
+    if (options.claim !== undefined) this.claim = options.claim
+  }
+}
 
 /**
  * The `pkcs11:` URI or the signer options are not acceptable (RFC 7512 syntax, an attribute the
@@ -17,8 +60,8 @@ import { DPoPError, type DPoPErrorCode } from '@keybound/core'
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
  */
-export class Pkcs11UriInvalid extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_URI_INVALID'
+export class Pkcs11UriInvalid extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_URI_INVALID'
 }
 
 /**
@@ -30,8 +73,8 @@ export class Pkcs11UriInvalid extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
  */
-export class Pkcs11ModuleUnavailable extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_MODULE_UNAVAILABLE'
+export class Pkcs11ModuleUnavailable extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_MODULE_UNAVAILABLE'
 }
 
 /**
@@ -44,8 +87,8 @@ export class Pkcs11ModuleUnavailable extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
  */
-export class Pkcs11PinInvalid extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_PIN_INVALID'
+export class Pkcs11PinInvalid extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_PIN_INVALID'
 }
 
 /**
@@ -57,8 +100,8 @@ export class Pkcs11PinInvalid extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
  */
-export class Pkcs11KeyNotFound extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_KEY_NOT_FOUND'
+export class Pkcs11KeyNotFound extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_KEY_NOT_FOUND'
 }
 
 /**
@@ -71,8 +114,8 @@ export class Pkcs11KeyNotFound extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
-export class Pkcs11KeyRejected extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_KEY_REJECTED'
+export class Pkcs11KeyRejected extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_KEY_REJECTED'
 }
 
 /**
@@ -83,8 +126,8 @@ export class Pkcs11KeyRejected extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7518#section-3.1
  */
-export class Pkcs11MechanismUnsupported extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_MECHANISM_UNSUPPORTED'
+export class Pkcs11MechanismUnsupported extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_MECHANISM_UNSUPPORTED'
 }
 
 /**
@@ -97,8 +140,8 @@ export class Pkcs11MechanismUnsupported extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7512#section-2.3
  */
-export class Pkcs11TokenUnavailable extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_TOKEN_UNAVAILABLE'
+export class Pkcs11TokenUnavailable extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_TOKEN_UNAVAILABLE'
 }
 
 /**
@@ -109,6 +152,6 @@ export class Pkcs11TokenUnavailable extends DPoPError {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7512
  */
-export class Pkcs11Failed extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_PKCS11_FAILED'
+export class Pkcs11Failed extends Pkcs11Error {
+  static code: Pkcs11ErrorCode = 'ERR_DPOP_PKCS11_FAILED'
 }

@@ -3,7 +3,12 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  * @packageDocumentation
  */
-import { calculateJwkThumbprint, DPoPError, type ProofSigner, type PublicJwk } from '@keybound/core'
+import {
+  calculateJwkThumbprint,
+  KeyboundError,
+  type ProofSigner,
+  type PublicJwk,
+} from '@keybound/core'
 import type { Handle } from 'pkcs11js'
 import { profileOf, toJoseSignature, type Pkcs11Algorithm } from './algorithms.js'
 import { ckrName, isTokenGone } from './ckr.js'
@@ -100,7 +105,7 @@ export async function openPkcs11Signer(options: Pkcs11SignerOptions): Promise<Pk
   const profile = profileOf(module.binding, settings.alg, settings.rsaBits)
   let connection: Connection | undefined
   let connecting: Promise<Connection> | undefined
-  let latched: DPoPError | undefined
+  let latched: KeyboundError | undefined
   let needsReinitialize = false
   let seenGeneration = module.generation
   let lastAttempt = 0
@@ -149,10 +154,10 @@ export async function openPkcs11Signer(options: Pkcs11SignerOptions): Promise<Pk
     firstJwk ??= publicJwk
   }
 
-  function classify(error: unknown, step: string): DPoPError {
+  function classify(error: unknown, step: string): KeyboundError {
     if (error instanceof Pkcs11PinInvalid && error.reason !== 'missing') latched = error
     if (error instanceof Pkcs11TokenUnavailable) needsReinitialize = true
-    if (error instanceof DPoPError) return error
+    if (error instanceof KeyboundError) return error
     if (isTokenGone(module.binding, error)) {
       needsReinitialize = true
       return new Pkcs11TokenUnavailable('the PKCS#11 token went away; reconnecting', {

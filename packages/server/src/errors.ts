@@ -1,10 +1,47 @@
 /**
- * Errors of access-token validation, in Keybound's one error family (`DPoPError`).
+ * Errors of access-token validation, in Keybound's one error family (`KeyboundError`). Core's
+ * `DPoPError`s keep their own codes; these are the server's.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  * @packageDocumentation
  */
-import { DPoPError, type DPoPErrorCode } from '@keybound/core'
+import { KeyboundError, type KeyboundErrorOptions } from '@keybound/core'
 import type { Rejection, RejectionStatus } from './types.js'
+
+/**
+ * Stable codes of the errors thrown by `@keybound/server`.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export type AccessTokenErrorCode =
+  'ERR_DPOP_ACCESS_TOKEN_INVALID' | 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
+
+/**
+ * What an access-token error carries besides its message (never the token).
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export interface AccessTokenErrorOptions extends KeyboundErrorOptions {
+  /** The token claim the failure is about, e.g. `iss`, `cnf`. */
+  claim?: string
+}
+
+/**
+ * Base of the server's access-token errors.
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof AccessTokenError) console.error(error.code, error.claim) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export abstract class AccessTokenError extends KeyboundError {
+  /** The stable code of this error. */
+  declare readonly code: AccessTokenErrorCode
+  /** The token claim the failure concerns, when there is one. */
+  readonly claim?: string
+
+  constructor(message: string, options: AccessTokenErrorOptions = {}) {
+    super(message, options)
+    if (options.claim !== undefined) this.claim = options.claim
+  }
+}
 
 /**
  * The access token must be refused: bad signature, wrong issuer or audience, expired, inactive,
@@ -16,8 +53,8 @@ import type { Rejection, RejectionStatus } from './types.js'
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
-export class AccessTokenInvalid extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_ACCESS_TOKEN_INVALID'
+export class AccessTokenInvalid extends AccessTokenError {
+  static code: AccessTokenErrorCode = 'ERR_DPOP_ACCESS_TOKEN_INVALID'
 }
 
 /**
@@ -26,12 +63,15 @@ export class AccessTokenInvalid extends DPoPError {
  *
  * @example
  * ```ts
- * throw new AccessTokenUnavailable('introspection endpoint answered 500', { reason: 'status 500' })
+ * throw new AccessTokenUnavailable('introspection endpoint answered 500', {
+ *   reason: 'http status',
+ *   details: { status: 500 },
+ * })
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2.3
  */
-export class AccessTokenUnavailable extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
+export class AccessTokenUnavailable extends AccessTokenError {
+  static code: AccessTokenErrorCode = 'ERR_DPOP_ACCESS_TOKEN_UNAVAILABLE'
 }
 
 /**
@@ -66,8 +106,10 @@ function messageOf(rejection: Rejection): string {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
  */
-export class RequestRejected extends DPoPError {
-  static override code: DPoPErrorCode = 'ERR_DPOP_REQUEST_REJECTED'
+export class RequestRejected extends KeyboundError {
+  static code = 'ERR_DPOP_REQUEST_REJECTED' as const
+  /** The stable code of this error. */
+  declare readonly code: typeof RequestRejected.code
   /** The HTTP status to answer with (401, 400, 403 or 503). */
   readonly status: RejectionStatus
   /** The same status, under the name Fastify and `http-errors` read. */

@@ -40,9 +40,12 @@ export {
   type ProtectedResourceMetadataOptions,
 } from './resource-metadata.js'
 export {
+  AccessTokenError,
   AccessTokenInvalid,
   AccessTokenUnavailable,
   RequestRejected,
+  type AccessTokenErrorCode,
+  type AccessTokenErrorOptions,
   type RejectionBody,
 } from './errors.js'
 export { renderRejection, EXPOSED_HEADERS, REJECTION_CODES } from './challenges.js'

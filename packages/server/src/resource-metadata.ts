@@ -9,6 +9,7 @@
  */
 import { InvalidArgument } from '@keybound/core'
 import { isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
+import { invalidArgument } from './lib/arguments.js'
 
 /** The RFC 9728 §2 `bearer_methods_supported` values (RFC 6750 §2.1–§2.3). */
 export type BearerMethod = 'header' | 'body' | 'query'
@@ -302,8 +303,9 @@ function safePathOf(target: string): string | undefined {
 
 function checkMetadata(metadata: ProtectedResourceMetadata): void {
   if (typeof metadata?.answer !== 'function' || typeof metadata.path !== 'string')
-    throw new TypeError(
-      'a ProtectedResourceMetadata from createProtectedResourceMetadata is required',
+    throw invalidArgument(
+      'metadata',
+      'a ProtectedResourceMetadata from createProtectedResourceMetadata',
     )
 }
 

@@ -41,7 +41,7 @@ import {
   type ChallengeContext,
 } from './challenges.js'
 import { findCredentials, hasFormBody, type Credential } from './credentials.js'
-import { AccessTokenInvalid, AccessTokenUnavailable } from './errors.js'
+import { AccessTokenInvalid, AccessTokenUnavailable, type AccessTokenError } from './errors.js'
 import { hashToken } from './lib/token-cache.js'
 import { expectedUrl, parsePublicBaseUrl, pathOf, type PublicBase } from './expected-url.js'
 import { readHeader, readHeaderValues, trimOws } from './lib/headers.js'
@@ -190,6 +190,13 @@ function contextOf(settings: Settings, request: RequestLike): ChallengeContext {
   return context
 }
 
+// The log detail of a refused token: the values compared where the validator gave them
+// (`details.description`), else its stable `reason`.
+function describeTokenError(error: AccessTokenError): string | undefined {
+  const description = error.details?.['description']
+  return typeof description === 'string' ? description : error.reason
+}
+
 type TokenResult = { info: AccessTokenInfo } | { decision: Decision }
 
 async function validateToken(
@@ -202,15 +209,17 @@ async function validateToken(
     return { info: await settings.accessTokens.validate(credential.token, { tokenHash }) }
   } catch (error) {
     if (error instanceof AccessTokenUnavailable) {
+      const detail = describeTokenError(error)
       return {
         decision: {
           verdict: rejectUnavailable(context, error.code),
-          ...(error.reason ? { detail: error.reason } : {}),
+          ...(detail === undefined ? {} : { detail }),
         },
       }
     }
     // Any other failure of a validator, ours or custom, refuses the token: fail closed.
-    const detail = error instanceof AccessTokenInvalid ? error.reason : 'validator error'
+    const detail =
+      error instanceof AccessTokenInvalid ? describeTokenError(error) : 'validator error'
     return {
       decision: {
         verdict: rejectInvalidToken(context, credential.scheme),

@@ -112,10 +112,9 @@ function stageOf(error: DPoPError): Stage {
   if (error.code === 'ERR_DPOP_CLAIM_INVALID') return 'claims'
   if (error.code === 'ERR_DPOP_HEADER_INVALID')
     return (error.claim as Stage | undefined) ?? 'header'
-  const reason = error.reason ?? ''
-  if (reason.startsWith('header')) return 'header'
-  if (reason.startsWith('payload')) return 'payload'
-  if (reason.startsWith('signature')) return 'signature'
+  // Core names the malformed part in `details.segment`; its `reason` says what is wrong there.
+  const segment = error.details?.['segment']
+  if (segment === 'header' || segment === 'payload' || segment === 'signature') return segment
   return 'compact'
 }
 

@@ -3,11 +3,35 @@
  * proof commands start fast and work where only `@keybound/core` is installed.
  */
 
-/** A command's package is not installed; the message says what to install. */
-export class MissingPackageError extends Error {
+import { KeyboundError } from '@keybound/core'
+
+/**
+ * Stable codes of the errors thrown by `@keybound/cli`.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4
+ */
+export type CliErrorCode = 'ERR_DPOP_CLI_MISSING_PACKAGE'
+
+/**
+ * A command's package is not installed; the message says what to install.
+ * @example
+ * ```ts
+ * catch (error) { if (error instanceof MissingPackageError) console.error(error.details) }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4
+ */
+export class MissingPackageError extends KeyboundError {
+  /** The stable code of this error class. */
+  static code: CliErrorCode = 'ERR_DPOP_CLI_MISSING_PACKAGE'
+  /** The stable code of this error. */
+  declare readonly code: CliErrorCode
   constructor(command: string, packageName: string) {
-    super(`keybound ${command} needs ${packageName}, which is not installed: npm i ${packageName}`)
-    this.name = 'MissingPackageError'
+    super(
+      `keybound ${command} needs ${packageName}, which is not installed: npm i ${packageName}`,
+      {
+        reason: 'not installed',
+        details: { command, package: packageName },
+      },
+    )
   }
 }
 

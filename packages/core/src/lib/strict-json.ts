@@ -6,8 +6,13 @@
  * trailing data and anything RFC 8259 does not allow.
  */
 
-/** Thrown by {@link parseStrictJson}; callers turn it into a `ProofMalformed`. */
-export class StrictJsonError extends Error {}
+import { ProofMalformed } from '../errors.js'
+
+/**
+ * Thrown by {@link parseStrictJson}: a malformed proof part, so it stays in the one error family
+ * even where a caller does not reword it. The message is the problem (`duplicate member name`).
+ */
+export class StrictJsonError extends ProofMalformed {}
 
 const MAX_DEPTH = 32
 

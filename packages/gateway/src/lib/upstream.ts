@@ -16,7 +16,7 @@ export type UpstreamFailure =
 
 /** Thrown by the body counter when a chunked body passes the limit. */
 class BodyTooLarge extends Error {
-  readonly code = 'ERR_KEYBOUND_BODY_TOO_LARGE'
+  readonly code = 'ERR_DPOP_GATEWAY_BODY_TOO_LARGE'
 }
 
 const TIMEOUT_CODES = new Set([
@@ -109,7 +109,7 @@ export interface ForwardedCall {
 
 /** Why a call was given up, as the error `done` rejects with. */
 class ForwardAborted extends Error {
-  readonly code = 'ERR_KEYBOUND_FORWARD_ABORTED'
+  readonly code = 'ERR_DPOP_GATEWAY_FORWARD_ABORTED'
 }
 
 /**

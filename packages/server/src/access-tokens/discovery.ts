@@ -55,8 +55,17 @@ export function metadataUrls(issuer: string): string[] {
   return [...new Set(urls)]
 }
 
-function unavailable(message: string, reason: string, cause?: unknown): never {
-  throw new AccessTokenUnavailable(message, { reason, ...(cause === undefined ? {} : { cause }) })
+function unavailable(
+  message: string,
+  reason: string,
+  cause?: unknown,
+  details?: Record<string, unknown>,
+): never {
+  throw new AccessTokenUnavailable(message, {
+    reason,
+    ...(details === undefined ? {} : { details }),
+    ...(cause === undefined ? {} : { cause }),
+  })
 }
 
 /** One metadata document, or `undefined` when the server has none at `url` (404 and the like). */
@@ -77,7 +86,9 @@ async function fetchMetadata(
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => undefined)
     if (response.status >= 500)
-      unavailable('issuer metadata could not be fetched', `metadata status ${response.status}`)
+      unavailable('issuer metadata could not be fetched', 'metadata http status', undefined, {
+        status: response.status,
+      })
     return undefined
   }
   let json: unknown

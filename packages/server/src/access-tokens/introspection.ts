@@ -68,9 +68,10 @@ function basicCredentials(clientId: string, clientSecret: string): string {
   return `Basic ${btoa(binary)}`
 }
 
-function unavailable(reason: string, cause?: unknown): never {
+function unavailable(reason: string, cause?: unknown, details?: Record<string, unknown>): never {
   throw new AccessTokenUnavailable('token introspection failed', {
     reason,
+    ...(details === undefined ? {} : { details }),
     ...(cause === undefined ? {} : { cause }),
   })
 }
@@ -234,7 +235,7 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
     }
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => undefined)
-      unavailable(`status ${response.status}`)
+      unavailable('http status', undefined, { status: response.status })
     }
     let json: unknown
     try {

@@ -199,7 +199,9 @@ function classify(error: unknown, token: string, expected: ClaimExpectations): n
         ? 'access token is not valid'
         : `access token is not valid: ${described}`,
       {
-        reason: described ?? code,
+        // jose's code is the stable identifier; the values compared go in `details`.
+        reason: code,
+        ...(described === undefined ? {} : { details: { description: described } }),
         ...(typeof claim === 'string' ? { claim } : {}),
         cause: error,
       },
@@ -285,7 +287,7 @@ function checkHeaderType(profile: AccessTokenProfile, typ: unknown): void {
   const expected = profile.headerTypes.map((type) => (type === null ? 'none' : show(type)))
   throw new AccessTokenInvalid(
     `access token is not valid: typ expected ${expected.join(' or ')} (${profile.name} profile), got ${show(typ)}`,
-    { claim: 'typ', reason: `typ not accepted by the ${profile.name} profile` },
+    { claim: 'typ', reason: 'typ not accepted', details: { profile: profile.name } },
   )
 }
 

@@ -109,7 +109,10 @@ function checkKeycloakKind(claims: Record<string, unknown>): void {
   if (kind !== 'bearer' && kind !== 'dpop') {
     throw new AccessTokenInvalid('access token is not valid: typ claim is not an access token', {
       claim: 'typ',
-      reason: `typ claim expected "Bearer" or "DPoP", got ${JSON.stringify(claims.typ) ?? 'nothing'}`,
+      reason: 'not an access token',
+      details: {
+        description: `typ claim expected "Bearer" or "DPoP", got ${JSON.stringify(claims.typ) ?? 'nothing'}`,
+      },
     })
   }
   const cnf = claims.cnf as { jkt?: unknown } | undefined

@@ -6,6 +6,7 @@
  * @packageDocumentation
  * @module @keybound/server/express
  */
+import { checkResourceServer } from '../lib/arguments.js'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { renderRejection } from '../challenges.js'
 import { RequestRejected } from '../errors.js'
@@ -29,11 +30,6 @@ declare global {
       dpop?: VerifiedIdentity
     }
   }
-}
-
-function checkResourceServer(resourceServer: ResourceServer): void {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('dpop() needs a resource server')
 }
 
 /**

@@ -6,6 +6,7 @@
  * @packageDocumentation
  * @module @keybound/server/fastify
  */
+import { checkResourceServer } from '../lib/arguments.js'
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -65,11 +66,6 @@ export function dpopIdentity<Claims extends object = Record<string, unknown>>(
 /** Options of {@link dpopPlugin}. */
 export interface DPoPPluginOptions {
   resourceServer: ResourceServer
-}
-
-function checkResourceServer(resourceServer: ResourceServer): void {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('a resource server is required')
 }
 
 /**

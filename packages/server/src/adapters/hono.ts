@@ -6,6 +6,7 @@
  * @packageDocumentation
  * @module @keybound/server/hono
  */
+import { checkResourceServer } from '../lib/arguments.js'
 import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { renderRejection } from '../challenges.js'
@@ -57,11 +58,6 @@ export interface DPoPOptions<
 type Unreadable = 400 | 413
 const TOO_LARGE: Unreadable = 413
 const BROKEN: Unreadable = 400
-
-function checkResourceServer(resourceServer: ResourceServer): void {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('dpop() needs a resource server')
-}
 
 // Hono's request URL is absolute and built from `Host`; only the path and query are passed on.
 function targetOf(url: string): string {

@@ -5,6 +5,7 @@
  * @packageDocumentation
  * @module @keybound/server/node
  */
+import { checkFunction, checkResourceServer } from '../lib/arguments.js'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { renderRejection } from '../challenges.js'
 import { InvalidArgument } from '@keybound/core'
@@ -161,9 +162,8 @@ export function protect<
     credentialsRequired?: CredentialsRequired
   } = {},
 ): RequestListener {
-  if (typeof resourceServer?.verifyRequest !== 'function')
-    throw new TypeError('protect() needs a resource server')
-  if (typeof handler !== 'function') throw new TypeError('protect() needs a handler')
+  checkResourceServer(resourceServer)
+  checkFunction('handler', handler)
   const { maxFormBytes: _maxFormBytes, onError: _onError, ...ownRouteOptions } = options
   const routeOptions = checkRouteOptions<Claims>(ownRouteOptions)
   const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
@@ -224,8 +224,7 @@ export function withProtectedResourceMetadata(
   listener: RequestListener,
 ): RequestListener {
   checkMetadata(metadata)
-  if (typeof listener !== 'function')
-    throw new TypeError('withProtectedResourceMetadata() needs a listener')
+  checkFunction('listener', listener)
   return function protectedResourceMetadataListener(req, res) {
     if (!isMetadataRequest(metadata, req.url ?? '')) {
       listener(req, res)

@@ -3,6 +3,7 @@
  * read a form body at all, and how much of it.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
  */
+import { invalidArgument } from './arguments.js'
 import { hasFormBody } from '../credentials.js'
 import type { RequestLike, ResourceServer, RouteOptions } from '../types.js'
 
@@ -19,7 +20,7 @@ export const DEFAULT_MAX_FORM_BYTES = 65_536
 export function checkMaxFormBytes(value: unknown): number {
   if (value === undefined) return DEFAULT_MAX_FORM_BYTES
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
-    throw new TypeError('maxFormBytes must be a positive integer')
+    throw invalidArgument('maxFormBytes', 'a positive integer')
   return value
 }
 

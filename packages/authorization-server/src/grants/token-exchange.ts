@@ -23,7 +23,8 @@ import { isJtiDenied } from '../storage/access-tokens.js'
 import type { DelegationRule } from '../token-exchange-config.js'
 import { inspectToken } from '../tokens.js'
 import { OAuthError } from '../wire.js'
-import { decodeSegment, verifyTrustedJwt } from './trusted-issuers.js'
+import { decodeSegment } from '../jwt/segments.js'
+import { verifyTrustedJwt } from './trusted-issuers.js'
 
 /**
  * Token type identifiers of RFC 8693 §3.

@@ -9,6 +9,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  * @packageDocumentation
  */
+import { decodeSegment } from '../jwt/segments.js'
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
 import type { TrustedIssuerAlgorithm, TrustedIssuerConfig } from '../token-exchange-config.js'
 import { OAuthError } from '../wire.js'
@@ -36,25 +37,6 @@ const cache = new WeakMap<TrustedIssuerConfig, CachedKeys>()
 function invalidSubject(reason: string): OAuthError {
   // RFC 8693 §2.2.2: an invalid or unacceptable subject or actor token is invalid_request.
   return new OAuthError('invalid_request', reason)
-}
-
-/**
- * Decodes one base64url JSON object segment of a JWT; `undefined` when it is not one.
- * @example
- * ```ts
- * decodeSegment(token.split('.')[1]!)?.iss
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc7519#section-7.2
- */
-export function decodeSegment(segment: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
-  }
 }
 
 async function fetchKeys(issuer: TrustedIssuerConfig): Promise<Record<string, unknown>[]> {

@@ -12,6 +12,7 @@
  */
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
 import type { SigningKey } from '../signing-keys.js'
+import { decodeSegment } from './segments.js'
 
 const publicKeys = new WeakMap<SigningKey, KeyObject>()
 
@@ -40,17 +41,6 @@ function verifySignature(key: SigningKey, data: Buffer, signature: Buffer): bool
       )
     case 'RS256':
       return verify('sha256', data, publicKey, signature)
-  }
-}
-
-function parseJson(segment: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined
-  } catch {
-    return undefined
   }
 }
 
@@ -84,7 +74,7 @@ export function verifyAccessTokenJwt(
   const [header, payload, signature, extra] = token.split('.')
   if (header === undefined || payload === undefined || signature === undefined) return undefined
   if (extra !== undefined) return undefined
-  const head = parseJson(header)
+  const head = decodeSegment(header)
   const key = check.keys.find((candidate) => candidate.kid === head?.kid)
   if (head === undefined || key === undefined || head.alg !== key.alg || head.typ !== 'at+jwt')
     return undefined
@@ -92,7 +82,7 @@ export function verifyAccessTokenJwt(
     !verifySignature(key, Buffer.from(`${header}.${payload}`), Buffer.from(signature, 'base64url'))
   )
     return undefined
-  const claims = parseJson(payload)
+  const claims = decodeSegment(payload)
   if (
     claims === undefined ||
     claims.iss !== check.issuer ||

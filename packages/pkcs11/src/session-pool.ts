@@ -15,6 +15,10 @@ export interface SessionPool {
   acquire(): Promise<Handle>
   /** An idle session at once, or `undefined` (then use `acquire`). */
   tryAcquire(): Handle | undefined
+  /** An idle session that passes `test`, at once, or `undefined`. */
+  tryAcquireWhere(test: (session: Handle) => boolean): Handle | undefined
+  /** A newly opened session when the pool is below its size, or `undefined`; may throw. */
+  tryOpen(): Handle | undefined
   /** Gives a session back; `broken` sessions are closed instead of reused. */
   release(session: Handle, broken?: boolean): void
   /** Closes idle sessions now and in-use ones when they come back; waiters are refused. */
@@ -48,21 +52,31 @@ export function createSessionPool(
     }
   }
 
+  function tryOpen(): Handle | undefined {
+    if (closed || open >= size) return undefined
+    const opened = library.C_OpenSession(slot, binding.CKF_SERIAL_SESSION)
+    open++
+    return opened
+  }
+
   return {
     generation,
     tryAcquire() {
       return closed ? undefined : idle.pop()
     },
+    tryAcquireWhere(test) {
+      if (closed) return undefined
+      const index = idle.findIndex(test)
+      return index === -1 ? undefined : idle.splice(index, 1)[0]
+    },
+    tryOpen,
     acquire() {
       if (closed) return Promise.reject(unavailable())
       const session = idle.pop()
       if (session !== undefined) return Promise.resolve(session)
-      if (open < size) {
-        // Sessions of a logged-in token share the login (PKCS#11 §5.6), so no second C_Login.
-        const opened = library.C_OpenSession(slot, binding.CKF_SERIAL_SESSION)
-        open++
-        return Promise.resolve(opened)
-      }
+      // Sessions of a logged-in token share the login (PKCS#11 §5.6), so no second C_Login.
+      const opened = tryOpen()
+      if (opened !== undefined) return Promise.resolve(opened)
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }))
     },
     release(session, broken = false) {

@@ -18,38 +18,17 @@ import {
   type KeyboundAs,
 } from './support/keybound-as.js'
 import { startKeyboundRs, type KeyboundRs } from './support/keybound-rs.js'
+import { insecure, recordingOptions, withNonceRetry } from './support/oauth4webapi.js'
 
 const compat = compatSuite('oauth4webapi-fapi2')
 const PEER = 'oauth4webapi'
-const insecure = { [oauth.allowInsecureRequests]: true } as const
 
 let as: KeyboundAs
 let rs: KeyboundRs
 let authorizationServer: oauth.AuthorizationServer
 let clientKey: CryptoKeyPair
 /** Every request, as "METHOD /path status", to see the nonce rounds. */
-const wire: string[] = []
-const counting = {
-  ...insecure,
-  [oauth.customFetch]: async (
-    url: string,
-    options: oauth.CustomFetchOptions<string, BodyInit | undefined>,
-  ) => {
-    const response = await fetch(url, options as RequestInit)
-    wire.push(`${options.method} ${new URL(url).pathname} ${response.status}`)
-    return response
-  },
-}
-
-/** Runs a request, and once more when the server asks for a nonce (RFC 9449 §8, §9). */
-async function withNonceRetry<T>(attempt: () => Promise<T>): Promise<T> {
-  try {
-    return await attempt()
-  } catch (error) {
-    if (!oauth.isDPoPNonceError(error)) throw error
-    return attempt()
-  }
-}
+const { wire, options: counting } = recordingOptions()
 
 function payloadOf(jwt: string): Record<string, any> {
   return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString())

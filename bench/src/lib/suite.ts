@@ -136,6 +136,33 @@ export interface LoadTurn {
   readonly failures: number
 }
 
+/** A load turn's throughput, per wall second and per server CPU-second, with its latency. */
+export interface ThroughputTurn extends LoadTurn {
+  readonly rps: number
+  readonly perCpuSecond: number
+}
+
+/** The part of an autocannon result a turn reads. */
+interface AutocannonOutcome {
+  readonly '2xx': number
+  readonly duration: number
+  readonly non2xx: number
+  readonly errors: number
+  readonly latency: { readonly p50: number; readonly p99: number }
+}
+
+/** A turn from an autocannon result and the CPU seconds the servers used during it. */
+export function throughputTurnOf(result: AutocannonOutcome, cpuSeconds: number): ThroughputTurn {
+  const ok = result['2xx']
+  return {
+    rps: ok / result.duration,
+    perCpuSecond: cpuSeconds > 0 ? ok / cpuSeconds : 0,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failures: result.non2xx + result.errors,
+  }
+}
+
 /**
  * One row per contender of an HTTP load case: the median of `pick` over its turns, with the
  * median latency percentiles and any failures in the note.

@@ -36,6 +36,8 @@ import {
   type CaseResult,
   type Suite,
   type SuiteContext,
+  type ThroughputTurn,
+  throughputTurnOf,
 } from '../lib/suite.js'
 
 const THIS_FILE = fileURLToPath(import.meta.url)
@@ -59,13 +61,7 @@ interface TokenServer {
   readonly cleanup: () => void
 }
 
-interface Turn {
-  readonly rps: number
-  readonly perCpuSecond: number
-  readonly p50: number
-  readonly p99: number
-  readonly failures: number
-}
+type Turn = ThroughputTurn
 
 /** User + system CPU seconds of a process and all its threads, from /proc. */
 function cpuSecondsOf(pid: number): number {
@@ -298,15 +294,7 @@ async function turn(
       },
     ],
   })
-  const cpu = cpuSecondsOf(server.child.pid!) - before
-  const ok = result['2xx']
-  return {
-    rps: ok / result.duration,
-    perCpuSecond: cpu > 0 ? ok / cpu : 0,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failures: result.non2xx + result.errors,
-  }
+  return throughputTurnOf(result, cpuSecondsOf(server.child.pid!) - before)
 }
 
 /** One check outside the timed turns: both servers issue a DPoP-bound ES256 JWT. */
@@ -634,15 +622,7 @@ async function codeTurn(
       },
     ],
   })
-  const cpu = cpuSecondsOf(server.child.pid!) - before
-  const ok = result['2xx']
-  return {
-    rps: ok / result.duration,
-    perCpuSecond: cpu > 0 ? ok / cpu : 0,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failures: result.non2xx + result.errors,
-  }
+  return throughputTurnOf(result, cpuSecondsOf(server.child.pid!) - before)
 }
 
 function codeFlowContenders(server: CodeFlowServer): [CodeFlowContender, CodeFlowContender] {

@@ -28,7 +28,14 @@ import { childNodeFlags, stopChild } from '../lib/child-process.js'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { dpopRequestPool, generateKeys, type BoundClient } from '../lib/proofs.js'
-import { evaluateTargets, loadRows, type MeasurementRow, type Suite } from '../lib/suite.js'
+import {
+  evaluateTargets,
+  loadRows,
+  throughputTurnOf,
+  type MeasurementRow,
+  type Suite,
+  type ThroughputTurn,
+} from '../lib/suite.js'
 
 const CHILD = fileURLToPath(new URL('../children/gateway-child.js', import.meta.url))
 const CONNECTIONS = 32
@@ -56,13 +63,7 @@ export interface Contender {
 
 type Client = BoundClient
 
-export interface ThroughputTurn {
-  readonly rps: number
-  readonly perCpuSecond: number
-  readonly p50: number
-  readonly p99: number
-  readonly failures: number
-}
+export type { ThroughputTurn }
 
 export interface LatencyTurn {
   readonly p50: number
@@ -142,15 +143,7 @@ export async function throughputTurn(
       },
     ],
   })
-  const cpu = (await cpuSeconds(contender.processes)) - before
-  const ok = result['2xx']
-  return {
-    rps: ok / result.duration,
-    perCpuSecond: cpu > 0 ? ok / cpu : 0,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failures: result.non2xx + result.errors,
-  }
+  return throughputTurnOf(result, (await cpuSeconds(contender.processes)) - before)
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -160,11 +160,14 @@ async function checkAssertion(
       'client assertion "exp" is too far in the future or "jti" is invalid',
     )
   }
-  // RFC 7523 §3 item 7: a `jti` is accepted once while the assertion is valid.
+  // RFC 7523 §3 item 7: a `jti` is accepted once while the assertion is valid, and it stays
+  // valid until `exp` plus the clock tolerance jwtVerify allowed; a minute more covers an
+  // instance whose clock runs behind.
+  const tolerance = ctx.config.dpop.clockTolerance
   const fresh = await ctx.replayStore.checkAndRecord(
     `client-assertion:${hashHandle(client.client_id)}`,
     payload.jti,
-    (payload.exp! - now + 60) * 1000,
+    (payload.exp! - now + tolerance + 60) * 1000,
   )
   if (!fresh) throw new OAuthError('invalid_client', 'client assertion was already used')
 }

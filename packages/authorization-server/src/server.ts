@@ -104,9 +104,11 @@ function defaultLogger(): NonNullable<FastifyServerOptions['logger']> {
 async function openReplayStore(
   config: AuthorizationServerConfig,
   onError: (error: unknown) => void,
+  now: () => number,
 ): Promise<{ store: ReplayStore; close(): Promise<void> }> {
+  // The memory store keeps the server's clock, so a record ends when the server's window does.
   if (config.replay.redisUrl === undefined)
-    return { store: new MemoryReplayStore(), close: async () => {} }
+    return { store: new MemoryReplayStore({ now }), close: async () => {} }
   const moduleName = '@keybound/server/redis'
   let factory:
     | ((options: { url: string; keyPrefix: string; onError?: (error: unknown) => void }) => unknown)
@@ -211,7 +213,7 @@ export async function createAuthorizationServer(
       process.emitWarning(`replay store: ${(error as Error)?.message ?? String(error)}`)
     replay =
       options.replayStore === undefined
-        ? await openReplayStore(config, onError)
+        ? await openReplayStore(config, onError, now)
         : { store: options.replayStore, close: async () => {} }
     return await assemble(config, options, now, db, dialect, replay, hsm)
   } catch (error) {

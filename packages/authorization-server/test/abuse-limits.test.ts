@@ -62,22 +62,31 @@ function signIn(
 const from = (address: string) => ({ 'x-forwarded-for': address })
 
 describe('sign-in guesses', () => {
-  it('checks at most login.max passwords of 100 sent at once; the right one at 61 is refused', async () => {
-    server = await startServer('sqlite', {
-      rateLimits: { login: { max: 10, windowSeconds: 300 } },
-    })
-    const session = await openSignIn()
-    const answers = await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        signIn(session, 'alice', i === 60 ? PASSWORD : `wrong password ${i}`),
-      ),
-    )
-    const checked = answers.filter((answer) => answer.status === 401)
-    expect(checked.length).toBeLessThanOrEqual(10)
-    expect(answers.filter((answer) => answer.status === 429).length).toBe(100 - checked.length)
-    expect(answers[60]!.status).toBe(429)
-    expect(answers.some((answer) => answer.status === 303)).toBe(false)
-  })
+  // 100 sign-ins sent at once with a limit of 10: wrong passwords, and alice's right one at 61.
+  it.each([
+    ['login.max (one user)', 'login', () => 'alice'],
+    ['loginIp.max (100 users, one address)', 'loginIp', (i: number) => `user${i}`],
+  ] as const)(
+    'checks at most %s passwords of 100 sent at once; the right one at 61 is refused',
+    async (_, limit, username) => {
+      server = await startServer('sqlite', {
+        rateLimits: { [limit]: { max: 10, windowSeconds: 300 } },
+      })
+      const session = await openSignIn()
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          i === 60
+            ? signIn(session, 'alice', PASSWORD)
+            : signIn(session, username(i), `wrong ${i}`),
+        ),
+      )
+      const checked = answers.filter((answer) => answer.status === 401)
+      expect(checked.length).toBeLessThanOrEqual(10)
+      expect(answers.filter((answer) => answer.status === 429).length).toBe(100 - checked.length)
+      expect(answers[60]!.status).toBe(429)
+      expect(answers.some((answer) => answer.status === 303)).toBe(false)
+    },
+  )
 
   it('a successful sign-in does not use up the budget', async () => {
     server = await startServer('sqlite', { rateLimits: { login: { max: 2, windowSeconds: 300 } } })

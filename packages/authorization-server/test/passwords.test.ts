@@ -5,8 +5,9 @@
  * with a hash at the current cost, which survives restarts until the config changes the hash.
  */
 import { randomBytes, scryptSync } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  checkPassword,
   createAuthorizationServer,
   hashPassword,
   lintConfig,
@@ -24,6 +25,17 @@ import {
   PASSWORD,
   REDIRECT,
 } from './support.js'
+
+// The N of every scrypt run the server makes: the real scrypt runs, the cost is written down.
+const scryptRuns = vi.hoisted(() => [] as number[])
+vi.mock('node:crypto', async (importOriginal) => {
+  const crypto = await importOriginal<typeof import('node:crypto')>()
+  const scrypt = (...args: Parameters<typeof crypto.scrypt>) => {
+    scryptRuns.push((args[3] as { N: number }).N)
+    return (crypto.scrypt as (...all: unknown[]) => void)(...args)
+  }
+  return { ...crypto, default: { ...crypto, scrypt }, scrypt }
+})
 
 /** A hash in the format (and at the cost) the earlier `keybound-as hash-password` wrote. */
 function legacyHash(password: string, N = 16384): string {
@@ -67,6 +79,25 @@ describe('hashes', () => {
         ],
       }),
     )
+  })
+
+  it('an unknown user costs one scrypt run at the current cost, as a known user does', async () => {
+    const cost = { N: 2 ** 15, r: 8, p: 1 }
+    const known = await hashPassword(PASSWORD, cost)
+    for (const [stored, current] of [
+      [known, cost],
+      [undefined, cost],
+      [undefined, undefined],
+    ] as const) {
+      scryptRuns.length = 0
+      expect(await checkPassword('a wrong password', stored, current)).toEqual({
+        ok: false,
+        needsRehash: false,
+      })
+      // The last run is the check itself; any before it made the unknown user's hash once.
+      expect(scryptRuns.at(-1)).toBe(current?.N ?? 2 ** 17)
+      expect(new Set(scryptRuns)).toEqual(new Set([current?.N ?? 2 ** 17]))
+    }
   })
 
   it('warns at load about a hash below the current cost, naming the user entry', () => {

@@ -161,6 +161,24 @@ describe.each(['hono', 'node'] as const)('form bodies at the %s adapter', (adapt
     expect(accepted.json()).toEqual({ item: 'within-the-limit' })
   })
 
+  it('caps a form body at 64 KiB when maxFormBytes is left out', async () => {
+    const byDefault = await start(adapter, resourceServerWith())
+    try {
+      const post = async (bytes: number) =>
+        (
+          await send(`${byDefault.url}/form`, {
+            method: 'POST',
+            headers: { ...FORM, ...(await dpopHeaders()) },
+            body: `item=${'x'.repeat(bytes - 5)}`,
+          })
+        ).status
+      expect(await post(64 * 1024)).toBe(200)
+      expect(await post(64 * 1024 + 1)).toBe(413)
+    } finally {
+      await byDefault.close()
+    }
+  })
+
   it('refuses a maxFormBytes that is not a positive integer when the middleware is built', () => {
     for (const maxFormBytes of [0, -1, 1.5, Number.NaN, '64k']) {
       expect(() =>

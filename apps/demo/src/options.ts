@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkUrl } from '@keybound/authorization-server'
+import { checkUrl, URL_RULES } from '@keybound/authorization-server'
 
 /** What `serve` may be told; everything has an embedded default. */
 export interface ServeOptions {
@@ -76,7 +76,7 @@ function readSwitch(value: string | undefined, name: string, fallback: boolean):
 function readResources(value: readonly string[] | string | undefined, name: string): string[] {
   const given = typeof value === 'string' ? value.split(/[\s,]+/).filter(Boolean) : (value ?? [])
   const problems = given.flatMap((resource, i) => {
-    const problem = checkUrl(resource, 'redirect')
+    const problem = checkUrl(resource, URL_RULES.redirect)
     return problem === undefined
       ? []
       : [`${name}[${i}]: ${problem} (got ${JSON.stringify(resource)})`]

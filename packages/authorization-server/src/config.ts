@@ -14,14 +14,19 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { KeyboundError, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import {
+  Checker,
+  checkUrl,
+  describeUnparsable,
   describeUnset,
   findUnknownKeys,
   followsFromUnset,
   substituteReferences,
+  URL_RULES,
+  writeShorthandReferences,
+  type ConfigObject,
 } from '@keybound/config-kit'
 import { parse as parseYaml } from 'yaml'
 import { checkClient, SCOPE_TOKEN } from './clients/metadata.js'
-import { Checker, checkUrl, type Input } from './config/checker.js'
 import { AUTHORIZATION_SERVER_SHAPE, SIGNING_ALGORITHMS } from './config/shape.js'
 import type { AuthorizationServerErrorCode } from './errors.js'
 import {
@@ -333,8 +338,8 @@ export const ENVIRONMENT_VARIABLES = {
   KEYBOUND_INITIAL_ACCESS_TOKEN: 'registration.initialAccessToken',
 } as const
 
-// The client-metadata rules live in clients/metadata.ts, shared with /register.
-export { checkClient, checkUrl }
+// The client-metadata rules (clients/metadata.ts, shared with /register) and the kit's URL rules.
+export { checkClient, checkUrl, URL_RULES }
 
 /** Where the token-signing keys live when they are on a PKCS#11 token (an HSM). */
 export interface SigningPkcs11Config {
@@ -363,9 +368,8 @@ function checkSigningPkcs11(
   if (input === undefined) return undefined
   const uri = checker.required(input.uri, 'signing.pkcs11.uri')
   if (uri !== undefined) checkPkcs11Uri(checker, uri)
-  const pinEnv = checker.required(input.pinEnv, 'signing.pkcs11.pinEnv')
-  if (pinEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(pinEnv))
-    checker.fail('signing.pkcs11.pinEnv', 'must be the NAME of an environment variable, not a PIN')
+  // The PIN itself is read at start, from the variable named here, by the PKCS#11 signer.
+  const pinEnv = checker.variableName(input.pinEnv, 'signing.pkcs11.pinEnv')
   if (!PKCS11_ALGORITHMS.includes(alg))
     checker.fail(
       'signing.alg',
@@ -395,7 +399,10 @@ function checkPkcs11Uri(checker: Checker, uri: string): void {
   if (/(?:^|&)pin-source=/i.test(query)) checker.fail(path, 'must not have pin-source: use pinEnv')
 }
 
-function checkSigning(checker: Checker, signing: Input): AuthorizationServerConfig['signing'] {
+function checkSigning(
+  checker: Checker,
+  signing: ConfigObject,
+): AuthorizationServerConfig['signing'] {
   const alg = checker.oneOf(signing.alg, 'signing.alg', SIGNING_ALGORITHMS, 'ES256')
   const pkcs11 = checkSigningPkcs11(checker, signing.pkcs11, alg)
   return pkcs11 === undefined ? { alg } : { alg, pkcs11 }
@@ -456,28 +463,6 @@ function checkClients(
   return clients
 }
 
-function setPath(target: Input, path: string, value: string): void {
-  const parts = path.split('.')
-  let node = target
-  for (const part of parts.slice(0, -1)) {
-    const next = node[part]
-    node =
-      typeof next === 'object' && next !== null && !Array.isArray(next)
-        ? (next as Input)
-        : (node[part] = {})
-  }
-  node[parts.at(-1)!] = value
-}
-
-function applyEnvironment(input: Input, env: NodeJS.ProcessEnv): Input {
-  const copy = structuredClone(input)
-  for (const [name, path] of Object.entries(ENVIRONMENT_VARIABLES)) {
-    const value = env[name]
-    if (value !== undefined && value !== '') setPath(copy, path, value)
-  }
-  return copy
-}
-
 const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   token: { max: 3000, windowSeconds: 60 },
   par: { max: 600, windowSeconds: 60 },
@@ -489,7 +474,7 @@ const DEFAULT_RATE_LIMITS: Omit<RateLimitConfig, 'enabled'> = {
   clientAuthFailuresIp: { max: 100, windowSeconds: 60 },
 }
 
-function checkLimits(checker: Checker, input: Input): AuthorizationServerConfig['limits'] {
+function checkLimits(checker: Checker, input: ConfigObject): AuthorizationServerConfig['limits'] {
   const limits = checker.optionalObject(input.limits, 'limits')
   return {
     bodyBytes: checker.integer(limits.bodyBytes, 'limits.bodyBytes', 65_536, 1024, 1 << 24),
@@ -523,7 +508,7 @@ function checkRateLimit(
   }
 }
 
-function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
+function checkRateLimits(checker: Checker, input: ConfigObject): RateLimitConfig {
   const rateLimits = checker.optionalObject(input.rateLimits, 'rateLimits')
   return {
     enabled: checker.boolean(rateLimits.enabled, 'rateLimits.enabled', true),
@@ -548,7 +533,7 @@ function checkRateLimits(checker: Checker, input: Input): RateLimitConfig {
 
 function checkDpop(
   checker: Checker,
-  input: Input,
+  input: ConfigObject,
   profile: ProfileName | undefined,
 ): AuthorizationServerConfig['dpop'] {
   const dpop = checker.optionalObject(input.dpop, 'dpop')
@@ -577,13 +562,13 @@ function checkDpop(
 
 function checkAuthorizationResponse(
   checker: Checker,
-  input: Input,
+  input: ConfigObject,
 ): AuthorizationServerConfig['authorizationResponse'] {
   const response = checker.optionalObject(input.authorizationResponse, 'authorizationResponse')
   return { iss: checker.boolean(response.iss, 'authorizationResponse.iss', true) }
 }
 
-function checkResources(checker: Checker, input: Input): ResourceConfig[] {
+function checkResources(checker: Checker, input: ConfigObject): ResourceConfig[] {
   const value = input.resources
   if (value === undefined) return []
   if (!Array.isArray(value)) {
@@ -595,7 +580,7 @@ function checkResources(checker: Checker, input: Input): ResourceConfig[] {
     const path = `resources[${i}]`
     const entry = checker.object(item, path)
     if (entry === undefined) return
-    const identifier = checker.url(entry.identifier, `${path}.identifier`, 'any')
+    const identifier = checker.url(entry.identifier, `${path}.identifier`, URL_RULES.identifier)
     if (identifier === undefined) return
     if (resources.some((known) => known.identifier === identifier))
       checker.fail(`${path}.identifier`, 'is listed twice')
@@ -614,7 +599,7 @@ function checkResources(checker: Checker, input: Input): ResourceConfig[] {
 }
 
 // An origin is what a browser sends in `Origin`: scheme, host and port only (RFC 6454 §6.1).
-function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['cors'] {
+function checkCors(checker: Checker, input: ConfigObject): AuthorizationServerConfig['cors'] {
   const cors = checker.optionalObject(input.cors, 'cors')
   const value = cors.allowedOrigins
   if (value === undefined) return { allowedOrigins: [] }
@@ -625,7 +610,7 @@ function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['c
   const origins: string[] = []
   value.forEach((item, i) => {
     const path = `cors.allowedOrigins[${i}]`
-    const text = checker.url(item, path, 'redirect')
+    const text = checker.url(item, path, URL_RULES.redirect)
     if (text === undefined) return
     if (new URL(text).origin !== text.replace(/\/$/, ''))
       checker.fail(path, 'must be an origin (scheme://host[:port]) without a path or query')
@@ -636,7 +621,7 @@ function checkCors(checker: Checker, input: Input): AuthorizationServerConfig['c
 
 function checkSweep(
   checker: Checker,
-  storage: Input,
+  storage: ConfigObject,
 ): AuthorizationServerConfig['storage']['sweep'] {
   const sweep = checker.optionalObject(storage.sweep, 'storage.sweep')
   return {
@@ -654,25 +639,21 @@ function checkSweep(
 
 function checkStorage(
   checker: Checker,
-  input: Input,
+  input: ConfigObject,
 ): Pick<AuthorizationServerConfig, 'storage' | 'replay'> {
   const storage = checker.optionalObject(input.storage, 'storage')
   const replay = checker.optionalObject(input.replay, 'replay')
   const databaseUrl =
     storage.databaseUrl === undefined
       ? undefined
-      : checker.url(storage.databaseUrl, 'storage.databaseUrl', 'any')
-  if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl))
-    checker.fail('storage.databaseUrl', 'must be a postgres:// URL')
+      : checker.url(storage.databaseUrl, 'storage.databaseUrl', URL_RULES.postgres)
   const schema = checker.string(storage.schema, 'storage.schema')
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
     checker.fail('storage.schema', 'must be a lower-case SQL identifier')
   const redisUrl =
     replay.redisUrl === undefined
       ? undefined
-      : checker.url(replay.redisUrl, 'replay.redisUrl', 'any')
-  if (redisUrl !== undefined && !/^rediss?:/.test(redisUrl))
-    checker.fail('replay.redisUrl', 'must be a redis:// or rediss:// URL')
+      : checker.url(replay.redisUrl, 'replay.redisUrl', URL_RULES.redis)
   return {
     storage: {
       ...(databaseUrl === undefined ? {} : { databaseUrl }),
@@ -689,7 +670,7 @@ function checkStorage(
   }
 }
 
-function checkPasswords(checker: Checker, input: Input): PasswordConfig {
+function checkPasswords(checker: Checker, input: ConfigObject): PasswordConfig {
   const passwords = checker.optionalObject(input.passwords, 'passwords')
   return {
     scryptLogN: checker.integer(
@@ -712,16 +693,15 @@ function isAddressOrRange(text: string): boolean {
 }
 
 function checkTrustProxy(checker: Checker, value: unknown): string[] {
-  if (value === undefined) return []
-  if (!Array.isArray(value)) return checker.fail('trustProxy', 'must be an array') ?? []
-  return value.filter((item, i): item is string => {
-    if (typeof item === 'string' && isAddressOrRange(item)) return true
-    checker.fail(`trustProxy[${i}]`, 'must be an IP address or CIDR range (10.0.0.0/8)')
-    return false
-  })
+  return (
+    checker.strings(value, 'trustProxy', {
+      accepts: isAddressOrRange,
+      problem: 'must be an IP address or CIDR range (10.0.0.0/8)',
+    }) ?? []
+  )
 }
 
-function checkMetrics(checker: Checker, input: Input): MetricsConfig {
+function checkMetrics(checker: Checker, input: ConfigObject): MetricsConfig {
   const metrics = checker.optionalObject(input.metrics, 'metrics')
   const port =
     metrics.port === undefined
@@ -734,7 +714,7 @@ function checkMetrics(checker: Checker, input: Input): MetricsConfig {
   }
 }
 
-function checkRegistrationPolicy(checker: Checker, registration: Input): RegistrationPolicy {
+function checkRegistrationPolicy(checker: Checker, registration: ConfigObject): RegistrationPolicy {
   return {
     allowedScopes: checkNameList(
       checker,
@@ -758,21 +738,15 @@ function checkRegistrationPolicy(checker: Checker, registration: Input): Registr
   }
 }
 
-// An optional array of strings that each match `shape`; every bad item is named by its index.
+// An optional array of strings that each match `pattern`; every bad item is named by its index.
 function checkNameList(
   checker: Checker,
   value: unknown,
   path: string,
-  shape: RegExp,
+  pattern: RegExp,
   problem: string,
 ): string[] {
-  if (value === undefined) return []
-  if (!Array.isArray(value)) return checker.fail(path, 'must be an array') ?? []
-  return value.filter((item, i): item is string => {
-    if (typeof item === 'string' && shape.test(item)) return true
-    checker.fail(`${path}[${i}]`, problem)
-    return false
-  })
+  return checker.strings(value, path, { accepts: pattern, problem }) ?? []
 }
 
 /**
@@ -791,8 +765,12 @@ export function resolveConfig(
   const checker = new Checker()
   const root = checker.object(document ?? {}, '(root)')
   if (root === undefined) throw new ConfigError(checker.issues)
-  const substituted = substituteReferences(root, env)
-  const input = applyEnvironment(substituted.document as Input, env)
+  // A shorthand variable becomes a `${NAME}` reference first: one substitution reads both.
+  const substituted = substituteReferences(
+    writeShorthandReferences(root, env, ENVIRONMENT_VARIABLES),
+    env,
+  )
+  const input = substituted.document as ConfigObject
   // Unknown members at any depth, named before the values are judged (ADR 0046).
   checker.issues.push(...findUnknownKeys(AUTHORIZATION_SERVER_SHAPE, input))
 
@@ -816,9 +794,9 @@ export function resolveConfig(
   const audience =
     accessTokens.audience === undefined
       ? undefined
-      : checker.url(accessTokens.audience, 'accessTokens.audience', 'any')
+      : checker.url(accessTokens.audience, 'accessTokens.audience', URL_RULES.identifier)
   const issuer =
-    input.issuer === undefined ? undefined : checker.url(input.issuer, 'issuer', 'issuer')
+    input.issuer === undefined ? undefined : checker.url(input.issuer, 'issuer', URL_RULES.issuer)
   const profile =
     input.profile === undefined
       ? undefined
@@ -919,9 +897,7 @@ export function parseConfig(
     // logLevel 'error': a YAML warning (such as an unknown tag) must not go to the process log.
     document = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100, logLevel: 'error' })
   } catch (error) {
-    throw new ConfigError([
-      `(file): not valid JSON or YAML: ${(error as Error).message.split('\n')[0]}`,
-    ])
+    throw new ConfigError([describeUnparsable(error)])
   }
   return resolveConfig(document, env)
 }

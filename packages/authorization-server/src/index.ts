@@ -22,6 +22,7 @@ export {
   ENVIRONMENT_VARIABLES,
   checkClient,
   checkUrl,
+  URL_RULES,
   lintConfig,
   loadConfigFile,
   parseConfig,

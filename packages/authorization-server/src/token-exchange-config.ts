@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import type { ClientConfig } from './config.js'
-import { checkUrl } from './config/checker.js'
+import { checkUrl, URL_RULES } from '@keybound/config-kit'
 
 /**
  * The grant type of RFC 8693 §2.1.
@@ -166,7 +166,7 @@ function checkUrlField(value: unknown, path: string, issues: string[]): string |
     issues.push(`${path}: must be a non-empty string`)
     return undefined
   }
-  const problem = checkUrl(value, 'redirect')
+  const problem = checkUrl(value, URL_RULES.redirect)
   if (problem !== undefined) issues.push(`${path}: ${problem}`)
   return problem === undefined ? value : undefined
 }

@@ -59,7 +59,7 @@ describe('configuration', () => {
       'signing.pkcs11.uri: must not have id=: keys are found by their label',
       'signing.pkcs11.uri: needs module-path=<absolute path of the PKCS#11 module>',
       'signing.pkcs11.uri: must not carry a PIN: use pinEnv',
-      'signing.pkcs11.pinEnv: must be the NAME of an environment variable, not a PIN',
+      'signing.pkcs11.pinEnv: must be the name of an environment variable',
       'signing.alg: must be one of ES256, PS256, RS256, EdDSA with signing.pkcs11',
       'signing.pkcs11.poolSize: must be a whole number from 1 to 64',
     ])

@@ -180,7 +180,7 @@ describe('resource_server setting', () => {
     expect(issues).toEqual([
       'clients[0].resource_server: must be true, false or a non-empty array of audiences',
       'clients[1].resource_server: must be true, false or a non-empty array of audiences',
-      'clients[2].resource_server[0]: must be an absolute https URL or loopback http',
+      'clients[2].resource_server[0]: must be an absolute http or https URL',
       'clients[3].resource_server: needs an authenticated (confidential) client',
     ])
     const config = resolveConfig({

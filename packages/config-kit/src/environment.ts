@@ -104,3 +104,43 @@ export function followsFromUnset(issue: string, unset: readonly UnsetReference[]
   }
   return false
 }
+
+/**
+ * Writes a `${NAME}` reference at the setting a shorthand variable fills, for each shorthand
+ * that is set and not empty, over what the file says there; {@link substituteReferences} then
+ * reads it like any other reference. So a shorthand (`DATABASE_URL` for `storage.databaseUrl`)
+ * is a reference the operator did not have to write, not a second way to read the environment.
+ * @example
+ * ```ts
+ * import { writeShorthandReferences } from '@keybound/config-kit'
+ * writeShorthandReferences({}, { DATABASE_URL: 'postgres://db/x' }, { DATABASE_URL: 'storage.databaseUrl' })
+ * // { storage: { databaseUrl: '${DATABASE_URL}' } }
+ * ```
+ * @see https://pubs.opengroup.org/onlinepubs/9799919799/utilities/V3_chap02.html#tag_19_06_02
+ */
+export function writeShorthandReferences(
+  document: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  shorthands: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  const copy = structuredClone(document)
+  for (const [name, path] of Object.entries(shorthands)) {
+    const value = env[name]
+    if (value !== undefined && value !== '') writeAtPath(copy, path, `\${${name}}`)
+  }
+  return copy
+}
+
+// Sets a dotted path, making (or replacing by) objects on the way: the shorthand wins.
+function writeAtPath(target: Record<string, unknown>, path: string, value: string): void {
+  const parts = path.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part]
+    node =
+      typeof next === 'object' && next !== null && !Array.isArray(next)
+        ? (next as Record<string, unknown>)
+        : (node[part] = {})
+  }
+  node[parts.at(-1)!] = value
+}

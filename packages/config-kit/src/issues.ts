@@ -17,3 +17,19 @@
 export function mergeIssues(...lists: readonly (readonly string[])[]): string[] {
   return [...new Set(lists.flat())]
 }
+
+/**
+ * The issue for a config text that is neither JSON nor YAML, in the form every issue has: the
+ * parser's first line only, since later lines quote the file and the file may hold a secret.
+ * @example
+ * ```ts
+ * import { describeUnparsable } from '@keybound/config-kit'
+ * describeUnparsable(new SyntaxError('Unexpected token } in JSON at position 9'))
+ * // '(file): not valid JSON or YAML: Unexpected token } in JSON at position 9'
+ * ```
+ * @see https://yaml.org/spec/1.2.2/
+ */
+export function describeUnparsable(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return `(file): not valid JSON or YAML: ${message.split('\n')[0]}`
+}

@@ -1,9 +1,9 @@
 /**
  * One description of a config file's shape, read two ways: {@link findUnknownKeys} walks a
  * parsed document and names every member the shape does not know, at any depth, and
- * {@link toJsonSchema} writes the same shape as a JSON Schema for editors. Value rules that need
- * code (URL schemes, cross-field rules, secrets) stay in each loader; the shape only says which
- * members exist, their JSON types and their simple bounds.
+ * {@link toJsonSchema} writes the same shape as a JSON Schema for editors. Values are judged by
+ * each loader with the kit's `Checker`; the shape only says which members exist, their JSON
+ * types and their simple bounds.
  * @see https://json-schema.org/draft-07/json-schema-validation
  * @packageDocumentation
  */
@@ -139,9 +139,9 @@ function optionsOfSameKind(options: readonly Shape[], value: unknown): Shape[] {
 }
 
 /**
- * Names every member of `value` that `schema` does not know, at every depth, as
- * `path: problem` (`clients[0].scopes: is not a known setting`). Type errors are left to the
- * loader, which words them for each field; this walk only refuses what no field is.
+ * Names every member of `value` that `schema` does not know, at every depth, with its path
+ * (`clients[0].scopes: is not a known setting`). Types are left to the loader's `Checker`;
+ * this walk only refuses what no field is.
  * @example
  * ```ts
  * import { findUnknownKeys, shape } from '@keybound/config-kit'
@@ -149,20 +149,15 @@ function optionsOfSameKind(options: readonly Shape[], value: unknown): Shape[] {
  * ```
  * @see https://json-schema.org/draft-07/json-schema-validation#section-6.5.6
  */
-export function findUnknownKeys(
-  schema: Shape,
-  value: unknown,
-  path = '',
-  problem = 'is not a known setting',
-): string[] {
+export function findUnknownKeys(schema: Shape, value: unknown, path = ''): string[] {
   if (schema.type === 'array') {
     if (!Array.isArray(value)) return []
-    return value.flatMap((item, i) => findUnknownKeys(schema.items, item, `${path}[${i}]`, problem))
+    return value.flatMap((item, i) => findUnknownKeys(schema.items, item, `${path}[${i}]`))
   }
   if (schema.type === 'union') {
     // The option that leaves the fewest members unexplained is the one the author meant.
     const candidates = optionsOfSameKind(schema.options, value).map((option) =>
-      findUnknownKeys(option, value, path, problem),
+      findUnknownKeys(option, value, path),
     )
     return (
       candidates.reduce<string[] | undefined>(
@@ -180,8 +175,8 @@ export function findUnknownKeys(
     const memberShape = Object.hasOwn(schema.properties, key)
       ? schema.properties[key]
       : schema.extra
-    if (memberShape === undefined) strangers.push(`${at}: ${problem}`)
-    else if (memberShape !== true) inside.push(...findUnknownKeys(memberShape, member, at, problem))
+    if (memberShape === undefined) strangers.push(`${at}: is not a known setting`)
+    else if (memberShape !== true) inside.push(...findUnknownKeys(memberShape, member, at))
   }
   return [...strangers, ...inside]
 }

@@ -40,10 +40,10 @@ describe('findUnknownKeys', () => {
     ])
   })
 
-  it('leaves type errors to the loader and words the problem as asked', () => {
+  it('leaves type errors to the loader and starts paths where it is asked', () => {
     expect(findUnknownKeys(SAMPLE, { nested: 'text', list: 3, mode: false })).toEqual([])
-    expect(findUnknownKeys(SAMPLE, { x: 1 }, 'config', 'is not a known field')).toEqual([
-      'config.x: is not a known field',
+    expect(findUnknownKeys(SAMPLE, { x: 1 }, 'clients[0]')).toEqual([
+      'clients[0].x: is not a known setting',
     ])
   })
 })

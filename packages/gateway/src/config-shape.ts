@@ -36,8 +36,8 @@ const cors = shape.union([
  * The whole gateway config file (also read by the verify service, `keybound authz`).
  * @example
  * ```ts
- * findUnknownKeys(GATEWAY_SHAPE, { upstream: { timeout: 5 } }, '', 'is not a known field')
- * // ['upstream.timeout: is not a known field']
+ * findUnknownKeys(GATEWAY_SHAPE, { upstream: { timeout: 5 } })
+ * // ['upstream.timeout: is not a known setting']
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */

@@ -132,6 +132,6 @@ it('bad admin settings are named by their path', () => {
       }),
     ),
   ).toThrow(
-    /admin\.publicMetrics: cannot be true while admin\.metrics is false[\s\S]*admin\.listen\.tls: is not a known field[\s\S]*admin\.listen\.port: must differ from listen\.port/,
+    /admin\.listen\.tls: is not a known setting[\s\S]*admin\.publicMetrics: cannot be true while admin\.metrics is false[\s\S]*admin\.listen\.port: must differ from listen\.port/,
   )
 })

@@ -92,7 +92,7 @@ describe('gateway config shape', () => {
     expect(validate(EVERY_SECTION), JSON.stringify(validate.errors)).toBe(true)
     for (const [path, typo] of Object.entries(TYPOS)) {
       const document = { ...EVERY_SECTION, ...typo }
-      expect(problemsOf(document, ENV)).toContain(`${path}: is not a known field`)
+      expect(problemsOf(document, ENV)).toContain(`${path}: is not a known setting`)
       expect(validate(document)).toBe(false)
     }
   })

@@ -277,14 +277,14 @@ describe('configuration', () => {
       }),
     )
     for (const expected of [
-      'cors.maxAge: is not a known field',
+      'cors.maxAge: is not a known setting',
       'cors.credentials: cannot be true with origins ["*"]',
       'routes[0].cors.origins: "*" must be the only entry',
       'routes[0].cors.origins[0]: must be an origin such as https://app.example.com',
       'routes[0].cors.origins[1]: must be an origin',
       'routes[1].cors.origins: is required',
-      'routes[1].cors.allowHeaders[0]: is not a valid value',
-      'routes[1].cors.maxAgeSeconds: must be an integer from 0 to 86400',
+      'routes[1].cors.allowHeaders[0]: must be a header name (RFC 9110 §5.1)',
+      'routes[1].cors.maxAgeSeconds: must be a whole number from 0 to 86400',
       'routes[2].cors: must be an object',
     ])
       expect(problems).toContainEqual(expect.stringContaining(expected))

@@ -94,7 +94,7 @@ describe('keybound gateway', () => {
     )
     const gateway = run(['gateway', '--config', file])
     expect((await gateway.exited).code).toBe(2)
-    expect(gateway.stderr()).toContain('upstream.url: must be an absolute URL')
+    expect(gateway.stderr()).toContain('upstream.url: must be an absolute http or https URL')
   })
 
   it('--check validates without starting', async () => {

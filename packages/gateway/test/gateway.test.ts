@@ -437,19 +437,19 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(GatewayConfigError)
     const problems = (error as GatewayConfigError).problems.join('\n')
     for (const field of [
-      'surprise: is not a known field',
-      'publicBaseUrl: must be an absolute URL',
-      'upstream.url: must be a http or https URL',
-      'upstream.timeoutMs: must be an integer',
+      'surprise: is not a known setting',
+      'publicBaseUrl: must be an absolute http or https URL',
+      'upstream.url: must be an absolute http or https URL',
+      'upstream.timeoutMs: must be a whole number',
       'tokens.introspection.clientSecretEnv: environment variable MISSING_SECRET is not set',
       'tokens.introspection.audience: is required',
-      'replay.redis: needs exactly one of "url" or "urlEnv"',
+      'replay.redis: needs exactly one of url, urlEnv',
       'routes[0].path: must start with /',
-      'routes[1]: needs exactly one of "path" or "prefix"',
+      'routes[1]: needs exactly one of path, prefix',
       'routes[2].scopes: a public route cannot require scopes',
       'identityHeaders.subject: must not be authorization',
-      'forwardAuthorization: must be "strip" or "keep"',
-      'limits.bodyBytes: must be an integer',
+      'forwardAuthorization: must be one of strip, keep',
+      'limits.bodyBytes: must be a whole number',
     ])
       expect(problems).toContain(field)
   })
@@ -461,7 +461,7 @@ describe('configuration', () => {
         { ...baseConfig(issuer, upstream), nonces: { secretEnv: 'NONCE_SECRET' } },
         { NONCE_SECRET: secret },
       ),
-    ).toThrow(/nonces.secretEnv: the secret must be at least 32 bytes/)
+    ).toThrow(/nonces.secretEnv: environment variable NONCE_SECRET must hold at least 32 bytes/)
     try {
       resolveGatewayConfig(
         { ...baseConfig(issuer, upstream), nonces: { secretEnv: 'NONCE_SECRET' } },

@@ -115,5 +115,7 @@ it('paths.semicolons: a bad value is named by its path', () => {
     resolveGatewayConfig(
       baseConfig(harness.issuer, harness.upstream, { paths: { semicolons: 'allow', x: 1 } }),
     ),
-  ).toThrow(/paths\.x: is not a known field[\s\S]*paths\.semicolons: must be "refuse" or "strip"/)
+  ).toThrow(
+    /paths\.x: is not a known setting[\s\S]*paths\.semicolons: must be one of refuse, strip/,
+  )
 })

@@ -160,7 +160,7 @@ describe('method and path override headers', () => {
         }),
       ),
     ).toThrow(
-      /requestHeaders\.extra: is not a known field[\s\S]*requestHeaders\.underscores: must be "drop-reserved" or "drop-all"[\s\S]*requestHeaders\.overrides: must be "strip" or "keep"/,
+      /requestHeaders\.extra: is not a known setting[\s\S]*requestHeaders\.underscores: must be one of drop-reserved, drop-all[\s\S]*requestHeaders\.overrides: must be one of strip, keep/,
     )
   })
 })

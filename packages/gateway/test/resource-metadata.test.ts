@@ -87,7 +87,7 @@ describe('gateway protected-resource metadata (RS33)', () => {
     )
     expect(problems).toEqual(
       expect.arrayContaining([
-        'resourceMetadata.color: is not a known field',
+        'resourceMetadata.color: is not a known setting',
         'resourceMetadata.authorizationServers[0]: must be an absolute URL',
         'resourceMetadata.scopesSupported[0]: must be an RFC 6749 scope token',
       ]),

@@ -297,7 +297,7 @@ describe('verify service: config', () => {
         { mode: 'verify' },
       ),
     ).toThrow(
-      /verify\.extra: is not a known field[\s\S]*verify\.trustedProxies\[0\]: must be an IP address[\s\S]*verify\.trustedProxies\[1\][\s\S]*verify\.upstreamAuthorization: must be "none" or "bearer"/,
+      /verify\.extra: is not a known setting[\s\S]*verify\.trustedProxies\[0\]: must be an IP address[\s\S]*verify\.trustedProxies\[1\][\s\S]*verify\.upstreamAuthorization: must be one of none, bearer/,
     )
   })
 })

@@ -5,8 +5,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  * @packageDocumentation
  */
+import { Checker, URL_RULES } from '@keybound/config-kit'
 import type { ClientAuthMethod, ClientConfig, GrantType } from '../config.js'
-import { Checker } from '../config/checker.js'
 import { holdClientToFapi2, PROFILES, type ProfileName } from '../profiles/fapi2.js'
 import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
 
@@ -130,7 +130,7 @@ export function checkClient(
     checker.fail(`${path}.redirect_uris`, 'must be an array')
   } else {
     ;((client.redirect_uris as unknown[] | undefined) ?? []).forEach((uri, i) => {
-      const checked = checker.url(uri, `${path}.redirect_uris[${i}]`, 'redirect')
+      const checked = checker.url(uri, `${path}.redirect_uris[${i}]`, URL_RULES.redirect)
       if (checked !== undefined) redirectUris.push(checked)
     })
   }
@@ -161,7 +161,7 @@ export function checkClient(
   const audience =
     client.audience === undefined
       ? undefined
-      : checker.url(client.audience, `${path}.audience`, 'any')
+      : checker.url(client.audience, `${path}.audience`, URL_RULES.identifier)
   const scope = checkScope(checker, client.scope, `${path}.scope`)
   const firstParty = checker.boolean(client.first_party, `${path}.first_party`, false)
   const requirePar = checker.boolean(
@@ -216,7 +216,7 @@ function checkResourceServer(
     return checker.fail(path, 'must be true, false or a non-empty array of audiences')
   const audiences: string[] = []
   value.forEach((item, i) => {
-    const audience = checker.url(item, `${path}[${i}]`, 'any')
+    const audience = checker.url(item, `${path}[${i}]`, URL_RULES.identifier)
     if (audience !== undefined) audiences.push(audience)
   })
   return audiences

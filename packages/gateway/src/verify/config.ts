@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { isIP } from 'node:net'
-import type { Checker } from '../config.js'
+import type { Checker } from '@keybound/config-kit'
 
 /**
  * The `verify` section as written in the config file.
@@ -65,11 +65,11 @@ export function normalizeAddress(address: string): string {
 }
 
 function checkGrpc(checker: Checker, value: unknown): VerifyConfig['grpc'] {
-  const grpc = checker.object(value, 'verify.grpc', false)
+  if (value === undefined) return undefined
+  const grpc = checker.object(value, 'verify.grpc')
   if (grpc === undefined) return undefined
-  checker.unknownKeys(grpc, 'verify.grpc', ['host', 'port'])
   return {
-    host: checker.string(grpc.host, 'verify.grpc.host', false) ?? '127.0.0.1',
+    host: checker.string(grpc.host, 'verify.grpc.host') ?? '127.0.0.1',
     port: checker.integer(grpc.port, 'verify.grpc.port', 9001, 0, 65_535),
   }
 }
@@ -82,12 +82,11 @@ function checkGrpc(checker: Checker, value: unknown): VerifyConfig['grpc'] {
  * ```
  */
 export function checkVerify(checker: Checker, value: unknown): VerifyConfig {
-  const verify = checker.object(value, 'verify', false) ?? {}
-  checker.unknownKeys(verify, 'verify', ['trustedProxies', 'upstreamAuthorization', 'grpc'])
-  const listed = checker.stringList(verify.trustedProxies, 'verify.trustedProxies')
-  listed?.forEach((address, index) => {
-    if (isIP(address) === 0)
-      checker.fail(`verify.trustedProxies[${index}]`, 'must be an IP address (no names, no ranges)')
+  const verify = checker.optionalObject(value, 'verify')
+  const listed = checker.strings(verify.trustedProxies, 'verify.trustedProxies', {
+    nonEmpty: true,
+    accepts: (address) => isIP(address) !== 0,
+    problem: 'must be an IP address (no names, no ranges)',
   })
   const grpc = checkGrpc(checker, verify.grpc)
   return {

@@ -197,10 +197,42 @@ function checkSyntax(view: ProofView, outcome: DPoPError | VerifiedProof): Expla
       status: 'fail',
       detail: failed!.message,
       expected: STAGE_RULES[stage],
-      found: failed!.message,
+      found: foundAt(stage, view) ?? failed!.message,
       fix: STAGE_FIXES[stage],
     }
   })
+}
+
+const show = (value: unknown): string => JSON.stringify(value) ?? 'nothing'
+
+function typeOfClaim(claims: Record<string, unknown>, name: string): string {
+  const value = claims[name]
+  if (value === undefined) return `${name} missing`
+  return `${name} ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}`
+}
+
+// The value a failed syntax stage found, next to the rule it expected; the stages whose
+// value cannot be shown (undecodable parts, a key's members) leave core's message.
+function foundAt(stage: Stage, view: ProofView): string | undefined {
+  const header = view.header ?? {}
+  switch (stage) {
+    case 'compact':
+      return `${view.proof.split('.').length} dot-separated part(s), ${view.proof.length} characters`
+    case 'typ':
+      return `typ ${show(header.typ)}`
+    case 'crit':
+      return `crit ${show(header.crit)}`
+    case 'alg':
+      return `alg ${show(header.alg)}`
+    case 'signature':
+      return 'a signature that does not verify with that key'
+    case 'claims':
+      return ['jti', 'htm', 'htu', 'iat']
+        .map((name) => typeOfClaim(view.claims ?? {}, name))
+        .join(', ')
+    default:
+      return undefined
+  }
 }
 
 function passDetail(

@@ -621,6 +621,24 @@ describe('every verify refusal shows the expected and the found value', () => {
     expect(result.stdout).toMatch(found)
     expect(result.stdout).toMatch(/keybound explain, with the same arguments\n$/)
   })
+
+  it('keeps the message as found where the value says nothing (a signature not canonical, an htu that is no URL)', async () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const proof = signParts(goodHeader(), goodClaims())
+    // ES256: 64 bytes in 86 characters; the last one's two low bits are unused.
+    const last = alphabet[alphabet.indexOf(proof.at(-1)!) ^ 1]!
+    const noURL = signParts(goodHeader(), goodClaims({ htu: 'not a url' }))
+    for (const [sent, message] of [
+      [`${proof.slice(0, -1)}${last}`, /signature is not canonical base64url/],
+      [noURL, /htu/],
+    ] as const) {
+      const result = await runCli(['verify', sent, ...request])
+      expect(result.code).toBe(1)
+      const [first, , , found] = result.stdout.split('\n')
+      expect(first).toMatch(message)
+      expect(found).toBe(`    found:    ${first!.replace(/^invalid: [A-Z_]+: /, '')}`)
+    }
+  })
 })
 
 describe('keybound help and errors', () => {

@@ -15,6 +15,7 @@ import {
 } from '@keybound/server'
 import { dpopPlugin, serveProtectedResourceMetadata } from '@keybound/server/fastify'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { answerBodyErrors } from './lib/body-errors.js'
 import { allowOrigin } from './lib/cors.js'
 import { demoLogger } from './lib/logger.js'
 
@@ -39,6 +40,7 @@ interface Note {
 const MAX_NOTE_LENGTH = 280
 const MAX_NOTES = 50
 const MAX_SUBJECTS = 1000
+const BODY_LIMIT = 4096
 
 function addNote(store: Map<string, Note[]>, subject: string, text: string): Note[] {
   if (!store.has(subject) && store.size >= MAX_SUBJECTS) {
@@ -84,8 +86,9 @@ export async function createDemoApi(options: DemoApiOptions): Promise<FastifyIns
     resourceMetadataUrl: metadata.url,
   })
   const notes = new Map<string, Note[]>()
-  const app = Fastify({ logger: demoLogger('demo-api'), bodyLimit: 4096 })
+  const app = Fastify({ logger: demoLogger('demo-api'), bodyLimit: BODY_LIMIT })
   allowOrigin(app, options.pageOrigin, '/api/')
+  answerBodyErrors(app, BODY_LIMIT)
   await app.register(dpopPlugin, { resourceServer })
   serveProtectedResourceMetadata(app, metadata)
 

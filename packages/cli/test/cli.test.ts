@@ -565,6 +565,82 @@ describe('keybound methods and verify refusals', () => {
   })
 })
 
+describe('every verify refusal shows the expected and the found value', () => {
+  const request = ['-m', 'GET', '-u', API, '-t', TOKEN]
+  const resigned = (header: Record<string, unknown>) => signParts(goodHeader(header), goodClaims())
+  const cases: [string, () => string, string[], RegExp][] = [
+    ['compact', () => 'not-a-jwt', [], /found: {4}1 dot-separated part\(s\), 9 characters\n/],
+    ['typ', () => resigned({ typ: 'JWT' }), [], /found: {4}typ "JWT"\n/],
+    ['crit', () => resigned({ crit: ['exp'] }), [], /found: {4}crit \["exp"\]\n/],
+    ['alg', () => resigned({ alg: 'HS256' }), [], /found: {4}alg "HS256"\n/],
+    [
+      'signature',
+      // One proof's header and payload with another proof's signature.
+      () =>
+        [
+          ...signParts(goodHeader(), goodClaims()).split('.').slice(0, 2),
+          signParts(goodHeader(), goodClaims()).split('.')[2],
+        ].join('.'),
+      [],
+      /found: {4}a signature that does not verify with that key\n/,
+    ],
+    [
+      'claims',
+      () => signParts(goodHeader(), { htm: 'GET', htu: API, iat: '1' }),
+      [],
+      /found: {4}jti missing, htm string, htu string, iat string\n/,
+    ],
+    [
+      'jkt',
+      () => signParts(goodHeader(), goodClaims()),
+      ['--jkt', 'A'.repeat(43)],
+      /found: {4}\S{43}\n/,
+    ],
+    [
+      'nonce',
+      () => signParts(goodHeader(), goodClaims()),
+      ['--nonce', 'n-1'],
+      /found: {4}\(no nonce\)\n/,
+    ],
+    [
+      'iat',
+      () => signParts(goodHeader(), goodClaims({ iat: 1_000 })),
+      [],
+      /found: {4}1970-01-01T00:16:40Z\n/,
+    ],
+  ]
+
+  it.each(cases)('%s', async (check, makeProof, extra, found) => {
+    const result = await runCli(['verify', makeProof(), ...request, ...extra])
+    expect(result.code).toBe(1)
+    const lines = result.stdout.split('\n')
+    expect(lines[1]).toMatch(new RegExp(`^ {2}${check}: `))
+    // The found line holds the value, not core's message again.
+    expect(lines[3]).not.toBe(`    found:    ${lines[0]!.replace(/^invalid: [A-Z_]+: /, '')}`)
+    expect(result.stdout).toMatch(/\n {4}expected: .+\n/)
+    expect(result.stdout).toMatch(found)
+    expect(result.stdout).toMatch(/keybound explain, with the same arguments\n$/)
+  })
+
+  it('keeps the message as found where the value says nothing (a signature not canonical, an htu that is no URL)', async () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const proof = signParts(goodHeader(), goodClaims())
+    // ES256: 64 bytes in 86 characters; the last one's two low bits are unused.
+    const last = alphabet[alphabet.indexOf(proof.at(-1)!) ^ 1]!
+    const noURL = signParts(goodHeader(), goodClaims({ htu: 'not a url' }))
+    for (const [sent, message] of [
+      [`${proof.slice(0, -1)}${last}`, /signature is not canonical base64url/],
+      [noURL, /htu/],
+    ] as const) {
+      const result = await runCli(['verify', sent, ...request])
+      expect(result.code).toBe(1)
+      const [first, , , found] = result.stdout.split('\n')
+      expect(first).toMatch(message)
+      expect(found).toBe(`    found:    ${first!.replace(/^invalid: [A-Z_]+: /, '')}`)
+    }
+  })
+})
+
 describe('keybound help and errors', () => {
   it('help marks required options, and every missing one is named at once', async () => {
     const help = await runCli(['proof', '--help'])

@@ -5,11 +5,13 @@
  */
 import { execFile } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer as createTlsServer } from 'node:https'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { exportJWK, generateKeyPair as generateIssuerKey, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
@@ -17,9 +19,13 @@ import { protect } from '@keybound/server/node'
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => {
+    const options = { env: { ...process.env, ...env } }
+    execFile(process.execPath, [BIN, ...args], options, (error, stdout, stderr) => {
       resolve({
         code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1,
         stdout,
@@ -210,5 +216,61 @@ describe('keybound curl on plain HTTP details', () => {
     const result = await runCli(['curl', '--help'])
     expect(result.stdout).toMatch(/"Ed25519"/)
     expect(result.stdout).toMatch(/application\/x-www-form-urlencoded/)
+  })
+})
+
+describe('keybound curl names why a request failed', () => {
+  let tlsServer: Server
+  let tlsUrl: string
+  let certificate: string
+
+  beforeAll(async () => {
+    // A self-signed certificate for 127.0.0.1, as a local test server has.
+    const key = join(workDir, 'tls-key.pem')
+    certificate = join(workDir, 'tls-cert.pem')
+    await promisify(execFile)('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', key, '-out', certificate, '-days', '1', '-subj', '/CN=127.0.0.1'],
+      ...['-addext', 'subjectAltName=IP:127.0.0.1'],
+    ])
+    tlsServer = createTlsServer(
+      { key: await readFile(key), cert: await readFile(certificate) },
+      (_request, response) => response.end('reached\n'),
+    )
+    tlsUrl = (await listen(tlsServer)).replace('http:', 'https:')
+  })
+
+  afterAll(() => {
+    tlsServer?.close()
+  })
+
+  it('an unknown host: the DNS error and the name', async () => {
+    const result = await runCli(['curl', 'https://no-such-host.invalid/notes'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(
+      /^keybound: request to https:\/\/no-such-host\.invalid failed: (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid\n/m,
+    )
+  })
+
+  it('an untrusted certificate: the TLS code, and NODE_EXTRA_CA_CERTS, which fixes it', async () => {
+    const refused = await runCli(['curl', `${tlsUrl}/notes`])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^keybound: request to ${tlsUrl} failed: DEPTH_ZERO_SELF_SIGNED_CERT \\(self[- ]signed certificate\\): to trust a private CA, set NODE_EXTRA_CA_CERTS=<ca\\.pem>\n`,
+        'm',
+      ),
+    )
+    const trusted = await runCli(['curl', `${tlsUrl}/notes`], { NODE_EXTRA_CA_CERTS: certificate })
+    expect(trusted.code, trusted.stderr).toBe(0)
+    expect(trusted.stdout).toBe('reached\n')
+  })
+
+  it('a port fetch never calls: the reason fetch gives', async () => {
+    const result = await runCli(['curl', 'http://127.0.0.1:6000/notes'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(
+      /^keybound: request to http:\/\/127\.0\.0\.1:6000 failed: bad port\n/m,
+    )
   })
 })

@@ -86,22 +86,42 @@ interface SocketError {
   code?: unknown
   address?: unknown
   port?: unknown
+  hostname?: unknown
+  message?: unknown
   errors?: unknown
   cause?: unknown
 }
 
 // fetch hides the socket error two levels down (NetworkError → TypeError "fetch failed" → the
-// errno error, or an AggregateError of one per address tried): find the first one with a code.
-function socketCauseOf(error: unknown): string | undefined {
-  for (let current = error as SocketError | undefined; current;) {
-    if (typeof current.code === 'string' && current.code.startsWith('E') && current.address) {
-      const port = current.port === undefined ? '' : `:${String(current.port)}`
-      return `${current.code} ${String(current.address)}${port}`
-    }
-    if (Array.isArray(current.errors)) return socketCauseOf(current.errors[0])
-    current = current.cause as SocketError | undefined
+// errno, DNS or TLS error, or an AggregateError of one per address tried): take the deepest.
+function innermostCauseOf(error: unknown): SocketError | undefined {
+  let found: SocketError | undefined
+  let current = (error as SocketError).cause
+  while (typeof current === 'object' && current !== null) {
+    found = current as SocketError
+    current = Array.isArray(found.errors) && found.errors.length > 0 ? found.errors[0] : found.cause
   }
-  return undefined
+  return found
+}
+
+// A certificate from an issuer Node does not know: a local CA or a self-signed test server,
+// which NODE_EXTRA_CA_CERTS fixes (a wrong name or an expired certificate it does not).
+const UNTRUSTED_ISSUER =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?)$/
+
+// What went wrong, as short as curl says it: the errno and where, the TLS code and its reason
+// with the way to trust a private CA, or the bare reason fetch gave.
+function socketCauseOf(error: unknown): string | undefined {
+  const cause = innermostCauseOf(error)
+  if (cause === undefined) return undefined
+  const { code, address, port, hostname, message } = cause
+  if (typeof code === 'string' && address !== undefined)
+    return `${code} ${String(address)}${port === undefined ? '' : `:${String(port)}`}`
+  if (typeof code === 'string' && typeof hostname === 'string') return `${code} ${hostname}`
+  if (typeof code === 'string' && UNTRUSTED_ISSUER.test(code))
+    return `${code} (${String(message)}): to trust a private CA, set NODE_EXTRA_CA_CERTS=<ca.pem>`
+  if (typeof code === 'string') return `${code} (${String(message)})`
+  return typeof message === 'string' && message !== '' ? message : undefined
 }
 
 // The client's refusals and network failures, said with their cause and the flag that helps.

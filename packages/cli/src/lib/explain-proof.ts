@@ -197,10 +197,54 @@ function checkSyntax(view: ProofView, outcome: DPoPError | VerifiedProof): Expla
       status: 'fail',
       detail: failed!.message,
       expected: STAGE_RULES[stage],
-      found: failed!.message,
+      found: foundAt(stage, view, failed!) ?? failed!.message,
       fix: STAGE_FIXES[stage],
     }
   })
+}
+
+const show = (value: unknown): string => JSON.stringify(value) ?? 'nothing'
+
+const CLAIM_TYPES = { jti: 'string', htm: 'string', htu: 'string', iat: 'number' } as const
+
+function typeOfClaim(claims: Record<string, unknown>, name: string): string {
+  const value = claims[name]
+  if (value === undefined) return 'missing'
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+}
+
+// The types of the required claims, when one is missing or of the wrong type; a claim refused
+// for its value (a jti too long, an htu that is no URL) keeps core's message.
+function foundClaimTypes(claims: Record<string, unknown>): string | undefined {
+  const names = Object.keys(CLAIM_TYPES) as (keyof typeof CLAIM_TYPES)[]
+  const types = names.map((name) => [name, typeOfClaim(claims, name)] as const)
+  if (types.every(([name, type]) => type === CLAIM_TYPES[name])) return undefined
+  return types.map(([name, type]) => `${name} ${type}`).join(', ')
+}
+
+// The value a failed syntax stage found, next to the rule it expected; the stages whose
+// value cannot be shown (undecodable parts, a key's members) leave core's message.
+function foundAt(stage: Stage, view: ProofView, error: DPoPError): string | undefined {
+  const header = view.header ?? {}
+  switch (stage) {
+    case 'compact':
+      return `${view.proof.split('.').length} dot-separated part(s), ${view.proof.length} characters`
+    case 'typ':
+      return `typ ${show(header.typ)}`
+    case 'crit':
+      return `crit ${show(header.crit)}`
+    case 'alg':
+      return `alg ${show(header.alg)}`
+    case 'signature':
+      // A signature segment that is not canonical base64url never got to the key.
+      return error.code === 'ERR_DPOP_SIGNATURE_INVALID'
+        ? 'a signature that does not verify with that key'
+        : undefined
+    case 'claims':
+      return foundClaimTypes(view.claims ?? {})
+    default:
+      return undefined
+  }
 }
 
 function passDetail(

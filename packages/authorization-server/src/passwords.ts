@@ -16,6 +16,9 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Database } from './storage/database.js'
+import { deleteSetting, findSetting, replaceSetting } from './storage/settings.js'
+import { inTransaction } from './storage/transaction.js'
+import { replacePasswordHash } from './storage/users.js'
 
 /** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N, block size r, parallelism p. */
 export interface ScryptCost {
@@ -269,28 +272,15 @@ export async function storeUpgradedHash(
 ): Promise<void> {
   const hash = await hashPassword(password, cost)
   const name = upgradeSettingName(username)
-  await db.transaction().execute(async (trx) => {
-    const earlier = await trx
-      .selectFrom('kb_settings')
-      .select('value')
-      .where('name', '=', name)
-      .executeTakeFirst()
+  await inTransaction(db, async (trx) => {
+    const earlier = await findSetting(trx, name)
     // The fingerprint stays that of the config hash, however often the hash is upgraded.
     const replaces =
       earlier === undefined
         ? fingerprint(verifiedHash)
-        : (JSON.parse(earlier.value) as { replaces: string }).replaces
-    await trx.deleteFrom('kb_settings').where('name', '=', name).execute()
-    await trx
-      .insertInto('kb_settings')
-      .values({ name, value: JSON.stringify({ replaces, hash }) })
-      .execute()
-    await trx
-      .updateTable('kb_users')
-      .set({ password_hash: hash, updated_at: nowSeconds })
-      .where('username', '=', username)
-      .where('password_hash', '=', verifiedHash)
-      .execute()
+        : (JSON.parse(earlier) as { replaces: string }).replaces
+    await replaceSetting(trx, name, JSON.stringify({ replaces, hash }))
+    await replacePasswordHash(trx, { username, current: verifiedHash, next: hash, now: nowSeconds })
   })
 }
 
@@ -310,14 +300,10 @@ export async function effectiveHash(
   configured: string,
 ): Promise<string> {
   const name = upgradeSettingName(username)
-  const row = await db
-    .selectFrom('kb_settings')
-    .select('value')
-    .where('name', '=', name)
-    .executeTakeFirst()
-  if (row === undefined) return configured
-  const upgrade = JSON.parse(row.value) as { replaces: string; hash: string }
+  const stored = await findSetting(db, name)
+  if (stored === undefined) return configured
+  const upgrade = JSON.parse(stored) as { replaces: string; hash: string }
   if (upgrade.replaces === fingerprint(configured)) return upgrade.hash
-  await db.deleteFrom('kb_settings').where('name', '=', name).execute()
+  await deleteSetting(db, name)
   return configured
 }

@@ -12,7 +12,7 @@ import formbody from '@fastify/formbody'
 import { createNonceSource, MemoryReplayStore, type ReplayStore } from '@keybound/core'
 import { isLoopbackHost } from '@keybound/core/internal'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import { createClientRegistry } from './clients.js'
 import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
 import { registerCors } from './cors.js'
@@ -31,8 +31,11 @@ import { handleRegister } from './routes/register.js'
 import { handleToken } from './routes/token.js'
 import { openHsmKeyring, type HsmKeyring } from './hsm-keys.js'
 import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
-import { openDatabase, type Database } from './storage/database.js'
+import { openDatabase, pingDatabase, type Database } from './storage/database.js'
+import { findOrCreateSetting } from './storage/settings.js'
 import { startSweeper, type SweepReport } from './storage/sweep.js'
+import { inTransaction } from './storage/transaction.js'
+import { replaceUsers } from './storage/users.js'
 import { createErrorHandler, OAuthError, sendError, sendJson } from './wire.js'
 
 /** Options that are not configuration: wiring for embedding and tests. */
@@ -139,23 +142,7 @@ async function loadNonceSecret(
   configured: string | undefined,
 ): Promise<string> {
   if (configured !== undefined) return configured
-  const read = () =>
-    db
-      .selectFrom('kb_settings')
-      .select('value')
-      .where('name', '=', 'nonce_secret')
-      .executeTakeFirst()
-  const existing = await read()
-  if (existing !== undefined) return existing.value
-  try {
-    await db
-      .insertInto('kb_settings')
-      .values({ name: 'nonce_secret', value: randomBytes(32).toString('base64url') })
-      .execute()
-  } catch {
-    // Another instance stored one first; use that.
-  }
-  return (await read())!.value
+  return findOrCreateSetting(db, 'nonce_secret', () => randomBytes(32).toString('base64url'))
 }
 
 async function syncUsers(
@@ -163,19 +150,17 @@ async function syncUsers(
   config: AuthorizationServerConfig,
   nowMs: number,
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('kb_users').execute()
+  await inTransaction(db, async (trx) => {
+    const rows = []
     for (const user of config.users) {
-      await trx
-        .insertInto('kb_users')
-        .values({
-          username: user.username,
-          subject: user.subject,
-          password_hash: await effectiveHash(trx, user.username, user.passwordHash),
-          updated_at: epochSeconds(nowMs),
-        })
-        .execute()
+      rows.push({
+        username: user.username,
+        subject: user.subject,
+        password_hash: await effectiveHash(trx, user.username, user.passwordHash),
+        updated_at: epochSeconds(nowMs),
+      })
     }
+    await replaceUsers(trx, rows)
   })
 }
 
@@ -361,7 +346,7 @@ async function assemble(
     app.post('/register', (request, reply) => handleRegister(ctx, request, reply))
   app.get('/healthz', async (_request, reply) => {
     try {
-      await sql`select 1`.execute(db)
+      await pingDatabase(db)
       return sendJson(reply, 200, { status: 'ok', database: dialect })
     } catch (error) {
       app.log.error({ err: error }, 'health check failed')

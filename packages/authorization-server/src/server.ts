@@ -13,14 +13,14 @@ import { createNonceSource, MemoryReplayStore, type ReplayStore } from '@keyboun
 import { isLoopbackHost } from '@keybound/core/internal'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Kysely } from 'kysely'
-import { createClientRegistry } from './clients.js'
+import { createClientRegistry } from './clients/registry.js'
 import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
-import { registerCors } from './cors.js'
+import { registerCors } from './http/cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { createEndpointLimits } from './rate-limits/endpoint-limits.js'
 import { epochSeconds } from './lib/crypto.js'
 import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
-import { effectiveHash } from './passwords.js'
+import { effectiveHash } from './users/passwords.js'
 import { createRequestLimits } from './rate-limits/request-limits.js'
 import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
@@ -29,14 +29,14 @@ import { buildJwks, buildMetadata } from './routes/metadata.js'
 import { handlePar } from './routes/par.js'
 import { handleRegister } from './routes/register.js'
 import { handleToken } from './routes/token.js'
-import { openHsmKeyring, type HsmKeyring } from './hsm-keys.js'
-import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
+import { openHsmKeyring, type HsmKeyring } from './keys/hsm-keys.js'
+import { loadSigningKeys, rotateSigningKeys, type KeySet } from './keys/signing-keys.js'
 import { openDatabase, pingDatabase, type Database } from './storage/database.js'
 import { findOrCreateSetting } from './storage/settings.js'
 import { startSweeper, type SweepReport } from './storage/sweep.js'
 import { inTransaction } from './storage/transaction.js'
 import { replaceUsers } from './storage/users.js'
-import { createErrorHandler, OAuthError, sendError, sendJson } from './wire.js'
+import { createErrorHandler, OAuthError, sendError, sendJson } from './http/wire.js'
 
 /** Options that are not configuration: wiring for embedding and tests. */
 export interface AuthorizationServerOptions {
@@ -334,7 +334,7 @@ async function assemble(
       .type('application/jwk-set+json')
       .send(buildJwks(ctx)),
   )
-  // Their per-client budgets are counted at client authentication (client-auth.ts).
+  // Their per-client budgets are counted at client authentication (clients/authentication.ts).
   app.post('/token', (request, reply) => handleToken(ctx, request, reply))
   app.post('/par', (request, reply) => handlePar(ctx, request, reply))
   app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))

@@ -18,13 +18,13 @@ import {
   checkRedirectUri,
   readRequestObject,
   type AuthorizationParameters,
-} from '../authorization-request.js'
-import type { Client } from '../clients.js'
+} from '../grants/authorization-request.js'
+import type { Client } from '../clients/registry.js'
 import type { ServerContext } from '../context.js'
 import { ensureBrowserId, readBrowserId } from '../lib/browser-cookie.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters, splitScope, type Parameters } from '../lib/form.js'
-import { checkPassword, scryptCost, storeUpgradedHash } from '../passwords.js'
+import { checkPassword, scryptCost, storeUpgradedHash } from '../users/passwords.js'
 import { codeLifetime, isFapi2 } from '../profiles/fapi2.js'
 import { insertCode } from '../storage/codes.js'
 import type { AuthorizationRequestsTable } from '../storage/database.js'
@@ -40,7 +40,7 @@ import { takePushedRequest as takePushedRow } from '../storage/pushed-requests.j
 import { inTransaction } from '../storage/transaction.js'
 import { findUser } from '../storage/users.js'
 import { sendConsentPage, sendLoginPage } from '../views/send-page.js'
-import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
+import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../http/wire.js'
 import { REQUEST_URI_PREFIX } from './par.js'
 import { isAllowedRegisteredRedirect } from './register.js'
 

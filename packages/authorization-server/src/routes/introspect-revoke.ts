@@ -8,14 +8,14 @@
  * @packageDocumentation
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { authenticateClient } from '../client-auth.js'
-import type { Client } from '../clients.js'
+import { authenticateClient } from '../clients/authentication.js'
+import type { Client } from '../clients/registry.js'
 import type { ServerContext } from '../context.js'
 import { hashHandle } from '../lib/crypto.js'
 import { readParameters, requireParameter } from '../lib/form.js'
 import { denyJti, revokeAccessTokenByHash } from '../storage/access-tokens.js'
-import { inspectToken, revokeFamily, type TokenInfo } from '../tokens.js'
-import { OAuthError, sendJson } from '../wire.js'
+import { inspectToken, revokeFamily, type TokenInfo } from '../tokens/access-tokens.js'
+import { OAuthError, sendJson } from '../http/wire.js'
 
 /**
  * Whether `client` may learn that a token is active (RFC 7662 §4): the token's own client, a

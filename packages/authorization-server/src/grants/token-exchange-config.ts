@@ -8,8 +8,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  * @packageDocumentation
  */
-import type { ClientConfig } from './config.js'
-import { checkUrl } from './config/checker.js'
+import type { ClientConfig } from '../config.js'
+import { checkUrl } from '../config/checker.js'
 
 /**
  * The grant type of RFC 8693 §2.1.

@@ -7,11 +7,11 @@
  * @packageDocumentation
  */
 import type { Kysely } from 'kysely'
-import type { ClientConfig } from './config.js'
-import { epochSeconds, hashHandle } from './lib/crypto.js'
-import { findClientRow, insertRegisteredClient, replaceConfigClients } from './storage/clients.js'
-import type { ClientsTable, Database } from './storage/database.js'
-import { inTransaction } from './storage/transaction.js'
+import type { ClientConfig } from '../config.js'
+import { epochSeconds, hashHandle } from '../lib/crypto.js'
+import { findClientRow, insertRegisteredClient, replaceConfigClients } from '../storage/clients.js'
+import type { ClientsTable, Database } from '../storage/database.js'
+import { inTransaction } from '../storage/transaction.js'
 
 /** A registered client as the server uses it (no plaintext secret). */
 export type Client = Omit<ClientConfig, 'client_secret'> & {

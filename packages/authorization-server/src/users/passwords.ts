@@ -15,10 +15,10 @@
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import type { Kysely } from 'kysely'
-import type { Database } from './storage/database.js'
-import { deleteSetting, findSetting, replaceSetting } from './storage/settings.js'
-import { inTransaction } from './storage/transaction.js'
-import { replacePasswordHash } from './storage/users.js'
+import type { Database } from '../storage/database.js'
+import { deleteSetting, findSetting, replaceSetting } from '../storage/settings.js'
+import { inTransaction } from '../storage/transaction.js'
+import { replacePasswordHash } from '../storage/users.js'
 
 /** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N, block size r, parallelism p. */
 export interface ScryptCost {

@@ -7,27 +7,27 @@
  * @packageDocumentation
  */
 import type { Kysely } from 'kysely'
-import type { Client } from './clients.js'
-import type { ResourceConfig } from './config.js'
-import type { ServerContext } from './context.js'
-import { epochSeconds, hashHandle, randomHandle } from './lib/crypto.js'
-import { verifyAccessTokenJwt } from './jwt/verify-access-token.js'
-import { signJwt } from './signing-keys.js'
+import type { Client } from '../clients/registry.js'
+import type { ResourceConfig } from '../config.js'
+import type { ServerContext } from '../context.js'
+import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
+import { verifyAccessTokenJwt } from '../jwt/verify-access-token.js'
+import { signJwt } from '../keys/signing-keys.js'
 import {
   findAccessTokenByHash,
   insertAccessToken,
   isJtiDenied,
   revokeAccessTokensOf,
-} from './storage/access-tokens.js'
-import type { Database, RefreshTokensTable } from './storage/database.js'
-import { lockLiveGrant as lockGrantRow, markGrantRevoked } from './storage/grants.js'
+} from '../storage/access-tokens.js'
+import type { Database, RefreshTokensTable } from '../storage/database.js'
+import { lockLiveGrant as lockGrantRow, markGrantRevoked } from '../storage/grants.js'
 import {
   findRefreshTokenByHash,
   insertRefreshTokenRow,
   listFamiliesOfGrant,
   revokeRefreshFamily,
-} from './storage/refresh-tokens.js'
-import { inTransaction } from './storage/transaction.js'
+} from '../storage/refresh-tokens.js'
+import { inTransaction } from '../storage/transaction.js'
 
 /** What an access token is about. */
 export interface AccessTokenClaims {

@@ -18,9 +18,7 @@ import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './con
 import { registerCors } from './http/cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { createEndpointLimits } from './rate-limits/endpoint-limits.js'
-import { epochSeconds } from './lib/crypto.js'
 import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
-import { effectiveHash } from './users/passwords.js'
 import { createRequestLimits } from './rate-limits/request-limits.js'
 import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
@@ -34,8 +32,7 @@ import { loadSigningKeys, rotateSigningKeys, type KeySet } from './keys/signing-
 import { openDatabase, pingDatabase, type Database } from './storage/database.js'
 import { findOrCreateSetting } from './storage/settings.js'
 import { startSweeper, type SweepReport } from './storage/sweep.js'
-import { inTransaction } from './storage/transaction.js'
-import { replaceUsers } from './storage/users.js'
+import { syncConfigUsers } from './users/password-upgrades.js'
 import { createErrorHandler, OAuthError, sendError, sendJson } from './http/wire.js'
 
 /** Options that are not configuration: wiring for embedding and tests. */
@@ -145,25 +142,6 @@ async function loadNonceSecret(
   return findOrCreateSetting(db, 'nonce_secret', () => randomBytes(32).toString('base64url'))
 }
 
-async function syncUsers(
-  db: Kysely<Database>,
-  config: AuthorizationServerConfig,
-  nowMs: number,
-): Promise<void> {
-  await inTransaction(db, async (trx) => {
-    const rows = []
-    for (const user of config.users) {
-      rows.push({
-        username: user.username,
-        subject: user.subject,
-        password_hash: await effectiveHash(trx, user.username, user.passwordHash),
-        updated_at: epochSeconds(nowMs),
-      })
-    }
-    await replaceUsers(trx, rows)
-  })
-}
-
 function deriveIssuer(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   if (!isLoopbackHost(host))
@@ -219,7 +197,7 @@ async function assemble(
   hsm: HsmKeyring | undefined,
 ): Promise<AuthorizationServer> {
   const clients = await createClientRegistry(db, config.clients, now())
-  await syncUsers(db, config, now())
+  await syncConfigUsers(db, config.users, now())
   const secret = await loadNonceSecret(db, config.dpop.nonce.secret)
   const nonces = createNonceSource({
     secret,

@@ -14,7 +14,8 @@ import type { ServerContext } from '../context.js'
 import { hashHandle } from '../lib/crypto.js'
 import { readParameters, requireParameter } from '../lib/form.js'
 import { denyJti, revokeAccessTokenByHash } from '../storage/access-tokens.js'
-import { inspectToken, revokeFamily, type TokenInfo } from '../tokens/access-tokens.js'
+import { inspectToken, type TokenInfo } from '../tokens/inspect.js'
+import { revokeFamily } from '../tokens/refresh-tokens.js'
 import { OAuthError, sendJson } from '../http/wire.js'
 
 /**

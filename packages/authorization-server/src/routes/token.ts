@@ -19,15 +19,14 @@ import type { ServerContext } from '../context.js'
 import { checkProof, rotatedNonce } from '../http/dpop.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { grantScope, readParameters, requireParameter, type Parameters } from '../lib/form.js'
+import { issueAccessToken, type IssuedAccessToken } from '../tokens/access-tokens.js'
 import {
   findRefreshToken,
   insertRefreshToken,
-  issueAccessToken,
   lockLiveGrant,
   revokeFamily,
   revokeGrant,
-  type IssuedAccessToken,
-} from '../tokens/access-tokens.js'
+} from '../tokens/refresh-tokens.js'
 import { findResource, keepResource } from '../tokens/resources.js'
 import { checkFapi2TokenRequest, isFapi2, rotatesRefreshTokens } from '../profiles/fapi2.js'
 import { consumeCode, findCode } from '../storage/codes.js'

@@ -5,20 +5,15 @@
  * may set another N from 2^14 up). node:crypto has no Argon2id on Node 20, so scrypt it is.
  *
  * Hashes made by earlier versions (`scrypt$N$r$p$salt$hash`, N = 2^14) are still accepted; a
- * hash below the current cost is replaced at the user's next sign-in. Anything weaker than
- * N = 2^14, r = 8 is refused: at config load, and as a failed check.
+ * hash below the current cost is replaced at the user's next sign-in (password-upgrades.ts).
+ * Anything weaker than N = 2^14, r = 8 is refused: at config load, and as a failed check.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7914
  * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#scrypt
  * @see https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
  * @packageDocumentation
  */
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
-import type { Kysely } from 'kysely'
-import type { Database } from '../storage/database.js'
-import { deleteSetting, findSetting, replaceSetting } from '../storage/settings.js'
-import { inTransaction } from '../storage/transaction.js'
-import { replacePasswordHash } from '../storage/users.js'
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 
 /** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N, block size r, parallelism p. */
 export interface ScryptCost {
@@ -240,70 +235,4 @@ export async function verifyPassword(
   current?: ScryptCost,
 ): Promise<boolean> {
   return (await checkPassword(password, stored, current)).ok
-}
-
-// Users come from the config file, which the server cannot rewrite: a hash upgraded at sign-in
-// is kept in kb_settings with a fingerprint of the config hash it replaced, and used instead of
-// that hash for as long as the config still carries it.
-function upgradeSettingName(username: string): string {
-  return `password_upgrade:${createHash('sha256').update(username).digest('base64url')}`
-}
-
-function fingerprint(hash: string): string {
-  return createHash('sha256').update(hash).digest('base64url')
-}
-
-/**
- * Stores a new hash of a user's password (made at the current cost) after a sign-in with a
- * weaker one, so that it survives restarts while the config keeps the old hash.
- * @example
- * ```ts
- * if (check.needsRehash) await storeUpgradedHash(db, user.username, user.password_hash, password, cost)
- * ```
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
- */
-export async function storeUpgradedHash(
-  db: Kysely<Database>,
-  username: string,
-  verifiedHash: string,
-  password: string,
-  cost: ScryptCost,
-  nowSeconds: number,
-): Promise<void> {
-  const hash = await hashPassword(password, cost)
-  const name = upgradeSettingName(username)
-  await inTransaction(db, async (trx) => {
-    const earlier = await findSetting(trx, name)
-    // The fingerprint stays that of the config hash, however often the hash is upgraded.
-    const replaces =
-      earlier === undefined
-        ? fingerprint(verifiedHash)
-        : (JSON.parse(earlier) as { replaces: string }).replaces
-    await replaceSetting(trx, name, JSON.stringify({ replaces, hash }))
-    await replacePasswordHash(trx, { username, current: verifiedHash, next: hash, now: nowSeconds })
-  })
-}
-
-/**
- * The hash to use for a configured user: the upgraded one stored at an earlier sign-in while
- * the config still carries the hash it replaced, else the configured one (and a stale upgrade,
- * e.g. after a password change in the config, is dropped).
- * @example
- * ```ts
- * const hash = await effectiveHash(trx, user.username, user.passwordHash)
- * ```
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
- */
-export async function effectiveHash(
-  db: Kysely<Database>,
-  username: string,
-  configured: string,
-): Promise<string> {
-  const name = upgradeSettingName(username)
-  const stored = await findSetting(db, name)
-  if (stored === undefined) return configured
-  const upgrade = JSON.parse(stored) as { replaces: string; hash: string }
-  if (upgrade.replaces === fingerprint(configured)) return upgrade.hash
-  await deleteSetting(db, name)
-  return configured
 }

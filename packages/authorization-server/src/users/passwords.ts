@@ -14,6 +14,7 @@
  * @packageDocumentation
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import { invalidArgument } from '@keybound/core/internal'
 
 /** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N, block size r, parallelism p. */
 export interface ScryptCost {
@@ -151,7 +152,7 @@ function encodePhc(cost: ScryptCost, salt: Buffer, key: Buffer): string {
 
 /**
  * Hashes a password with scrypt and a random salt, for `users[].passwordHash`, as a PHC string.
- * Refuses a cost below the minimum (N = 2^14, r = 8) with a `RangeError`.
+ * Refuses a cost below the minimum (N = 2^14, r = 8) with core's `InvalidArgument`.
  * @example
  * ```ts
  * const passwordHash = await hashPassword('correct horse battery staple')
@@ -164,7 +165,7 @@ export async function hashPassword(
   cost: ScryptCost = scryptCost(),
 ): Promise<string> {
   const problem = weakCostProblem(cost)
-  if (problem !== undefined) throw new RangeError(problem)
+  if (problem !== undefined) throw invalidArgument('cost', `an accepted scrypt cost (${problem})`)
   const salt = randomBytes(SALT_LENGTH)
   return encodePhc(cost, salt, await derive(password, salt, cost))
 }

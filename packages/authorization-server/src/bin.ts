@@ -13,10 +13,10 @@
  */
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config.js'
-import { openHsmKeyring } from './hsm-keys.js'
-import { hashPassword } from './passwords.js'
+import { openHsmKeyring } from './keys/hsm-keys.js'
+import { hashPassword } from './users/passwords.js'
 import { requireConfigPath, runServeCommand } from './serve-command.js'
-import { rotateSigningKeys } from './signing-keys.js'
+import { rotateSigningKeys } from './keys/signing-keys.js'
 import { openDatabase } from './storage/database.js'
 
 const USAGE = `Usage: keybound-as <command> [options]

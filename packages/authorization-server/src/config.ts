@@ -36,7 +36,7 @@ import {
   scryptCost,
   storedHashCost,
   storedHashProblem,
-} from './passwords.js'
+} from './users/passwords.js'
 import {
   FAPI2_ALGORITHMS,
   fapi2ServerIssues,
@@ -47,7 +47,7 @@ import {
   checkTokenExchange,
   TOKEN_EXCHANGE_GRANT,
   type TokenExchangeConfig,
-} from './token-exchange-config.js'
+} from './grants/token-exchange-config.js'
 
 /** Token endpoint client authentication methods (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod =

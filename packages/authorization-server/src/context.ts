@@ -5,12 +5,12 @@
 import type { NonceSource, ReplayStore } from '@keybound/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
-import type { ClientRegistry } from './clients.js'
+import type { ClientRegistry } from './clients/registry.js'
 import type { AuthorizationServerConfig } from './config.js'
 import type { EndpointLimits } from './rate-limits/endpoint-limits.js'
 import type { Metrics } from './metrics.js'
 import type { RequestLimits } from './rate-limits/request-limits.js'
-import type { KeySet } from './signing-keys.js'
+import type { KeySet } from './keys/signing-keys.js'
 import type { Database } from './storage/database.js'
 
 /** Absolute URLs of the endpoints, derived from the issuer (never from `Host`). */

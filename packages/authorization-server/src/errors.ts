@@ -1,7 +1,7 @@
 /**
  * The stable codes of `@keybound/authorization-server`'s errors. The classes live beside the
- * code that throws them (`OAuthError` in wire.ts, `ConfigError` in config.ts, `HsmKeyError` in
- * hsm-keys.ts); all of them are `KeyboundError`s from `@keybound/core`.
+ * code that throws them (`OAuthError` in http/wire.ts, `ConfigError` in config.ts, `HsmKeyError`
+ * in keys/hsm-keys.ts); all of them are `KeyboundError`s from `@keybound/core`.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  * @packageDocumentation
  */

@@ -39,13 +39,18 @@ export {
   type UserConfig,
 } from './config.js'
 export { AUTHORIZATION_SERVER_SHAPE, authorizationServerJsonSchema } from './config/shape.js'
-export { HsmKeyError, openHsmKeyring, type HsmKeyring, type HsmSigner } from './hsm-keys.js'
-export { checkPassword, hashPassword, verifyPassword } from './passwords.js'
+export { HsmKeyError, openHsmKeyring, type HsmKeyring, type HsmSigner } from './keys/hsm-keys.js'
+export { checkPassword, hashPassword, verifyPassword } from './users/passwords.js'
 export { runServeCommand, SERVE_USAGE } from './serve-command.js'
-export { rotateSigningKeys, loadSigningKeys, type KeySet, type SigningKey } from './signing-keys.js'
+export {
+  rotateSigningKeys,
+  loadSigningKeys,
+  type KeySet,
+  type SigningKey,
+} from './keys/signing-keys.js'
 export { openDatabase, type DatabaseOptions, type OpenDatabase } from './storage/database.js'
 export type { SweepReport, SweepSettings } from './storage/sweep.js'
-export { OAuthError, toOAuthError, type OAuthErrorCode } from './wire.js'
+export { OAuthError, toOAuthError, type OAuthErrorCode } from './http/wire.js'
 export type { AuthorizationServerErrorCode } from './errors.js'
 export {
   TOKEN_EXCHANGE_GRANT,
@@ -53,5 +58,5 @@ export {
   type TokenExchangeConfig,
   type TrustedIssuerAlgorithm,
   type TrustedIssuerConfig,
-} from './token-exchange-config.js'
+} from './grants/token-exchange-config.js'
 export { TOKEN_TYPES, type ExchangeResponse } from './grants/token-exchange.js'

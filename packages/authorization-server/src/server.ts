@@ -12,15 +12,13 @@ import formbody from '@fastify/formbody'
 import { createNonceSource, MemoryReplayStore, type ReplayStore } from '@keybound/core'
 import { isLoopbackHost } from '@keybound/core/internal'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { sql, type Kysely } from 'kysely'
-import { createClientRegistry } from './clients.js'
+import type { Kysely } from 'kysely'
+import { createClientRegistry } from './clients/registry.js'
 import { lintConfig, resolveConfig, type AuthorizationServerConfig } from './config.js'
-import { registerCors } from './cors.js'
+import { registerCors } from './http/cors.js'
 import { endpointUrls, type EndpointUrls, type ServerContext } from './context.js'
 import { createEndpointLimits } from './rate-limits/endpoint-limits.js'
-import { epochSeconds } from './lib/crypto.js'
 import { createMetrics, listenForMetrics, type MetricsListener } from './metrics.js'
-import { effectiveHash } from './passwords.js'
 import { createRequestLimits } from './rate-limits/request-limits.js'
 import { checkJsonDepth } from './lib/json-depth.js'
 import { handleAuthorize, handleConsent, handleLogin } from './routes/authorize.js'
@@ -29,11 +27,13 @@ import { buildJwks, buildMetadata } from './routes/metadata.js'
 import { handlePar } from './routes/par.js'
 import { handleRegister } from './routes/register.js'
 import { handleToken } from './routes/token.js'
-import { openHsmKeyring, type HsmKeyring } from './hsm-keys.js'
-import { loadSigningKeys, rotateSigningKeys, type KeySet } from './signing-keys.js'
-import { openDatabase, type Database } from './storage/database.js'
+import { openHsmKeyring, type HsmKeyring } from './keys/hsm-keys.js'
+import { loadSigningKeys, rotateSigningKeys, type KeySet } from './keys/signing-keys.js'
+import { openDatabase, pingDatabase, type Database } from './storage/database.js'
+import { findOrCreateSetting } from './storage/settings.js'
 import { startSweeper, type SweepReport } from './storage/sweep.js'
-import { createErrorHandler, OAuthError, sendError, sendJson } from './wire.js'
+import { syncConfigUsers } from './users/password-upgrades.js'
+import { createErrorHandler, OAuthError, sendError, sendJson } from './http/wire.js'
 
 /** Options that are not configuration: wiring for embedding and tests. */
 export interface AuthorizationServerOptions {
@@ -139,44 +139,7 @@ async function loadNonceSecret(
   configured: string | undefined,
 ): Promise<string> {
   if (configured !== undefined) return configured
-  const read = () =>
-    db
-      .selectFrom('kb_settings')
-      .select('value')
-      .where('name', '=', 'nonce_secret')
-      .executeTakeFirst()
-  const existing = await read()
-  if (existing !== undefined) return existing.value
-  try {
-    await db
-      .insertInto('kb_settings')
-      .values({ name: 'nonce_secret', value: randomBytes(32).toString('base64url') })
-      .execute()
-  } catch {
-    // Another instance stored one first; use that.
-  }
-  return (await read())!.value
-}
-
-async function syncUsers(
-  db: Kysely<Database>,
-  config: AuthorizationServerConfig,
-  nowMs: number,
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('kb_users').execute()
-    for (const user of config.users) {
-      await trx
-        .insertInto('kb_users')
-        .values({
-          username: user.username,
-          subject: user.subject,
-          password_hash: await effectiveHash(trx, user.username, user.passwordHash),
-          updated_at: epochSeconds(nowMs),
-        })
-        .execute()
-    }
-  })
+  return findOrCreateSetting(db, 'nonce_secret', () => randomBytes(32).toString('base64url'))
 }
 
 function deriveIssuer(address: AddressInfo): string {
@@ -234,7 +197,7 @@ async function assemble(
   hsm: HsmKeyring | undefined,
 ): Promise<AuthorizationServer> {
   const clients = await createClientRegistry(db, config.clients, now())
-  await syncUsers(db, config, now())
+  await syncConfigUsers(db, config.users, now())
   const secret = await loadNonceSecret(db, config.dpop.nonce.secret)
   const nonces = createNonceSource({
     secret,
@@ -349,7 +312,7 @@ async function assemble(
       .type('application/jwk-set+json')
       .send(buildJwks(ctx)),
   )
-  // Their per-client budgets are counted at client authentication (client-auth.ts).
+  // Their per-client budgets are counted at client authentication (clients/authentication.ts).
   app.post('/token', (request, reply) => handleToken(ctx, request, reply))
   app.post('/par', (request, reply) => handlePar(ctx, request, reply))
   app.get('/authorize', (request, reply) => handleAuthorize(ctx, request, reply))
@@ -361,7 +324,7 @@ async function assemble(
     app.post('/register', (request, reply) => handleRegister(ctx, request, reply))
   app.get('/healthz', async (_request, reply) => {
     try {
-      await sql`select 1`.execute(db)
+      await pingDatabase(db)
       return sendJson(reply, 200, { status: 'ok', database: dialect })
     } catch (error) {
       app.log.error({ err: error }, 'health check failed')

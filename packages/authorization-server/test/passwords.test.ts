@@ -56,7 +56,11 @@ describe('hashes', () => {
     await expect(hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 })).rejects.toThrow(
       'scrypt N=1024 is below the minimum N=16384 (2^14)',
     )
-    await expect(hashPassword(PASSWORD, { N: 2 ** 14, r: 1, p: 1 })).rejects.toThrow(RangeError)
+    await expect(hashPassword(PASSWORD, { N: 2 ** 14, r: 1, p: 1 })).rejects.toMatchObject({
+      code: 'ERR_DPOP_INVALID_ARGUMENT',
+      message: 'cost must be an accepted scrypt cost (scrypt r=1 must be from 8 to 32)',
+      details: { argument: 'cost' },
+    })
     const weak = legacyHash(PASSWORD, 1024)
     expect(await verifyPassword(PASSWORD, weak)).toBe(false)
     expect(() =>

@@ -6,7 +6,7 @@
  */
 import * as jose from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_REQUEST_OBJECT_LIFETIME } from '../src/authorization-request.js'
+import { MAX_REQUEST_OBJECT_LIFETIME } from '../src/grants/authorization-request.js'
 import { authorizationQuery, startInstances, type Instances } from './instances.js'
 import { clientSigningKey, DATABASES, postForm } from './support.js'
 

@@ -7,7 +7,7 @@
 import * as jose from 'jose'
 import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_PARAMETER_LENGTHS } from '../src/authorization-request.js'
+import { MAX_PARAMETER_LENGTHS } from '../src/grants/authorization-request.js'
 import { resolveConfig } from '../src/index.js'
 import { EXPIRING_TABLES, openDatabase, type Database } from '../src/storage/database.js'
 import { startSweeper } from '../src/storage/sweep.js'

@@ -6,7 +6,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { verifyAccessTokenJwt } from '../src/jwt/verify-access-token.js'
-import type { SigningKey } from '../src/signing-keys.js'
+import type { SigningKey } from '../src/keys/signing-keys.js'
 
 const ISSUER = 'https://as.test'
 const NOW = 1_900_000_000

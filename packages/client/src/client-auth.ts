@@ -6,8 +6,7 @@
  * @packageDocumentation
  */
 import { type DPoPKeyPair, type ProofSigner } from '@keybound/core'
-import { findAlgorithm } from '@keybound/core/internal'
-import { InvalidClientArgument } from './errors.js'
+import { findAlgorithm, invalidArgument } from '@keybound/core/internal'
 import { randomBase64url } from './lib/base64url.js'
 import { signJws } from './lib/jws.js'
 
@@ -30,7 +29,7 @@ export interface ClientAuth {
 
 function requireSecret(secret: unknown): asserts secret is string {
   if (typeof secret !== 'string' || secret === '')
-    throw new InvalidClientArgument('a client secret is required')
+    throw invalidArgument('clientSecret', 'a non-empty string')
 }
 
 // RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
@@ -107,10 +106,10 @@ export function privateKeyJwt(
   options: { kid?: string; lifetime?: number } = {},
 ): ClientAuth {
   if (typeof key !== 'object' || key === null || typeof key.alg !== 'string') {
-    throw new InvalidClientArgument('private_key_jwt needs a key pair or a signer')
+    throw invalidArgument('key', 'a key pair or a signer for private_key_jwt')
   }
   if (findAlgorithm(key.alg) === undefined)
-    throw new InvalidClientArgument(`private_key_jwt cannot sign with "alg" ${key.alg}`)
+    throw invalidArgument('key', `of an "alg" private_key_jwt can sign with, not ${key.alg}`)
   const lifetime = options.lifetime ?? 60
   return {
     method: 'private_key_jwt',

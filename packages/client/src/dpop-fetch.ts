@@ -6,13 +6,8 @@
  * @packageDocumentation
  */
 import { createProof, type DPoPKeyPair, type ProofSigner } from '@keybound/core'
-import {
-  InvalidClientArgument,
-  NetworkError,
-  NonceLoop,
-  NonceMissing,
-  TooManyRedirects,
-} from './errors.js'
+import { invalidArgument } from '@keybound/core/internal'
+import { NetworkError, NonceLoop, NonceMissing, TooManyRedirects } from './errors.js'
 import { ReplayableBody } from './lib/replayable-body.js'
 import { assertSecureUrl, parseUrl } from './lib/urls.js'
 import { createNonceCache, type NonceCache } from './nonce-cache.js'
@@ -214,8 +209,7 @@ function isAbort(error: unknown): boolean {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
  */
 export function createDPoPFetch(options: DPoPFetchOptions): DPoPFetch {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidClientArgument('options are required')
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
   const {
     key,
     accessToken,
@@ -224,13 +218,13 @@ export function createDPoPFetch(options: DPoPFetchOptions): DPoPFetch {
     retryOnNonce = true,
   } = options
   if (typeof key !== 'object' || key === null || typeof key.alg !== 'string') {
-    throw new InvalidClientArgument('"key" must be a DPoP key pair or a proof signer')
+    throw invalidArgument('key', 'a DPoP key pair or a proof signer')
   }
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
-    throw new InvalidClientArgument('"fetch" must be a function')
+    throw invalidArgument('fetch', 'a function')
   }
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
-    throw new InvalidClientArgument('maxRedirects must be a non-negative integer')
+    throw invalidArgument('maxRedirects', 'a non-negative integer')
   }
   const nonces = options.nonces ?? createNonceCache()
   const callFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))

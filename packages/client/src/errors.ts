@@ -1,7 +1,8 @@
 /**
  * The errors of `@keybound/client`, in Keybound's one error family: every failure the client
  * reports is a {@link DPoPClientError}, which is a `KeyboundError` from `@keybound/core`, with a
- * stable `ERR_DPOP_CLIENT_*` code on the class and on the instance. Errors that
+ * stable `ERR_DPOP_CLIENT_*` code on the class and on the instance. A bad argument (a
+ * programming error) is core's `InvalidArgument`, as in every Keybound package. Errors that
  * come from an HTTP exchange carry the `Response` as a non-enumerable `response` property, so
  * it is there for debugging but never serialized into logs by accident. Messages never contain
  * an access token, a refresh token, a code or a proof.
@@ -15,7 +16,6 @@ import { KeyboundError, type KeyboundErrorOptions } from '@keybound/core'
 /**
  * Stable codes of the errors thrown by `@keybound/client`. */
 export type DPoPClientErrorCode =
-  | 'ERR_DPOP_CLIENT_INVALID_ARGUMENT'
   | 'ERR_DPOP_CLIENT_INSECURE_URL'
   | 'ERR_DPOP_CLIENT_NETWORK'
   | 'ERR_DPOP_CLIENT_NONCE_LOOP'
@@ -50,10 +50,7 @@ export interface DPoPClientErrorOptions extends KeyboundErrorOptions {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
-export class DPoPClientError extends KeyboundError {
-  /**
-   * The stable code of this error class. */
-  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INVALID_ARGUMENT'
+export abstract class DPoPClientError extends KeyboundError {
   /**
    * The stable code of this error. */
   declare readonly code: DPoPClientErrorCode
@@ -73,18 +70,6 @@ export class DPoPClientError extends KeyboundError {
 }
 
 /**
- * A function was called with options it cannot work with (a programming error).
- * @example
- * ```ts
- * catch (error) { if (error instanceof InvalidClientArgument) console.error(error.code) }
- * ```
- * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
- */
-export class InvalidClientArgument extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INVALID_ARGUMENT'
-}
-
-/**
  * A proof or token was about to go to a plain `http:` URL that is not loopback (RFC 9449 §2).
  * @example
  * ```ts
@@ -93,7 +78,7 @@ export class InvalidClientArgument extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-2
  */
 export class InsecureRequest extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INSECURE_URL'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INSECURE_URL'
 }
 
 /**
@@ -105,7 +90,7 @@ export class InsecureRequest extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
 export class NetworkError extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NETWORK'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NETWORK'
 }
 
 /**
@@ -117,7 +102,7 @@ export class NetworkError extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
  */
 export class NonceLoop extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NONCE_LOOP'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NONCE_LOOP'
 }
 
 /** The server answered `use_dpop_nonce` without a `DPoP-Nonce` header to use (§8).
@@ -128,7 +113,7 @@ export class NonceLoop extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
  */
 export class NonceMissing extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NONCE_MISSING'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NONCE_MISSING'
 }
 
 /** More redirects than allowed while following them with a fresh proof per hop.
@@ -139,7 +124,7 @@ export class NonceMissing extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
 export class TooManyRedirects extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_TOO_MANY_REDIRECTS'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_TOO_MANY_REDIRECTS'
 }
 
 /** A key store could not load, create, persist or delete its key.
@@ -150,7 +135,7 @@ export class TooManyRedirects extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-11.4
  */
 export class KeyStoreError extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_KEY_STORE'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_KEY_STORE'
 }
 
 /**
@@ -163,7 +148,7 @@ export class KeyStoreError extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class OAuthResponseError extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_ERROR_RESPONSE'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_ERROR_RESPONSE'
   /** The `error` code, e.g. `invalid_grant`, `invalid_dpop_proof`. */
   readonly error: string
   /** The server's `error_description`, if any. */
@@ -199,7 +184,7 @@ export class OAuthResponseError extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
  */
 export class InvalidResponse extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INVALID_RESPONSE'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_INVALID_RESPONSE'
 }
 
 /** The token response had a `token_type` other than `DPoP`; the tokens were discarded (§5).
@@ -210,7 +195,7 @@ export class InvalidResponse extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
 export class TokenTypeMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_TOKEN_TYPE'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_TOKEN_TYPE'
 }
 
 /** The authorization response's `state` is not the one this client sent (RFC 6749 §10.12).
@@ -221,7 +206,7 @@ export class TokenTypeMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
  */
 export class StateMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_STATE_MISMATCH'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_STATE_MISMATCH'
 }
 
 /** The `iss` of an authorization response or metadata is not the expected issuer (RFC 9207, RFC 8414 §3.3).
@@ -232,7 +217,7 @@ export class StateMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9207#section-2.4
  */
 export class IssuerMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_ISSUER_MISMATCH'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_ISSUER_MISMATCH'
 }
 
 /** Neither metadata document could be fetched from the issuer (RFC 8414 §3).
@@ -243,7 +228,7 @@ export class IssuerMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export class DiscoveryFailed extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_DISCOVERY_FAILED'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_DISCOVERY_FAILED'
 }
 
 /** There is no usable access token and no refresh token to get one: the user must log in again.
@@ -254,7 +239,7 @@ export class DiscoveryFailed extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 export class LoginRequired extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_LOGIN_REQUIRED'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_LOGIN_REQUIRED'
 }
 
 /** The protected-resource metadata a 401 pointed at cannot be used: unreachable, an HTTP
@@ -266,7 +251,7 @@ export class LoginRequired extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.2
  */
 export class ResourceMetadataInvalid extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_RESOURCE_METADATA'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_RESOURCE_METADATA'
 }
 
 /** The protected-resource metadata is about another resource than the one requested, so its
@@ -278,7 +263,7 @@ export class ResourceMetadataInvalid extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-3.3
  */
 export class ResourceMismatch extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_RESOURCE_MISMATCH'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_RESOURCE_MISMATCH'
 }
 
 /** None of the authorization servers the resource lists was chosen (`chooseAuthorizationServer`).
@@ -289,5 +274,5 @@ export class ResourceMismatch extends DPoPClientError {
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-2
  */
 export class NoAuthorizationServer extends DPoPClientError {
-  static override code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NO_AUTHORIZATION_SERVER'
+  static code: DPoPClientErrorCode = 'ERR_DPOP_CLIENT_NO_AUTHORIZATION_SERVER'
 }

@@ -13,6 +13,7 @@
  * @module @keybound/client
  */
 export * from './errors.js'
+export { InvalidArgument, KeyboundError } from '@keybound/core'
 export {
   createDPoPFetch,
   isNonceChallenge,

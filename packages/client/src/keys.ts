@@ -13,7 +13,7 @@ import {
   type ProofSigner,
   type PublicJwk,
 } from '@keybound/core'
-import { InvalidClientArgument } from './errors.js'
+import { invalidArgument } from '@keybound/core/internal'
 
 /** A proof key: a core key pair (WebCrypto keys) or any signer. */
 export type ProofKey = DPoPKeyPair | ProofSigner
@@ -55,8 +55,7 @@ export function createSigner(options: {
   publicJwk: PublicJwk
   sign: (signingInput: Uint8Array) => Uint8Array | Promise<Uint8Array>
 }): ProofSigner {
-  if (typeof options?.sign !== 'function')
-    throw new InvalidClientArgument('"sign" must be a function')
+  if (typeof options?.sign !== 'function') throw invalidArgument('sign', 'a function')
   // Only the public members: a private member handed in by mistake never reaches a proof header.
   const publicJwk = Object.freeze(toPublicJwk(options.publicJwk))
   const sign = options.sign

@@ -4,7 +4,7 @@
  * that talks to many hosts does not grow without limit.
  * @packageDocumentation
  */
-import { InvalidClientArgument } from './errors.js'
+import { invalidArgument } from '@keybound/core/internal'
 
 /** Options of {@link createNonceCache}. */
 export interface NonceCacheOptions {
@@ -53,7 +53,7 @@ export function isValidNonce(value: string): boolean {
 export function createNonceCache(options: NonceCacheOptions = {}): NonceCache {
   const maxOrigins = options.maxOrigins ?? 100
   if (!Number.isInteger(maxOrigins) || maxOrigins < 1) {
-    throw new InvalidClientArgument('maxOrigins must be a positive integer')
+    throw invalidArgument('maxOrigins', 'a positive integer')
   }
   const entries = new Map<string, string>()
   return {

@@ -7,11 +7,11 @@
  * @see https://www.rfc-editor.org/rfc/rfc9728#section-5
  * @packageDocumentation
  */
+import { invalidArgument } from '@keybound/core/internal'
 import type { ClientAuth } from './client-auth.js'
 import { discover, type AuthorizationServerMetadata } from './discovery.js'
 import { createDPoPFetch, type DPoPFetch, type FetchLike } from './dpop-fetch.js'
 import {
-  InvalidClientArgument,
   LoginRequired,
   NetworkError,
   NoAuthorizationServer,
@@ -306,7 +306,7 @@ function issuersOf(options: ClientCredentialsGrantOptions): readonly string[] | 
     issuers.length === 0 ||
     !issuers.every((issuer) => typeof issuer === 'string' && issuer !== '')
   )
-    throw new InvalidClientArgument('"issuer" must be one or more issuer identifiers')
+    throw invalidArgument('issuer', 'one or more issuer identifiers')
   return Object.freeze(issuers)
 }
 
@@ -332,15 +332,16 @@ function issuersOf(options: ClientCredentialsGrantOptions): readonly string[] | 
  */
 export function clientCredentialsGrant(options: ClientCredentialsGrantOptions): ObtainToken {
   if (typeof options?.clientId !== 'string' || options.clientId === '')
-    throw new InvalidClientArgument('"clientId" is required')
+    throw invalidArgument('clientId', 'a non-empty string')
   const issuers = issuersOf(options)
   if (
     issuers === undefined &&
     options.clientAuth !== undefined &&
     options.clientAuth.method !== 'none'
   )
-    throw new InvalidClientArgument(
-      '"issuer" is required with client authentication: name the authorization server the credentials belong to',
+    throw invalidArgument(
+      'issuer',
+      'set with client authentication: the authorization server the credentials belong to',
     )
   const obtain = async (context: GrantContext): Promise<TokenClient> => {
     if (issuers !== undefined && !issuers.includes(context.authorizationServer.issuer)) {
@@ -362,17 +363,15 @@ export function clientCredentialsGrant(options: ClientCredentialsGrantOptions): 
 }
 
 function checkOptions(options: ResourceFetchOptions): void {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidClientArgument('options are required')
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
   if (typeof options.key !== 'object' || options.key === null)
-    throw new InvalidClientArgument('"key" must be a DPoP key pair or a proof signer')
-  if (typeof options.obtainToken !== 'function')
-    throw new InvalidClientArgument('"obtainToken" must be a function')
+    throw invalidArgument('key', 'a DPoP key pair or a proof signer')
+  if (typeof options.obtainToken !== 'function') throw invalidArgument('obtainToken', 'a function')
   if (
     options.chooseAuthorizationServer !== undefined &&
     typeof options.chooseAuthorizationServer !== 'function'
   )
-    throw new InvalidClientArgument('"chooseAuthorizationServer" must be a function')
+    throw invalidArgument('chooseAuthorizationServer', 'a function')
 }
 
 /** The request, with its body read once so it can be sent again after the token is in. */
@@ -412,7 +411,7 @@ async function replayable(
  *
  * Errors: `ResourceMetadataInvalid` (metadata unreachable, not JSON, members missing),
  * `ResourceMismatch` (metadata about another resource), `NoAuthorizationServer` (none
- * chosen), `DiscoveryFailed` / `IssuerMismatch` (RFC 8414), `InvalidClientArgument` (the
+ * chosen), `DiscoveryFailed` / `IssuerMismatch` (RFC 8414), `InvalidArgument` (the
  * server cannot verify this key's `alg`), and the token client's own errors for the grant.
  * A 401 without `resource_metadata`, or after the retry, is returned as it is.
  *
@@ -497,8 +496,9 @@ export function createResourceFetch(options: ResourceFetchOptions): ResourceFetc
     })
     const supported = resourceMetadata.dpop_signing_alg_values_supported
     if (supported !== undefined && !supported.includes(options.key.alg)) {
-      throw new InvalidClientArgument(
-        `the resource does not accept "alg" ${options.key.alg} for DPoP proofs (it lists ${supported.join(', ')})`,
+      throw invalidArgument(
+        'key',
+        `of an "alg" the resource accepts for DPoP proofs (${supported.join(', ')}), not ${options.key.alg}`,
       )
     }
     const issuer = chooseIssuer(resourceMetadata, response)
@@ -518,7 +518,7 @@ export function createResourceFetch(options: ResourceFetchOptions): ResourceFetc
         }),
     })
     if (typeof tokens?.getAccessToken !== 'function')
-      throw new InvalidClientArgument('"obtainToken" must resolve with a token client')
+      throw invalidArgument('obtainToken', 'a function that resolves with a token client')
     tokenClients.set(resourceMetadata.resource, tokens)
     covering.set(resourceMetadata.resource, new URL(resourceMetadata.resource))
   }

@@ -5,6 +5,7 @@
  * It is a small stateful handle: it holds the current tokens and nothing else.
  * @packageDocumentation
  */
+import { invalidArgument } from '@keybound/core/internal'
 import { none, type ClientAuth } from './client-auth.js'
 import type { AuthorizationServerMetadata } from './discovery.js'
 import {
@@ -15,7 +16,6 @@ import {
   type FetchLike,
 } from './dpop-fetch.js'
 import {
-  InvalidClientArgument,
   InvalidResponse,
   IssuerMismatch,
   LoginRequired,
@@ -256,15 +256,15 @@ function addExchangeParameters(params: URLSearchParams, exchange: TokenExchangeO
  */
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const { metadata, clientId, key } = options
-  if (typeof metadata?.issuer !== 'string')
-    throw new InvalidClientArgument('"metadata.issuer" is required')
+  if (typeof metadata?.issuer !== 'string') throw invalidArgument('metadata.issuer', 'a string')
   if (typeof clientId !== 'string' || clientId === '')
-    throw new InvalidClientArgument('"clientId" is required')
+    throw invalidArgument('clientId', 'a non-empty string')
   const supported = metadata.dpop_signing_alg_values_supported
   // RFC 9449 §5.1 (C14): a key the server cannot verify would fail every token request.
   if (Array.isArray(supported) && supported.length > 0 && !supported.includes(key?.alg)) {
-    throw new InvalidClientArgument(
-      `the authorization server does not accept "alg" ${String(key?.alg)} for DPoP proofs (it lists ${supported.join(', ')})`,
+    throw invalidArgument(
+      'key',
+      `of an "alg" the authorization server accepts for DPoP proofs (${supported.join(', ')}), not ${String(key?.alg)}`,
     )
   }
   const clientAuth = options.clientAuth ?? none()
@@ -289,8 +289,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     name: 'token_endpoint' | 'pushed_authorization_request_endpoint' | 'authorization_endpoint',
   ): URL {
     const value = metadata[name]
-    if (typeof value !== 'string')
-      throw new InvalidClientArgument(`the server metadata has no "${name}"`)
+    if (typeof value !== 'string') throw invalidArgument(`metadata.${name}`, 'a string')
     const url = parseUrl(value, name)
     assertSecureUrl(url, allowInsecureHttp)
     return url
@@ -444,8 +443,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     },
 
     async createAuthorizationRequest(request) {
-      if (typeof request?.redirectUri !== 'string')
-        throw new InvalidClientArgument('"redirectUri" is required')
+      if (typeof request?.redirectUri !== 'string') throw invalidArgument('redirectUri', 'a string')
       const authorizationUrl = endpoint('authorization_endpoint')
       const state = randomBase64url(32)
       const codeVerifier = randomBase64url(32)
@@ -528,7 +526,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
     async exchangeToken(exchange) {
       if (typeof exchange?.subjectToken !== 'string' || exchange.subjectToken === '')
-        throw new InvalidClientArgument('"subjectToken" is required')
+        throw invalidArgument('subjectToken', 'a non-empty string')
       const response = await post(endpoint('token_endpoint'), (params) =>
         addExchangeParameters(params, exchange),
       )

@@ -11,7 +11,7 @@ import { createAuthorizationServer, type AuthorizationServer } from '@keybound/a
 import { generateKeyPair, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import { importJWK, jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTokenClient, discover, InvalidClientArgument, privateKeyJwt } from '../src/index.js'
+import { createTokenClient, discover, InvalidArgument, privateKeyJwt } from '../src/index.js'
 import {
   startProofCheckingServer,
   type ProofCheckingServer,
@@ -61,7 +61,7 @@ describe('private_key_jwt with every algorithm core supports, verified by jose',
 
   it('refuses a signer whose alg core does not support', () => {
     const signer = { alg: 'HS256', publicJwk: { kty: 'oct' }, sign: () => new Uint8Array(32) }
-    expect(() => privateKeyJwt(signer as never)).toThrow(InvalidClientArgument)
+    expect(() => privateKeyJwt(signer as never)).toThrow(InvalidArgument)
   })
 })
 

@@ -23,7 +23,7 @@ import {
   clientCredentialsGrant,
   clientSecretBasic,
   createResourceFetch,
-  InvalidClientArgument,
+  InvalidArgument,
   IssuerMismatch,
   NoAuthorizationServer,
   ResourceMetadataInvalid,
@@ -284,7 +284,7 @@ describe('client credentials go only to their own authorization server (D25)', (
   it('D25: clientCredentialsGrant with client authentication needs the issuer', () => {
     expect(() =>
       clientCredentialsGrant({ clientId: 'agent', clientAuth: clientSecretBasic(SECRET) }),
-    ).toThrow(/"issuer" is required with client authentication/)
+    ).toThrow(/^issuer must be set with client authentication/)
     expect(() => clientCredentialsGrant({ clientId: 'public-agent' })).not.toThrow()
   })
 })
@@ -359,7 +359,7 @@ describe('createResourceFetch names each broken step (C18)', () => {
       authorization_servers: [issuer],
       dpop_signing_alg_values_supported: ['EdDSA'],
     })
-    await expect(agentFetch()(`${broken.url}/api`)).rejects.toThrow(InvalidClientArgument)
+    await expect(agentFetch()(`${broken.url}/api`)).rejects.toThrow(InvalidArgument)
     answer = json({ resource: `${broken.url}/api`, authorization_servers: [issuer] })
     await expect(
       agentFetch({ chooseAuthorizationServer: () => 'https://elsewhere.example.test' })(

@@ -8,8 +8,7 @@
  * @packageDocumentation
  */
 import { InvalidArgument } from '@keybound/core'
-import { isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
-import { invalidArgument } from './lib/arguments.js'
+import { invalidArgument, isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 
 /** The RFC 9728 §2 `bearer_methods_supported` values (RFC 6750 §2.1–§2.3). */
 export type BearerMethod = 'header' | 'body' | 'query'

@@ -8,7 +8,7 @@
 import { Checker, URL_RULES } from '@keybound/config-kit'
 import type { ClientAuthMethod, ClientConfig, GrantType } from '../config.js'
 import { holdClientToFapi2, PROFILES, type ProfileName } from '../profiles/fapi2.js'
-import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
+import { TOKEN_EXCHANGE_GRANT } from '../grants/token-exchange-config.js'
 
 /** Token endpoint client authentication methods this server accepts (RFC 7591 §2). */
 export const AUTH_METHODS: readonly ClientAuthMethod[] = [

@@ -11,7 +11,7 @@ import { SUPPORTED_ALGORITHMS } from '@keybound/core'
 import { shape, toJsonSchema, type JsonSchema, type Shape } from '@keybound/config-kit'
 import { AUTH_METHODS, GRANT_TYPES } from '../clients/metadata.js'
 import type { SigningAlgorithm } from '../config.js'
-import { MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N } from '../passwords.js'
+import { MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N } from '../users/passwords.js'
 import { PROFILES } from '../profiles/fapi2.js'
 
 const DAY = 86400

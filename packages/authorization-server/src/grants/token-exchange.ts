@@ -13,16 +13,16 @@
  * @packageDocumentation
  */
 import type { VerifiedProof } from '@keybound/core'
-import type { Client } from '../clients.js'
+import type { Client } from '../clients/registry.js'
 import type { ServerContext } from '../context.js'
 import { epochSeconds, randomHandle } from '../lib/crypto.js'
 import { requireParameter, splitScope, type Parameters } from '../lib/form.js'
-import { findResource } from '../resources.js'
-import { signJwt } from '../signing-keys.js'
+import { findResource } from '../tokens/resources.js'
+import { signJwt } from '../keys/signing-keys.js'
 import { isJtiDenied } from '../storage/access-tokens.js'
-import type { DelegationRule } from '../token-exchange-config.js'
-import { inspectToken } from '../tokens.js'
-import { OAuthError } from '../wire.js'
+import type { DelegationRule } from './token-exchange-config.js'
+import { inspectToken } from '../tokens/inspect.js'
+import { OAuthError } from '../http/wire.js'
 import { decodeSegment } from '../jwt/segments.js'
 import { verifyTrustedJwt } from './trusted-issuers.js'
 

@@ -11,8 +11,8 @@
  */
 import { decodeSegment } from '../jwt/segments.js'
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
-import type { TrustedIssuerAlgorithm, TrustedIssuerConfig } from '../token-exchange-config.js'
-import { OAuthError } from '../wire.js'
+import type { TrustedIssuerAlgorithm, TrustedIssuerConfig } from './token-exchange-config.js'
+import { OAuthError } from '../http/wire.js'
 
 /**
  * The checked claims of a JWT (RFC 7519 §4) and its decoded header.

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
-import type { SigningKey } from '../signing-keys.js'
+import type { SigningKey } from '../keys/signing-keys.js'
 import { decodeSegment } from './segments.js'
 
 const publicKeys = new WeakMap<SigningKey, KeyObject>()

@@ -2,7 +2,7 @@
  * Form parameters (RFC 6749 §3.1): every parameter at most once, strings only.
  * @packageDocumentation
  */
-import { OAuthError } from '../wire.js'
+import { OAuthError } from '../http/wire.js'
 
 /** Parameters of a form-encoded request or of a query. */
 export type Parameters = Record<string, string>

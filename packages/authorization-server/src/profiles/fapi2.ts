@@ -17,11 +17,11 @@
  */
 import type { VerifiedProof } from '@keybound/core'
 import { isBeforeExpiry, isNotBeforeReached, issuedAtProblem } from '@keybound/core/internal'
-import type { Client } from '../clients.js'
+import type { Client } from '../clients/registry.js'
 import type { AuthorizationServerConfig, ClientConfig } from '../config.js'
 import type { ServerContext } from '../context.js'
 import type { Parameters } from '../lib/form.js'
-import { OAuthError } from '../wire.js'
+import { OAuthError } from '../http/wire.js'
 
 /**
  * The security profiles a server or a client can run under (`fapi2`: FAPI 2.0 Security Profile

@@ -14,7 +14,7 @@
  */
 import type { RateLimitConfig } from '../config.js'
 import { FixedWindowLimiter, type RateDecision } from './fixed-window.js'
-import { OAuthError } from '../wire.js'
+import { OAuthError } from '../http/wire.js'
 
 /** Endpoints with a per-client request budget. */
 export type BudgetedEndpoint = 'token' | 'par'

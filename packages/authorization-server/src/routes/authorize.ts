@@ -18,13 +18,14 @@ import {
   checkRedirectUri,
   readRequestObject,
   type AuthorizationParameters,
-} from '../authorization-request.js'
-import type { Client } from '../clients.js'
+} from '../grants/authorization-request.js'
+import type { Client } from '../clients/registry.js'
 import type { ServerContext } from '../context.js'
 import { ensureBrowserId, readBrowserId } from '../lib/browser-cookie.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters, splitScope, type Parameters } from '../lib/form.js'
-import { checkPassword, scryptCost, storeUpgradedHash } from '../passwords.js'
+import { storeUpgradedHash } from '../users/password-upgrades.js'
+import { checkPassword, scryptCost } from '../users/passwords.js'
 import { codeLifetime, isFapi2 } from '../profiles/fapi2.js'
 import { insertCode } from '../storage/codes.js'
 import type { AuthorizationRequestsTable } from '../storage/database.js'
@@ -40,7 +41,7 @@ import { takePushedRequest as takePushedRow } from '../storage/pushed-requests.j
 import { inTransaction } from '../storage/transaction.js'
 import { findUser } from '../storage/users.js'
 import { sendConsentPage, sendLoginPage } from '../views/send-page.js'
-import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../wire.js'
+import { OAuthError, redirectError, setNoStore, showError, toOAuthError } from '../http/wire.js'
 import { REQUEST_URI_PREFIX } from './par.js'
 import { isAllowedRegisteredRedirect } from './register.js'
 
@@ -50,37 +51,40 @@ function clientLabel(client: Client): string {
   return client.client_name ?? client.client_id
 }
 
+// What both pages show: who asks, which server, where the form posts, which interaction.
+function pageFields(
+  ctx: ServerContext,
+  found: { client: Client; interaction: string },
+  action: 'login' | 'consent',
+) {
+  return {
+    clientName: clientLabel(found.client),
+    issuer: ctx.urls().issuer,
+    action: ctx.urls()[action],
+    interaction: found.interaction,
+  }
+}
+
 function showLogin(
   ctx: ServerContext,
   reply: FastifyReply,
   found: { client: Client; interaction: string; redirectUri: string },
   error?: string,
 ): FastifyReply {
+  const fields = pageFields(ctx, found, 'login')
   return sendLoginPage(
     reply,
-    {
-      clientName: clientLabel(found.client),
-      issuer: ctx.urls().issuer,
-      action: ctx.urls().login,
-      interaction: found.interaction,
-      ...(error === undefined ? {} : { error }),
-    },
+    error === undefined ? fields : { ...fields, error },
     found.redirectUri,
   )
 }
 
 function showConsent(ctx: ServerContext, reply: FastifyReply, found: Interaction): FastifyReply {
-  return sendConsentPage(
-    reply,
-    {
-      clientName: clientLabel(found.client),
-      issuer: ctx.urls().issuer,
-      action: ctx.urls().consent,
-      interaction: found.interaction,
-      scopes: splitScope(found.parameters.scope),
-    },
-    found.parameters.redirect_uri,
-  )
+  const fields = {
+    ...pageFields(ctx, found, 'consent'),
+    scopes: splitScope(found.parameters.scope),
+  }
+  return sendConsentPage(reply, fields, found.parameters.redirect_uri)
 }
 
 async function takePushedRequest(
@@ -406,6 +410,23 @@ async function signIn(
   return user.subject
 }
 
+// A form post of an interaction (sign-in, consent): read the form, load the interaction it
+// names, run the step. A failure is shown as an error page, never redirected: until the
+// interaction is loaded there is no redirect URI to trust.
+async function answerInteraction(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  step: (params: Parameters, found: Interaction) => Promise<FastifyReply>,
+): Promise<FastifyReply> {
+  try {
+    const params = readParameters(request.body, 'body')
+    return await step(params, await loadInteraction(ctx, request, params))
+  } catch (error) {
+    return showError(reply, logged(ctx, toOAuthError(error)))
+  }
+}
+
 /**
  * Handles `POST /authorize/login`: checks the password (scrypt), then shows the consent page for
  * third-party clients without a covering grant, or issues the code.
@@ -420,9 +441,7 @@ export async function handleLogin(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
-  try {
-    const params = readParameters(request.body, 'body')
-    const found = await loadInteraction(ctx, request, params)
+  return answerInteraction(ctx, request, reply, async (params, found) => {
     if (found.row.subject !== null)
       throw new OAuthError('invalid_request', 'already signed in for this request')
     const subject = await signIn(ctx, request, params, found)
@@ -431,9 +450,7 @@ export async function handleLogin(
       return await issueCodeAndRedirect(ctx, reply, found, subject)
     await setInteractionSubject(ctx.db, found.row.request_hash, subject)
     return showConsent(ctx, reply, found)
-  } catch (error) {
-    return showError(reply, logged(ctx, toOAuthError(error)))
-  }
+  })
 }
 
 /**
@@ -450,9 +467,7 @@ export async function handleConsent(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
-  try {
-    const params = readParameters(request.body, 'body')
-    const found = await loadInteraction(ctx, request, params)
+  return answerInteraction(ctx, request, reply, async (params, found) => {
     if (found.row.subject === null) throw new OAuthError('invalid_request', 'sign in first')
     if (params.decision === 'allow')
       return await issueCodeAndRedirect(ctx, reply, found, found.row.subject)
@@ -466,7 +481,5 @@ export async function handleConsent(
         issuer: issuerParameter(ctx),
       },
     )
-  } catch (error) {
-    return showError(reply, logged(ctx, toOAuthError(error)))
-  }
+  })
 }

@@ -8,14 +8,16 @@
  * @packageDocumentation
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { authenticateClient } from '../client-auth.js'
-import type { Client } from '../clients.js'
+import { authenticateClient } from '../clients/authentication.js'
+import type { Client } from '../clients/registry.js'
 import type { ServerContext } from '../context.js'
 import { hashHandle } from '../lib/crypto.js'
 import { readParameters, requireParameter } from '../lib/form.js'
 import { denyJti, revokeAccessTokenByHash } from '../storage/access-tokens.js'
-import { inspectToken, revokeFamily, type TokenInfo } from '../tokens.js'
-import { OAuthError, sendJson } from '../wire.js'
+import { OPAQUE_PREFIX } from '../tokens/access-tokens.js'
+import { inspectToken, type TokenInfo } from '../tokens/inspect.js'
+import { revokeFamily } from '../tokens/refresh-tokens.js'
+import { OAuthError, sendJson } from '../http/wire.js'
 
 /**
  * Whether `client` may learn that a token is active (RFC 7662 §4): the token's own client, a
@@ -101,7 +103,7 @@ export async function handleRevoke(
   if (info !== undefined && info.client_id === client.client_id) {
     if (info.kind === 'refresh_token') {
       await revokeFamily(ctx, ctx.db, info.familyId!)
-    } else if (token.startsWith('kbat_')) {
+    } else if (token.startsWith(OPAQUE_PREFIX)) {
       await revokeAccessTokenByHash(ctx.db, hashHandle(token), Math.floor(ctx.now() / 1000))
     } else if (info.jti !== undefined) {
       // One statement: two revocations of the same JWT at once must not collide on the key.

@@ -8,9 +8,9 @@
  * @packageDocumentation
  */
 import type { ServerContext } from '../context.js'
-import { CLIENT_ASSERTION_ALGORITHMS, REQUEST_OBJECT_ALGORITHMS } from '../jws-algorithms.js'
+import { CLIENT_ASSERTION_ALGORITHMS, REQUEST_OBJECT_ALGORITHMS } from '../keys/jws-algorithms.js'
 import { FAPI2_ALGORITHMS } from '../profiles/fapi2.js'
-import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
+import { TOKEN_EXCHANGE_GRANT } from '../grants/token-exchange-config.js'
 
 const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
 

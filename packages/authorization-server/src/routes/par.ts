@@ -12,15 +12,15 @@ import {
   checkAuthorizationRequest,
   checkRedirectUri,
   readRequestObject,
-} from '../authorization-request.js'
-import { authenticateClient } from '../client-auth.js'
+} from '../grants/authorization-request.js'
+import { authenticateClient } from '../clients/authentication.js'
 import type { ServerContext } from '../context.js'
-import { checkProof, rotatedNonce } from '../dpop.js'
+import { checkProof, rotatedNonce } from '../http/dpop.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { readParameters } from '../lib/form.js'
 import { checkFapi2PushedRequest, isFapi2 } from '../profiles/fapi2.js'
 import { savePushedRequest } from '../storage/pushed-requests.js'
-import { OAuthError, sendJson } from '../wire.js'
+import { OAuthError, sendJson } from '../http/wire.js'
 
 /**
  * The URN prefix of the request URIs this server hands out (RFC 9126 §2.2).

@@ -11,8 +11,8 @@ import type { AuthorizationServerConfig, ClientConfig } from '../config.js'
 import type { ServerContext } from '../context.js'
 import { epochSeconds, equalsConstantTime, hashHandle, randomHandle } from '../lib/crypto.js'
 import { splitScope } from '../lib/form.js'
-import { OAuthError, sendJson } from '../wire.js'
-import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
+import { OAuthError, sendJson } from '../http/wire.js'
+import { TOKEN_EXCHANGE_GRANT } from '../grants/token-exchange-config.js'
 
 // Metadata a client may register. Server-side settings (first_party, bearer_access_tokens,
 // audience, access_token_format) and the identifiers are the server's to decide.

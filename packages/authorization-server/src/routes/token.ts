@@ -13,30 +13,29 @@ import { createHash } from 'node:crypto'
 import type { VerifiedProof } from '@keybound/core'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
-import { authenticateClient } from '../client-auth.js'
-import type { Client } from '../clients.js'
+import { authenticateClient } from '../clients/authentication.js'
+import type { Client } from '../clients/registry.js'
 import type { ServerContext } from '../context.js'
-import { checkProof, rotatedNonce } from '../dpop.js'
+import { checkProof, rotatedNonce } from '../http/dpop.js'
 import { epochSeconds, hashHandle, randomHandle } from '../lib/crypto.js'
 import { grantScope, readParameters, requireParameter, type Parameters } from '../lib/form.js'
+import { issueAccessToken, type IssuedAccessToken } from '../tokens/access-tokens.js'
 import {
   findRefreshToken,
   insertRefreshToken,
-  issueAccessToken,
   lockLiveGrant,
   revokeFamily,
   revokeGrant,
-  type IssuedAccessToken,
-} from '../tokens.js'
-import { findResource, keepResource } from '../resources.js'
+} from '../tokens/refresh-tokens.js'
+import { findResource, keepResource } from '../tokens/resources.js'
 import { checkFapi2TokenRequest, isFapi2, rotatesRefreshTokens } from '../profiles/fapi2.js'
 import { consumeCode, findCode } from '../storage/codes.js'
 import type { Database } from '../storage/database.js'
 import { isRefreshTokenLive, rotateRefreshToken } from '../storage/refresh-tokens.js'
 import { inTransaction } from '../storage/transaction.js'
 import { exchangeToken } from '../grants/token-exchange.js'
-import { TOKEN_EXCHANGE_GRANT } from '../token-exchange-config.js'
-import { OAuthError, sendJson } from '../wire.js'
+import { TOKEN_EXCHANGE_GRANT } from '../grants/token-exchange-config.js'
+import { OAuthError, sendJson } from '../http/wire.js'
 
 /** A token response body (RFC 6749 §5.1). */
 export interface TokenResponse extends IssuedAccessToken {

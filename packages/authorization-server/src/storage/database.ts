@@ -480,3 +480,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
   }
   return open
 }
+
+/**
+ * Runs the cheapest query there is, for `/healthz`; rejects when the database does not answer.
+ * @example
+ * ```ts
+ * await pingDatabase(db)
+ * ```
+ * @see https://kysely.dev/docs/recipes/raw-sql
+ */
+export async function pingDatabase(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db)
+}

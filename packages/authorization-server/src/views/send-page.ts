@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import type { FastifyReply } from 'fastify'
-import { setNoStore } from '../wire.js'
+import { setNoStore } from '../http/wire.js'
 import {
   consentPage,
   formPagePolicy,

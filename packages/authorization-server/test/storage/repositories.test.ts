@@ -15,8 +15,13 @@ import {
   revokeAccessTokenByHash,
   revokeAccessTokensOf,
 } from '../../src/storage/access-tokens.js'
+import {
+  findClientRow,
+  insertRegisteredClient,
+  replaceConfigClients,
+} from '../../src/storage/clients.js'
 import { consumeCode, findCode, insertCode } from '../../src/storage/codes.js'
-import { openDatabase, type Database } from '../../src/storage/database.js'
+import { openDatabase, pingDatabase, type Database } from '../../src/storage/database.js'
 import {
   insertGrant,
   listLiveGrantScopes,
@@ -41,12 +46,18 @@ import {
 } from '../../src/storage/refresh-tokens.js'
 import { claimRequestObject } from '../../src/storage/request-objects.js'
 import {
+  deleteSetting,
+  findOrCreateSetting,
+  findSetting,
+  replaceSetting,
+} from '../../src/storage/settings.js'
+import {
   insertSigningKey,
   listPublishedSigningKeys,
   retireSigningKeys,
 } from '../../src/storage/signing-keys.js'
 import { inTransaction } from '../../src/storage/transaction.js'
-import { findUser } from '../../src/storage/users.js'
+import { findUser, replacePasswordHash, replaceUsers } from '../../src/storage/users.js'
 import { DATABASES, freshStorage } from '../support.js'
 
 const NOW = 1_900_000_000
@@ -66,6 +77,16 @@ function accessTokenRow(tokenHash: string, jti: string, by: { family?: string; g
     issued_at: NOW,
     expires_at: NOW + 300,
     revoked_at: null,
+  }
+}
+
+function clientRow(clientId: string, source: 'config' | 'dynamic') {
+  return {
+    client_id: clientId,
+    metadata: JSON.stringify({ client_id: clientId }),
+    secret_hash: null,
+    source,
+    created_at: NOW,
   }
 }
 
@@ -257,13 +278,76 @@ describe.each(DATABASES)('storage repositories on %s (D43)', (kind) => {
     expect(await claimRequestObject(db, 'o1', NOW + 120, NOW + 61)).toBe(true)
   })
 
-  it('users: found by username', async () => {
-    await db
-      .insertInto('kb_users')
-      .values({ username: 'alice', subject: 'sub-alice', password_hash: 'hash', updated_at: NOW })
-      .execute()
+  it('users: replaced as a set, found by username, a hash replaced only while current', async () => {
+    const user = { subject: 'sub', password_hash: 'hash-1', updated_at: NOW }
+    await replaceUsers(db, [{ ...user, username: 'bob' }])
+    await replaceUsers(db, [{ ...user, username: 'alice', subject: 'sub-alice' }])
     expect(await findUser(db, 'alice')).toMatchObject({ subject: 'sub-alice' })
     expect(await findUser(db, 'bob')).toBeUndefined()
+    await replacePasswordHash(db, { username: 'alice', current: 'stale', next: 'x', now: NOW })
+    expect((await findUser(db, 'alice'))?.password_hash).toBe('hash-1')
+    await replacePasswordHash(db, {
+      username: 'alice',
+      current: 'hash-1',
+      next: 'hash-2',
+      now: NOW + 5,
+    })
+    expect(await findUser(db, 'alice')).toMatchObject({
+      password_hash: 'hash-2',
+      updated_at: NOW + 5,
+    })
+  })
+
+  it('clients: config clients replaced as a set, registered ones kept with their registration', async () => {
+    await inTransaction(db, (trx) =>
+      replaceConfigClients(trx, [clientRow('old-config', 'config'), clientRow('web', 'config')]),
+    )
+    await inTransaction(db, (trx) =>
+      insertRegisteredClient(trx, clientRow('dyn-1', 'dynamic'), {
+        client_id: 'dyn-1',
+        registration_token_hash: 'rat-hash',
+        created_at: NOW,
+      }),
+    )
+    await inTransaction(db, (trx) => replaceConfigClients(trx, [clientRow('web', 'config')]))
+    expect(await findClientRow(db, 'old-config')).toBeUndefined()
+    expect(await findClientRow(db, 'web')).toMatchObject({ source: 'config' })
+    expect(await findClientRow(db, 'dyn-1')).toMatchObject({ source: 'dynamic' })
+    // A config client takes its id back from a registered client that holds it.
+    await inTransaction(db, (trx) => replaceConfigClients(trx, [clientRow('dyn-1', 'config')]))
+    expect(await findClientRow(db, 'dyn-1')).toMatchObject({ source: 'config' })
+    // The registration row is written with its client, or not at all.
+    await expect(
+      inTransaction(db, (trx) =>
+        insertRegisteredClient(trx, clientRow('dyn-2', 'dynamic'), {
+          client_id: 'dyn-1',
+          registration_token_hash: 'rat-hash',
+          created_at: NOW,
+        }),
+      ),
+    ).rejects.toThrow()
+    expect(await findClientRow(db, 'dyn-2')).toBeUndefined()
+  })
+
+  it('settings: created once however many ask at the same time, replaced, deleted', async () => {
+    let made = 0
+    const create = () => `secret-${++made}`
+    const values = await Promise.all([
+      findOrCreateSetting(db, 'nonce', create),
+      findOrCreateSetting(db, 'nonce', create),
+      findOrCreateSetting(db, 'nonce', create),
+    ])
+    expect(new Set(values).size).toBe(1)
+    expect(await findSetting(db, 'nonce')).toBe(values[0])
+    expect(await findOrCreateSetting(db, 'nonce', () => 'later')).toBe(values[0])
+    await replaceSetting(db, 'nonce', 'replaced')
+    expect(await findSetting(db, 'nonce')).toBe('replaced')
+    await deleteSetting(db, 'nonce')
+    expect(await findSetting(db, 'nonce')).toBeUndefined()
+  })
+
+  it('health: the database answers a ping', async () => {
+    await expect(pingDatabase(db)).resolves.toBeUndefined()
   })
 
   it('transactions: a failed one leaves nothing behind', async () => {

@@ -5,8 +5,7 @@
  * the client can sign with.
  */
 import type { DPoPKeyPair, ProofSigner } from '@keybound/core'
-import { findAlgorithm, webCryptoSignParams } from '@keybound/core/internal'
-import { InvalidClientArgument } from '../errors.js'
+import { findAlgorithm, invalidArgument, webCryptoSignParams } from '@keybound/core/internal'
 import { encodeBase64url, encodeTextBase64url } from './base64url.js'
 
 /** Signs `input` with the key pair's private key, or hands it to the signer. */
@@ -16,7 +15,7 @@ async function signBytes(key: DPoPKeyPair | ProofSigner, input: Uint8Array): Pro
   const spec = findAlgorithm(key.alg)
   // Fails closed: an unknown `alg` would otherwise fall through to some other algorithm.
   if (spec === undefined)
-    throw new InvalidClientArgument(`unsupported client assertion "alg" ${String(key.alg)}`)
+    throw invalidArgument('key', `of an "alg" client assertions support, not ${String(key.alg)}`)
   const params = webCryptoSignParams(spec)
   return new Uint8Array(
     await globalThis.crypto.subtle.sign(params, key.privateKey, input as Uint8Array<ArrayBuffer>),

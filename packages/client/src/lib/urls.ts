@@ -1,13 +1,13 @@
 /** URL helpers shared by the DPoP fetch and the token client. */
-import { isLoopbackHost } from '@keybound/core/internal'
-import { InsecureRequest, InvalidClientArgument } from '../errors.js'
+import { invalidArgument, isLoopbackHost } from '@keybound/core/internal'
+import { InsecureRequest } from '../errors.js'
 
-/** Parses an absolute URL, or throws `InvalidClientArgument` naming what it was for. */
+/** Parses an absolute URL, or throws core's `InvalidArgument` naming what it was for. */
 export function parseUrl(value: string | URL, what: string, base?: string): URL {
   try {
     return new URL(value, base)
   } catch (cause) {
-    throw new InvalidClientArgument(`${what} is not a valid URL`, { cause })
+    throw invalidArgument(what, 'a valid URL', { cause })
   }
 }
 

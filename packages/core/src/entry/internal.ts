@@ -1,6 +1,7 @@
 /**
  * `@keybound/core/internal`: the rules Keybound's own packages share, so none keeps a copy.
- * The claim checks, the defaults, the algorithm table and the URL helpers. Outside semver: any
+ * The claim checks, the defaults, the algorithm table, the URL helpers and the wording of argument
+ * errors. Outside semver: any
  * release may change or remove any of it. Applications use the main entry point instead.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  * @packageDocumentation
@@ -16,3 +17,4 @@ export { issuedAtProblem, isBeforeExpiry, isNotBeforeReached } from '../claims.j
 export { SUPPORTED_ALGORITHMS, findAlgorithm, type AlgorithmSpec } from '../algorithms.js'
 export { signParamsOf as webCryptoSignParams } from '../backends/webcrypto.js'
 export { normalizeHtu, stripQueryAndFragment, isLoopbackHost } from '../htu.js'
+export { invalidArgument } from '../lib/arguments.js'

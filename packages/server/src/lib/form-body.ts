@@ -3,7 +3,7 @@
  * read a form body at all, and how much of it.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.2
  */
-import { invalidArgument } from './arguments.js'
+import { invalidArgument } from '@keybound/core/internal'
 import { hasFormBody } from '../credentials.js'
 import type { RequestLike, ResourceServer, RouteOptions } from '../types.js'
 

@@ -10,14 +10,14 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose'
-import type { Client } from './clients.js'
-import type { ServerContext } from './context.js'
-import { epochSeconds, equalsConstantTime, hashHandle } from './lib/crypto.js'
-import type { Parameters } from './lib/form.js'
-import { CLIENT_ASSERTION_ALGORITHMS } from './jws-algorithms.js'
-import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from './profiles/fapi2.js'
-import type { BudgetedEndpoint } from './rate-limits/request-limits.js'
-import { OAuthError } from './wire.js'
+import type { Client } from './registry.js'
+import type { ServerContext } from '../context.js'
+import { epochSeconds, equalsConstantTime, hashHandle } from '../lib/crypto.js'
+import type { Parameters } from '../lib/form.js'
+import { CLIENT_ASSERTION_ALGORITHMS } from '../keys/jws-algorithms.js'
+import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from '../profiles/fapi2.js'
+import type { BudgetedEndpoint } from '../rate-limits/request-limits.js'
+import { OAuthError } from '../http/wire.js'
 
 /**
  * The client assertion type of `private_key_jwt` (RFC 7523 §2.2).

@@ -5,17 +5,16 @@
  * may set another N from 2^14 up). node:crypto has no Argon2id on Node 20, so scrypt it is.
  *
  * Hashes made by earlier versions (`scrypt$N$r$p$salt$hash`, N = 2^14) are still accepted; a
- * hash below the current cost is replaced at the user's next sign-in. Anything weaker than
- * N = 2^14, r = 8 is refused: at config load, and as a failed check.
+ * hash below the current cost is replaced at the user's next sign-in (password-upgrades.ts).
+ * Anything weaker than N = 2^14, r = 8 is refused: at config load, and as a failed check.
  *
  * @see https://www.rfc-editor.org/rfc/rfc7914
  * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#scrypt
  * @see https://github.com/P-H-C/phc-string-format/blob/master/phc-sf-spec.md
  * @packageDocumentation
  */
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
-import type { Kysely } from 'kysely'
-import type { Database } from './storage/database.js'
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import { invalidArgument } from '@keybound/core/internal'
 
 /** scrypt cost parameters (RFC 7914 §2): CPU/memory cost N, block size r, parallelism p. */
 export interface ScryptCost {
@@ -153,7 +152,7 @@ function encodePhc(cost: ScryptCost, salt: Buffer, key: Buffer): string {
 
 /**
  * Hashes a password with scrypt and a random salt, for `users[].passwordHash`, as a PHC string.
- * Refuses a cost below the minimum (N = 2^14, r = 8) with a `RangeError`.
+ * Refuses a cost below the minimum (N = 2^14, r = 8) with core's `InvalidArgument`.
  * @example
  * ```ts
  * const passwordHash = await hashPassword('correct horse battery staple')
@@ -166,7 +165,7 @@ export async function hashPassword(
   cost: ScryptCost = scryptCost(),
 ): Promise<string> {
   const problem = weakCostProblem(cost)
-  if (problem !== undefined) throw new RangeError(problem)
+  if (problem !== undefined) throw invalidArgument('cost', `an accepted scrypt cost (${problem})`)
   const salt = randomBytes(SALT_LENGTH)
   return encodePhc(cost, salt, await derive(password, salt, cost))
 }
@@ -237,87 +236,4 @@ export async function verifyPassword(
   current?: ScryptCost,
 ): Promise<boolean> {
   return (await checkPassword(password, stored, current)).ok
-}
-
-// Users come from the config file, which the server cannot rewrite: a hash upgraded at sign-in
-// is kept in kb_settings with a fingerprint of the config hash it replaced, and used instead of
-// that hash for as long as the config still carries it.
-function upgradeSettingName(username: string): string {
-  return `password_upgrade:${createHash('sha256').update(username).digest('base64url')}`
-}
-
-function fingerprint(hash: string): string {
-  return createHash('sha256').update(hash).digest('base64url')
-}
-
-/**
- * Stores a new hash of a user's password (made at the current cost) after a sign-in with a
- * weaker one, so that it survives restarts while the config keeps the old hash.
- * @example
- * ```ts
- * if (check.needsRehash) await storeUpgradedHash(db, user.username, user.password_hash, password, cost)
- * ```
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
- */
-export async function storeUpgradedHash(
-  db: Kysely<Database>,
-  username: string,
-  verifiedHash: string,
-  password: string,
-  cost: ScryptCost,
-  nowSeconds: number,
-): Promise<void> {
-  const hash = await hashPassword(password, cost)
-  const name = upgradeSettingName(username)
-  await db.transaction().execute(async (trx) => {
-    const earlier = await trx
-      .selectFrom('kb_settings')
-      .select('value')
-      .where('name', '=', name)
-      .executeTakeFirst()
-    // The fingerprint stays that of the config hash, however often the hash is upgraded.
-    const replaces =
-      earlier === undefined
-        ? fingerprint(verifiedHash)
-        : (JSON.parse(earlier.value) as { replaces: string }).replaces
-    await trx.deleteFrom('kb_settings').where('name', '=', name).execute()
-    await trx
-      .insertInto('kb_settings')
-      .values({ name, value: JSON.stringify({ replaces, hash }) })
-      .execute()
-    await trx
-      .updateTable('kb_users')
-      .set({ password_hash: hash, updated_at: nowSeconds })
-      .where('username', '=', username)
-      .where('password_hash', '=', verifiedHash)
-      .execute()
-  })
-}
-
-/**
- * The hash to use for a configured user: the upgraded one stored at an earlier sign-in while
- * the config still carries the hash it replaced, else the configured one (and a stale upgrade,
- * e.g. after a password change in the config, is dropped).
- * @example
- * ```ts
- * const hash = await effectiveHash(trx, user.username, user.passwordHash)
- * ```
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
- */
-export async function effectiveHash(
-  db: Kysely<Database>,
-  username: string,
-  configured: string,
-): Promise<string> {
-  const name = upgradeSettingName(username)
-  const row = await db
-    .selectFrom('kb_settings')
-    .select('value')
-    .where('name', '=', name)
-    .executeTakeFirst()
-  if (row === undefined) return configured
-  const upgrade = JSON.parse(row.value) as { replaces: string; hash: string }
-  if (upgrade.replaces === fingerprint(configured)) return upgrade.hash
-  await db.deleteFrom('kb_settings').where('name', '=', name).execute()
-  return configured
 }

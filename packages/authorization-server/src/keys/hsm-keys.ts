@@ -10,8 +10,8 @@
  */
 import { KeyboundError } from '@keybound/core'
 import type { Pkcs11Signer } from '@keybound/pkcs11'
-import type { SigningAlgorithm, SigningPkcs11Config } from './config.js'
-import type { AuthorizationServerErrorCode } from './errors.js'
+import type { SigningAlgorithm, SigningPkcs11Config } from '../config.js'
+import type { AuthorizationServerErrorCode } from '../errors.js'
 
 /** Signs JWS signing inputs with one key held on the token. */
 export interface HsmSigner {

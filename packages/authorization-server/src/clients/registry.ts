@@ -7,9 +7,11 @@
  * @packageDocumentation
  */
 import type { Kysely } from 'kysely'
-import type { ClientConfig } from './config.js'
-import { epochSeconds, hashHandle } from './lib/crypto.js'
-import type { Database } from './storage/database.js'
+import type { ClientConfig } from '../config.js'
+import { epochSeconds, hashHandle } from '../lib/crypto.js'
+import { findClientRow, insertRegisteredClient, replaceConfigClients } from '../storage/clients.js'
+import type { ClientsTable, Database } from '../storage/database.js'
+import { inTransaction } from '../storage/transaction.js'
 
 /** A registered client as the server uses it (no plaintext secret). */
 export type Client = Omit<ClientConfig, 'client_secret'> & {
@@ -31,6 +33,25 @@ function toClient(config: ClientConfig, source: Client['source']): Client {
     ...metadata,
     ...(secret === undefined ? {} : { secretHash: hashHandle(secret) }),
     source,
+  }
+}
+
+function toRow(client: Client, nowMs: number): ClientsTable {
+  const { secretHash, source, ...metadata } = client
+  return {
+    client_id: client.client_id,
+    metadata: JSON.stringify(metadata),
+    secret_hash: secretHash ?? null,
+    source,
+    created_at: epochSeconds(nowMs),
+  }
+}
+
+function toDynamicClient(row: ClientsTable): Client {
+  return {
+    ...(JSON.parse(row.metadata) as Omit<Client, 'secretHash' | 'source'>),
+    ...(row.secret_hash === null ? {} : { secretHash: row.secret_hash }),
+    source: 'dynamic',
   }
 }
 
@@ -56,66 +77,30 @@ export async function createClientRegistry(
     configured.map((config) => [config.client_id, toClient(config, 'config')]),
   )
   const cache = new Map<string, Client>()
-  await db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('kb_clients').where('source', '=', 'config').execute()
-    for (const client of fromConfig.values()) {
-      const { secretHash, source, ...metadata } = client
-      await trx.deleteFrom('kb_clients').where('client_id', '=', client.client_id).execute()
-      await trx
-        .insertInto('kb_clients')
-        .values({
-          client_id: client.client_id,
-          metadata: JSON.stringify(metadata),
-          secret_hash: secretHash ?? null,
-          source,
-          created_at: epochSeconds(nowMs),
-        })
-        .execute()
-    }
-  })
+  const rows = [...fromConfig.values()].map((client) => toRow(client, nowMs))
+  await inTransaction(db, (trx) => replaceConfigClients(trx, rows))
 
   return {
     async find(clientId) {
       const known = fromConfig.get(clientId) ?? cache.get(clientId)
       if (known !== undefined) return known
-      const row = await db
-        .selectFrom('kb_clients')
-        .selectAll()
-        .where('client_id', '=', clientId)
-        .executeTakeFirst()
+      const row = await findClientRow(db, clientId)
       if (row === undefined || row.source !== 'dynamic') return undefined
-      const client: Client = {
-        ...(JSON.parse(row.metadata) as Omit<Client, 'secretHash' | 'source'>),
-        ...(row.secret_hash === null ? {} : { secretHash: row.secret_hash }),
-        source: 'dynamic',
-      }
+      const client = toDynamicClient(row)
       if (cache.size >= CACHE_LIMIT) cache.clear()
       cache.set(clientId, client)
       return client
     },
     async register(config, registrationTokenHash, now) {
       const client = toClient(config, 'dynamic')
-      const { secretHash, source, ...metadata } = client
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('kb_clients')
-          .values({
-            client_id: client.client_id,
-            metadata: JSON.stringify(metadata),
-            secret_hash: secretHash ?? null,
-            source,
-            created_at: epochSeconds(now),
-          })
-          .execute()
-        await trx
-          .insertInto('kb_registrations')
-          .values({
-            client_id: client.client_id,
-            registration_token_hash: registrationTokenHash,
-            created_at: epochSeconds(now),
-          })
-          .execute()
-      })
+      const registration = {
+        client_id: client.client_id,
+        registration_token_hash: registrationTokenHash,
+        created_at: epochSeconds(now),
+      }
+      await inTransaction(db, (trx) =>
+        insertRegisteredClient(trx, toRow(client, now), registration),
+      )
       return client
     },
   }

@@ -8,7 +8,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  * @packageDocumentation
  */
-import type { ClientConfig } from './config.js'
+import type { ClientConfig } from '../config.js'
 import { checkUrl, URL_RULES } from '@keybound/config-kit'
 
 /**

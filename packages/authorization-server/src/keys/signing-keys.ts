@@ -16,17 +16,17 @@ import {
   type KeyObject,
 } from 'node:crypto'
 import type { Kysely } from 'kysely'
-import type { SigningAlgorithm } from './config.js'
+import type { SigningAlgorithm } from '../config.js'
 import type { HsmKeyring, HsmSigner } from './hsm-keys.js'
-import { epochSeconds, randomHandle } from './lib/crypto.js'
-import type { Database } from './storage/database.js'
+import { epochSeconds, randomHandle } from '../lib/crypto.js'
+import type { Database } from '../storage/database.js'
 import {
   insertSigningKey,
   listPublishedSigningKeys,
   retireSigningKeys,
-} from './storage/signing-keys.js'
-import { inTransaction } from './storage/transaction.js'
-import { OAuthError } from './wire.js'
+} from '../storage/signing-keys.js'
+import { inTransaction } from '../storage/transaction.js'
+import { OAuthError } from '../http/wire.js'
 
 /**
  * A signing key: in-process (`privateKey`), or on a PKCS#11 token (`hsmLabel`; `hsmSigner` is

@@ -10,8 +10,8 @@
  */
 import { DPoPError, KeyboundError, NonceRequired, ReplayStoreUnavailable } from '@keybound/core'
 import type { FastifyReply } from 'fastify'
-import { errorPage } from './views/error-page.js'
-import type { AuthorizationServerErrorCode } from './errors.js'
+import { errorPage } from '../views/error-page.js'
+import type { AuthorizationServerErrorCode } from '../errors.js'
 
 /** Error codes this server answers with (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 9449 §5, §8). */
 export type OAuthErrorCode =

@@ -5,8 +5,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc8707
  * @packageDocumentation
  */
-import type { AuthorizationServerConfig, ResourceConfig } from './config.js'
-import { OAuthError } from './wire.js'
+import type { AuthorizationServerConfig, ResourceConfig } from '../config.js'
+import { OAuthError } from '../http/wire.js'
 
 /**
  * The configured resource a request names, `undefined` when it names none; an unknown

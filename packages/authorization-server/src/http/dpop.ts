@@ -8,7 +8,7 @@
  */
 import { verifyProof, type VerifiedProof } from '@keybound/core'
 import type { FastifyRequest } from 'fastify'
-import type { ServerContext } from './context.js'
+import type { ServerContext } from '../context.js'
 import { OAuthError } from './wire.js'
 
 // RFC 9449 §4.1: `DPoP = token68`; anything else is malformed before it reaches the parser.

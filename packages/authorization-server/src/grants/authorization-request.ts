@@ -7,17 +7,17 @@
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-10
  * @packageDocumentation
  */
-import type { AuthorizationServerConfig } from './config.js'
-import { findResource } from './resources.js'
+import type { AuthorizationServerConfig } from '../config.js'
+import { findResource } from '../tokens/resources.js'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
-import type { Client } from './clients.js'
-import type { ServerContext } from './context.js'
-import { epochSeconds, hashHandle } from './lib/crypto.js'
-import { grantScope, type Parameters } from './lib/form.js'
-import { REQUEST_OBJECT_ALGORITHMS } from './jws-algorithms.js'
-import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from './profiles/fapi2.js'
-import { claimRequestObject as claimRequestObjectRow } from './storage/request-objects.js'
-import { OAuthError } from './wire.js'
+import type { Client } from '../clients/registry.js'
+import type { ServerContext } from '../context.js'
+import { epochSeconds, hashHandle } from '../lib/crypto.js'
+import { grantScope, type Parameters } from '../lib/form.js'
+import { REQUEST_OBJECT_ALGORITHMS } from '../keys/jws-algorithms.js'
+import { checkFapi2JwtTimes, clientAlgorithms, isFapi2 } from '../profiles/fapi2.js'
+import { claimRequestObject as claimRequestObjectRow } from '../storage/request-objects.js'
+import { OAuthError } from '../http/wire.js'
 
 /** A validated authorization request. */
 export interface AuthorizationParameters {

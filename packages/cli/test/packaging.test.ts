@@ -6,8 +6,8 @@
  * And every package the built code imports is declared by the package that imports it (the
  * Redis store once imported `redis`, a devDependency that only the monorepo's hoisting found).
  * Each carries what a registry page and an older resolver need (LICENSE, README, repository,
- * homepage, keywords, `types` and `main`), and depends on its siblings by a real semver range (they
- * once shipped as `"*"`).
+ * homepage, keywords, `types` and `main`), depends on its siblings by a real semver range (they
+ * once shipped as `"*"`), and says in its README how to install it while it is not on the registry.
  */
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -112,6 +112,20 @@ function runTimeRanges(manifest: Manifest): [string, string][] {
     ...manifest.peerDependencies,
     ...manifest.optionalDependencies,
   })
+}
+
+/** The workspace packages an install of `name` needs beside it (dependencies, transitively). */
+function workspaceClosure(name: string, found = new Set<string>()): Set<string> {
+  found.add(name)
+  for (const dependency of Object.keys(readManifest(workspaces.get(name)!).dependencies ?? {}))
+    if (workspaces.has(dependency) && !found.has(dependency)) workspaceClosure(dependency, found)
+  return found
+}
+
+/** The file `npm pack` writes for a package: `@keybound/core` 0.1.0 → keybound-core-0.1.0.tgz. */
+function tarballName(name: string): string {
+  const { version } = readManifest(workspaces.get(name)!)
+  return `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`
 }
 
 const ROOT_LICENSE = readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8')
@@ -221,4 +235,15 @@ describe('packaging: what npm publishes', () => {
       expect(range, `${name} -> ${dependency}`).toBe(`^${readManifest(folder).version}`)
     }
   })
+
+  it.each(published)(
+    '%s: the README says how to install it from tarballs while it is not on the registry',
+    (name) => {
+      const readme = readFileSync(join(REPO_ROOT, workspaces.get(name)!, 'README.md'), 'utf8')
+      expect(readme).toMatch(/^## Install$/m)
+      expect(readme).toContain('not on the npm registry yet')
+      // Every tarball the install needs, at the current version, or the instructions 404.
+      for (const needed of workspaceClosure(name)) expect(readme).toContain(tarballName(needed))
+    },
+  )
 })

@@ -7,7 +7,8 @@
  * Redis store once imported `redis`, a devDependency that only the monorepo's hoisting found).
  * Each carries what a registry page and an older resolver need (LICENSE, README, repository,
  * homepage, keywords, `types` and `main`), depends on its siblings by a real semver range (they
- * once shipped as `"*"`), and says in its README how to install it while it is not on the registry.
+ * once shipped as `"*"`), says in its README how to install it while it is not on the registry,
+ * and docs/publishing.md publishes all of them, each after the packages it depends on.
  */
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -129,6 +130,16 @@ function tarballName(name: string): string {
 }
 
 const ROOT_LICENSE = readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8')
+const PUBLISHING = readFileSync(join(REPO_ROOT, 'docs', 'publishing.md'), 'utf8')
+
+/** The package names in the command of docs/publishing.md that `pattern` captures. */
+function namesInPublishing(pattern: RegExp): string[] {
+  const command = pattern.exec(PUBLISHING)?.[1] ?? ''
+  return command
+    .replace(/\\\n/g, ' ')
+    .split(/\s+/)
+    .filter((word) => /^(@keybound\/)?[a-z][\w-]*$/.test(word) && workspaces.has(word))
+}
 
 describe('packaging: what npm publishes', () => {
   it('finds the workspaces (the root lists packages/* and apps/*)', () => {
@@ -246,4 +257,15 @@ describe('packaging: what npm publishes', () => {
       for (const needed of workspaceClosure(name)) expect(readme).toContain(tarballName(needed))
     },
   )
+
+  it('docs/publishing.md versions every published package and publishes it after its needs', () => {
+    const versioned = namesInPublishing(/npm version ((?:[^\n]*\\\n)*[^\n]*)/)
+    expect([...versioned].sort()).toEqual([...published].sort())
+    const order = namesInPublishing(/for workspace in ([\s\S]*?); do/)
+    expect([...order].sort()).toEqual([...published].sort())
+    for (const [position, name] of order.entries())
+      for (const [dependency] of runTimeRanges(readManifest(workspaces.get(name)!)))
+        if (workspaces.has(dependency))
+          expect(order.indexOf(dependency), `${dependency} before ${name}`).toBeLessThan(position)
+  })
 })

@@ -183,6 +183,8 @@ function measure(project, label, seconds) {
   const count = new Set()
   const walk = (node) => {
     for (const [name, child] of Object.entries(node.dependencies ?? {})) {
+      // npm ls lists an optional peer that is not installed too, without a version: not counted.
+      if (child.version === undefined) continue
       count.add(`${name}@${child.version}`)
       walk(child)
     }

@@ -5,6 +5,10 @@
  * `@keybound/demo` for `keybound serve`, which once was private and would not have installed.
  * And every package the built code imports is declared by the package that imports it (the
  * Redis store once imported `redis`, a devDependency that only the monorepo's hoisting found).
+ * Each carries what a registry page and an older resolver need (LICENSE, README, repository,
+ * homepage, keywords, `types` and `main`), depends on its siblings by a real semver range (they
+ * once shipped as `"*"`), says in its README how to install it while it is not on the registry,
+ * and docs/publishing.md publishes all of them, each after the packages it depends on.
  */
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -20,6 +24,12 @@ interface Manifest {
   name: string
   version?: string
   private?: boolean
+  license?: string
+  repository?: { type: string; url: string; directory?: string }
+  homepage?: string
+  keywords?: string[]
+  types?: string
+  main?: string
   bin?: Record<string, string>
   exports?: Record<string, string | Record<string, string>>
   dependencies?: Record<string, string>
@@ -47,9 +57,10 @@ const published = [...workspaces.keys()].filter(
   (name) => readManifest(workspaces.get(name)!).private !== true,
 )
 
-/** Every file an `exports` map or `bin` names, without the leading `./`. */
+/** Every file an `exports` map, `bin`, `types` or `main` names, without the leading `./`. */
 function entryFiles(manifest: Manifest): string[] {
   const targets: string[] = Object.values(manifest.bin ?? {})
+  for (const fallback of [manifest.types, manifest.main]) if (fallback) targets.push(fallback)
   for (const target of Object.values(manifest.exports ?? {})) {
     if (typeof target === 'string') targets.push(target)
     else targets.push(...Object.values(target))
@@ -95,6 +106,41 @@ function declaredAtRunTime(manifest: Manifest): Set<string> {
   ])
 }
 
+/** The ranges a manifest gives the packages it needs: dependencies, peers, optional ones. */
+function runTimeRanges(manifest: Manifest): [string, string][] {
+  return Object.entries({
+    ...manifest.dependencies,
+    ...manifest.peerDependencies,
+    ...manifest.optionalDependencies,
+  })
+}
+
+/** The workspace packages an install of `name` needs beside it (dependencies, transitively). */
+function workspaceClosure(name: string, found = new Set<string>()): Set<string> {
+  found.add(name)
+  for (const dependency of Object.keys(readManifest(workspaces.get(name)!).dependencies ?? {}))
+    if (workspaces.has(dependency) && !found.has(dependency)) workspaceClosure(dependency, found)
+  return found
+}
+
+/** The file `npm pack` writes for a package: `@keybound/core` 0.1.0 → keybound-core-0.1.0.tgz. */
+function tarballName(name: string): string {
+  const { version } = readManifest(workspaces.get(name)!)
+  return `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`
+}
+
+const ROOT_LICENSE = readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8')
+const PUBLISHING = readFileSync(join(REPO_ROOT, 'docs', 'publishing.md'), 'utf8')
+
+/** The package names in the command of docs/publishing.md that `pattern` captures. */
+function namesInPublishing(pattern: RegExp): string[] {
+  const command = pattern.exec(PUBLISHING)?.[1] ?? ''
+  return command
+    .replace(/\\\n/g, ' ')
+    .split(/\s+/)
+    .filter((word) => /^(@keybound\/)?[a-z][\w-]*$/.test(word) && workspaces.has(word))
+}
+
 describe('packaging: what npm publishes', () => {
   it('finds the workspaces (the root lists packages/* and apps/*)', () => {
     expect(rootManifest.workspaces).toEqual(expect.arrayContaining(['packages/*', 'apps/*']))
@@ -114,14 +160,18 @@ describe('packaging: what npm publishes', () => {
   })
 
   it.each(published)(
-    '%s: the tarball holds every file its exports and bin name',
+    '%s: the tarball holds LICENSE, README.md and every file its exports, bin, types and main name',
     async (name) => {
       const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--workspace', name], {
         cwd: REPO_ROOT,
       })
       const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }]
       const files = new Set(packed.files.map((file) => file.path))
-      for (const entry of entryFiles(readManifest(workspaces.get(name)!)))
+      for (const entry of [
+        'LICENSE',
+        'README.md',
+        ...entryFiles(readManifest(workspaces.get(name)!)),
+      ])
         expect(files.has(entry), `${name} does not pack ${entry}`).toBe(true)
     },
     60_000,
@@ -168,4 +218,54 @@ describe('packaging: what npm publishes', () => {
       expect(undeclared, `${name} imports packages it does not declare`).toEqual([])
     },
   )
+  it.each(published)(
+    '%s: license, repository, homepage, keywords, types and main for the registry page',
+    (name) => {
+      const folder = workspaces.get(name)!
+      const manifest = readManifest(folder)
+      expect(manifest.license).toBe('Apache-2.0')
+      expect(readFileSync(join(REPO_ROOT, folder, 'LICENSE'), 'utf8')).toBe(ROOT_LICENSE)
+      expect(manifest.repository).toEqual({
+        type: 'git',
+        url: 'git+https://github.com/keybound/keybound.git',
+        directory: folder,
+      })
+      expect(manifest.homepage).toBe(
+        `https://github.com/keybound/keybound/tree/main/${folder}#readme`,
+      )
+      expect(manifest.keywords?.length, `${name} has no keywords`).toBeGreaterThan(0)
+      expect(manifest.types, `${name} has no top-level types`).toMatch(/\.d\.ts$/)
+      expect(manifest.main, `${name} has no top-level main`).toMatch(/\.js$/)
+    },
+  )
+
+  it.each(published)('%s: depends on its siblings by the caret range of their version', (name) => {
+    for (const [dependency, range] of runTimeRanges(readManifest(workspaces.get(name)!))) {
+      const folder = workspaces.get(dependency)
+      if (folder === undefined) continue
+      expect(range, `${name} -> ${dependency}`).toBe(`^${readManifest(folder).version}`)
+    }
+  })
+
+  it.each(published)(
+    '%s: the README says how to install it from tarballs while it is not on the registry',
+    (name) => {
+      const readme = readFileSync(join(REPO_ROOT, workspaces.get(name)!, 'README.md'), 'utf8')
+      expect(readme).toMatch(/^## Install$/m)
+      expect(readme).toContain('not on the npm registry yet')
+      // Every tarball the install needs, at the current version, or the instructions 404.
+      for (const needed of workspaceClosure(name)) expect(readme).toContain(tarballName(needed))
+    },
+  )
+
+  it('docs/publishing.md versions every published package and publishes it after its needs', () => {
+    const versioned = namesInPublishing(/npm version ((?:[^\n]*\\\n)*[^\n]*)/)
+    expect([...versioned].sort()).toEqual([...published].sort())
+    const order = namesInPublishing(/for workspace in ([\s\S]*?); do/)
+    expect([...order].sort()).toEqual([...published].sort())
+    for (const [position, name] of order.entries())
+      for (const [dependency] of runTimeRanges(readManifest(workspaces.get(name)!)))
+        if (workspaces.has(dependency))
+          expect(order.indexOf(dependency), `${dependency} before ${name}`).toBeLessThan(position)
+  })
 })

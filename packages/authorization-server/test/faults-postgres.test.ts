@@ -18,8 +18,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthorizationServer, type AuthorizationServer } from '../src/index.js'
-import { freePort } from '../../server/test/support/redis-server.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { freePort } from '@keybound/test-kit/net'
+import { recordReliability } from '@keybound/test-kit/reliability'
 import { baseConfig, basic, codeForm, Dpop, getCode, type Answer } from './support.js'
 
 if ((process.env.DATABASE_URL ?? '') === '')

@@ -15,12 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DPoPKeyPair } from '@keybound/core'
-import {
-  redisChild,
-  requireRedisUrl,
-  type RedisChild,
-} from '../../server/test/support/redis-server.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { redisChild, requireRedisUrl, type RedisChild } from '@keybound/test-kit/redis'
+import { recordReliability } from '@keybound/test-kit/reliability'
 import { send, type Received } from './support/http.js'
 import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {

@@ -21,7 +21,7 @@ import {
   PROVIDERS,
   startProviderFixture,
   type ProviderFixture,
-} from './support/identity-providers.js'
+} from '@keybound/test-kit/identity-providers'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'

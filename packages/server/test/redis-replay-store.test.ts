@@ -25,13 +25,13 @@ import { createClient, createCluster } from 'redis'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   deleteKeys,
-  freePort,
   redisChild,
   redisCluster,
   requireRedisUrl,
   type RedisChild,
   type RedisClusterChildren,
-} from './support/redis-server.js'
+} from '@keybound/test-kit/redis'
+import { freePort } from '@keybound/test-kit/net'
 
 const REDIS_URL = requireRedisUrl()
 const JKT = '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I'

@@ -18,8 +18,8 @@ import {
   type Replica,
   type Reply,
 } from './support/redis-http.js'
-import { deleteKeys, redisChild, requireRedisUrl, type RedisChild } from './support/redis-server.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { deleteKeys, redisChild, requireRedisUrl, type RedisChild } from '@keybound/test-kit/redis'
+import { recordReliability } from '@keybound/test-kit/reliability'
 
 const REDIS_URL = requireRedisUrl()
 // Replicas behind one load balancer share one public URL: it is what `htu` names.

@@ -30,7 +30,7 @@ import {
 import { dpop as honoDpop } from '@keybound/server/hono'
 import { protect } from '@keybound/server/node'
 import type { AdapterName } from './adapters.js'
-import { listen } from './http.js'
+import { listen } from '@keybound/test-kit/net'
 
 /** The claims the routes read, typed. */
 export interface TenantClaims extends Record<string, unknown> {

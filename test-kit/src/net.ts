@@ -2,8 +2,12 @@
  * Loopback listeners for tests: every test server binds 127.0.0.1 on port 0 (the kernel picks a
  * free port), so parallel test files never collide and nothing is reachable from outside.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server as HttpServer } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+
+/** A `node:http` or `node:https` server. */
+export type Server = HttpServer | HttpsServer
 
 /** A server listening on 127.0.0.1. */
 export interface Listening {
@@ -27,9 +31,12 @@ export async function listen(server: Server): Promise<Listening> {
   return { url: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) }
 }
 
-/** Closes `server` at once: open connections are dropped rather than waited for. */
-export function closeServer(server: Server): Promise<void> {
-  if (!server.listening) return Promise.resolve()
+/**
+ * Closes `server` at once: open connections are dropped rather than waited for. A server that
+ * never started (an `afterAll` after a failed `beforeAll`) is passed over.
+ */
+export function closeServer(server: Server | undefined): Promise<void> {
+  if (server === undefined || !server.listening) return Promise.resolve()
   return new Promise<void>((resolve) => {
     server.closeAllConnections()
     server.close(() => resolve())

@@ -30,6 +30,7 @@ import {
   requireRedisUrl,
   type RedisChild,
   type RedisClusterChildren,
+  uniqueKeyPrefix,
 } from '@keybound/test-kit/redis'
 import { freePort } from '@keybound/test-kit/net'
 
@@ -37,7 +38,7 @@ const REDIS_URL = requireRedisUrl()
 const JKT = '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I'
 const TTL = 60_000
 // Every key of this run lives under one prefix, deleted in afterAll.
-const RUN_PREFIX = `keybound:test:${randomUUID()}:`
+const RUN_PREFIX = uniqueKeyPrefix('redis-replay-store')
 const stores: RedisReplayStore[] = []
 
 function store(suffix: string, options: { commandTimeoutMs?: number } = {}): RedisReplayStore {

@@ -12,7 +12,8 @@ import { introspectedAccessTokens, jwtAccessTokens } from '@keybound/server'
 import { exportJWK, generateKeyPair as joseKeyPair, SignJWT, type CryptoKey } from 'jose'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import { compatSuite } from './support/compat.js'
-import { closeServer, listen, startKeyboundRs, type KeyboundRs } from './support/keybound-rs.js'
+import { closeServer, listen } from '@keybound/test-kit/net'
+import { startKeyboundRs, type KeyboundRs } from './support/keybound-rs.js'
 
 const compat = compatSuite('cnf-members')
 
@@ -75,7 +76,7 @@ beforeAll(async () => {
     const token = new URLSearchParams(body).get('token') ?? ''
     res.end(JSON.stringify(introspection.get(token) ?? { active: false }))
   })
-  issuer = await listen(issuerServer)
+  issuer = (await listen(issuerServer)).url
   ;[jwtRs, introspectionRs] = await Promise.all([startKeyboundRs(), startKeyboundRs()])
   jwtRs.configure({
     accessTokens: jwtAccessTokens({ issuer, audience: jwtRs.url, jwksUri: `${issuer}/jwks` }),

@@ -13,7 +13,7 @@ import { auth } from 'express-oauth2-jwt-bearer'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import { compatSuite } from './support/compat.js'
 import { SECRET, startKeyboundAs, type KeyboundAs } from './support/keybound-as.js'
-import { closeServer, listen } from './support/keybound-rs.js'
+import { closeServer, listen } from '@keybound/test-kit/net'
 
 const compat = compatSuite('express-oauth2-jwt-bearer-our-as')
 const PEER = 'express-oauth2-jwt-bearer'
@@ -50,7 +50,7 @@ function proof(owner: DPoPKeyPair, path: string, extra: Record<string, unknown> 
 beforeAll(async () => {
   const app = express()
   server = (await import('node:http')).createServer(app)
-  api = await listen(server)
+  api = (await listen(server)).url
   as = await startKeyboundAs(api)
   const common = {
     issuer: as.issuer,

@@ -2,7 +2,7 @@
  * The identity providers users run (Keycloak, Auth0, Okta, Microsoft Entra ID, WSO2 Identity
  * Server, Spring Authorization Server) at our resource server, through its token profiles. None of
  * them can run here, so every row is by fixture: the fixture issuers of
- * packages/server/test/support/identity-providers.ts serve JWKS and metadata over HTTP on
+ * test-kit/src/identity-providers.ts serve JWKS and metadata over HTTP on
  * loopback and mint tokens and introspection answers in the shape each provider documents
  * (sources in docs/identity-providers.md). The table marks these rows "by fixture from the
  * provider's documented shape"; they say nothing about a live provider beyond its documents.
@@ -15,11 +15,8 @@ import {
   PROVIDERS,
   startProviderFixture,
   type ProviderFixture,
-} from '../../packages/server/test/support/identity-providers.js'
-import {
-  startTestIntrospection,
-  type TestIntrospection,
-} from '../../packages/server/test/support/introspection.js'
+} from '@keybound/test-kit/identity-providers'
+import { startTestIntrospection, type TestIntrospection } from '@keybound/test-kit/introspection'
 import { compatSuite } from './support/compat.js'
 import { startKeyboundRs, type KeyboundRs } from './support/keybound-rs.js'
 

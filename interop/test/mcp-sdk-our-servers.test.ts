@@ -6,7 +6,6 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createAuthorizationServer, type AuthorizationServer } from '@keybound/authorization-server'
@@ -22,6 +21,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import { compatSuite } from './support/compat.js'
+import { closeServer, listen } from '@keybound/test-kit/net'
 
 const PEER = '@modelcontextprotocol/sdk'
 const SECRET = 'interop-mcp-secret-0123456789abcdef'
@@ -35,8 +35,7 @@ let resource: string
 
 beforeAll(async () => {
   http = createServer()
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+  const base = (await listen(http)).url
   resource = `${base}/mcp`
   dataDir = await mkdtemp(join(tmpdir(), 'kb-interop-mcp-'))
   as = await createAuthorizationServer(
@@ -59,8 +58,7 @@ beforeAll(async () => {
   http.on('request', createMcpApp({ publicBaseUrl: base, issuer }).app)
 })
 afterAll(async () => {
-  http?.closeAllConnections()
-  await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()))
+  await closeServer(http)
   await as?.close()
   await rm(dataDir, { recursive: true, force: true })
 })

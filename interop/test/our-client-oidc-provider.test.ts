@@ -29,7 +29,7 @@ import {
   runBrowserLogin,
   startAuthorizationServer,
   type TestAuthorizationServer,
-} from './support/oidc-provider.js'
+} from '@keybound/test-kit/oidc-provider'
 
 let as: TestAuthorizationServer
 let api: KeyboundRs & { resource: string }

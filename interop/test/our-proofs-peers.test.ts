@@ -15,7 +15,7 @@ import Provider from 'oidc-provider'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import { compatSuite } from './support/compat.js'
 import { SECRET, startKeyboundAs, type KeyboundAs } from './support/keybound-as.js'
-import { closeServer, listen } from './support/keybound-rs.js'
+import { closeServer, listen } from '@keybound/test-kit/net'
 
 const compat = compatSuite('our-proofs-peers')
 const CLIENT_SECRET = randomBytes(24).toString('base64url')
@@ -51,7 +51,7 @@ async function oidcNonce(key: DPoPKeyPair): Promise<string> {
 beforeAll(async () => {
   const { privateKey } = await joseKeyPair('ES256', { extractable: true })
   oidcServer = createServer()
-  const issuer = await listen(oidcServer)
+  const issuer = (await listen(oidcServer)).url
   const provider = new Provider(issuer, {
     jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'as', alg: 'ES256', use: 'sig' }] },
     clients: [
@@ -91,7 +91,7 @@ beforeAll(async () => {
 
   const app = express()
   expressServer = createServer(app)
-  api = await listen(expressServer)
+  api = (await listen(expressServer)).url
   as = await startKeyboundAs(api)
   app.get(
     '/data',

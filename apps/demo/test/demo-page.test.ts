@@ -9,16 +9,15 @@
  * which must be free) and also writes the README's docs/demo.png and docs/sign-in.png (a plain
  * test run leaves the tracked files as they are).
  */
-import { existsSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts, REPO_ROOT, startServe, type ServeProcess } from './support/stack.js'
+import { launchChromium } from '@keybound/test-kit/chromium'
+import { REPO_ROOT, servePorts, startServe, type ServeProcess } from './support/stack.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url))
 const UPDATE_SCREENSHOTS = process.env.KEYBOUND_UPDATE_SCREENSHOT === '1'
 const DEFAULT_PORTS: [number, number, number] = [4000, 4001, 4002]
@@ -27,35 +26,20 @@ let stack: ServeProcess
 let context: BrowserContext
 let page: Page
 let dataDir: string
-let userDataDir: string
 const cspViolations: string[] = []
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
   await mkdir(OUTPUT, { recursive: true })
   dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-data-'))
-  userDataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-chromium-'))
   ;[stack, context] = await Promise.all([
     // The README's screenshots show the ports a reader's own `npm start` uses.
-    (UPDATE_SCREENSHOTS ? Promise.resolve(DEFAULT_PORTS) : freePorts()).then((ports) =>
+    (UPDATE_SCREENSHOTS ? Promise.resolve(DEFAULT_PORTS) : servePorts()).then((ports) =>
       startServe(dataDir, ports),
     ),
-    chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
+    launchChromium({
       viewport: { width: 1280, height: 900 },
       locale: 'en-US',
       timezoneId: 'UTC',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
     }),
   ])
   page = context.pages()[0] ?? (await context.newPage())
@@ -71,7 +55,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close()
   const code = await stack?.stop()
-  if (userDataDir !== undefined) await rm(userDataDir, { recursive: true, force: true })
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })
   expect(code).toBe(0) // a clean shutdown on SIGTERM
 })

@@ -12,7 +12,7 @@ import { importKeyPair } from '@keybound/core'
 import { clientSecretPost, createTokenClient, discover, type DPoPFetch } from '@keybound/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO_CLIENTS, serve, type DemoStack } from '../src/index.js'
-import { freePorts } from './support/stack.js'
+import { servePorts } from './support/stack.js'
 
 let dataDir: string
 let demo: DemoStack
@@ -21,7 +21,7 @@ let notesUrl: string
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-notes-'))
-  const [asPort, apiPort, pagePort] = await freePorts()
+  const [asPort, apiPort, pagePort] = await servePorts()
   demo = await serve({ host: 'localhost', asPort, apiPort, pagePort, dataDir, print: () => {} })
   notesUrl = `${demo.urls.api}/api/notes`
   const { serviceKeyFile, serviceSecret } = demo.credentials

@@ -9,14 +9,14 @@ import { join } from 'node:path'
 import { clientCredentialsGrant, clientSecretPost, createResourceFetch } from '@keybound/client'
 import { generateKeyPair } from '@keybound/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts, startServe, type ServeProcess } from './support/stack.js'
+import { servePorts, startServe, type ServeProcess } from './support/stack.js'
 
 let dataDir: string
 let stack: ServeProcess
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-metadata-'))
-  stack = await startServe(dataDir, await freePorts())
+  stack = await startServe(dataDir, await servePorts())
 }, 60_000)
 
 afterAll(async () => {

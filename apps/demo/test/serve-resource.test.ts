@@ -14,7 +14,8 @@ import { promisify } from 'node:util'
 import { createResourceServer, jwtAccessTokens, type OutcomeEvent } from '@keybound/server'
 import { protect } from '@keybound/server/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, freePorts, REPO_ROOT, startServe, type ServeProcess } from './support/stack.js'
+import { REPO_ROOT, servePorts, startServe, type ServeProcess } from './support/stack.js'
+import { freePort } from '@keybound/test-kit/net'
 
 const run = promisify(execFile)
 const KEYBOUND = join(REPO_ROOT, 'packages', 'cli', 'dist', 'bin.js')
@@ -26,7 +27,7 @@ const SECOND_API = 'https://notes.example.com'
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-resource-'))
   ownApi = `http://127.0.0.1:${await freePort()}`
-  stack = await startServe(dataDir, await freePorts(), [
+  stack = await startServe(dataDir, await servePorts(), [
     '--resource',
     ownApi,
     '--resource',
@@ -146,7 +147,7 @@ describe('keybound serve --resource', () => {
   it('refuses a resource that is not https or loopback http, naming it', async () => {
     const otherDir = await mkdtemp(join(tmpdir(), 'keybound-demo-resource-bad-'))
     try {
-      const start = startServe(otherDir, await freePorts(), [
+      const start = startServe(otherDir, await servePorts(), [
         '--resource',
         'http://api.example.com',
       ])

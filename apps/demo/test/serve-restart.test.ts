@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
-import { freePorts, REPO_ROOT, startServe, type ServeProcess } from './support/stack.js'
+import { REPO_ROOT, servePorts, startServe, type ServeProcess } from './support/stack.js'
 
 const run = promisify(execFile)
 let dataDir: string | undefined
@@ -29,7 +29,7 @@ describe('keybound serve, started twice on one data folder', () => {
   // Two starts and five CLI runs: the time budget is for a busy 2-core machine.
   it('reuses the signing keys, clients, users and credentials; the printed recipe works', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'keybound-demo-restart-'))
-    const ports = await freePorts()
+    const ports = await servePorts()
     running = await startServe(dataDir, ports)
     const first = running
     expect((await stat(join(dataDir, 'demo-credentials.json'))).mode & 0o077).toBe(0)

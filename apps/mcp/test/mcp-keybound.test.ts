@@ -6,7 +6,6 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createAuthorizationServer, type AuthorizationServer } from '@keybound/authorization-server'
@@ -21,6 +20,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectMcpClient, createMcpApp } from '../src/index.js'
+import { closeServer, listen } from '@keybound/test-kit/net'
 
 const SECRET = 'mcp-agent-secret-0123456789abcdef'
 
@@ -34,8 +34,7 @@ let key: DPoPKeyPair
 beforeAll(async () => {
   // The MCP server's URL is its resource identifier, so it listens first and is wired after.
   http = createServer()
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+  base = (await listen(http)).url
   dataDir = await mkdtemp(join(tmpdir(), 'kb-mcp-'))
   as = await createAuthorizationServer(
     {
@@ -58,8 +57,7 @@ beforeAll(async () => {
   key = await generateKeyPair('ES256')
 })
 afterAll(async () => {
-  http?.closeAllConnections()
-  await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()))
+  await closeServer(http)
   await as?.close()
   await rm(dataDir, { recursive: true, force: true })
 })

@@ -5,14 +5,14 @@
  * nonce round trips.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:http'
 import {
   createResourceServer,
   type AccessTokenValidator,
   type ResourceServerOptions,
 } from '@keybound/server'
 import { protect } from '@keybound/server/node'
+import { listen } from '@keybound/test-kit/net'
 
 export interface KeyboundRs {
   /** Base URL, also the `aud` its tokens must carry. */
@@ -26,18 +26,6 @@ export interface KeyboundRs {
     extra?: Partial<ResourceServerOptions>
   }): void
   close(): Promise<void>
-}
-
-export async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-export function closeServer(server: Server): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  })
 }
 
 export async function startKeyboundRs(): Promise<KeyboundRs> {
@@ -57,7 +45,7 @@ export async function startKeyboundRs(): Promise<KeyboundRs> {
     }) as typeof res.end
     void handler(req, res)
   })
-  const url = await listen(server)
+  const { url, close } = await listen(server)
   return {
     url,
     statuses,
@@ -84,6 +72,6 @@ export async function startKeyboundRs(): Promise<KeyboundRs> {
         { scopes },
       )
     },
-    close: () => closeServer(server),
+    close,
   }
 }

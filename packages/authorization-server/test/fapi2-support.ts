@@ -13,11 +13,11 @@ import {
   type KeyObject,
 } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import * as jose from 'jose'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { protect } from '@keybound/server/node'
 import { authorize, pkce, postForm, REDIRECT, type Answer } from './support.js'
+import { listen } from '@keybound/test-kit/net'
 
 /** The profile's algorithms, as the test's resource server accepts them too. */
 export const PROFILE_ALGORITHMS = ['PS256', 'ES256', 'EdDSA']
@@ -234,8 +234,7 @@ export async function startResourceServer(): Promise<TestResourceServer> {
     }
     void handler(req, res)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const url = (await listen(server)).url
   return {
     url,
     trust(issuer) {

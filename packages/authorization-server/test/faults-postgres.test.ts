@@ -18,12 +18,12 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthorizationServer, type AuthorizationServer } from '../src/index.js'
-import { freePort } from '../../server/test/support/redis-server.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { freePort } from '@keybound/test-kit/net'
+import { requireDatabaseUrl } from '@keybound/test-kit/postgres'
+import { recordReliability } from '@keybound/test-kit/reliability'
 import { baseConfig, basic, codeForm, Dpop, getCode, type Answer } from './support.js'
 
-if ((process.env.DATABASE_URL ?? '') === '')
-  throw new Error('DATABASE_URL is not set: the PostgreSQL fault suite cannot be skipped')
+requireDatabaseUrl('the PostgreSQL fault suite')
 
 const BIN = (() => {
   const versions = readdirSync('/usr/lib/postgresql').sort().reverse()

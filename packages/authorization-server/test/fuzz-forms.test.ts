@@ -10,7 +10,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, parseConfig, resolveConfig } from '../src/index.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { recordReliability } from '@keybound/test-kit/reliability'
 import { startServer, type TestServer } from './support.js'
 
 const SEED = 20_261_111

@@ -16,7 +16,7 @@ import { jwtAccessTokens } from '@keybound/server'
 import express from 'express'
 import { auth } from 'express-oauth2-jwt-bearer'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '../../pkcs11/test/support/softhsm.js'
+import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '@keybound/test-kit/softhsm'
 import { createAuthorizationServer } from '../src/index.js'
 import { openDatabase } from '../src/storage/database.js'
 import {

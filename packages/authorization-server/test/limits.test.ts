@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, resolveConfig } from '../src/index.js'
 import { FixedWindowLimiter } from '../src/rate-limits/fixed-window.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
-import { oversizedHeader, slowloris } from '../../../scripts/abusive-clients.js'
+import { recordReliability } from '@keybound/test-kit/reliability'
+import { oversizedHeader, slowloris } from '@keybound/test-kit/abusive-clients'
 import {
   authorize,
   basic,

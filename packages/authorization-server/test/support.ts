@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
-import pg from 'pg'
+import { scratchSchema } from '@keybound/test-kit/postgres'
 import { createAuthorizationServer, hashPassword, type AuthorizationServer } from '../src/index.js'
 
 export type DatabaseKind = 'sqlite' | 'postgres'
@@ -140,25 +140,13 @@ export async function freshStorage(kind: DatabaseKind): Promise<{
       cleanup: () => rm(dataDir, { recursive: true, force: true }),
     }
   }
-  const databaseUrl = process.env.DATABASE_URL
-  if (databaseUrl === undefined || databaseUrl === '') {
-    throw new Error(
-      'DATABASE_URL is not set: the PostgreSQL run of the authorization-server suite cannot be skipped',
-    )
-  }
-  const schema = `kb_test_${randomBytes(6).toString('hex')}`
+  const { databaseUrl, schema, drop } = scratchSchema(
+    'the PostgreSQL run of the authorization-server suite',
+  )
   return {
     storage: { databaseUrl, schema, dataDir: tmpdir() },
     env: { DATABASE_URL: databaseUrl, KEYBOUND_DB_SCHEMA: schema },
-    cleanup: async () => {
-      const client = new pg.Client({ connectionString: databaseUrl })
-      await client.connect()
-      try {
-        await client.query(`drop schema if exists ${schema} cascade`)
-      } finally {
-        await client.end()
-      }
-    },
+    cleanup: drop,
   }
 }
 

@@ -11,7 +11,6 @@
  */
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createProof } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { protect } from '@keybound/server/node'
@@ -31,6 +30,7 @@ import {
   type Answer,
   type TestServer,
 } from './support.js'
+import { listen } from '@keybound/test-kit/net'
 
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
 const REFRESH_TOKEN = 'urn:ietf:params:oauth:token-type:refresh_token'
@@ -57,8 +57,7 @@ async function startOutsideIssuer(): Promise<OutsideIssuer> {
     res.setHeader('content-type', 'application/json')
     res.end(JSON.stringify({ keys: [jwk] }))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const base = (await listen(server)).url
   return {
     issuer: base,
     jwksUri: `${base}/jwks`,
@@ -409,8 +408,7 @@ describe.each(DATABASES)('token exchange (RFC 8693) with DPoP on %s', (kind) => 
     const seen: unknown[] = []
     let handler: ReturnType<typeof protect> | undefined
     const server = createServer((req, res) => void handler!(req, res))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const base = (await listen(server)).url
     const resourceServer = createResourceServer({
       publicBaseUrl: base,
       accessTokens: jwtAccessTokens({ issuer: t.issuer, audience: API_C, jwksUri: t.url('/jwks') }),

@@ -7,7 +7,6 @@ import { execFile } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +15,7 @@ import { exportJWK, generateKeyPair as generateIssuerKey, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { protect } from '@keybound/server/node'
+import { listen } from '@keybound/test-kit/net'
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
 
@@ -35,11 +35,6 @@ function runCli(
   })
 }
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
 let workDir: string
 let issuerServer: Server
 let apiServer: Server
@@ -54,10 +49,10 @@ beforeAll(async () => {
     response.setHeader('content-type', 'application/json')
     response.end(JSON.stringify({ keys: [jwk] }))
   })
-  const issuer = await listen(issuerServer)
+  const issuer = (await listen(issuerServer)).url
 
   apiServer = createServer()
-  apiUrl = await listen(apiServer)
+  apiUrl = (await listen(apiServer)).url
   mintToken = (jkt) =>
     new SignJWT({ client_id: 'cli-test', scope: 'notes:read', cnf: { jkt } })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'issuer-key' })
@@ -155,7 +150,7 @@ describe('keybound curl on plain HTTP details', () => {
         )
       })
     })
-    echoUrl = await listen(echoServer)
+    echoUrl = (await listen(echoServer)).url
   })
 
   afterAll(() => {
@@ -191,7 +186,7 @@ describe('keybound curl on plain HTTP details', () => {
 
   it('names the cause of a refused connection', async () => {
     const closed = createServer()
-    const url = await listen(closed)
+    const url = (await listen(closed)).url
     await new Promise((resolve) => closed.close(resolve))
     const port = new URL(url).port
     const result = await runCli(['curl', `${url}/nothing-listens`])
@@ -237,7 +232,7 @@ describe('keybound curl names why a request failed', () => {
       { key: await readFile(key), cert: await readFile(certificate) },
       (_request, response) => response.end('reached\n'),
     )
-    tlsUrl = (await listen(tlsServer)).replace('http:', 'https:')
+    tlsUrl = (await listen(tlsServer)).url.replace('http:', 'https:')
   })
 
   afterAll(() => {

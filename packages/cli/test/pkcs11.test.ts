@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryReplayStore, verifyProof } from '@keybound/core'
 import { openPkcs11Signer } from '@keybound/pkcs11'
 import { runNode, type RunResult } from './support/run-node.js'
-import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '../../pkcs11/test/support/softhsm.js'
+import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '@keybound/test-kit/softhsm'
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
 const PIN_ENV = 'KEYBOUND_CLI_TEST_PIN'

@@ -4,30 +4,26 @@
  * gets through a real @keybound/server resource server on another loopback origin (CORS, RS
  * nonce challenge and retry included).
  */
-import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { chromium, type BrowserContext } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium } from '@keybound/test-kit/chromium'
 import { startServer, type LoopbackServer } from './support/http.js'
 import { startProtectedApi, type ProtectedApi } from './support/protected-api.js'
 import { startTokenIssuer, type TokenIssuer } from './support/token-issuer.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const CHROMIUM = '/usr/bin/chromium'
 const OUTPUT = join(here, '..', 'test-output')
 
 let pageServer: LoopbackServer
 let api: ProtectedApi
 let issuer: TokenIssuer
 let context: BrowserContext
-let userDataDir: string
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
   const bundle = await build({
     entryPoints: [join(here, 'browser', 'page.ts')],
     bundle: true,
@@ -55,27 +51,12 @@ beforeAll(async () => {
   })
   ;[api, issuer] = await Promise.all([startProtectedApi(), startTokenIssuer()])
   await api.trust({ issuer: issuer.issuer, jwksUri: issuer.jwksUri })
-  userDataDir = await mkdtemp(join(tmpdir(), 'keybound-chromium-'))
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  context = await launchChromium()
 }, 60_000)
 
 afterAll(async () => {
   await context?.close()
   await Promise.all([pageServer?.close(), api?.close(), issuer?.close()])
-  if (userDataDir !== undefined) await rm(userDataDir, { recursive: true, force: true })
 })
 
 describe('@keybound/client in Chromium', () => {

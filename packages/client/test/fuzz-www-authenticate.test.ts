@@ -16,7 +16,7 @@ import {
   type Verdict,
 } from '@keybound/server'
 import { findChallenge, parseWwwAuthenticate } from '../src/index.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { recordReliability } from '@keybound/test-kit/reliability'
 
 const SEED = 20_261_110
 const RUNS = { anyInput: 12_000, wellFormed: 6_000, serverRoundTrip: 4_000 }

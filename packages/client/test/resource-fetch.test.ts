@@ -7,7 +7,6 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type RequestListener, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createAuthorizationServer, type AuthorizationServer } from '@keybound/authorization-server'
@@ -30,6 +29,7 @@ import {
   ResourceMismatch,
   type ObtainToken,
 } from '../src/index.js'
+import { listen } from '@keybound/test-kit/net'
 
 const SECRET = 'resource-fetch-secret-0123456789abcdef'
 
@@ -44,16 +44,12 @@ interface Loopback {
 async function startLoopback(): Promise<Loopback> {
   let current: RequestListener = (_req, res) => void res.writeHead(503).end()
   const server = createServer((req, res) => current(req, res))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { url, close } = await listen(server)
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
     server,
     use: (listener) => void (current = listener),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    close,
   }
 }
 

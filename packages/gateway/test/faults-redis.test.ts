@@ -12,15 +12,15 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DPoPKeyPair } from '@keybound/core'
 import {
   redisChild,
   requireRedisUrl,
   type RedisChild,
-} from '../../server/test/support/redis-server.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+  uniqueKeyPrefix,
+} from '@keybound/test-kit/redis'
+import { recordReliability } from '@keybound/test-kit/reliability'
 import { send, type Received } from './support/http.js'
 import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
@@ -49,7 +49,7 @@ beforeAll(async () => {
   issuer = await startIssuer()
   upstream = await startUpstream()
   const replay = {
-    redis: { urlEnv: 'FAULT_REDIS_URL', keyPrefix: `keybound:test:gw-fault:${randomUUID()}:` },
+    redis: { urlEnv: 'FAULT_REDIS_URL', keyPrefix: uniqueKeyPrefix('gw-fault') },
   }
   running = await startGateway(baseConfig(issuer, upstream, { replay, log: { level: 'silent' } }), {
     env: { FAULT_REDIS_URL: redis.url },

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GatewayConfigError, loadGatewayConfig, resolveGatewayConfig } from '../src/index.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { recordReliability } from '@keybound/test-kit/reliability'
 
 const SEED = 20_261_112
 const RUNS = { documents: 8_000, validBase: 3_000, files: 400 }

@@ -2,7 +2,6 @@
  * Several gateways behind one URL share Redis, so a proof accepted by one is refused by every
  * other (RFC 9449 §11.1). Needs a real Redis: `REDIS_URL` (CI sets it).
  */
-import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DPoPKeyPair } from '@keybound/core'
 import { send } from './support/http.js'
@@ -15,13 +14,9 @@ import {
   type RunningGateway,
 } from './support/fixture.js'
 import { startUpstream, type TestUpstream } from './support/upstream.js'
+import { requireRedisUrl, uniqueKeyPrefix } from '@keybound/test-kit/redis'
 
-const REDIS_URL = process.env.REDIS_URL
-if (REDIS_URL === undefined || REDIS_URL === '') {
-  throw new Error(
-    'REDIS_URL is not set: the shared-replay gateway tests need a real Redis (e.g. redis://127.0.0.1:6379)',
-  )
-}
+requireRedisUrl()
 
 let issuer: TestIssuer
 let upstream: TestUpstream
@@ -35,7 +30,7 @@ beforeAll(async () => {
   upstream = await startUpstream()
   // A prefix of its own, so parallel runs and other suites never share entries with this one.
   const replay = {
-    redis: { urlEnv: 'REDIS_URL', keyPrefix: `keybound:test:gateway:${randomUUID()}:` },
+    redis: { urlEnv: 'REDIS_URL', keyPrefix: uniqueKeyPrefix('gateway') },
   }
   first = await startGateway(baseConfig(issuer, upstream, { replay }))
   second = await startGateway(baseConfig(issuer, upstream, { replay }))

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { oversizedHeader, slowloris } from '../../../scripts/abusive-clients.js'
+import { oversizedHeader, slowloris } from '@keybound/test-kit/abusive-clients'
 import { send } from './support/http.js'
 import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {

@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createProof, type DPoPKeyPair } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { protect } from '@keybound/server/node'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { recordReliability } from '@keybound/test-kit/reliability'
 import { startIssuer, type TestIssuer, AUDIENCE } from './support/issuer.js'
 import { baseConfig, clientKey, startGateway, type RunningGateway } from './support/fixture.js'
 import { startUpstream, type TestUpstream } from './support/upstream.js'
+import { listen } from '@keybound/test-kit/net'
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 10)
 const RATE = 250 // requests per second
@@ -46,12 +47,7 @@ beforeAll(async () => {
       scopes: ['items:read'],
     }),
   )
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address() as { port: number }
-  rs = {
-    url: `http://127.0.0.1:${address.port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  }
+  rs = await listen(server)
   key = await clientKey()
   token = await issuer.issue({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
 })

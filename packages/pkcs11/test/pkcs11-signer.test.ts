@@ -23,8 +23,8 @@ import {
   CLIENT_SECRET,
   startAuthorizationServer,
   type TestAuthorizationServer,
-} from '../../../interop/test/support/oidc-provider.js'
-import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from './support/softhsm.js'
+} from '@keybound/test-kit/oidc-provider'
+import { SOFTHSM_MODULE, startSoftHsm, type SoftHsm } from '@keybound/test-kit/softhsm'
 
 const PIN_ENV = 'KEYBOUND_TEST_HSM_PIN'
 const PIN = '4711-test'

@@ -13,8 +13,8 @@ import {
   introspectedAccessTokens,
   jwtAccessTokens,
 } from '@keybound/server'
-import { listen } from './support/http.js'
-import { startTestIntrospection, type TestIntrospection } from './support/introspection.js'
+import { listen } from '@keybound/test-kit/net'
+import { startTestIntrospection, type TestIntrospection } from '@keybound/test-kit/introspection'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'

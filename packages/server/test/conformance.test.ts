@@ -21,7 +21,7 @@ import {
   type RunningAdapter,
 } from './support/adapters.js'
 import { headerLines, send, type Received } from './support/http.js'
-import { startTestIntrospection, type TestIntrospection } from './support/introspection.js'
+import { startTestIntrospection, type TestIntrospection } from '@keybound/test-kit/introspection'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 import {
   providerTokenFactory,
@@ -35,7 +35,7 @@ import {
   PROVIDERS,
   startProviderFixture,
   type ProviderFixture,
-} from './support/identity-providers.js'
+} from '@keybound/test-kit/identity-providers'
 
 const BASE = 'https://rs.example.test'
 const ALGS = 'ES256 PS256'

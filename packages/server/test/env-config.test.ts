@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { resourceServerFromEnv, resourceServerOptionsFromEnv } from '@keybound/server'
-import { listen } from './support/http.js'
+import { listen } from '@keybound/test-kit/net'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'

@@ -20,7 +20,7 @@ import {
   type ResourceServer,
   type Verdict,
 } from '@keybound/server'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import { recordReliability } from '@keybound/test-kit/reliability'
 
 const BASE = 'https://rs.fuzz.test'
 const ISSUER = 'https://as.fuzz.test'

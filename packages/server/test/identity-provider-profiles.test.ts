@@ -1,6 +1,6 @@
 /**
  * Token profiles, issuer discovery and several issuers, against the fixture issuers of
- * ./support/identity-providers.ts (real JWKS and metadata over HTTP on loopback). Keycloak,
+ * test-kit/src/identity-providers.ts (real JWKS and metadata over HTTP on loopback). Keycloak,
  * Auth0, Okta, Entra ID, WSO2 and Spring Authorization Server cannot run here, so these are
  * tests by fixture: the tokens and introspection answers reproduce the shapes each provider's
  * public docs or source define (sources in docs/identity-providers.md). The whole resource-server
@@ -21,7 +21,7 @@ import {
   PROVIDERS,
   startProviderFixture,
   type ProviderFixture,
-} from './support/identity-providers.js'
+} from '@keybound/test-kit/identity-providers'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'

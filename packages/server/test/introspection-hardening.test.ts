@@ -12,7 +12,7 @@ import {
   introspectedAccessTokens,
   type IntrospectionOptions,
 } from '@keybound/server'
-import { startTestIntrospection, type TestIntrospection } from './support/introspection.js'
+import { startTestIntrospection, type TestIntrospection } from '@keybound/test-kit/introspection'
 
 const BASE = 'https://api.example.test'
 const BILLING = 'https://billing.example/'

@@ -10,7 +10,8 @@ import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens, type OutcomeEvent } from '@keybound/server'
 import { protect } from '@keybound/server/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { listen, send, type Received } from './support/http.js'
+import { send, type Received } from './support/http.js'
+import { listen } from '@keybound/test-kit/net'
 import { startTestIssuer, type MintOptions, type TestIssuer } from './support/issuer.js'
 
 // The demo's situation: tokens for the demo API (4001) shown to the user's own API (4010).

@@ -8,7 +8,8 @@ import { createProof, generateKeyPair, InvalidArgument, type DPoPKeyPair } from 
 import { createResourceServer, jwtAccessTokens, type ResourceServer } from '@keybound/server'
 import { protect, type ProtectedHandler, type ProtectOptions } from '@keybound/server/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { listen, send, type Received } from './support/http.js'
+import { send, type Received } from './support/http.js'
+import { listen } from '@keybound/test-kit/net'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'

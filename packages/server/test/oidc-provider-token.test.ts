@@ -9,9 +9,7 @@
  * tested in the interop suite: interop/test/our-proofs-peers.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { calculateAth, createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { protect, type ProtectedHandler } from '@keybound/server/node'
@@ -23,6 +21,7 @@ import {
 } from 'jose'
 import Provider from 'oidc-provider'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { closeServer, listen } from '@keybound/test-kit/net'
 
 // The resource indicator (RFC 8707) the token is issued for, which is also the resource
 // server's public base URL: the `aud` of the token and the origin of every `htu`.
@@ -39,19 +38,6 @@ let jwksUri: string
 let rsUrl: string
 let rsBearerServer: Server
 let rsBearerUrl: string
-
-async function listen(server: Server): Promise<string> {
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-async function close(server: Server | undefined): Promise<void> {
-  if (server === undefined || !server.listening) return
-  server.closeAllConnections()
-  server.close()
-  await once(server, 'close')
-}
 
 function tokenRequest(proof: string): Promise<Response> {
   return fetch(tokenEndpoint, {
@@ -90,7 +76,7 @@ beforeAll(async () => {
   const { privateKey } = await generateSigningKey('ES256', { extractable: true })
   const signingJwk = { ...(await exportJWK(privateKey)), kid: 'as-es256', alg: 'ES256', use: 'sig' }
   asServer = createServer()
-  issuer = await listen(asServer)
+  issuer = (await listen(asServer)).url
   const provider = new Provider(issuer, {
     jwks: { keys: [signingJwk] },
     clients: [
@@ -149,17 +135,17 @@ beforeAll(async () => {
     algorithms: ['ES256'],
   }
   rsServer = createServer(protect(createResourceServer(options), handler, { scopes: ['read'] }))
-  rsUrl = await listen(rsServer)
+  rsUrl = (await listen(rsServer)).url
   // The same API, also open to unbound Bearer tokens (Fig. 17): a bound token must still be refused.
   const bearerToo = createResourceServer({ ...options, allowBearer: true })
   rsBearerServer = createServer(protect(bearerToo, handler, { scopes: ['read'] }))
-  rsBearerUrl = await listen(rsBearerServer)
+  rsBearerUrl = (await listen(rsBearerServer)).url
 })
 
 afterAll(async () => {
-  await close(rsServer)
-  await close(rsBearerServer)
-  await close(asServer)
+  await closeServer(rsServer)
+  await closeServer(rsBearerServer)
+  await closeServer(asServer)
 })
 
 describe('oidc-provider tokens at a Keybound resource server', () => {

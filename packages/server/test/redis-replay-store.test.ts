@@ -25,19 +25,20 @@ import { createClient, createCluster } from 'redis'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   deleteKeys,
-  freePort,
   redisChild,
   redisCluster,
   requireRedisUrl,
   type RedisChild,
   type RedisClusterChildren,
-} from './support/redis-server.js'
+  uniqueKeyPrefix,
+} from '@keybound/test-kit/redis'
+import { freePort } from '@keybound/test-kit/net'
 
 const REDIS_URL = requireRedisUrl()
 const JKT = '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I'
 const TTL = 60_000
 // Every key of this run lives under one prefix, deleted in afterAll.
-const RUN_PREFIX = `keybound:test:${randomUUID()}:`
+const RUN_PREFIX = uniqueKeyPrefix('redis-replay-store')
 const stores: RedisReplayStore[] = []
 
 function store(suffix: string, options: { commandTimeoutMs?: number } = {}): RedisReplayStore {

@@ -4,7 +4,6 @@
  * §11.1, B15). And a Redis outage in the middle of traffic: 503 `temporarily_unavailable`,
  * never acceptance, no crash, and recovery without restarting the resource server.
  */
-import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens, type ResourceServer } from '@keybound/server'
@@ -18,14 +17,20 @@ import {
   type Replica,
   type Reply,
 } from './support/redis-http.js'
-import { deleteKeys, redisChild, requireRedisUrl, type RedisChild } from './support/redis-server.js'
-import { recordReliability } from '../../../scripts/record-reliability.js'
+import {
+  deleteKeys,
+  redisChild,
+  requireRedisUrl,
+  type RedisChild,
+  uniqueKeyPrefix,
+} from '@keybound/test-kit/redis'
+import { recordReliability } from '@keybound/test-kit/reliability'
 
 const REDIS_URL = requireRedisUrl()
 // Replicas behind one load balancer share one public URL: it is what `htu` names.
 const PUBLIC_BASE_URL = 'https://api.replicas.test'
 const RESOURCE = `${PUBLIC_BASE_URL}/items`
-const KEY_PREFIX = `keybound:test:${randomUUID()}:`
+const KEY_PREFIX = uniqueKeyPrefix('redis-resource-servers')
 
 interface Caller {
   key: DPoPKeyPair

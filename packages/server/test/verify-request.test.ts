@@ -15,7 +15,8 @@ import {
 import { dpop as expressDpop } from '@keybound/server/express'
 import { dpop as honoDpop } from '@keybound/server/hono'
 import { protect, requestLikeOf } from '@keybound/server/node'
-import { listen, send } from './support/http.js'
+import { send } from './support/http.js'
+import { listen } from '@keybound/test-kit/net'
 import { startTestIssuer, type TestIssuer } from './support/issuer.js'
 
 const BASE = 'https://rs.example.test'

@@ -3,8 +3,8 @@
  * folder, read the way a person reads it (the banner), and stopped the way a person stops it.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { freePorts } from '@keybound/test-kit/net'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const BIN = fileURLToPath(new URL('../../../../packages/cli/dist/bin.js', import.meta.url))
@@ -22,23 +22,10 @@ export interface ServeProcess {
   stop(): Promise<number | null>
 }
 
-/** A port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 /** Three distinct free ports (AS, API, page). */
-export async function freePorts(): Promise<[number, number, number]> {
-  const ports = new Set<number>()
-  while (ports.size < 3) ports.add(await freePort())
-  return [...ports] as [number, number, number]
+export async function servePorts(): Promise<[number, number, number]> {
+  const [issuer, api, page] = await freePorts(3)
+  return [issuer!, api!, page!]
 }
 
 function waitForExit(child: ChildProcess): Promise<number | null> {
@@ -57,7 +44,7 @@ function match(output: string, pattern: RegExp): string {
  * the ports and the data folder (e.g. `--resource …`).
  * @example
  * ```ts
- * const stack = await startServe(dataDir, await freePorts())
+ * const stack = await startServe(dataDir, await servePorts())
  * ```
  */
 export async function startServe(

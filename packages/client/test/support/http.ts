@@ -3,8 +3,8 @@
  * the handler gets a `Request` and returns a `Response`, like the code under test sees them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
+import { listen } from '@keybound/test-kit/net'
 
 export interface LoopbackServer {
   url: string
@@ -50,15 +50,7 @@ export async function startServer(
       res.end(String(error))
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return {
-    url: base,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  const { url, close } = await listen(server)
+  base = url
+  return { url, server, close }
 }

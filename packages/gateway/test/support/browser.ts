@@ -4,13 +4,11 @@
  * rules: which preflight it sends, and which response headers a page may read.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebSocket } from 'undici'
-
-export const CHROMIUM = '/usr/bin/chromium'
+import { CHROMIUM, CHROMIUM_ARGS, requireChromium } from '@keybound/test-kit/chromium'
 
 /** A page in the browser. */
 export interface BrowserPage {
@@ -28,18 +26,12 @@ interface Pending {
 
 /** Starts Chromium with a fresh profile and opens one page. */
 export async function openBrowserPage(): Promise<BrowserPage> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
+  requireChromium()
   const profile = await mkdtemp(join(tmpdir(), 'keybound-gateway-chromium-'))
   const child = spawn(
     CHROMIUM,
     [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_ARGS,
       '--remote-debugging-address=127.0.0.1',
       '--remote-debugging-port=0',
       `--user-data-dir=${profile}`,

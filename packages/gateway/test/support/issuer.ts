@@ -4,9 +4,9 @@
  * with `cnf.jkt` (RFC 9449 §6.1).
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose'
+import { listen } from '@keybound/test-kit/net'
 
 export interface TestIssuer {
   readonly issuer: string
@@ -54,8 +54,7 @@ export async function startIssuer(): Promise<TestIssuer> {
       res.writeHead(404).end()
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const origin = (await listen(server)).url
   return {
     issuer: origin,
     jwksUri: `${origin}/jwks`,

@@ -6,10 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '@keybound/test-kit/net'
 
 export const NGINX = '/usr/sbin/nginx'
 export const CADDY = '/usr/bin/caddy'
@@ -31,18 +32,6 @@ export interface RunningProxy {
 export interface RecipeValues {
   keybound: string
   upstream: string
-}
-
-/** A loopback port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** A recipe with its `__NAME__` placeholders filled in; fails if one is left. */

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listen } from '@keybound/test-kit/net'
 
 export interface ReceivedRequest {
   readonly method: string
@@ -149,10 +149,9 @@ export async function startUpstream(): Promise<TestUpstream> {
     pump()
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
+  const { url, port } = await listen(server)
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     received,
     hits: () => hits,

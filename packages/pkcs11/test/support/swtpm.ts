@@ -6,9 +6,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '@keybound/test-kit/net'
 
 /** Where Debian's libtpm2-pkcs11-1 puts the module. */
 export const TPM_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so'
@@ -23,15 +23,6 @@ const PACKAGES =
 
 export interface SoftwareTpm {
   close(): void
-}
-
-/** A free loopback port for swtpm's server channel. */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 async function waitFor(check: () => boolean, what: string): Promise<void> {

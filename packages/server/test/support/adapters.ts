@@ -16,7 +16,7 @@ import { dpop as expressDpop } from '@keybound/server/express'
 import { dpopPlugin, dpopPreHandler } from '@keybound/server/fastify'
 import { dpop as honoDpop, type DPoPEnv } from '@keybound/server/hono'
 import { protect } from '@keybound/server/node'
-import { listen } from './http.js'
+import { listen } from '@keybound/test-kit/net'
 
 export type AdapterName = 'express' | 'fastify' | 'hono' | 'node'
 export const ADAPTERS: readonly AdapterName[] = ['express', 'fastify', 'hono', 'node']

@@ -30,7 +30,7 @@ import {
 import { dpop as honoDpop } from '@keybound/server/hono'
 import { protect } from '@keybound/server/node'
 import type { AdapterName } from './adapters.js'
-import { listen } from './http.js'
+import { closeServer, listen } from '@keybound/test-kit/net'
 
 /** The claims the routes read, typed. */
 export interface TenantClaims extends Record<string, unknown> {
@@ -69,14 +69,6 @@ function describeIdentity(identity: VerifiedIdentity<TenantClaims> | null | unde
     subject: identity?.subject ?? null,
     tenant: tenant ?? null,
   })
-}
-
-function closeServer(server: import('node:http').Server): () => Promise<void> {
-  return () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections?.()
-      server.close(() => resolve())
-    })
 }
 
 async function startExpress(resourceServer: ResourceServer): Promise<RunningApp> {
@@ -128,7 +120,7 @@ async function serveHono(app: { fetch: Hono['fetch'] }): Promise<RunningApp> {
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
-    close: closeServer(server as unknown as import('node:http').Server),
+    close: () => closeServer(server as unknown as import('node:http').Server),
   }
 }
 

@@ -2,8 +2,7 @@
  * A tiny HTTP client over `node:http`, because tests must send what `fetch` cannot: repeated
  * `Authorization` / `DPoP` field lines, `Host` and `Proxy-Authorization` as chosen.
  */
-import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 
 export interface SentRequest {
   method?: string
@@ -63,18 +62,4 @@ export function headerLines(received: Received, name: string): string[] {
       lines.push(received.rawHeaders[i + 1]!)
   }
   return lines
-}
-
-/** Starts a `node:http` server on 127.0.0.1 and a free port. */
-export async function listen(server: Server): Promise<{ url: string; close: () => Promise<void> }> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.()
-        server.close(() => resolve())
-      }),
-  }
 }

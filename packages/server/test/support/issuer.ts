@@ -5,7 +5,7 @@
 import { createServer } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
-import { listen } from './http.js'
+import { listen } from '@keybound/test-kit/net'
 
 export interface MintOptions {
   jkt?: string

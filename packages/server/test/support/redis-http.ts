@@ -6,7 +6,7 @@
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { ResourceServer } from '@keybound/server'
 import { protect } from '@keybound/server/node'
-import { listen } from './http.js'
+import { listen } from '@keybound/test-kit/net'
 
 /** A response, read whole. */
 export interface Reply {

@@ -2,12 +2,12 @@
  * Access tokens of both kinds for the suites: RFC 9068 JWTs from the test issuer, or opaque
  * tokens registered at the test introspection endpoint. Same options, same meaning. With a
  * provider fixture, the tokens and introspection answers take that provider's documented shape
- * and the validator uses its profile (tests by contract, see ./identity-providers.ts).
+ * and the validator uses its profile (tests by contract, see test-kit/src/identity-providers.ts).
  */
 import type { AccessTokenValidator } from '@keybound/server'
 import { introspectedAccessTokens, jwtAccessTokens } from '@keybound/server'
-import type { ProviderFixture } from './identity-providers.js'
-import type { TestIntrospection } from './introspection.js'
+import type { ProviderFixture } from '@keybound/test-kit/identity-providers'
+import type { TestIntrospection } from '@keybound/test-kit/introspection'
 import type { TestIssuer } from './issuer.js'
 
 export type TokenKind = 'jwt' | 'introspection'

@@ -1,6 +1,6 @@
 /**
  * What the reliability tests count, written to `test-output/reliability/<suite>.json` so that
- * `npm run reliability` can print one table (scripts/reliability.mjs). Writing is best effort:
+ * `npm run reliability` can print one table (`scripts/reliability.mjs`). Writing is best effort:
  * a read-only checkout must not fail a test that passed.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -28,7 +28,7 @@ export interface ReliabilityCounters {
   notes?: string[]
 }
 
-const DIRECTORY = join(import.meta.dirname, '..', 'test-output', 'reliability')
+const DIRECTORY = join(import.meta.dirname, '..', '..', 'test-output', 'reliability')
 
 /**
  * Writes the counters of one suite (a later run of the same suite replaces them).

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { listen } from './http.js'
+import { listen } from './net.js'
 
 export interface IntrospectionCall {
   authenticated: boolean

@@ -5,9 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createConnection, createServer } from 'node:net'
+import { randomUUID } from 'node:crypto'
+import { createConnection } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
+import { freePort } from './net.js'
 
 /** `REDIS_URL`, or a loud failure of the whole file when it is missing. */
 export function requireRedisUrl(): string {
@@ -35,16 +37,12 @@ export async function deleteKeys(url: string, prefix: string): Promise<number> {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (bound, read, released). */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
+/**
+ * A key prefix no other test run uses (`keybound:test:<suite>:<uuid>:`), so that test files and
+ * parallel runs share one Redis without seeing each other's keys; pair it with {@link deleteKeys}.
+ */
+export function uniqueKeyPrefix(suite: string): string {
+  return `keybound:test:${suite}:${randomUUID()}:`
 }
 
 /** Sends PING over a raw socket; true on +PONG within `timeoutMs`. */

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import Provider from 'oidc-provider'
 import type { PublicJwk } from '@keybound/core'
+import { listen } from './net.js'
 
 export const REDIRECT_URI = 'https://client.example/cb'
 export const CLIENT_SECRET = 'test-client-secret-0123456789abcdef0123456789abcdef'
@@ -31,8 +31,7 @@ export async function startAuthorizationServer(options: {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true })
   const signingJwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'as-key-1' }
   const server: Server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const { url: issuer, close } = await listen(server)
   const common = {
     response_types: ['code'],
     redirect_uris: [REDIRECT_URI],
@@ -162,11 +161,7 @@ export async function startAuthorizationServer(options: {
     issuer,
     provider,
     tokenResponses,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
+    close,
   }
 }
 

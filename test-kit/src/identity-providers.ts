@@ -11,7 +11,7 @@ import { createServer } from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import type { ProfileName } from '@keybound/server'
-import { listen } from './http.js'
+import { listen } from './net.js'
 
 /** What a test asks for; the fixture writes it the provider's way. */
 export interface ProviderTokenOptions {

@@ -82,7 +82,7 @@ export const INSTRUCTION_WARMUP_OPS = 600
  * apparent gap. A budget an eighth of the default (132 KiB) tiers up eight times sooner, and
  * compiling on the main thread puts every compilation inside the warm-up that caused it.
  */
-const CHILD_NODE_FLAGS = ['--interrupt-budget=16384', '--no-concurrent-recompilation']
+export const CHILD_NODE_FLAGS = ['--interrupt-budget=16384', '--no-concurrent-recompilation']
 export const DEFAULT_INSTRUCTION_OPS = 40
 export const QUICK_INSTRUCTION_OPS = 10
 /** Counted segments per contender. */

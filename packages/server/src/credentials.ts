@@ -36,31 +36,33 @@ type Found = Credential | { malformed: 'DPoP' | 'Bearer' }
 function parseCredentials(value: string): Found | undefined {
   const scheme = TOKEN_CHARS.exec(value)?.[0]
   if (scheme === undefined) return undefined
-  const name =
-    scheme.toLowerCase() === 'dpop'
-      ? 'DPoP'
-      : scheme.toLowerCase() === 'bearer'
-        ? 'Bearer'
-        : undefined
+  const lower = scheme.toLowerCase()
+  const name = lower === 'dpop' ? 'DPoP' : lower === 'bearer' ? 'Bearer' : undefined
   if (name === undefined) return undefined
-  const rest = value.slice(scheme.length)
-  const token = rest.replace(/^ +/, '')
-  if (token === rest || token.length > MAX_TOKEN_LENGTH || !TOKEN68.test(token))
+  // One or more spaces, then the token.
+  let start = scheme.length
+  while (value.charCodeAt(start) === 0x20) start++
+  const token = value.slice(start)
+  if (start === scheme.length || token.length > MAX_TOKEN_LENGTH || !TOKEN68.test(token))
     return { malformed: name }
   return { scheme: name, token, via: 'authorization' }
 }
 
 // A token68 never contains a comma, so a comma means that field lines were combined
 // (RFC 9110 §5.3): each part is judged on its own, and two credentials are two methods.
-function findInAuthorization(headers: RequestLike['headers']): Found[] {
-  const found: Found[] = []
+function findInAuthorization(headers: RequestLike['headers'], found: Found[]): void {
   for (const line of readHeaderValues(headers, 'authorization')) {
-    for (const part of line.includes(',') ? line.split(',') : [line]) {
-      const credentials = parseCredentials(trimOws(part))
-      if (credentials !== undefined) found.push(credentials)
+    if (!line.includes(',')) {
+      addCredentials(trimOws(line), found)
+      continue
     }
+    for (const part of line.split(',')) addCredentials(trimOws(part), found)
   }
-  return found
+}
+
+function addCredentials(value: string, found: Found[]): void {
+  const credentials = parseCredentials(value)
+  if (credentials !== undefined) found.push(credentials)
 }
 
 function queryOf(url: string): string | undefined {
@@ -70,18 +72,19 @@ function queryOf(url: string): string | undefined {
   return url.slice(start + 1, end === -1 ? undefined : end)
 }
 
-function bearerFound(values: readonly unknown[], via: 'query' | 'body'): Found[] {
-  return values.map((value) =>
-    typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH
-      ? { scheme: 'Bearer', token: value, via }
-      : { malformed: 'Bearer' },
-  )
+function addBearers(values: readonly unknown[], via: 'query' | 'body', found: Found[]): void {
+  for (const value of values)
+    found.push(
+      typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH
+        ? { scheme: 'Bearer', token: value, via }
+        : { malformed: 'Bearer' },
+    )
 }
 
-function findInQuery(url: string): Found[] {
+function findInQuery(url: string, found: Found[]): void {
   const query = queryOf(url)
-  if (query === undefined || !query.includes('access_token')) return []
-  return bearerFound(new URLSearchParams(query).getAll('access_token'), 'query')
+  if (query === undefined || !query.includes('access_token')) return
+  addBearers(new URLSearchParams(query).getAll('access_token'), 'query', found)
 }
 
 function formTokens(body: unknown): unknown[] {
@@ -102,19 +105,21 @@ export function hasFormBody(request: RequestLike): boolean {
   return contentType !== undefined && FORM_CONTENT_TYPE.test(contentType)
 }
 
-function findInBody(request: RequestLike): Found[] {
-  if (request.body === undefined || !hasFormBody(request)) return []
-  return bearerFound(formTokens(request.body), 'body')
+function findInBody(request: RequestLike, found: Found[]): void {
+  if (request.body === undefined || !hasFormBody(request)) return
+  addBearers(formTokens(request.body), 'body', found)
 }
 
 /**
  * Looks for access tokens in every place a client may put one. `Proxy-Authorization` is never
  * read (RFC 9449 §7.1 MUST NOT), and unknown schemes count as no credentials (RFC 6750 §3.1).
+ * The three places add to one list: no list per place on every request.
  */
 export function findCredentials(request: RequestLike): CredentialSearch {
-  const found = findInAuthorization(request.headers)
-  for (const each of findInQuery(request.url)) found.push(each)
-  for (const each of findInBody(request)) found.push(each)
+  const found: Found[] = []
+  findInAuthorization(request.headers, found)
+  findInQuery(request.url, found)
+  findInBody(request, found)
   if (found.length === 0) return { kind: 'none' }
   if (found.length > 1) return { kind: 'multiple' }
   const only = found[0]!

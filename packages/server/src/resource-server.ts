@@ -178,16 +178,35 @@ function checkOptions(options: ResourceServerOptions): Settings {
   return settings
 }
 
-function contextOf(settings: Settings, request: RequestLike): ChallengeContext {
-  const context: { -readonly [K in keyof ChallengeContext]: ChallengeContext[K] } = {
+/**
+ * The challenge contexts a resource server needs, built once: a context depends on the request
+ * only through whether it is a CORS request. `fallback` (no realm, no CORS) answers a request
+ * whose headers could not even be read.
+ */
+interface ChallengeContexts {
+  readonly plain: ChallengeContext
+  readonly cors: ChallengeContext
+  readonly fallback: ChallengeContext
+}
+
+function challengeContextsOf(settings: Settings): ChallengeContexts {
+  const common = {
     algs: settings.algs,
     bearerOffered: settings.allowBearer,
-    cors: readHeader(request.headers, 'origin') !== undefined,
+    ...(settings.resourceMetadataUrl === undefined
+      ? {}
+      : { resourceMetadata: settings.resourceMetadataUrl }),
   }
-  if (settings.realm !== undefined) context.realm = settings.realm
-  if (settings.resourceMetadataUrl !== undefined)
-    context.resourceMetadata = settings.resourceMetadataUrl
-  return context
+  const realm = settings.realm === undefined ? {} : { realm: settings.realm }
+  return {
+    plain: Object.freeze({ ...common, ...realm, cors: false }),
+    cors: Object.freeze({ ...common, ...realm, cors: true }),
+    fallback: Object.freeze({ ...common, cors: false }),
+  }
+}
+
+function contextOf(contexts: ChallengeContexts, request: RequestLike): ChallengeContext {
+  return readHeader(request.headers, 'origin') === undefined ? contexts.plain : contexts.cors
 }
 
 // The log detail of a refused token: the values compared where the validator gave them
@@ -586,21 +605,15 @@ function emit(settings: Settings, request: RequestLike, decision: Decision): voi
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
   const settings = checkOptions(options)
+  const contexts = challengeContextsOf(settings)
   async function verifyRequest(
     request: RequestLike,
     routeOptions?: RouteOptions,
   ): Promise<Verdict<Record<string, unknown>, boolean>> {
-    let context: ChallengeContext = {
-      algs: settings.algs,
-      bearerOffered: settings.allowBearer,
-      cors: false,
-      ...(settings.resourceMetadataUrl === undefined
-        ? {}
-        : { resourceMetadata: settings.resourceMetadataUrl }),
-    }
+    let context = contexts.fallback
     let decision: Decision
     try {
-      context = contextOf(settings, request)
+      context = contextOf(contexts, request)
       decision = await decide(settings, request, context, routeOptions)
     } catch {
       // Unexpected input or a bug: fail closed, never crash the caller and never accept.

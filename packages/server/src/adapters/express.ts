@@ -96,10 +96,8 @@ export function dpop<Claims extends object = Record<string, unknown>>(
       requestLikeOf(req, req.originalUrl, req.body),
       route,
     )
-    const get = (name: string) => res.getHeader(name)
-    const set = (name: string, value: string) => void res.setHeader(name, value)
     if (verdict.ok) {
-      writeHeaders(verdict.responseHeaders, get, set)
+      writeHeaders(verdict.responseHeaders, res)
       if (verdict.identity !== undefined) req.dpop = verdict.identity as VerifiedIdentity
       next()
       return
@@ -109,7 +107,7 @@ export function dpop<Claims extends object = Record<string, unknown>>(
       return
     }
     const { status, headers, body } = renderRejection(verdict)
-    writeHeaders(headers, get, set)
+    writeHeaders(headers, res)
     res.status(status).end(body)
   }
 }

@@ -96,16 +96,18 @@ export function dpopPreHandler<Claims extends object = Record<string, unknown>>(
       requestLikeOf(request.raw, request.url, request.body),
       route,
     )
-    const get = (name: string) => reply.getHeader(name)
-    const set = (name: string, value: string) => void reply.header(name, value)
+    const target = {
+      getHeader: (name: string) => reply.getHeader(name),
+      setHeader: (name: string, value: string) => reply.header(name, value),
+    }
     if (verdict.ok) {
-      writeHeaders(verdict.responseHeaders, get, set)
+      writeHeaders(verdict.responseHeaders, target)
       if (verdict.identity !== undefined) request.dpop = verdict.identity as VerifiedIdentity
       return
     }
     if (rejections === 'error') throw new RequestRejected(verdict)
     const { status, headers, body } = renderRejection(verdict)
-    writeHeaders(headers, get, set)
+    writeHeaders(headers, target)
     await reply.code(status).send(body === '' ? undefined : body)
   }
 }

@@ -20,11 +20,20 @@ export function markLowerCaseHeaders(record: object): void {
   lowerCaseRecords.add(record)
 }
 
+const NO_VALUES: readonly string[] = Object.freeze([])
+
+// An array of strings only (Node's `headersDistinct`), returned as it is: callers only read it.
+function isStringArray(value: unknown[]): value is string[] {
+  for (const item of value) if (typeof item !== 'string') return false
+  return true
+}
+
 // Odd values still count as field lines (stringified), so they can only make a request look
 // like more than one credential or proof, never hide one.
-function valuesOf(value: unknown): string[] {
-  if (value === undefined || value === null) return []
+function valuesOf(value: unknown): readonly string[] {
+  if (value === undefined || value === null) return NO_VALUES
   if (!Array.isArray(value)) return [typeof value === 'string' ? value : String(value)]
+  if (isStringArray(value)) return value
   const values: string[] = []
   for (const item of value)
     if (item !== undefined && item !== null)
@@ -36,12 +45,12 @@ function valuesOf(value: unknown): string[] {
  * Every value of one header field. A `Headers` object joins repeated lines with `, `, so that
  * case yields one value containing a comma; callers treat a comma as "more than one".
  */
-export function readHeaderValues(headers: RequestLike['headers'], name: string): string[] {
+export function readHeaderValues(headers: RequestLike['headers'], name: string): readonly string[] {
   if (typeof Headers !== 'undefined' && headers instanceof Headers) {
     const value = headers.get(name)
-    return value === null ? [] : [value]
+    return value === null ? NO_VALUES : [value]
   }
-  if (typeof headers !== 'object' || headers === null) return []
+  if (typeof headers !== 'object' || headers === null) return NO_VALUES
   const record = headers as Record<string, unknown>
   if (lowerCaseRecords.has(record))
     return valuesOf(Object.hasOwn(record, name) ? record[name] : undefined)

@@ -22,8 +22,9 @@ import {
 } from '@keybound/test-kit/redis'
 import { recordReliability } from '@keybound/test-kit/reliability'
 import { send, type Received } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
+  ISSUER,
   baseConfig,
   clientKey,
   dpopHeaders,
@@ -46,7 +47,7 @@ beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 'kb-gw-redis-'))
   redis = await redisChild(['--appendonly', 'yes', '--appendfsync', 'always', '--dir', directory])
   await redis.start()
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   const replay = {
     redis: { urlEnv: 'FAULT_REDIS_URL', keyPrefix: uniqueKeyPrefix('gw-fault') },
@@ -55,7 +56,7 @@ beforeAll(async () => {
     env: { FAULT_REDIS_URL: redis.url },
   })
   key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
+  token = await issuer.mint({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
 })
 
 afterAll(async () => {

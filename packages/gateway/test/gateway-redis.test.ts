@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DPoPKeyPair } from '@keybound/core'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
+  ISSUER,
   baseConfig,
   clientKey,
   dpopHeaders,
@@ -26,7 +27,7 @@ let key: DPoPKeyPair
 let token: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   // A prefix of its own, so parallel runs and other suites never share entries with this one.
   const replay = {
@@ -35,7 +36,7 @@ beforeAll(async () => {
   first = await startGateway(baseConfig(issuer, upstream, { replay }))
   second = await startGateway(baseConfig(issuer, upstream, { replay }))
   key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
+  token = await issuer.mint({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
 })
 
 afterAll(async () => {

@@ -9,8 +9,9 @@ import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DPoPKeyPair } from '@keybound/core'
 import { open, send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
+  ISSUER,
   baseConfig,
   clientKey,
   dpopHeaders,
@@ -29,11 +30,11 @@ let key: DPoPKeyPair
 let token: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   running = await startGateway(baseConfig(issuer, upstream, { limits: { bodyBytes: 32 * MB } }))
   key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read items:write', jkt: key.jkt })
+  token = await issuer.mint({ sub: 'alice', scope: 'items:read items:write', jkt: key.jkt })
 })
 
 afterAll(async () => {

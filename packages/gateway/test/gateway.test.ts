@@ -7,8 +7,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createProof, type DPoPKeyPair } from '@keybound/core'
 import { GatewayConfigError, resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
+  ISSUER,
   baseConfig,
   clientKey,
   dpopHeaders,
@@ -25,11 +26,11 @@ let key: DPoPKeyPair
 let token: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   running = await startGateway(baseConfig(issuer, upstream))
   key = await clientKey()
-  token = await issuer.issue({
+  token = await issuer.mint({
     sub: 'alice',
     clientId: 'app-1',
     scope: 'items:read items:write',

@@ -8,8 +8,9 @@ import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oversizedHeader, slowloris } from '@keybound/test-kit/abusive-clients'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
+  ISSUER,
   baseConfig,
   clientKey,
   dpopHeaders,
@@ -24,7 +25,7 @@ let upstream: TestUpstream
 let running: RunningGateway
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   running = await startGateway(
     baseConfig(issuer, upstream, {
@@ -48,7 +49,7 @@ describe('gateway limits', () => {
 
   it('answers 413 to a declared body over limits.bodyBytes, before the upstream sees it', async () => {
     const key = await clientKey()
-    const token = await issuer.issue({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
+    const token = await issuer.mint({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
     const hits = upstream.hits()
     const reply = await send(`${running.url}/upload`, {
       method: 'POST',
@@ -88,7 +89,7 @@ describe('gateway limits', () => {
       })
     }
     const key = await clientKey()
-    const token = await issuer.issue({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
+    const token = await issuer.mint({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
     const accepted = await dripFor(
       await dpopHeaders(key, token, 'POST', '/upload', [['content-type', 'text/plain']]),
     )

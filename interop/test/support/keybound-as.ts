@@ -7,10 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createAuthorizationServer, hashPassword } from '@keybound/authorization-server'
+import { PASSWORD, REDIRECT, SECRET, testClients } from '@keybound/test-kit/as-clients'
 
-export const SECRET = 'interop-client-secret-0123456789abcdef'
-export const PASSWORD = 'correct horse battery staple'
-export const REDIRECT = 'http://127.0.0.1:9/cb'
+// The same registrations as the authorization server's own suites.
+export { PASSWORD, REDIRECT, SECRET }
 
 // The lowest cost the server accepts, and the servers hash at it too (passwords.scryptLogN): a
 // sign-in then costs one 16 MiB scrypt run, not a 128 MiB one.
@@ -33,48 +33,7 @@ export async function startKeyboundAs(
       accessTokens: { audience },
       passwords: { scryptLogN: 14 },
       users: [{ username: 'alice', passwordHash: await passwordHash, subject: 'user-alice' }],
-      clients: [
-        {
-          client_id: 'service',
-          client_secret: SECRET,
-          grant_types: ['client_credentials'],
-          scope: 'read write',
-          dpop_bound_access_tokens: true,
-        },
-        {
-          client_id: 'service-post',
-          client_secret: SECRET,
-          token_endpoint_auth_method: 'client_secret_post',
-          grant_types: ['client_credentials'],
-          scope: 'read',
-        },
-        {
-          client_id: 'opaque-service',
-          client_secret: SECRET,
-          grant_types: ['client_credentials'],
-          scope: 'read',
-          access_token_format: 'opaque',
-        },
-        {
-          client_id: 'resource-server',
-          client_secret: SECRET,
-          grant_types: ['client_credentials'],
-          resource_server: true,
-        },
-        {
-          client_id: 'public-app',
-          redirect_uris: [REDIRECT],
-          scope: 'read write',
-          first_party: true,
-        },
-        {
-          client_id: 'confidential-app',
-          client_secret: SECRET,
-          redirect_uris: [REDIRECT],
-          scope: 'read write',
-          first_party: true,
-        },
-      ],
+      clients: testClients(),
       storage: { dataDir },
       ...overrides,
     },

@@ -9,109 +9,31 @@ import { join } from 'node:path'
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { scratchSchema } from '@keybound/test-kit/postgres'
+import {
+  clientSigningKey,
+  PASSWORD,
+  REDIRECT,
+  SECRET,
+  testClients,
+} from '@keybound/test-kit/as-clients'
 import { createAuthorizationServer, hashPassword, type AuthorizationServer } from '../src/index.js'
 
 export type DatabaseKind = 'sqlite' | 'postgres'
 export const DATABASES: DatabaseKind[] = ['sqlite', 'postgres']
 
-export const SECRET = 'service-secret-0123456789abcdef'
-export const PASSWORD = 'correct horse battery staple'
-export const REDIRECT = 'http://127.0.0.1:9/cb'
+// What the interop suites register too: one list, in the test kit.
+export { clientSigningKey, PASSWORD, REDIRECT, SECRET, testClients as baseClients }
 
 // The lowest cost the server accepts, and the servers hash at it too (passwords.scryptLogN): a
 // sign-in then costs one 16 MiB scrypt run, not a 128 MiB one.
 const passwordHash = hashPassword(PASSWORD, { N: 2 ** 14, r: 8, p: 1 })
-
-/** A key pair for private_key_jwt and request objects (RFC 7523, RFC 9101). */
-export const clientSigningKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-const clientJwk = {
-  ...clientSigningKey.publicKey.export({ format: 'jwk' }),
-  kid: 'client-key-1',
-  alg: 'ES256',
-}
-
-/** The clients every suite uses. */
-export function baseClients(): Record<string, unknown>[] {
-  return [
-    {
-      client_id: 'service',
-      client_secret: SECRET,
-      grant_types: ['client_credentials'],
-      scope: 'read write',
-      dpop_bound_access_tokens: true,
-    },
-    {
-      client_id: 'service-post',
-      client_secret: SECRET,
-      token_endpoint_auth_method: 'client_secret_post',
-      grant_types: ['client_credentials'],
-      scope: 'read',
-    },
-    {
-      client_id: 'service-jwt',
-      jwks: { keys: [clientJwk] },
-      token_endpoint_auth_method: 'private_key_jwt',
-      grant_types: ['client_credentials'],
-      scope: 'read',
-    },
-    {
-      client_id: 'opaque-service',
-      client_secret: SECRET,
-      grant_types: ['client_credentials'],
-      scope: 'read',
-      access_token_format: 'opaque',
-    },
-    {
-      client_id: 'resource-server',
-      client_secret: SECRET,
-      grant_types: ['client_credentials'],
-      resource_server: true,
-    },
-    { client_id: 'public-app', redirect_uris: [REDIRECT], scope: 'read write', first_party: true },
-    {
-      client_id: 'third-party',
-      client_name: 'Third <Party>',
-      redirect_uris: [REDIRECT],
-      scope: 'read',
-    },
-    {
-      client_id: 'confidential-app',
-      client_secret: SECRET,
-      redirect_uris: [REDIRECT],
-      scope: 'read',
-      first_party: true,
-    },
-    {
-      client_id: 'bearer-app',
-      redirect_uris: [REDIRECT],
-      scope: 'read',
-      first_party: true,
-      bearer_access_tokens: true,
-    },
-    {
-      client_id: 'par-only',
-      redirect_uris: [REDIRECT],
-      scope: 'read',
-      first_party: true,
-      require_pushed_authorization_requests: true,
-    },
-    {
-      client_id: 'jar-app',
-      redirect_uris: [REDIRECT],
-      scope: 'read',
-      first_party: true,
-      jwks: { keys: [clientJwk] },
-      token_endpoint_auth_method: 'none',
-    },
-  ]
-}
 
 /** A server config document for tests; `storage` is filled in by {@link startServer}. */
 export async function baseConfig(
   overrides: Record<string, unknown> = {},
 ): Promise<Record<string, unknown>> {
   return {
-    clients: baseClients(),
+    clients: testClients(),
     users: [{ username: 'alice', passwordHash: await passwordHash, subject: 'user-alice' }],
     registration: {
       initialAccessToken: 'initial-access-token-0123456789',

@@ -13,14 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium } from '@keybound/test-kit/chromium'
 import { startServer, type LoopbackServer } from './support/http.js'
 import { startProtectedApi, type ProtectedApi } from './support/protected-api.js'
-import { startTokenIssuer, type TokenIssuer } from './support/token-issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const OUTPUT = join(here, '..', 'test-output')
 
 let pageServer: LoopbackServer
 let api: ProtectedApi
-let issuer: TokenIssuer
+let issuer: TestIssuer
 let context: BrowserContext
 
 beforeAll(async () => {
@@ -49,7 +49,9 @@ beforeAll(async () => {
       },
     )
   })
-  ;[api, issuer] = await Promise.all([startProtectedApi(), startTokenIssuer()])
+  api = await startProtectedApi()
+  // The issuer needs the API's URL first: it is the audience of every token.
+  issuer = await startTestIssuer({ audience: api.resource, scope: 'api:read' })
   await api.trust({ issuer: issuer.issuer, jwksUri: issuer.jwksUri })
   context = await launchChromium()
 }, 60_000)
@@ -80,7 +82,7 @@ describe('@keybound/client in Chromium', () => {
     const second = await page.evaluate(() => (window as unknown as PageApi).keybound.init())
     expect(second.jkt).toBe(first.jkt)
 
-    const token = await issuer.mint({ audience: api.resource, jkt: first.jkt as string })
+    const token = await issuer.mint({ jkt: first.jkt as string })
     const before = api.statuses.length
     const result = await page.evaluate(
       ([url, accessToken]) => (window as unknown as PageApi).keybound.call(url!, accessToken!),

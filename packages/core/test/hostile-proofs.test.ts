@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { backends, type CoreModule } from './support/backends.js'
 import {
   ACCESS_TOKEN,
+  ALL_ALGS,
   ATH,
   b64u,
   compact,
@@ -1327,20 +1328,7 @@ const accepted: AcceptedCase[] = [
     proof: () => p({ nonce: 'eyJ7S_zG.eyJH0-Z.HX4w-7v' }),
     options: () => ({ nonce: 'eyJ7S_zG.eyJH0-Z.HX4w-7v' }),
   },
-  ...(
-    [
-      'ES256',
-      'ES384',
-      'ES512',
-      'PS256',
-      'PS384',
-      'PS512',
-      'RS256',
-      'RS384',
-      'RS512',
-      'EdDSA',
-    ] as const
-  ).map((alg): AcceptedCase => {
+  ...ALL_ALGS.map((alg): AcceptedCase => {
     const key = alg.startsWith('ES')
       ? alg === 'ES256'
         ? es

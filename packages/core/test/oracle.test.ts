@@ -14,20 +14,7 @@ import {
 } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { backends } from './support/backends.js'
-import { ACCESS_TOKEN, ATH, RS_REQUEST, RS_URL, testKey, vectors } from './support/jws.js'
-
-const ALL_ALGS = [
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'EdDSA',
-] as const
+import { ACCESS_TOKEN, ALL_ALGS, ATH, RS_REQUEST, RS_URL, testKey, vectors } from './support/jws.js'
 
 describe.each(backends)('oracle: jose and dpop ($name backend)', ({ core }) => {
   describe('our proofs verify under jose (jwtVerify + EmbeddedJWK, typ dpop+jwt)', () => {

@@ -11,8 +11,8 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
-import { clientKey, dpopHeaders } from './support/fixture.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
+import { ISSUER, clientKey, dpopHeaders } from './support/fixture.js'
 import { forwarded, verifyConfig } from './support/verify.js'
 
 const BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url))
@@ -22,7 +22,7 @@ let dir: string
 let file: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   dir = await mkdtemp(join(tmpdir(), 'keybound-authz-cli-'))
   file = join(dir, 'gateway.yaml')
   await writeFile(file, stringify(verifyConfig(issuer)))
@@ -64,7 +64,7 @@ describe('keybound authz', () => {
         })
       })
       const key = await clientKey()
-      const token = await issuer.issue({ jkt: key.jkt })
+      const token = await issuer.mint({ jkt: key.jkt })
       const answer = await send(`${url}/check`, {
         headers: [
           ...(await dpopHeaders(key, token, 'GET', '/items/1')),

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { DPoPKeyPair } from '@keybound/core'
 import {
   redisChild,
   requireRedisUrl,
@@ -22,46 +21,31 @@ import {
 } from '@keybound/test-kit/redis'
 import { recordReliability } from '@keybound/test-kit/reliability'
 import { send, type Received } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
-import {
-  baseConfig,
-  clientKey,
-  dpopHeaders,
-  startGateway,
-  type RunningGateway,
-} from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
+import { dpopHeaders, type RunningGateway, startHarness, type Harness } from './support/fixture.js'
 
 requireRedisUrl()
 
-let issuer: TestIssuer
-let upstream: TestUpstream
+let harness: Harness
 let redis: RedisChild
 let running: RunningGateway
-let key: DPoPKeyPair
-let token: string
 let directory: string
 
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 'kb-gw-redis-'))
   redis = await redisChild(['--appendonly', 'yes', '--appendfsync', 'always', '--dir', directory])
   await redis.start()
-  issuer = await startIssuer()
-  upstream = await startUpstream()
+  harness = await startHarness({ sub: 'alice', scope: 'items:read' })
   const replay = {
     redis: { urlEnv: 'FAULT_REDIS_URL', keyPrefix: uniqueKeyPrefix('gw-fault') },
   }
-  running = await startGateway(baseConfig(issuer, upstream, { replay, log: { level: 'silent' } }), {
-    env: { FAULT_REDIS_URL: redis.url },
-  })
-  key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
+  running = await harness.gateway(
+    { replay, log: { level: 'silent' } },
+    { env: { FAULT_REDIS_URL: redis.url } },
+  )
 })
 
 afterAll(async () => {
-  await running?.gateway.close()
-  await upstream?.close()
-  await issuer?.close()
+  await harness?.close()
   await redis?.kill()
   await rm(directory, { recursive: true, force: true })
 })
@@ -71,7 +55,7 @@ async function get(headers: Array<[string, string]>): Promise<Received> {
 }
 
 async function fresh(): Promise<Array<[string, string]>> {
-  return dpopHeaders(key, token, 'GET', '/items/1')
+  return dpopHeaders(harness.key, harness.token, 'GET', '/items/1')
 }
 
 function expectUnavailable(reply: Received): void {
@@ -103,7 +87,7 @@ describe('the gateway when Redis goes down and comes back under load', () => {
     })
 
     await sleep(500)
-    const hitsBefore = upstream.hits()
+    const hitsBefore = harness.upstream.hits()
     const countedFrom = performance.now()
     await redis.kill()
     const killedAt = performance.now()
@@ -143,7 +127,7 @@ describe('the gateway when Redis goes down and comes back under load', () => {
     // Nothing answered 503 reached the upstream: its hit count grew only with acceptances.
     // A request answered before `countedFrom` was counted in `hitsBefore`; any other 200 may
     // have reached the upstream after it (plus the one accepted by the recovery loop).
-    expect(upstream.hits() - hitsBefore).toBeLessThanOrEqual(
+    expect(harness.upstream.hits() - hitsBefore).toBeLessThanOrEqual(
       samples.filter((sample) => sample.at >= countedFrom && sample.status === 200).length + 1,
     )
 

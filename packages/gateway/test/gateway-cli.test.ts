@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
-import { baseConfig, clientKey, dpopHeaders } from './support/fixture.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
+import { ISSUER, baseConfig, clientKey, dpopHeaders } from './support/fixture.js'
 import { startUpstream, type TestUpstream } from './support/upstream.js'
 
 const BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url))
@@ -21,7 +21,7 @@ let upstream: TestUpstream
 let dir: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   dir = await mkdtemp(join(tmpdir(), 'keybound-gateway-cli-'))
 })
@@ -72,7 +72,7 @@ describe('keybound gateway', () => {
     try {
       const url = await listeningUrl(gateway)
       const key = await clientKey()
-      const token = await issuer.issue({ sub: 'carol', scope: 'items:read', jkt: key.jkt })
+      const token = await issuer.mint({ sub: 'carol', scope: 'items:read', jkt: key.jkt })
       const response = await send(`${url}/items/5`, {
         headers: await dpopHeaders(key, token, 'GET', '/items/5'),
       })

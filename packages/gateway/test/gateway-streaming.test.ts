@@ -7,39 +7,29 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { DPoPKeyPair } from '@keybound/core'
 import { open, send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
   baseConfig,
-  clientKey,
   dpopHeaders,
   startGateway,
   type RunningGateway,
+  startHarness,
+  type Harness,
 } from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
 
 const MB = 1024 * 1024
 const BODY_BYTES = 20 * MB
 
-let issuer: TestIssuer
-let upstream: TestUpstream
+let harness: Harness
 let running: RunningGateway
-let key: DPoPKeyPair
-let token: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  running = await startGateway(baseConfig(issuer, upstream, { limits: { bodyBytes: 32 * MB } }))
-  key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read items:write', jkt: key.jkt })
+  harness = await startHarness({ sub: 'alice', scope: 'items:read items:write' })
+  running = await harness.gateway({ limits: { bodyBytes: 32 * MB } })
 })
 
 afterAll(async () => {
-  await running.gateway.close()
-  await upstream.close()
-  await issuer.close()
+  await harness?.close()
 })
 
 /** Rejects when `promise` takes longer than `ms`: a buffering gateway would hang here. */
@@ -62,12 +52,12 @@ async function uploadInTwoSteps(url: string, chunked: boolean) {
   extra.push(chunked ? ['transfer-encoding', 'chunked'] : ['content-length', String(BODY_BYTES)])
   const responsePromise = send(`${url}/upload`, {
     method: 'PUT',
-    headers: await dpopHeaders(key, token, 'PUT', '/upload', extra),
+    headers: await dpopHeaders(harness.key, harness.token, 'PUT', '/upload', extra),
     body,
   })
   body.write(chunks[0])
   // Only a gateway that streams lets the upstream see bytes before the client sent them all.
-  await within(upstream.bytesSeen(MB), 5_000, 'the upstream receiving the first megabyte')
+  await within(harness.upstream.bytesSeen(MB), 5_000, 'the upstream receiving the first megabyte')
   for (const chunk of chunks.slice(1)) body.write(chunk)
   body.end()
   const response = await responsePromise
@@ -84,7 +74,7 @@ describe('streaming', () => {
       bytes: BODY_BYTES,
       sha256,
     })
-    expect(upstream.received.at(-1)!.headers['content-length']).toBe(String(BODY_BYTES))
+    expect(harness.upstream.received.at(-1)!.headers['content-length']).toBe(String(BODY_BYTES))
   })
 
   it('streams a 20 MB chunked request body to the upstream', async () => {
@@ -95,13 +85,13 @@ describe('streaming', () => {
 
   it('streams the response back: the first chunk arrives before the upstream has finished', async () => {
     const response = await open(`${running.url}/stream`, {
-      headers: await dpopHeaders(key, token, 'GET', '/stream'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/stream'),
     })
     expect(response.statusCode).toBe(200)
     const iterator = response[Symbol.asyncIterator]()
     const first = await within(iterator.next(), 5_000, 'the first response chunk')
     expect(String(first.value)).toBe('first chunk\n')
-    upstream.releaseStream()
+    harness.upstream.releaseStream()
     let rest = ''
     for (let next = await iterator.next(); next.done !== true; next = await iterator.next())
       rest += String(next.value)
@@ -110,7 +100,7 @@ describe('streaming', () => {
 
   it('holds the upstream back while the client is not reading (backpressure), and cuts it when the client leaves', async () => {
     const response = await open(`${running.url}/flood?mb=256`, {
-      headers: await dpopHeaders(key, token, 'GET', '/flood'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/flood'),
     })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-length']).toBe(String(256 * MB))
@@ -119,26 +109,28 @@ describe('streaming', () => {
     // The client reads nothing more. A gateway that buffered would drain all 256 MB from the
     // upstream in about a second; one that passes backpressure on stops at the socket buffers.
     await new Promise((resolve) => setTimeout(resolve, 1_000))
-    const writtenWhilePaused = upstream.flood.written
+    const writtenWhilePaused = harness.upstream.flood.written
     expect(writtenWhilePaused).toBeLessThan(64 * MB)
     await new Promise((resolve) => setTimeout(resolve, 300))
-    expect(upstream.flood.written - writtenWhilePaused).toBeLessThan(MB)
+    expect(harness.upstream.flood.written - writtenWhilePaused).toBeLessThan(MB)
     // The client goes away: the gateway gives up the upstream request instead of reading on.
     response.destroy()
-    expect(await within(upstream.flood.ended, 5_000, 'the upstream response ending')).toBe('cut')
-    expect(upstream.flood.written).toBeLessThan(256 * MB)
+    expect(await within(harness.upstream.flood.ended, 5_000, 'the upstream response ending')).toBe(
+      'cut',
+    )
+    expect(harness.upstream.flood.written).toBeLessThan(256 * MB)
   })
 
   it('refuses a chunked body over limits.bodyBytes with 413; the upstream never gets it whole', async () => {
     const small = await startGateway(
-      baseConfig(issuer, upstream, { limits: { bodyBytes: 64 * 1024 } }),
+      baseConfig(harness.issuer, harness.upstream, { limits: { bodyBytes: 64 * 1024 } }),
     )
-    const receivedBefore = upstream.received.length
+    const receivedBefore = harness.upstream.received.length
     try {
       const body = new PassThrough()
       const responsePromise = send(`${small.url}/upload`, {
         method: 'POST',
-        headers: await dpopHeaders(key, token, 'POST', '/upload', [
+        headers: await dpopHeaders(harness.key, harness.token, 'POST', '/upload', [
           ['transfer-encoding', 'chunked'],
         ]),
         body,
@@ -152,7 +144,7 @@ describe('streaming', () => {
       }))
       expect(response.status).toBe(413)
       await new Promise((resolve) => setTimeout(resolve, 50))
-      expect(upstream.received.length).toBe(receivedBefore)
+      expect(harness.upstream.received.length).toBe(receivedBefore)
     } finally {
       await small.gateway.close()
     }
@@ -160,13 +152,15 @@ describe('streaming', () => {
 })
 
 describe('upstream failures', () => {
-  it('an upstream slower than upstream.timeoutMs: 504', async () => {
+  it('an upstream slower than harness.upstream.timeoutMs: 504', async () => {
     const impatient = await startGateway(
-      baseConfig(issuer, upstream, { upstream: { url: upstream.url, timeoutMs: 200 } }),
+      baseConfig(harness.issuer, harness.upstream, {
+        upstream: { url: harness.upstream.url, timeoutMs: 200 },
+      }),
     )
     try {
       const response = await send(`${impatient.url}/slow?ms=1000`, {
-        headers: await dpopHeaders(key, token, 'GET', '/slow'),
+        headers: await dpopHeaders(harness.key, harness.token, 'GET', '/slow'),
       })
       expect(response.status).toBe(504)
       expect(JSON.parse(response.text)).toEqual({ error: 'upstream_timeout' })
@@ -184,10 +178,12 @@ describe('upstream failures', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
     const port = (probe.address() as AddressInfo).port
     await new Promise((resolve) => probe.close(resolve))
-    const orphan = await startGateway(baseConfig(issuer, { url: `http://127.0.0.1:${port}` }))
+    const orphan = await startGateway(
+      baseConfig(harness.issuer, { url: `http://127.0.0.1:${port}` }),
+    )
     try {
       const response = await send(`${orphan.url}/items/1`, {
-        headers: await dpopHeaders(key, token, 'GET', '/items/1'),
+        headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1'),
       })
       expect(response.status).toBe(502)
       expect(JSON.parse(response.text)).toEqual({ error: 'bad_gateway' })
@@ -202,15 +198,15 @@ describe('upstream failures', () => {
 
 describe('graceful shutdown', () => {
   it('finishes a request in flight, then stops accepting connections', async () => {
-    const draining = await startGateway(baseConfig(issuer, upstream))
-    const hits = upstream.hits()
+    const draining = await startGateway(baseConfig(harness.issuer, harness.upstream))
+    const hits = harness.upstream.hits()
     const inFlight = send(`${draining.url}/slow?ms=600`, {
-      headers: await dpopHeaders(key, token, 'GET', '/slow'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/slow'),
     })
     // Wait until the request is at the upstream, so it is truly in flight when close starts.
-    for (let i = 0; i < 100 && upstream.hits() === hits; i++)
+    for (let i = 0; i < 100 && harness.upstream.hits() === hits; i++)
       await new Promise((resolve) => setTimeout(resolve, 10))
-    expect(upstream.hits()).toBe(hits + 1)
+    expect(harness.upstream.hits()).toBe(hits + 1)
     const started = Date.now()
     const closed = draining.gateway.close()
     const response = await inFlight

@@ -4,10 +4,9 @@
  * never reaches the upstream.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createProof, type DPoPKeyPair } from '@keybound/core'
+import { createProof } from '@keybound/core'
 import { GatewayConfigError, resolveGatewayConfig } from '../src/index.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
 import {
   baseConfig,
   clientKey,
@@ -15,55 +14,43 @@ import {
   PUBLIC_BASE,
   startGateway,
   type RunningGateway,
+  startHarness,
+  type Harness,
 } from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
 
-let issuer: TestIssuer
-let upstream: TestUpstream
+let harness: Harness
 let running: RunningGateway
-let key: DPoPKeyPair
-let token: string
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  running = await startGateway(baseConfig(issuer, upstream))
-  key = await clientKey()
-  token = await issuer.issue({
-    sub: 'alice',
-    clientId: 'app-1',
-    scope: 'items:read items:write',
-    jkt: key.jkt,
-  })
+  harness = await startHarness({ sub: 'alice', clientId: 'app-1', scope: 'items:read items:write' })
+  running = await harness.gateway()
 })
 
 afterAll(async () => {
-  await running.gateway.close()
-  await upstream.close()
-  await issuer.close()
+  await harness?.close()
 })
 
 let hitsBefore = 0
 beforeEach(() => {
-  hitsBefore = upstream.hits()
+  hitsBefore = harness.upstream.hits()
 })
 
-const last = () => upstream.received.at(-1)!
+const last = () => harness.upstream.received.at(-1)!
 
 describe('accepted requests', () => {
   it('arrive with the identity headers and without Authorization or DPoP', async () => {
     const response = await send(`${running.url}/items/42?page=2`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/42'),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/42'),
     })
     expect(response.status).toBe(200)
     expect(response.headers['x-upstream']).toBe('yes')
-    expect(upstream.hits()).toBe(hitsBefore + 1)
+    expect(harness.upstream.hits()).toBe(hitsBefore + 1)
     const received = last()
     expect(received.url).toBe('/items/42?page=2')
     expect(received.headers['x-keybound-subject']).toBe('alice')
     expect(received.headers['x-keybound-client-id']).toBe('app-1')
     expect(received.headers['x-keybound-scope']).toBe('items:read items:write')
-    expect(received.headers['x-keybound-jkt']).toBe(key.jkt)
+    expect(received.headers['x-keybound-jkt']).toBe(harness.key.jkt)
     expect(received.headers.authorization).toBeUndefined()
     expect(received.headers.dpop).toBeUndefined()
     expect(received.headers['x-forwarded-proto']).toBe('https')
@@ -82,13 +69,13 @@ describe('accepted requests', () => {
       ['x-forwarded-host', 'evil.example'],
     ]
     const accepted = await send(`${running.url}/items/7`, {
-      headers: await dpopHeaders(key, token, 'GET', '/items/7', forged),
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/7', forged),
     })
     expect(accepted.status).toBe(200)
     expect(last().headers['x-keybound-subject']).toBe('alice')
     expect(last().headers['x-keybound-client-id']).toBe('app-1')
     expect(last().headers['x-keybound-scope']).toBe('items:read items:write')
-    expect(last().headers['x-keybound-jkt']).toBe(key.jkt)
+    expect(last().headers['x-keybound-jkt']).toBe(harness.key.jkt)
     expect(last().headers['x-forwarded-for']).toBe('127.0.0.1')
     expect(last().headers['x-forwarded-host']).toBe('api.example.test')
 
@@ -106,7 +93,7 @@ describe('accepted requests', () => {
   it('forwards public routes without credentials, and strips credentials sent to them', async () => {
     const response = await send(`${running.url}/public/readme`, {
       headers: [
-        ['authorization', `DPoP ${token}`],
+        ['authorization', `DPoP ${harness.token}`],
         ['dpop', 'not-a-proof'],
       ],
     })
@@ -118,7 +105,7 @@ describe('accepted requests', () => {
 
   it('drops hop-by-hop headers both ways', async () => {
     const response = await send(`${running.url}/hop`, {
-      headers: await dpopHeaders(key, token, 'GET', '/hop', [
+      headers: await dpopHeaders(harness.key, harness.token, 'GET', '/hop', [
         ['connection', 'x-client-hop'],
         ['x-client-hop', 'secret'],
         ['proxy-authorization', 'Basic Zm9vOmJhcg=='],
@@ -141,7 +128,7 @@ describe('accepted requests', () => {
     const body = JSON.stringify({ name: 'widget' })
     const response = await send(`${running.url}/upload`, {
       method: 'POST',
-      headers: await dpopHeaders(key, token, 'POST', '/upload', [
+      headers: await dpopHeaders(harness.key, harness.token, 'POST', '/upload', [
         ['content-type', 'application/json'],
       ]),
       body,
@@ -168,7 +155,7 @@ describe('refusals never reach the upstream', () => {
     const response = await send(`${running.url}${path}`, init)
     expect(response.status).toBe(status)
     expect(response.headers['www-authenticate']).toBe(wwwAuthenticate)
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
     return response
   }
 
@@ -178,16 +165,16 @@ describe('refusals never reach the upstream', () => {
   })
 
   it('a bad proof (wrong htu): 401 invalid_dpop_proof', async () => {
-    const proof = await createProof(key, {
+    const proof = await createProof(harness.key, {
       htm: 'GET',
       htu: `${PUBLIC_BASE}/items/2`,
-      accessToken: token,
+      accessToken: harness.token,
     })
     const response = await expectRefused(
       '/items/1',
       {
         headers: [
-          ['authorization', `DPoP ${token}`],
+          ['authorization', `DPoP ${harness.token}`],
           ['dpop', proof],
         ],
       },
@@ -203,16 +190,16 @@ describe('refusals never reach the upstream', () => {
   it('a missing proof: 401 invalid_dpop_proof', async () => {
     await expectRefused(
       '/items/1',
-      { headers: [['authorization', `DPoP ${token}`]] },
+      { headers: [['authorization', `DPoP ${harness.token}`]] },
       401,
       `DPoP error="invalid_dpop_proof", error_description="Missing DPoP proof", ${algs}`,
     )
   })
 
   it('a replayed proof: accepted once, then 401', async () => {
-    const headers = await dpopHeaders(key, token, 'GET', '/items/3')
+    const headers = await dpopHeaders(harness.key, harness.token, 'GET', '/items/3')
     expect((await send(`${running.url}/items/3`, { headers })).status).toBe(200)
-    hitsBefore = upstream.hits()
+    hitsBefore = harness.upstream.hits()
     await expectRefused(
       '/items/3',
       { headers },
@@ -225,7 +212,7 @@ describe('refusals never reach the upstream', () => {
     const other = await clientKey()
     await expectRefused(
       '/items/1',
-      { headers: await dpopHeaders(other, token, 'GET', '/items/1') },
+      { headers: await dpopHeaders(other, harness.token, 'GET', '/items/1') },
       401,
       `DPoP error="invalid_token", error_description="Invalid DPoP key binding", ${algs}`,
     )
@@ -234,21 +221,23 @@ describe('refusals never reach the upstream', () => {
   it('a bound token sent as Bearer: 401 with the error on the Bearer challenge', async () => {
     await expectRefused(
       '/items/1',
-      { headers: [['authorization', `Bearer ${token}`]] },
+      { headers: [['authorization', `Bearer ${harness.token}`]] },
       401,
       `Bearer error="invalid_token", error_description="Bearer tokens are not accepted", DPoP ${algs}`,
     )
     // Where unbound Bearer tokens are allowed, a bound one is still refused as Bearer (§7.2).
-    const lenient = await startGateway(baseConfig(issuer, upstream, { allowBearer: true }))
+    const lenient = await startGateway(
+      baseConfig(harness.issuer, harness.upstream, { allowBearer: true }),
+    )
     try {
       const response = await send(`${lenient.url}/items/1`, {
-        headers: [['authorization', `Bearer ${token}`]],
+        headers: [['authorization', `Bearer ${harness.token}`]],
       })
       expect(response.status).toBe(401)
       expect(response.headers['www-authenticate']).toBe(
         `Bearer error="invalid_token", error_description="DPoP-bound access token requires the DPoP scheme", DPoP ${algs}`,
       )
-      expect(upstream.hits()).toBe(hitsBefore)
+      expect(harness.upstream.hits()).toBe(hitsBefore)
     } finally {
       await lenient.gateway.close()
     }
@@ -257,7 +246,7 @@ describe('refusals never reach the upstream', () => {
   it('a token without the route scope: 403 insufficient_scope', async () => {
     await expectRefused(
       '/admin/users',
-      { headers: await dpopHeaders(key, token, 'GET', '/admin/users') },
+      { headers: await dpopHeaders(harness.key, harness.token, 'GET', '/admin/users') },
       403,
       `DPoP error="insufficient_scope", error_description="Insufficient scope", scope="admin", ${algs}`,
     )
@@ -266,7 +255,7 @@ describe('refusals never reach the upstream', () => {
   it('an unknown route: 404, even with valid credentials', async () => {
     const response = await expectRefused(
       '/nowhere',
-      { headers: await dpopHeaders(key, token, 'GET', '/nowhere') },
+      { headers: await dpopHeaders(harness.key, harness.token, 'GET', '/nowhere') },
       404,
       undefined,
     )
@@ -276,7 +265,7 @@ describe('refusals never reach the upstream', () => {
   it('a method the route does not allow: 405 with Allow', async () => {
     const response = await expectRefused(
       '/upload',
-      { headers: await dpopHeaders(key, token, 'GET', '/upload') },
+      { headers: await dpopHeaders(harness.key, harness.token, 'GET', '/upload') },
       405,
       undefined,
     )
@@ -299,7 +288,7 @@ describe('refusals never reach the upstream', () => {
     // `/%61dmin` is `/admin` to the upstream; it must need the admin scope, not fall through.
     await expectRefused(
       '/%61dmin/users',
-      { headers: await dpopHeaders(key, token, 'GET', '/%61dmin/users') },
+      { headers: await dpopHeaders(harness.key, harness.token, 'GET', '/%61dmin/users') },
       403,
       `DPoP error="insufficient_scope", error_description="Insufficient scope", scope="admin", ${algs}`,
     )
@@ -308,24 +297,29 @@ describe('refusals never reach the upstream', () => {
   it('the gateway admin prefix: never forwarded', async () => {
     await expectRefused(
       '/_keybound/anything',
-      { method: 'POST', headers: await dpopHeaders(key, token, 'POST', '/_keybound/anything') },
+      {
+        method: 'POST',
+        headers: await dpopHeaders(harness.key, harness.token, 'POST', '/_keybound/anything'),
+      },
       404,
       undefined,
     )
   })
 
   it('an oversized body (Content-Length): 413 before any upstream contact', async () => {
-    const small = await startGateway(baseConfig(issuer, upstream, { limits: { bodyBytes: 1024 } }))
+    const small = await startGateway(
+      baseConfig(harness.issuer, harness.upstream, { limits: { bodyBytes: 1024 } }),
+    )
     try {
       const response = await send(`${small.url}/upload`, {
         method: 'POST',
-        headers: await dpopHeaders(key, token, 'POST', '/upload', [
+        headers: await dpopHeaders(harness.key, harness.token, 'POST', '/upload', [
           ['content-type', 'application/octet-stream'],
         ]),
         body: Buffer.alloc(64 * 1024),
       })
       expect(response.status).toBe(413)
-      expect(upstream.hits()).toBe(hitsBefore)
+      expect(harness.upstream.hits()).toBe(hitsBefore)
     } finally {
       await small.gateway.close()
     }
@@ -340,12 +334,14 @@ describe('nonces', () => {
   it('asks for an RS nonce with use_dpop_nonce, then accepts a proof that carries it', async () => {
     const env = { GATEWAY_NONCE_SECRET: 'n'.repeat(40) }
     const strict = await startGateway(
-      baseConfig(issuer, upstream, { nonces: { secretEnv: 'GATEWAY_NONCE_SECRET' } }),
+      baseConfig(harness.issuer, harness.upstream, {
+        nonces: { secretEnv: 'GATEWAY_NONCE_SECRET' },
+      }),
       { env },
     )
     try {
       const first = await send(`${strict.url}/items/1`, {
-        headers: await dpopHeaders(key, token, 'GET', '/items/1'),
+        headers: await dpopHeaders(harness.key, harness.token, 'GET', '/items/1'),
       })
       expect(first.status).toBe(401)
       expect(first.headers['www-authenticate']).toBe(
@@ -354,21 +350,21 @@ describe('nonces', () => {
       expect(first.headers['cache-control']).toBe('no-store')
       const nonce = first.headers['dpop-nonce'] as string
       expect(nonce).toMatch(/^[\w.-]+$/)
-      expect(upstream.hits()).toBe(hitsBefore)
-      const proof = await createProof(key, {
+      expect(harness.upstream.hits()).toBe(hitsBefore)
+      const proof = await createProof(harness.key, {
         htm: 'GET',
         htu: `${PUBLIC_BASE}/items/1`,
-        accessToken: token,
+        accessToken: harness.token,
         nonce,
       })
       const second = await send(`${strict.url}/items/1`, {
         headers: [
-          ['authorization', `DPoP ${token}`],
+          ['authorization', `DPoP ${harness.token}`],
           ['dpop', proof],
         ],
       })
       expect(second.status).toBe(200)
-      expect(upstream.hits()).toBe(hitsBefore + 1)
+      expect(harness.upstream.hits()).toBe(hitsBefore + 1)
     } finally {
       await strict.gateway.close()
     }
@@ -383,22 +379,24 @@ describe('operations', () => {
     const metrics = await send(`${running.url}/_keybound/metrics`)
     expect(metrics.status).toBe(404)
     expect(JSON.parse(metrics.text)).toEqual({ error: 'not_found' })
-    expect(upstream.hits()).toBe(hitsBefore)
+    expect(harness.upstream.hits()).toBe(hitsBefore)
   })
 
   it('never writes a token or a proof to its logs', async () => {
-    const headers = await dpopHeaders(key, token, 'GET', '/items/9')
+    const headers = await dpopHeaders(harness.key, harness.token, 'GET', '/items/9')
     const proof = headers.find(([name]) => name === 'dpop')![1]
-    await send(`${running.url}/items/9?access_token=${token}`, { headers })
+    await send(`${running.url}/items/9?access_token=${harness.token}`, { headers })
     await send(`${running.url}/items/9`, { headers })
-    await send(`${running.url}/items/9`, { headers: [['authorization', `Bearer ${token}`]] })
+    await send(`${running.url}/items/9`, {
+      headers: [['authorization', `Bearer ${harness.token}`]],
+    })
     const text = running.logs.join('')
     expect(running.logs.length).toBeGreaterThan(5)
     expect(text).toContain('"outcome":"accepted"')
     expect(text).toContain('"reason":"ERR_DPOP_REPLAYED"')
-    expect(text).not.toContain(token)
+    expect(text).not.toContain(harness.token)
     expect(text).not.toContain(proof)
-    expect(text).not.toContain(token.split('.')[2]!)
+    expect(text).not.toContain(harness.token.split('.')[2]!)
     expect(text).not.toContain(proof.split('.')[2]!)
   })
 })
@@ -458,13 +456,13 @@ describe('configuration', () => {
     const secret = 'short-secret-value'
     expect(() =>
       resolveGatewayConfig(
-        { ...baseConfig(issuer, upstream), nonces: { secretEnv: 'NONCE_SECRET' } },
+        { ...baseConfig(harness.issuer, harness.upstream), nonces: { secretEnv: 'NONCE_SECRET' } },
         { NONCE_SECRET: secret },
       ),
     ).toThrow(/nonces.secretEnv: environment variable NONCE_SECRET must hold at least 32 bytes/)
     try {
       resolveGatewayConfig(
-        { ...baseConfig(issuer, upstream), nonces: { secretEnv: 'NONCE_SECRET' } },
+        { ...baseConfig(harness.issuer, harness.upstream), nonces: { secretEnv: 'NONCE_SECRET' } },
         { NONCE_SECRET: secret },
       )
     } catch (error) {

@@ -8,8 +8,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './support/http.js'
-import { AUDIENCE } from './support/issuer.js'
-import { configProblems, dpopHeaders, startHarness, type Harness } from './support/fixture.js'
+import {
+  AUDIENCE,
+  configProblems,
+  dpopHeaders,
+  startHarness,
+  type Harness,
+} from './support/fixture.js'
 
 let harness: Harness
 
@@ -23,12 +28,12 @@ afterAll(async () => {
 
 /** A Keycloak access token (or another kind, by its payload `typ`) bound to the harness key. */
 function keycloakToken(kind: 'DPoP' | 'Refresh'): Promise<string> {
-  return harness.issuer.issue({
+  return harness.issuer.mint({
     jkt: harness.key.jkt,
-    headerTyp: 'JWT',
-    withoutClientId: true,
+    typ: 'JWT',
     scope: 'openid items:read',
-    extra: { typ: kind, azp: 'web-app' },
+    // Keycloak names the client in `azp` and sends no `client_id`.
+    claims: { typ: kind, azp: 'web-app', client_id: undefined },
   })
 }
 

@@ -8,36 +8,22 @@ import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oversizedHeader, slowloris } from '@keybound/test-kit/abusive-clients'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
-import {
-  baseConfig,
-  clientKey,
-  dpopHeaders,
-  startGateway,
-  type RunningGateway,
-} from './support/fixture.js'
-import { startUpstream, type TestUpstream } from './support/upstream.js'
+import { dpopHeaders, type RunningGateway, startHarness, type Harness } from './support/fixture.js'
 
 const REQUEST_TIMEOUT_MS = 1_000
-let issuer: TestIssuer
-let upstream: TestUpstream
+let harness: Harness
 let running: RunningGateway
 
 beforeAll(async () => {
-  issuer = await startIssuer()
-  upstream = await startUpstream()
-  running = await startGateway(
-    baseConfig(issuer, upstream, {
-      limits: { bodyBytes: 1024, headerBytes: 4096, requestTimeoutMs: REQUEST_TIMEOUT_MS },
-      log: { level: 'silent' },
-    }),
-  )
+  harness = await startHarness({ sub: 'alice', scope: 'items:write' })
+  running = await harness.gateway({
+    limits: { bodyBytes: 1024, headerBytes: 4096, requestTimeoutMs: REQUEST_TIMEOUT_MS },
+    log: { level: 'silent' },
+  })
 })
 
 afterAll(async () => {
-  await running?.gateway.close()
-  await upstream?.close()
-  await issuer?.close()
+  await harness?.close()
 })
 
 describe('gateway limits', () => {
@@ -47,16 +33,16 @@ describe('gateway limits', () => {
   })
 
   it('answers 413 to a declared body over limits.bodyBytes, before the upstream sees it', async () => {
-    const key = await clientKey()
-    const token = await issuer.issue({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
-    const hits = upstream.hits()
+    const hits = harness.upstream.hits()
     const reply = await send(`${running.url}/upload`, {
       method: 'POST',
-      headers: await dpopHeaders(key, token, 'POST', '/upload', [['content-type', 'text/plain']]),
+      headers: await dpopHeaders(harness.key, harness.token, 'POST', '/upload', [
+        ['content-type', 'text/plain'],
+      ]),
       body: 'a'.repeat(2048),
     })
     expect(reply.status).toBe(413)
-    expect(upstream.hits()).toBe(hits)
+    expect(harness.upstream.hits()).toBe(hits)
   })
 
   it('cuts off a slowloris client within limits.requestTimeoutMs (plus the check interval)', async () => {
@@ -87,10 +73,10 @@ describe('gateway limits', () => {
         })
       })
     }
-    const key = await clientKey()
-    const token = await issuer.issue({ sub: 'alice', scope: 'items:write', jkt: key.jkt })
     const accepted = await dripFor(
-      await dpopHeaders(key, token, 'POST', '/upload', [['content-type', 'text/plain']]),
+      await dpopHeaders(harness.key, harness.token, 'POST', '/upload', [
+        ['content-type', 'text/plain'],
+      ]),
     )
     const refused = await dripFor([['content-type', 'text/plain']])
     console.info(

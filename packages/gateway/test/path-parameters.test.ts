@@ -37,7 +37,7 @@ const DISGUISED = [
 beforeAll(async () => {
   harness = await startHarness({ scope: 'admin' })
   adminToken = harness.token
-  readerToken = await harness.issuer.issue({ scope: 'items:read', jkt: harness.key.jkt })
+  readerToken = await harness.issuer.mint({ scope: 'items:read', jkt: harness.key.jkt })
   refusing = await harness.gateway({ routes: ROUTES })
   stripping = await harness.gateway({ routes: ROUTES, paths: { semicolons: 'strip' } })
 })

@@ -4,16 +4,16 @@
  * rest of the config. Real gateway, test issuer and upstream on loopback.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { baseConfig, configProblems, PUBLIC_BASE, startGateway } from './support/fixture.js'
+import { ISSUER, baseConfig, configProblems, PUBLIC_BASE, startGateway } from './support/fixture.js'
 import { send } from './support/http.js'
-import { startIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import { startUpstream, type TestUpstream } from './support/upstream.js'
 
 let issuer: TestIssuer
 let upstream: TestUpstream
 
 beforeAll(async () => {
-  ;[issuer, upstream] = await Promise.all([startIssuer(), startUpstream()])
+  ;[issuer, upstream] = await Promise.all([startTestIssuer(ISSUER), startUpstream()])
 })
 afterAll(async () => {
   await Promise.all([issuer.close(), upstream.close()])

@@ -13,8 +13,15 @@ import { createProof, type DPoPKeyPair } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens } from '@keybound/server'
 import { protect } from '@keybound/server/node'
 import { recordReliability } from '@keybound/test-kit/reliability'
-import { startIssuer, type TestIssuer, AUDIENCE } from './support/issuer.js'
-import { baseConfig, clientKey, startGateway, type RunningGateway } from './support/fixture.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
+import {
+  AUDIENCE,
+  ISSUER,
+  baseConfig,
+  clientKey,
+  startGateway,
+  type RunningGateway,
+} from './support/fixture.js'
 import { startUpstream, type TestUpstream } from './support/upstream.js'
 import { listen } from '@keybound/test-kit/net'
 
@@ -31,7 +38,7 @@ let token: string
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 
 beforeAll(async () => {
-  issuer = await startIssuer()
+  issuer = await startTestIssuer(ISSUER)
   upstream = await startUpstream()
   gateway = await startGateway(baseConfig(issuer, upstream, { log: { level: 'silent' } }))
   const resourceServer = createResourceServer({
@@ -49,7 +56,7 @@ beforeAll(async () => {
   )
   rs = await listen(server)
   key = await clientKey()
-  token = await issuer.issue({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
+  token = await issuer.mint({ sub: 'alice', scope: 'items:read', jkt: key.jkt })
 })
 
 afterAll(async () => {

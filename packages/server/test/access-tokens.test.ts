@@ -15,7 +15,7 @@ import {
 } from '@keybound/server'
 import { listen } from '@keybound/test-kit/net'
 import { startTestIntrospection, type TestIntrospection } from '@keybound/test-kit/introspection'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 
@@ -25,7 +25,7 @@ let key: DPoPKeyPair
 
 beforeAll(async () => {
   ;[issuer, introspection, key] = await Promise.all([
-    startTestIssuer(BASE),
+    startTestIssuer({ audience: BASE }),
     startTestIntrospection(),
     generateKeyPair('ES256'),
   ])

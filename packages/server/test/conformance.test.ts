@@ -22,7 +22,7 @@ import {
 } from './support/adapters.js'
 import { headerLines, send, type Received } from './support/http.js'
 import { startTestIntrospection, type TestIntrospection } from '@keybound/test-kit/introspection'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
   providerTokenFactory,
   tokenFactory,
@@ -50,7 +50,7 @@ const providers = new Map<string, ProviderFixture>()
 
 beforeAll(async () => {
   ;[issuer, introspection, key, otherKey] = await Promise.all([
-    startTestIssuer(BASE),
+    startTestIssuer({ audience: BASE }),
     startTestIntrospection(),
     generateKeyPair('ES256'),
     generateKeyPair('ES256'),

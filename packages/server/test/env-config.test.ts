@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { resourceServerFromEnv, resourceServerOptionsFromEnv } from '@keybound/server'
 import { listen } from '@keybound/test-kit/net'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 const SECRET_VALUE = 'too-short-secret'
@@ -21,7 +21,10 @@ const documents = new Map<string, Record<string, unknown>>()
 const requested: string[] = []
 
 beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  ;[issuer, key] = await Promise.all([
+    startTestIssuer({ audience: BASE }),
+    generateKeyPair('ES256'),
+  ])
   metadataServer = await listen(
     createServer((req: IncomingMessage, res) => {
       requested.push(req.url ?? '')

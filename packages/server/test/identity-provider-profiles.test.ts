@@ -22,7 +22,7 @@ import {
   startProviderFixture,
   type ProviderFixture,
 } from '@keybound/test-kit/identity-providers'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 
@@ -33,7 +33,10 @@ let key: DPoPKeyPair
 beforeAll(async () => {
   const started = await Promise.all(PROVIDERS.map(startProviderFixture))
   for (const fixture of started) fixtures[fixture.profile] = fixture
-  ;[rfc9068, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  ;[rfc9068, key] = await Promise.all([
+    startTestIssuer({ audience: BASE }),
+    generateKeyPair('ES256'),
+  ])
 })
 
 afterAll(async () => {

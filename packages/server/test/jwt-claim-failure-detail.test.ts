@@ -12,7 +12,7 @@ import { protect } from '@keybound/server/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send, type Received } from './support/http.js'
 import { listen } from '@keybound/test-kit/net'
-import { startTestIssuer, type MintOptions, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type MintOptions, type TestIssuer } from '@keybound/test-kit/issuer'
 
 // The demo's situation: tokens for the demo API (4001) shown to the user's own API (4010).
 const DEMO_API = 'http://localhost:4001'
@@ -22,7 +22,10 @@ let issuer: TestIssuer
 let key: DPoPKeyPair
 
 beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(OWN_API), generateKeyPair('ES256')])
+  ;[issuer, key] = await Promise.all([
+    startTestIssuer({ audience: OWN_API }),
+    generateKeyPair('ES256'),
+  ])
 })
 
 afterAll(async () => {

@@ -6,13 +6,13 @@
 import { DEFAULT_CLOCK_TOLERANCE } from '@keybound/core/internal'
 import { AccessTokenInvalid, jwtAccessTokens } from '@keybound/server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 
 let issuer: TestIssuer
 beforeAll(async () => {
-  issuer = await startTestIssuer(BASE)
+  issuer = await startTestIssuer({ audience: BASE })
 })
 afterAll(() => issuer.close())
 

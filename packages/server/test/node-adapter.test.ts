@@ -10,7 +10,7 @@ import { protect, type ProtectedHandler, type ProtectOptions } from '@keybound/s
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { send, type Received } from './support/http.js'
 import { listen } from '@keybound/test-kit/net'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 
@@ -20,7 +20,10 @@ let resourceServer: ResourceServer
 const closers: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  ;[issuer, key] = await Promise.all([
+    startTestIssuer({ audience: BASE }),
+    generateKeyPair('ES256'),
+  ])
   resourceServer = createResourceServer({
     publicBaseUrl: BASE,
     accessTokens: jwtAccessTokens({

@@ -9,7 +9,7 @@ import { createProof, generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { createResourceServer, jwtAccessTokens, type ResourceServer } from '@keybound/server'
 import { createRedisReplayStore, type RedisReplayStore } from '@keybound/server/redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 import {
   keepAliveClient,
   startReplica,
@@ -104,7 +104,7 @@ function expectUnavailable(reply: Reply): void {
 }
 
 beforeAll(async () => {
-  issuer = await startTestIssuer(PUBLIC_BASE_URL)
+  issuer = await startTestIssuer({ audience: PUBLIC_BASE_URL })
   callers = await Promise.all(
     [1, 2, 3, 4].map(async (n) => {
       const key = await generateKeyPair('ES256')

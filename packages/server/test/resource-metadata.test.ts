@@ -28,7 +28,7 @@ import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { send } from './support/http.js'
 import { listen } from '@keybound/test-kit/net'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const AS = 'https://as.example.test'
 
@@ -156,7 +156,7 @@ const ADAPTERS: Record<string, Start> = {
 let issuer: TestIssuer
 
 beforeAll(async () => {
-  issuer = await startTestIssuer()
+  issuer = await startTestIssuer({ audience: 'https://rs.example.test' })
 })
 afterAll(async () => {
   await issuer.close()

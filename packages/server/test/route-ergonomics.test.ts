@@ -27,7 +27,7 @@ import {
   type TenantClaims,
 } from './support/ergonomic-apps.js'
 import { send, type Received } from './support/http.js'
-import { startTestIssuer, type MintOptions, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type MintOptions, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 const NONCE_SECRET = 'a nonce secret of at least 32 bytes, for the rendering tests'
@@ -36,7 +36,10 @@ let issuer: TestIssuer
 let key: DPoPKeyPair
 
 beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  ;[issuer, key] = await Promise.all([
+    startTestIssuer({ audience: BASE }),
+    generateKeyPair('ES256'),
+  ])
 })
 
 afterAll(async () => {

@@ -17,7 +17,7 @@ import { dpop as honoDpop } from '@keybound/server/hono'
 import { protect, requestLikeOf } from '@keybound/server/node'
 import { send } from './support/http.js'
 import { listen } from '@keybound/test-kit/net'
-import { startTestIssuer, type TestIssuer } from './support/issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 const BASE = 'https://rs.example.test'
 
@@ -26,7 +26,10 @@ let key: DPoPKeyPair
 let accessTokens: AccessTokenValidator
 
 beforeAll(async () => {
-  ;[issuer, key] = await Promise.all([startTestIssuer(BASE), generateKeyPair('ES256')])
+  ;[issuer, key] = await Promise.all([
+    startTestIssuer({ audience: BASE }),
+    generateKeyPair('ES256'),
+  ])
   accessTokens = jwtAccessTokens({ issuer: issuer.issuer, audience: BASE, jwksUri: issuer.jwksUri })
 })
 

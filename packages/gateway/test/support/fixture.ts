@@ -10,11 +10,22 @@ import {
   type Gateway,
   type GatewayOptions,
 } from '../../src/index.js'
-import { AUDIENCE, startIssuer, type TestIssuer, type TokenClaims } from './issuer.js'
+import {
+  startTestIssuer,
+  type MintOptions,
+  type TestIssuer,
+  type TestIssuerOptions,
+} from '@keybound/test-kit/issuer'
 import { startUpstream, type TestUpstream } from './upstream.js'
 
 /** What clients call; `htu` is built from it, whatever loopback port the gateway has. */
-export const PUBLIC_BASE = AUDIENCE
+export const PUBLIC_BASE = 'https://api.example.test'
+
+/** The `aud` of the gateway's tokens: the public base URL. */
+export const AUDIENCE = PUBLIC_BASE
+
+/** The gateway tests' issuer: tokens for {@link AUDIENCE}, with the scope most routes ask. */
+export const ISSUER: TestIssuerOptions = { audience: AUDIENCE, scope: 'items:read' }
 
 /** A config object in the file's shape. */
 export function baseConfig(
@@ -110,9 +121,13 @@ export interface Harness {
 }
 
 /** Starts what a gateway test file needs around the gateways it builds. */
-export async function startHarness(claims: TokenClaims = {}): Promise<Harness> {
-  const [issuer, upstream, key] = await Promise.all([startIssuer(), startUpstream(), clientKey()])
-  const token = await issuer.issue({ ...claims, jkt: key.jkt })
+export async function startHarness(claims: MintOptions = {}): Promise<Harness> {
+  const [issuer, upstream, key] = await Promise.all([
+    startTestIssuer(ISSUER),
+    startUpstream(),
+    clientKey(),
+  ])
+  const token = await issuer.mint({ ...claims, jkt: key.jkt })
   const started: RunningGateway[] = []
   return {
     issuer,

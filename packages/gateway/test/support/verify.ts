@@ -6,7 +6,7 @@
 import { createVerifyService, type VerifyService } from '../../src/index.js'
 import { createProof } from '@keybound/core'
 import type { Received } from './http.js'
-import type { TestIssuer } from './issuer.js'
+import type { TestIssuer } from '@keybound/test-kit/issuer'
 import { PUBLIC_BASE, baseConfig, dpopHeaders, startHarness, type Harness } from './fixture.js'
 
 export interface RunningVerify {
@@ -67,7 +67,7 @@ export function denialCases(
     'no credentials': async () => [],
     'missing proof': async () => [['authorization', `DPoP ${harness.token}`]],
     'proof for another token (ath)': async (uri) => {
-      const other = await harness.issuer.issue({ jkt: harness.key.jkt })
+      const other = await harness.issuer.mint({ jkt: harness.key.jkt })
       const proof = await createProof(harness.key, {
         htm: 'GET',
         htu: PUBLIC_BASE + uri,

@@ -10,7 +10,7 @@ import {
   type ResourceServer,
   type ResourceServerOptions,
 } from '@keybound/server'
-import { startTestIssuer, type TestIssuer } from './issuer.js'
+import { startTestIssuer, type TestIssuer } from '@keybound/test-kit/issuer'
 
 export interface IssuerAndKey {
   readonly issuer: TestIssuer
@@ -22,7 +22,7 @@ export function useIssuerAndKey(audience: string): IssuerAndKey {
   const suite = {} as { issuer: TestIssuer; key: DPoPKeyPair }
   beforeAll(async () => {
     ;[suite.issuer, suite.key] = await Promise.all([
-      startTestIssuer(audience),
+      startTestIssuer({ audience }),
       generateKeyPair('ES256'),
     ])
   })

@@ -8,7 +8,7 @@ import type { AccessTokenValidator } from '@keybound/server'
 import { introspectedAccessTokens, jwtAccessTokens } from '@keybound/server'
 import type { ProviderFixture } from '@keybound/test-kit/identity-providers'
 import type { TestIntrospection } from '@keybound/test-kit/introspection'
-import type { TestIssuer } from './issuer.js'
+import type { TestIssuer } from '@keybound/test-kit/issuer'
 
 export type TokenKind = 'jwt' | 'introspection'
 export const TOKEN_KINDS: readonly TokenKind[] = ['jwt', 'introspection']

@@ -863,7 +863,7 @@ export function resolveConfig(
     passwords: checkPasswords(checker, input),
     tokenExchange: { audiences: [], delegation: [], maxActDepth: 2, trustedIssuers: [] },
   }
-  config.tokenExchange = checkTokenExchange(input.tokenExchange, config.clients, checker.issues)
+  config.tokenExchange = checkTokenExchange(checker, input.tokenExchange, config.clients)
   if (config.refreshTokens.absoluteLifetime < config.refreshTokens.lifetime) {
     checker.fail(
       'refreshTokens.absoluteLifetime',

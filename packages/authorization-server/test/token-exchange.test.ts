@@ -626,7 +626,7 @@ describe('tokenExchange configuration', () => {
           audiences: 'https://api.example/',
           delegation: [
             { actor: 'nobody', subjectClients: [], audiences: ['https://api.example/'] },
-            { actor: 'svc', subjectClients: ['*'], scope: 'a  b', extra: 1 },
+            { actor: 'svc', subjectClients: ['*', 'x'.repeat(2049)], scope: 'a  b', extra: 1 },
           ],
           trustedIssuers: [
             { issuer: 'ftp://idp.example', subjectPrefix: 5 },
@@ -640,6 +640,9 @@ describe('tokenExchange configuration', () => {
               jwks: { keys: [{ kty: 'EC', d: 'x' }] },
               algorithms: ['HS256'],
             },
+            { issuer: 'https://idp3.example/?tenant=1', jwksUri: 'https://idp3.example/jwks' },
+            { issuer: 'https://idp4.example', jwksUri: 'https://idp4.example/jwks' },
+            { issuer: 'https://idp4.example', jwksUri: 'https://idp4.example/jwks' },
           ],
           unknown: true,
         },
@@ -655,17 +658,20 @@ describe('tokenExchange configuration', () => {
       'tokenExchange.delegation[0].actor: is not a configured client',
       'tokenExchange.delegation[0].subjectClients: must be a non-empty array',
       "tokenExchange.delegation[1].actor: the client's grant_types lack",
+      'tokenExchange.delegation[1].subjectClients[1]: must be a non-empty string of at most 2048',
       'tokenExchange.delegation[1].audiences: is required',
       'tokenExchange.delegation[1].scope: must be space-separated scope tokens',
       'tokenExchange.delegation[1].extra: is not a known setting',
       'tokenExchange.trustedIssuers[0].issuer: must be an absolute https URL or loopback http',
-      'tokenExchange.trustedIssuers[0]: needs exactly one of jwksUri and jwks',
+      'tokenExchange.trustedIssuers[0]: needs exactly one of jwksUri, jwks',
       'tokenExchange.trustedIssuers[0].subjectPrefix: must be a string of at most 256 characters',
       'tokenExchange.trustedIssuers[1].jwksUri: must be an absolute https URL or loopback http',
-      'tokenExchange.trustedIssuers[1]: needs exactly one of jwksUri and jwks',
+      'tokenExchange.trustedIssuers[1]: needs exactly one of jwksUri, jwks',
       'tokenExchange.trustedIssuers[1].jwks.keys: must be a non-empty array',
       'tokenExchange.trustedIssuers[2].jwks.keys[0]: must be a public key',
       'tokenExchange.trustedIssuers[2].algorithms[0]: must be one of',
+      'tokenExchange.trustedIssuers[3].issuer: must not contain a query',
+      'tokenExchange.trustedIssuers[5].issuer: is listed twice',
     ])
       expect(message).toContain(issue)
   })

@@ -178,7 +178,7 @@ describe('thumbprint, proof and curl with a pkcs11: key', () => {
   it('--pin-env takes a variable name, not the PIN', async () => {
     const args = ['proof', '-k', keyUri('agent', ''), '--pin-env', PIN, '-m', 'GET', '-u', HTU]
     const result = await runCli(args)
-    expectOneLineError(result, '--pin-env takes the NAME of an environment variable')
+    expectOneLineError(result, '--pin-env must be the NAME of an environment variable')
     expect(result.stderr).not.toContain(PIN)
   })
 

@@ -13,6 +13,8 @@ export type ConfigObject = Record<string, unknown>
 
 /** What the items of a list of strings must be, and how a bad item is worded. */
 export interface StringListRule {
+  /** The list must be given: `is required` when absent (default `false`). */
+  readonly required?: boolean
   /** The list may not be empty (default `false`). */
   readonly nonEmpty?: boolean
   /** Each item must match this pattern or pass this test. */
@@ -138,7 +140,8 @@ export class Checker {
    * and left out.
    */
   strings(value: unknown, path: string, rule: StringListRule = {}): string[] | undefined {
-    if (value === undefined) return undefined
+    if (value === undefined)
+      return rule.required === true ? this.fail(path, 'is required') : undefined
     if (!Array.isArray(value) || (rule.nonEmpty === true && value.length === 0))
       return this.fail(
         path,
@@ -148,6 +151,24 @@ export class Checker {
       if (isNonEmptyString(item) && accepts(rule, item)) return true
       this.fail(`${path}[${i}]`, rule.problem ?? 'must be a non-empty string')
       return false
+    })
+  }
+
+  /**
+   * An optional list of entries (`users`, `trustedIssuers`): `[]` when absent; each item is
+   * checked by `checkItem` with its own path (`trustedIssuers[1]`), and left out when that
+   * returns `undefined` (it has named the problem).
+   */
+  list<T>(
+    value: unknown,
+    path: string,
+    checkItem: (item: unknown, itemPath: string) => T | undefined,
+  ): T[] {
+    if (value === undefined) return []
+    if (!Array.isArray(value)) return this.fail(path, 'must be an array') ?? []
+    return value.flatMap((item, i) => {
+      const checked = checkItem(item, `${path}[${i}]`)
+      return checked === undefined ? [] : [checked]
     })
   }
 

@@ -87,6 +87,29 @@ describe('Checker', () => {
     ])
   })
 
+  it('refuses an absent list that is required, naming it like any required setting', () => {
+    const checker = new Checker()
+    const rule = { required: true, nonEmpty: true }
+    expect(checker.strings(undefined, 'delegation[0].audiences', rule)).toBeUndefined()
+    expect(checker.strings(['a'], 'delegation[0].subjectClients', rule)).toEqual(['a'])
+    expect(checker.issues).toEqual(['delegation[0].audiences: is required'])
+  })
+
+  it('checks each entry of a list at its own index and keeps the good ones', () => {
+    const checker = new Checker()
+    const port = (item: unknown, path: string) => {
+      const entry = checker.object(item, path)
+      return entry === undefined ? undefined : checker.integer(entry.port, `${path}.port`, 0, 1, 9)
+    }
+    expect(checker.list(undefined, 'listeners', port)).toEqual([])
+    expect(checker.list({ port: 1 }, 'listeners', port)).toEqual([])
+    expect(checker.list([{ port: 1 }, 'x', { port: 2 }], 'listeners', port)).toEqual([1, 2])
+    expect(checker.issues).toEqual([
+      'listeners: must be an array',
+      'listeners[1]: must be an object',
+    ])
+  })
+
   it('reads a variable a setting names, naming it and never echoing its content', () => {
     const checker = new Checker()
     const env = { SHORT: 'hunter2-secret', LONG: 'x'.repeat(32), EMPTY: '' }

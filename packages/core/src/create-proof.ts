@@ -6,7 +6,8 @@
  */
 import { findAlgorithm } from './algorithms.js'
 import type { CryptoBackend } from './backends/backend.js'
-import { InvalidArgument, KeyboundError, KeyUnsupported } from './errors.js'
+import { KeyboundError, KeyUnsupported } from './errors.js'
+import { invalidArgument } from './lib/arguments.js'
 import { stripQueryAndFragment } from './htu.js'
 import { toPublicJwk } from './keys.js'
 import { athOf } from './thumbprint.js'
@@ -45,19 +46,18 @@ function encodeHeader(
 
 function checkCreateOptions(key: DPoPKeyPair | ProofSigner, options: CreateProofOptions): void {
   if (typeof key !== 'object' || key === null)
-    throw new InvalidArgument('a key pair or signer is required')
+    throw invalidArgument('key', 'a key pair or a signer')
   if (findAlgorithm(key.alg) === undefined) {
     throw new KeyUnsupported(`"alg" ${String(key.alg)} is not supported for DPoP proofs`, {
       claim: 'alg',
     })
   }
   if (!isKeyPair(key) && typeof (key as ProofSigner).sign !== 'function') {
-    throw new InvalidArgument('a signer needs a sign(bytes) function')
+    throw invalidArgument('key.sign', 'a function')
   }
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidArgument('proof options are required')
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
   if (typeof options.htm !== 'string' || !METHOD.test(options.htm)) {
-    throw new InvalidArgument('"htm" must be an HTTP method', { claim: 'htm' })
+    throw invalidArgument('htm', 'an HTTP method', { claim: 'htm' })
   }
 }
 
@@ -70,7 +70,7 @@ export async function createProofWith(
   checkCreateOptions(key, options)
   const htu = stripQueryAndFragment(options.htu)
   if (!/^https?:\/\/[^/]/i.test(htu))
-    throw new InvalidArgument('"htu" must be an absolute http(s) URI', { claim: 'htu' })
+    throw invalidArgument('htu', 'an absolute http(s) URI', { claim: 'htu' })
   const claims: Record<string, unknown> = {
     jti: options.jti ?? backend.encodeBase64url(backend.randomBytes(16)),
     htm: options.htm,

@@ -7,7 +7,8 @@
 import { findAlgorithm, type AlgorithmSpec } from './algorithms.js'
 import type { CryptoBackend } from './backends/backend.js'
 import { importParamsOf } from './backends/webcrypto.js'
-import { DPoPError, InvalidArgument, KeyboundError, KeyUnsupported } from './errors.js'
+import { DPoPError, KeyboundError, KeyUnsupported } from './errors.js'
+import { invalidArgument } from './lib/arguments.js'
 import { checkProofJwk } from './lib/jwk-checks.js'
 import { thumbprintWith } from './thumbprint.js'
 import type { DPoPAlgorithm, DPoPKeyPair, PrivateJwk, PublicJwk } from './types.js'
@@ -62,7 +63,7 @@ export function toPublicJwk(jwk: PublicJwk): PublicJwk {
   const out: PublicJwk = { kty: jwk.kty }
   for (const member of members) {
     if (typeof jwk[member] !== 'string')
-      throw new InvalidArgument(`JWK member "${member}" is missing`, { claim: member })
+      throw invalidArgument(`jwk.${member}`, 'a string', { claim: member })
     out[member] = jwk[member]
   }
   return out
@@ -113,7 +114,7 @@ export async function generateKeyPairWith(
   const spec = specOf(alg)
   const modulusLength = options.modulusLength ?? 2048
   if (spec.kty === 'RSA' && !(modulusLength >= 2048 && modulusLength <= 8192)) {
-    throw new InvalidArgument('modulusLength must be between 2048 and 8192')
+    throw invalidArgument('modulusLength', 'from 2048 to 8192')
   }
   const extractable = options.extractable === true
   const adopt = backend.adoptPrivateKey
@@ -152,7 +153,7 @@ export async function importKeyPairWith(
   options: ImportKeyPairOptions = {},
 ): Promise<DPoPKeyPair> {
   if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
-    throw new InvalidArgument('a private JWK (with "d") is required')
+    throw invalidArgument('jwk', 'a private JWK (with "d")')
   }
   const spec = specOf(options.alg ?? defaultAlgorithmOf(jwk))
   const publicJwk = toPublicJwk(jwk)

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import type { CryptoBackend } from './backends/backend.js'
-import { InvalidArgument } from './errors.js'
+import { invalidArgument } from './lib/arguments.js'
 import type { NonceCheckResult, NonceVerifier } from './types.js'
 
 /** Options of a stateless nonce source. */
@@ -47,11 +47,11 @@ export function createNonceSourceWith(
   const secret =
     typeof options.secret === 'string' ? encoder.encode(options.secret) : options.secret
   if (!(secret instanceof Uint8Array) || secret.length < 32) {
-    throw new InvalidArgument('nonce secret must be at least 32 bytes')
+    throw invalidArgument('secret', 'at least 32 bytes')
   }
   const purpose = options.purpose ?? 'rs'
   const stepMs = (options.stepSeconds ?? 60) * 1000
-  if (!(stepMs >= 1000)) throw new InvalidArgument('stepSeconds must be at least 1')
+  if (!(stepMs >= 1000)) throw invalidArgument('stepSeconds', 'at least 1')
   const clock = options.now ?? Date.now
 
   const macOf = async (step: string, salt: string): Promise<string> => {

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { CryptoBackend } from './backends/backend.js'
-import { InvalidArgument } from './errors.js'
+import { invalidArgument } from './lib/arguments.js'
 
 const REQUIRED_MEMBERS: Record<string, readonly string[]> = {
   EC: ['crv', 'kty', 'x', 'y'],
@@ -21,14 +21,12 @@ const REQUIRED_MEMBERS: Record<string, readonly string[]> = {
 export function canonicalThumbprintInput(jwk: Record<string, unknown>): string {
   const members = typeof jwk.kty === 'string' ? REQUIRED_MEMBERS[jwk.kty] : undefined
   if (members === undefined)
-    throw new InvalidArgument('JWK "kty" is missing or unsupported', { claim: 'kty' })
+    throw invalidArgument('jwk.kty', 'EC, RSA, OKP or oct', { claim: 'kty' })
   const parts: string[] = []
   for (const member of members) {
     const value = jwk[member]
     if (typeof value !== 'string') {
-      throw new InvalidArgument(`JWK member "${member}" is missing or not a string`, {
-        claim: member,
-      })
+      throw invalidArgument(`jwk.${member}`, 'a string', { claim: member })
     }
     parts.push(`${JSON.stringify(member)}:${JSON.stringify(value)}`)
   }
@@ -65,7 +63,7 @@ export function athOf(backend: CryptoBackend, accessToken: string): string | Pro
 /** `ath`: base64url(SHA-256(ASCII(access token))). */
 export async function athWith(backend: CryptoBackend, accessToken: string): Promise<string> {
   if (typeof accessToken !== 'string' || accessToken.length === 0) {
-    throw new InvalidArgument('access token must be a non-empty string')
+    throw invalidArgument('accessToken', 'a non-empty string')
   }
   return backend.encodeBase64url(await backend.sha256(encoder.encode(accessToken)))
 }

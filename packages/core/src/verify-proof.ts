@@ -19,7 +19,6 @@ import {
 } from './defaults.js'
 import {
   DPoPError,
-  InvalidArgument,
   KeyBindingMismatch,
   NonceRequired,
   ProofClaimInvalid,
@@ -33,6 +32,7 @@ import {
 } from './errors.js'
 import { isLoopbackUri, normalizeHtu, stripQueryAndFragment } from './htu.js'
 import type { BoundedCache } from './lib/bounded-cache.js'
+import { invalidArgument } from './lib/arguments.js'
 import { decodeBase64urlPortable } from './lib/base64url.js'
 import { checkProofJwk } from './lib/jwk-checks.js'
 import { parseStrictJson, StrictJsonError } from './lib/strict-json.js'
@@ -407,20 +407,19 @@ function recordUse(
 }
 
 function checkOptions(request: ProofRequest, options: VerifyProofOptions): void {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidArgument('verify options are required')
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
   const store = options.replayStore
   if (
     store !== false &&
     (typeof store !== 'object' || store === null || typeof store.checkAndRecord !== 'function')
   ) {
-    throw new InvalidArgument('replayStore must be a ReplayStore or false')
+    throw invalidArgument('replayStore', 'a ReplayStore or false')
   }
-  if (typeof request !== 'object' || request === null || typeof request.method !== 'string') {
-    throw new InvalidArgument('request must have a method and a url')
-  }
+  if (typeof request !== 'object' || request === null)
+    throw invalidArgument('request', 'an object with a method and a url')
+  if (typeof request.method !== 'string') throw invalidArgument('request.method', 'a string')
   if (typeof request.url !== 'string' && !(request.url instanceof URL))
-    throw new InvalidArgument('request.url is required')
+    throw invalidArgument('request.url', 'a string or a URL')
 }
 
 // The pipeline below runs synchronously whenever it can (a cached header, a synchronous

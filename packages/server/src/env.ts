@@ -287,6 +287,7 @@ async function discover(
       continue
     }
     const { issuer, jwks_uri: jwksUri } = metadata
+    // No argument is at fault here but the issuer's published metadata; `reason` says how.
     if (typeof issuer !== 'string' || !sameIssuer(issuer, expectedIssuer)) {
       throw new InvalidArgument(
         `ISSUER_BASE_URL: the metadata at ${url} names another issuer than ${expectedIssuer}`,
@@ -339,6 +340,7 @@ export async function resourceServerOptionsFromEnv(
 ): Promise<ResourceServerOptions> {
   const problems: string[] = []
   const settings = readSettings(env, problems)
+  // One error for the whole environment: each problem names its variable.
   if (problems.length > 0) {
     throw new InvalidArgument(`invalid environment: ${problems.join('; ')}`, {
       details: { problems },

@@ -4,8 +4,7 @@
  * proxy overwrites them, so they are read only when `trustProxy` is on (B16, D3, D4).
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-import { InvalidArgument } from '@keybound/core'
-import { isLoopbackHost, stripQueryAndFragment } from '@keybound/core/internal'
+import { invalidArgument, isLoopbackHost, stripQueryAndFragment } from '@keybound/core/internal'
 import { readHeader, trimOws } from './lib/headers.js'
 import type { RequestLike } from './types.js'
 
@@ -32,15 +31,18 @@ export function parsePublicBaseUrl(value: string, allowInsecureHttp = false): Pu
   try {
     url = new URL(value)
   } catch {
-    throw new InvalidArgument('publicBaseUrl must be an absolute URL')
+    throw invalidArgument('publicBaseUrl', 'an absolute URL')
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new InvalidArgument('publicBaseUrl must be http(s)')
+    throw invalidArgument('publicBaseUrl', 'an http(s) URL')
   if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
-    throw new InvalidArgument('publicBaseUrl must use https outside loopback (RFC 9449 §2)')
+    throw invalidArgument('publicBaseUrl', 'https outside loopback (RFC 9449 §2)')
   }
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    throw new InvalidArgument('publicBaseUrl must not have user info, query or fragment')
+    throw invalidArgument(
+      'publicBaseUrl',
+      'an origin and path, without user info, query or fragment',
+    )
   }
   return { origin: url.origin, prefix: url.pathname.replace(/\/+$/, '') }
 }

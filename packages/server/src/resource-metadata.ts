@@ -267,10 +267,10 @@ function answerWith(body: string): (method: string) => MetadataAnswer {
 export function createProtectedResourceMetadata(
   options: ProtectedResourceMetadataOptions,
 ): ProtectedResourceMetadata {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidArgument('protected-resource metadata options are required')
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
   const problems = new Problems()
   const document = checkOptions(options, problems)
+  // Free wording: several members may be at fault, and each problem names its own.
   if (document === undefined)
     throw new InvalidArgument(`protected-resource metadata: ${problems.list.join('; ')}`)
   const url = resourceMetadataUrlOf(document.resource)
@@ -317,6 +317,9 @@ export { checkMetadata }
 export function checkResourceMetadataUrl(value: unknown, allowInsecureHttp: boolean): string {
   const problems = new Problems()
   checkUrl(problems, value, 'resourceMetadataUrl', allowInsecureHttp, true)
-  if (problems.list.length > 0) throw new InvalidArgument(problems.list.join('; '))
+  if (problems.list.length > 0)
+    throw new InvalidArgument(problems.list.join('; '), {
+      details: { argument: 'resourceMetadataUrl' },
+    })
   return value as string
 }

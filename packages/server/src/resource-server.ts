@@ -19,7 +19,7 @@ import {
   type NonceSource,
   type ReplayStore,
 } from '@keybound/core'
-import { SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
+import { invalidArgument, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
 import {
   acceptanceHeaders,
   describeCoreError,
@@ -115,37 +115,36 @@ function nonceSourceOf(options: ResourceServerOptions): NonceSource | undefined 
 function checkAlgorithms(algorithms: readonly string[] | undefined): readonly string[] {
   const chosen = algorithms ?? SUPPORTED_ALGORITHMS
   if (!Array.isArray(chosen) || chosen.length === 0)
-    throw new InvalidArgument('algorithms must be a non-empty array')
-  for (const alg of chosen) {
+    throw invalidArgument('algorithms', 'a non-empty array')
+  chosen.forEach((alg, i) => {
     if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(alg))
-      throw new InvalidArgument(`unsupported algorithm ${String(alg)}`)
-  }
+      throw invalidArgument(`algorithms[${i}]`, `one of ${SUPPORTED_ALGORITHMS.join(', ')}`)
+  })
   return Object.freeze([...chosen])
 }
 
 function checkMaxClockSkew(value: unknown): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-    throw new InvalidArgument('maxClockSkew must be a non-negative number of seconds')
+    throw invalidArgument('maxClockSkew', 'a non-negative number of seconds')
   return value
 }
 
 function checkOptions(options: ResourceServerOptions): Settings {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidArgument('options are required')
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
   if (typeof options.accessTokens?.validate !== 'function')
-    throw new InvalidArgument('accessTokens must have a validate method')
+    throw invalidArgument('accessTokens', 'an AccessTokenValidator (with a validate method)')
   if (
     options.realm !== undefined &&
     (typeof options.realm !== 'string' || !REALM.test(options.realm))
   ) {
-    throw new InvalidArgument('realm must be printable ASCII without quotes or backslashes')
+    throw invalidArgument('realm', 'printable ASCII without quotes or backslashes')
   }
   if (
     options.replayStore !== undefined &&
     typeof options.replayStore?.checkAndRecord !== 'function'
   ) {
-    throw new InvalidArgument('replayStore must be a ReplayStore')
+    throw invalidArgument('replayStore', 'a ReplayStore')
   }
   const algorithms = checkAlgorithms(options.algorithms)
   const settings: Settings = {

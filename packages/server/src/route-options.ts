@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { InvalidArgument } from '@keybound/core'
+import { invalidArgument } from '@keybound/core/internal'
 import type { ClaimRequirements, ClaimValue, RouteOptions } from './types.js'
 
 /**
@@ -124,7 +125,7 @@ export function checkRouteOptions<Claims extends object = Record<string, unknown
 ): CheckedRouteOptions<Claims> {
   if (routeOptions === undefined) return DEFAULT_ROUTE_OPTIONS as CheckedRouteOptions<Claims>
   if (CHECKED.has(routeOptions)) return routeOptions as CheckedRouteOptions<Claims>
-  if (!isPlainObject(routeOptions)) throw new InvalidArgument('route options must be an object')
+  if (!isPlainObject(routeOptions)) throw invalidArgument('routeOptions', 'an object')
   const options = routeOptions as Record<string, unknown>
   const problems: string[] = []
   checkUnknownOptions(options, problems)
@@ -136,6 +137,7 @@ export function checkRouteOptions<Claims extends object = Record<string, unknown
   const credentialsRequired = options.credentialsRequired ?? true
   if (typeof credentialsRequired !== 'boolean')
     problems.push('credentialsRequired must be a boolean')
+  // Several members can be wrong at once: every problem is named, each by its member.
   if (problems.length > 0) {
     throw new InvalidArgument(`invalid route options: ${problems.join('; ')}`, {
       details: { problems },

@@ -196,7 +196,7 @@ describe('configuration from the environment (RS45)', () => {
     expect(error?.name).toBe('InvalidArgument')
     const message = error!.message
     for (const name of [
-      'KEYBOUND_PUBLIC_BASE_URL must use https outside loopback',
+      'KEYBOUND_PUBLIC_BASE_URL must be https outside loopback',
       'JWKS_URI must be an https URL',
       'ISSUER_BASE_URL is required, or both ISSUER and JWKS_URI',
       'AUDIENCE is required',

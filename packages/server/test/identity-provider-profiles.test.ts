@@ -337,7 +337,7 @@ describe('several issuers (RS29)', () => {
   })
 
   it('RS29 — configuration errors name each entry by its path', () => {
-    expect(() => jwtAccessTokens({ issuers: [] })).toThrow('issuers: must list at least one issuer')
+    expect(() => jwtAccessTokens({ issuers: [] })).toThrow('issuers must be a non-empty array')
     expect(() =>
       jwtAccessTokens({
         issuers: [

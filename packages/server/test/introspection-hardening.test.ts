@@ -98,7 +98,7 @@ describe('introspection audience (aud)', () => {
     for (const audience of [undefined, '', [], [''], [42], true]) {
       expect(() =>
         introspectedAccessTokens({ ...withoutAudience, audience } as IntrospectionOptions),
-      ).toThrow(/audience is required/)
+      ).toThrow(/^audience must be this server's identifier/)
     }
   })
 })

@@ -28,7 +28,16 @@ export const GRANT_TYPES: readonly GrantType[] = [
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const CLIENT_ID = /^[\x21-\x7E]{1,255}$/
 
-function checkScope(checker: Checker, value: unknown, path: string): string {
+/**
+ * A space-separated list of scope tokens (RFC 6749 §3.3); `''` (no scope) when absent or bad,
+ * the problem named at `path`. Shared by a client's `scope` and a delegation rule's ceiling.
+ * @example
+ * ```ts
+ * checkScope(new Checker(), 'read write', 'clients[0].scope') // 'read write'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
+ */
+export function checkScope(checker: Checker, value: unknown, path: string): string {
   // An empty scope is valid (a client without scopes), and is what validation itself produces.
   if (value === '' || value === undefined) return ''
   const scope = checker.string(value, path)
@@ -42,7 +51,17 @@ function checkScope(checker: Checker, value: unknown, path: string): string {
   return scope
 }
 
-function checkJwks(checker: Checker, value: unknown, path: string): ClientConfig['jwks'] {
+/**
+ * An inline JWK Set of public keys (RFC 7517 §5): `undefined` when absent or bad. A key with a
+ * private member is refused, since a config file that holds one has leaked it. Shared by a
+ * client's `jwks` and a trusted issuer's.
+ * @example
+ * ```ts
+ * checkJwks(new Checker(), { keys: [{ kty: 'OKP', crv: 'Ed25519', x: '...' }] }, 'clients[0].jwks')
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
+ */
+export function checkJwks(checker: Checker, value: unknown, path: string): ClientConfig['jwks'] {
   if (value === undefined) return undefined
   const jwks = checker.object(value, path)
   if (jwks === undefined) return undefined

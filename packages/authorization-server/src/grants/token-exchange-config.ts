@@ -1,15 +1,16 @@
 /**
  * The `tokenExchange` settings (RFC 8693): which audiences an exchange may target, which
  * clients may act for which others (delegation rules), how deep an `act` chain may nest, and
- * which outside issuers' access tokens are accepted as subject tokens. Validated like the rest
- * of the configuration: every bad field is named by its path, e.g.
- * `tokenExchange.delegation[0].actor: is not a configured client`.
+ * which outside issuers' access tokens are accepted as subject tokens. Validated by the config
+ * kit's one {@link Checker}, like the rest of the configuration: every bad field is named by its
+ * path, e.g. `tokenExchange.delegation[0].actor: is not a configured client`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  * @packageDocumentation
  */
+import { Checker, URL_RULES, type ConfigObject } from '@keybound/config-kit'
 import type { ClientConfig } from '../config.js'
-import { checkUrl, URL_RULES } from '@keybound/config-kit'
+import { checkJwks, checkScope } from '../clients/metadata.js'
 
 /**
  * The grant type of RFC 8693 §2.1.
@@ -87,206 +88,138 @@ export interface TokenExchangeConfig {
   trustedIssuers: TrustedIssuerConfig[]
 }
 
-type Input = Record<string, unknown>
+// A client id, audience or resource: long enough for any URL an operator writes, bounded so
+// that a rule cannot make every exchange compare megabytes.
+const TARGETS = {
+  accepts: (item: string) => item.length <= 2048,
+  problem: 'must be a non-empty string of at most 2048 characters',
+} as const
+const REQUIRED_TARGETS = { ...TARGETS, required: true, nonEmpty: true } as const
 
-const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/
-
-function isObject(value: unknown): value is Input {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-// An array (non-empty when required) of non-empty strings; each bad item is named by its index.
-function readStrings(value: unknown, path: string, issues: string[], required: boolean): string[] {
-  if (value === undefined) {
-    if (required) issues.push(`${path}: is required`)
-    return []
-  }
-  // An empty optional list is what validation itself produces, so it must validate again.
-  if (!Array.isArray(value) || (required && value.length === 0)) {
-    issues.push(`${path}: must be ${required ? 'a non-empty' : 'an'} array`)
-    return []
-  }
-  return value.filter((item, i): item is string => {
-    if (typeof item === 'string' && item.length > 0 && item.length <= 2048) return true
-    issues.push(`${path}[${i}]: must be a non-empty string`)
-    return false
-  })
+// Why a client cannot act in an exchange, or `undefined` when it can.
+function actorProblem(actor: string, clients: readonly ClientConfig[]): string | undefined {
+  const client = clients.find((candidate) => candidate.client_id === actor)
+  if (client === undefined) return 'is not a configured client'
+  if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT))
+    return `the client's grant_types lack ${TOKEN_EXCHANGE_GRANT}`
+  return undefined
 }
 
 function checkRule(
+  checker: Checker,
   value: unknown,
   path: string,
   clients: readonly ClientConfig[],
-  issues: string[],
 ): DelegationRule | undefined {
-  if (!isObject(value)) {
-    issues.push(`${path}: must be an object`)
-    return undefined
-  }
-  const before = issues.length
-  const actor = value.actor
-  if (typeof actor !== 'string' || actor === '') issues.push(`${path}.actor: is required`)
-  else {
-    const client = clients.find((candidate) => candidate.client_id === actor)
-    if (client === undefined) issues.push(`${path}.actor: is not a configured client`)
-    else if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT))
-      issues.push(`${path}.actor: the client's grant_types lack ${TOKEN_EXCHANGE_GRANT}`)
-  }
-  const subjectClients = readStrings(value.subjectClients, `${path}.subjectClients`, issues, true)
-  const audiences = readStrings(value.audiences, `${path}.audiences`, issues, true)
-  const scope = value.scope
-  if (scope !== undefined && (typeof scope !== 'string' || !SCOPE.test(scope)))
-    issues.push(`${path}.scope: must be space-separated scope tokens (RFC 6749 §3.3)`)
-  if (issues.length > before) return undefined
+  const rule = checker.object(value, path)
+  if (rule === undefined) return undefined
+  const before = checker.issues.length
+  const actor = checker.required(rule.actor, `${path}.actor`)
+  const problem = actor === undefined ? undefined : actorProblem(actor, clients)
+  if (problem !== undefined) checker.fail(`${path}.actor`, problem)
+  const subjectClients = checker.strings(
+    rule.subjectClients,
+    `${path}.subjectClients`,
+    REQUIRED_TARGETS,
+  )
+  const audiences = checker.strings(rule.audiences, `${path}.audiences`, REQUIRED_TARGETS)
+  const scope =
+    rule.scope === undefined ? undefined : checkScope(checker, rule.scope, `${path}.scope`)
+  if (checker.issues.length > before || actor === undefined) return undefined
   return {
-    actor: actor as string,
-    subjectClients,
-    audiences,
-    ...(scope === undefined ? {} : { scope: scope as string }),
+    actor,
+    subjectClients: subjectClients ?? [],
+    audiences: audiences ?? [],
+    ...(scope === undefined ? {} : { scope }),
   }
 }
 
-function checkInlineJwks(value: unknown, path: string, issues: string[]): Input['jwks'] {
-  if (!isObject(value) || !Array.isArray(value.keys) || value.keys.length === 0) {
-    issues.push(`${path}.keys: must be a non-empty array`)
-    return undefined
-  }
-  value.keys.forEach((key: unknown, i: number) => {
-    if (!isObject(key) || !['EC', 'RSA', 'OKP'].includes(key.kty as string))
-      issues.push(`${path}.keys[${i}].kty: must be EC, RSA or OKP`)
-    else if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in key))
-      issues.push(`${path}.keys[${i}]: must be a public key (private members found)`)
-  })
-  return value
-}
-
-function checkUrlField(value: unknown, path: string, issues: string[]): string | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || value === '') {
-    issues.push(`${path}: must be a non-empty string`)
-    return undefined
-  }
-  const problem = checkUrl(value, URL_RULES.redirect)
-  if (problem !== undefined) issues.push(`${path}: ${problem}`)
-  return problem === undefined ? value : undefined
-}
-
-function checkAlgorithms(value: unknown, path: string, issues: string[]): TrustedIssuerAlgorithm[] {
-  if (value === undefined) return [...TRUSTED_ALGORITHMS]
-  const names = readStrings(value, path, issues, true)
-  return names.filter((name, i): name is TrustedIssuerAlgorithm => {
-    if ((TRUSTED_ALGORITHMS as readonly string[]).includes(name)) return true
-    issues.push(`${path}[${i}]: must be one of ${TRUSTED_ALGORITHMS.join(', ')}`)
-    return false
-  })
+// `''` is a deliberate setting (both servers share one user directory), so it is allowed here
+// although the kit's strings must not be blank.
+function checkSubjectPrefix(
+  checker: Checker,
+  value: unknown,
+  path: string,
+  issuer: string | undefined,
+): string {
+  if (value === undefined) return issuer === undefined ? '' : `${issuer}#`
+  if (typeof value === 'string' && value.length <= 256) return value
+  checker.fail(path, 'must be a string of at most 256 characters')
+  return ''
 }
 
 function checkTrustedIssuer(
+  checker: Checker,
   value: unknown,
   path: string,
-  issues: string[],
 ): TrustedIssuerConfig | undefined {
-  if (!isObject(value)) {
-    issues.push(`${path}: must be an object`)
-    return undefined
-  }
-  const before = issues.length
-  const issuer =
-    value.issuer === undefined
-      ? (issues.push(`${path}.issuer: is required`), undefined)
-      : checkUrlField(value.issuer, `${path}.issuer`, issues)
-  const jwksUri = checkUrlField(value.jwksUri, `${path}.jwksUri`, issues)
-  const jwks =
-    value.jwks === undefined ? undefined : checkInlineJwks(value.jwks, `${path}.jwks`, issues)
-  if ((value.jwksUri === undefined) === (value.jwks === undefined))
-    issues.push(`${path}: needs exactly one of jwksUri and jwks`)
-  const audience =
-    value.audience === undefined
+  const entry = checker.object(value, path)
+  if (entry === undefined) return undefined
+  const before = checker.issues.length
+  const issuer = checker.url(entry.issuer, `${path}.issuer`, URL_RULES.issuer)
+  // https outside loopback: keys fetched over plain http could be swapped on the way.
+  const jwksUri =
+    entry.jwksUri === undefined
       ? undefined
-      : typeof value.audience === 'string' && value.audience !== ''
-        ? value.audience
-        : (issues.push(`${path}.audience: must be a non-empty string`), undefined)
-  const algorithms = checkAlgorithms(value.algorithms, `${path}.algorithms`, issues)
-  const subjectPrefix = value.subjectPrefix ?? (issuer === undefined ? '' : `${issuer}#`)
-  if (typeof subjectPrefix !== 'string' || subjectPrefix.length > 256)
-    issues.push(`${path}.subjectPrefix: must be a string of at most 256 characters`)
-  if (issues.length > before || issuer === undefined) return undefined
+      : checker.url(entry.jwksUri, `${path}.jwksUri`, URL_RULES.redirect)
+  const jwks = checkJwks(checker, entry.jwks, `${path}.jwks`)
+  checker.exactlyOne(entry, path, ['jwksUri', 'jwks'])
+  const audience = checker.string(entry.audience, `${path}.audience`)
+  const algorithms = checker.listOf(entry.algorithms, `${path}.algorithms`, TRUSTED_ALGORITHMS, [
+    ...TRUSTED_ALGORITHMS,
+  ])
+  const subjectPrefix = checkSubjectPrefix(
+    checker,
+    entry.subjectPrefix,
+    `${path}.subjectPrefix`,
+    issuer,
+  )
+  if (checker.issues.length > before || issuer === undefined) return undefined
   return {
     issuer,
     ...(jwksUri === undefined ? {} : { jwksUri }),
-    ...(jwks === undefined ? {} : { jwks: jwks as TrustedIssuerConfig['jwks'] & object }),
+    ...(jwks === undefined ? {} : { jwks }),
     ...(audience === undefined ? {} : { audience }),
     algorithms,
-    subjectPrefix: subjectPrefix as string,
+    subjectPrefix,
   }
 }
 
-function checkList<T>(
-  value: unknown,
-  path: string,
-  issues: string[],
-  checkItem: (item: unknown, itemPath: string) => T | undefined,
-): T[] {
-  if (value === undefined) return []
-  if (!Array.isArray(value)) {
-    issues.push(`${path}: must be an array`)
-    return []
-  }
-  return value.flatMap((item, i) => {
-    const checked = checkItem(item, `${path}[${i}]`)
-    return checked === undefined ? [] : [checked]
+// A duplicate is named at its own index in the file, not at its place among the good entries.
+function checkTrustedIssuers(checker: Checker, settings: ConfigObject): TrustedIssuerConfig[] {
+  const seen = new Set<string>()
+  return checker.list(settings.trustedIssuers, 'tokenExchange.trustedIssuers', (item, path) => {
+    const entry = checkTrustedIssuer(checker, item, path)
+    if (entry === undefined) return undefined
+    if (seen.has(entry.issuer)) return checker.fail(`${path}.issuer`, 'is listed twice')
+    seen.add(entry.issuer)
+    return entry
   })
 }
 
-function checkDepth(value: unknown, issues: string[]): number {
-  if (value === undefined) return 2
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 8) return value
-  issues.push('tokenExchange.maxActDepth: must be a whole number from 1 to 8')
-  return 2
-}
-
 /**
- * Validates the `tokenExchange` section; problems are appended to `issues` as `path: problem`.
- * `clients` are the validated clients, so that a rule's `actor` can be checked against them.
+ * Validates the `tokenExchange` section; each problem is recorded on `checker` as
+ * `path: problem`. `clients` are the validated clients, so that a rule's `actor` can be checked
+ * against them.
  * @example
  * ```ts
- * const issues: string[] = []
- * const settings = checkTokenExchange({ audiences: ['https://api.example.com'] }, [], issues)
+ * const checker = new Checker()
+ * const settings = checkTokenExchange(checker, { audiences: ['https://api.example.com'] }, [])
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
  */
 export function checkTokenExchange(
+  checker: Checker,
   value: unknown,
   clients: readonly ClientConfig[],
-  issues: string[],
 ): TokenExchangeConfig {
-  const empty: TokenExchangeConfig = {
-    audiences: [],
-    delegation: [],
-    maxActDepth: 2,
-    trustedIssuers: [],
-  }
-  if (value === undefined) return empty
-  if (!isObject(value)) {
-    issues.push('tokenExchange: must be an object')
-    return empty
-  }
-  const trustedIssuers = checkList(
-    value.trustedIssuers,
-    'tokenExchange.trustedIssuers',
-    issues,
-    (item, path) => checkTrustedIssuer(item, path, issues),
-  )
-  trustedIssuers.forEach((entry, i) => {
-    if (trustedIssuers.findIndex((other) => other.issuer === entry.issuer) !== i)
-      issues.push(`tokenExchange.trustedIssuers[${i}].issuer: is listed twice`)
-  })
+  const settings = checker.optionalObject(value, 'tokenExchange')
   return {
-    audiences: readStrings(value.audiences, 'tokenExchange.audiences', issues, false),
-    delegation: checkList(value.delegation, 'tokenExchange.delegation', issues, (item, path) =>
-      checkRule(item, path, clients, issues),
+    audiences: checker.strings(settings.audiences, 'tokenExchange.audiences', TARGETS) ?? [],
+    delegation: checker.list(settings.delegation, 'tokenExchange.delegation', (item, path) =>
+      checkRule(checker, item, path, clients),
     ),
-    maxActDepth: checkDepth(value.maxActDepth, issues),
-    trustedIssuers,
+    maxActDepth: checker.integer(settings.maxActDepth, 'tokenExchange.maxActDepth', 2, 1, 8),
+    trustedIssuers: checkTrustedIssuers(checker, settings),
   }
 }

@@ -7,13 +7,13 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import {
   exportKeyPair,
   importKeyPair,
-  InvalidArgument,
   toPublicJwk,
   type DPoPAlgorithm,
   type DPoPKeyPair,
   type PrivateJwk,
   type PublicJwk,
 } from '@keybound/core'
+import { invalidArgument } from '@keybound/core/internal'
 
 /** Reads a file, or standard input when the path is `-` or missing. */
 export async function readInput(path: string | undefined): Promise<string> {
@@ -31,14 +31,14 @@ export function parseKeyText(text: string): PublicJwk | PrivateJwk {
     return createPrivateKey(trimmed).export({ format: 'jwk' }) as PrivateJwk
   if (trimmed.includes('PUBLIC KEY'))
     return createPublicKey(trimmed).export({ format: 'jwk' }) as PublicJwk
-  throw new InvalidArgument('the key is neither a JWK (JSON) nor a PEM key')
+  throw invalidArgument('key', 'a JWK (JSON) or a PEM key')
 }
 
 /** Loads a private key file as a proof key pair. */
 export async function loadKeyPair(path: string, alg?: DPoPAlgorithm): Promise<DPoPKeyPair> {
   const jwk = parseKeyText(await readInput(path))
   if (typeof (jwk as PrivateJwk).d !== 'string')
-    throw new InvalidArgument(`${path} holds no private key`)
+    throw invalidArgument('key', `a private key (${path} holds a public one)`)
   return importKeyPair(jwk as PrivateJwk, alg === undefined ? {} : { alg })
 }
 

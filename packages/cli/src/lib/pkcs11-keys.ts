@@ -7,7 +7,8 @@
  * @see https://www.rfc-editor.org/rfc/rfc7512
  */
 import { Option } from 'commander'
-import { InvalidArgument, type DPoPAlgorithm, type DPoPKeyPair } from '@keybound/core'
+import { type DPoPAlgorithm, type DPoPKeyPair } from '@keybound/core'
+import { invalidArgument } from '@keybound/core/internal'
 import type { Pkcs11Algorithm, Pkcs11Signer } from '@keybound/pkcs11'
 import { importCommandPackage } from './optional-package.js'
 
@@ -69,8 +70,9 @@ export async function openPkcs11Key(
 ): Promise<Pkcs11Signer> {
   if (options.pinEnv !== undefined && !ENV_NAME.test(options.pinEnv)) {
     // The value is not echoed: whoever typed a PIN here must not see it in a log too.
-    throw new InvalidArgument(
-      '--pin-env takes the NAME of an environment variable that holds the PIN, never the PIN',
+    throw invalidArgument(
+      '--pin-env',
+      'the NAME of an environment variable that holds the PIN, never the PIN',
     )
   }
   const { openPkcs11Signer } = await importCommandPackage(

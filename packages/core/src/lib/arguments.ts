@@ -9,7 +9,7 @@ import { InvalidArgument } from '../errors.js'
 
 /**
  * A bad argument (a programming error), worded `<name> must be <what>`, with the argument's
- * name in `details.argument`.
+ * name in `details.argument`; `claim` names the proof field when the argument is one (`htu`).
  * @example
  * ```ts
  * if (typeof options.fetch !== 'function') throw invalidArgument('fetch', 'a function')
@@ -19,7 +19,7 @@ import { InvalidArgument } from '../errors.js'
 export function invalidArgument(
   name: string,
   expectation: string,
-  options: { cause?: unknown } = {},
+  options: { cause?: unknown; claim?: string } = {},
 ): InvalidArgument {
   return new InvalidArgument(`${name} must be ${expectation}`, {
     ...options,

@@ -2,7 +2,8 @@
  * The embedded replay store: one process, bounded memory, no eviction of live entries.
  * @packageDocumentation
  */
-import { InvalidArgument, ReplayStoreUnavailable } from '../errors.js'
+import { ReplayStoreUnavailable } from '../errors.js'
+import { invalidArgument } from '../lib/arguments.js'
 import type { ReplayStore } from './replay-store.js'
 
 /** Options of {@link MemoryReplayStore}. */
@@ -66,7 +67,7 @@ export class MemoryReplayStore implements ReplayStore {
   constructor(options: MemoryReplayStoreOptions = {}) {
     const maxEntries = options.maxEntries ?? 1_000_000
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-      throw new InvalidArgument('maxEntries must be a positive integer')
+      throw invalidArgument('maxEntries', 'a positive integer')
     }
     this.maxEntries = maxEntries
     this.now = options.now ?? Date.now

@@ -7,7 +7,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-6.2
  */
-import { InvalidArgument } from '@keybound/core'
+import { invalidArgument } from '@keybound/core/internal'
 import { AccessTokenInvalid, AccessTokenUnavailable } from '../errors.js'
 import { hashToken, TokenCache } from '../lib/token-cache.js'
 import type { AccessTokenInfo, AccessTokenValidator } from '../types.js'
@@ -130,8 +130,9 @@ function checkAudienceOption(audience: unknown): readonly string[] | false {
     values.length === 0 ||
     !values.every((value) => typeof value === 'string' && value !== '')
   ) {
-    throw new InvalidArgument(
-      "audience is required: this server's identifier(s), or false to accept any audience",
+    throw invalidArgument(
+      'audience',
+      "this server's identifier(s), or false to accept any audience",
     )
   }
   return Object.freeze([...values])
@@ -146,8 +147,17 @@ function audienceForms(
   if (audience === false) return false
   const forms = profile.audienceForms(audience)
   if (!Array.isArray(forms) || !forms.every((form) => typeof form === 'string' && form !== ''))
-    throw new InvalidArgument('profile.audienceForms: must return non-empty strings')
+    throw invalidArgument('profile.audienceForms', 'a function returning non-empty strings')
   return Object.freeze([...forms])
+}
+
+// A bad URL was a bare TypeError from `new URL`; it is a bad argument like any other.
+function endpointOf(value: unknown): string {
+  try {
+    return new URL(value as string).href
+  } catch {
+    throw invalidArgument('endpoint', 'an absolute URL')
+  }
 }
 
 function checkNegativeCacheMaxAge(value: unknown): number {
@@ -158,8 +168,9 @@ function checkNegativeCacheMaxAge(value: unknown): number {
     value < 0 ||
     value > MAX_NEGATIVE_CACHE_AGE
   ) {
-    throw new InvalidArgument(
-      `negativeCacheMaxAge must be a number of seconds from 0 to ${MAX_NEGATIVE_CACHE_AGE}`,
+    throw invalidArgument(
+      'negativeCacheMaxAge',
+      `a number of seconds from 0 to ${MAX_NEGATIVE_CACHE_AGE}`,
     )
   }
   return value
@@ -185,13 +196,13 @@ export function introspectedAccessTokens(options: IntrospectionOptions): AccessT
   /** Number of cached results (for tests and metrics). */
   readonly cacheSize: number
 } {
-  if (typeof options?.clientId !== 'string' || typeof options.clientSecret !== 'string') {
-    throw new InvalidArgument('clientId and clientSecret are required')
-  }
-  const endpoint = new URL(options.endpoint).href
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object')
+  if (typeof options.clientId !== 'string') throw invalidArgument('clientId', 'a string')
+  if (typeof options.clientSecret !== 'string') throw invalidArgument('clientSecret', 'a string')
+  const endpoint = endpointOf(options.endpoint)
   const method = options.clientAuthMethod ?? 'client_secret_basic'
   if (method !== 'client_secret_basic' && method !== 'client_secret_post')
-    throw new InvalidArgument('unsupported clientAuthMethod')
+    throw invalidArgument('clientAuthMethod', 'client_secret_basic or client_secret_post')
   const { profile, problems } = profileOption(options.profile, 'profile')
   if (problems.length === 0 && !profile.introspection)
     problems.push(

@@ -7,7 +7,11 @@
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  */
 import { InvalidArgument } from '@keybound/core'
-import { DEFAULT_CLOCK_TOLERANCE, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
+import {
+  DEFAULT_CLOCK_TOLERANCE,
+  invalidArgument,
+  SUPPORTED_ALGORITHMS,
+} from '@keybound/core/internal'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -383,7 +387,7 @@ function unverifiedIssuer(token: string): string {
 function multiIssuerValidator(options: MultiIssuerJwtOptions): AccessTokenValidator {
   const entries = options.issuers
   if (!Array.isArray(entries) || entries.length === 0)
-    throw new InvalidArgument('issuers: must list at least one issuer')
+    throw invalidArgument('issuers', 'a non-empty array')
   const problems: string[] = []
   const byIssuer = new Map<string, AccessTokenValidator>()
   entries.forEach((entry, index) => {

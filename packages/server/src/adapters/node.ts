@@ -8,7 +8,6 @@
 import { checkFunction, checkResourceServer } from '../lib/arguments.js'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { renderRejection } from '../challenges.js'
-import { InvalidArgument } from '@keybound/core'
 import { checkMaxFormBytes, readsFormBody } from '../lib/form-body.js'
 import { checkRouteOptions } from '../route-options.js'
 import {
@@ -168,7 +167,7 @@ export function protect<
   const routeOptions = checkRouteOptions<Claims>(ownRouteOptions)
   const maxFormBytes = checkMaxFormBytes(options.maxFormBytes)
   const onError = options.onError ?? reportHandlerError
-  if (typeof onError !== 'function') throw new InvalidArgument('onError must be a function')
+  checkFunction('onError', onError)
   return function protectedListener(req, res) {
     void (async () => {
       const request = requestLikeOf(req, req.url ?? '')

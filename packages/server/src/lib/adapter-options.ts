@@ -38,6 +38,7 @@ export function checkAdapterOptions<Claims extends object>(
     const found = (error as InvalidArgument).details?.problems
     problems.unshift(...(Array.isArray(found) ? (found as string[]) : [String(error)]))
   }
+  // The adapter's own members and the route's are reported together, each by name.
   if (route === undefined || problems.length > 0) {
     throw new InvalidArgument(`invalid route options: ${problems.join('; ')}`, {
       details: { problems },

@@ -17,6 +17,7 @@ import {
   ReplayStoreUnavailable,
   type ReplayStore,
 } from '@keybound/core'
+import { invalidArgument } from '@keybound/core/internal'
 import { createRequire } from 'node:module'
 import type {
   createClient as CreateClient,
@@ -130,7 +131,7 @@ interface SetNxClient {
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgument(`${name} must be a positive number of milliseconds`)
+    throw invalidArgument(name, 'a positive number of milliseconds')
   }
   return value
 }
@@ -162,6 +163,7 @@ function loadCreateClient(): typeof CreateClient {
     return (require('redis') as { createClient: typeof CreateClient }).createClient
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw error
+    // No argument is at fault: a peer dependency is missing, so the message says what to install.
     throw new InvalidArgument(
       '@keybound/server/redis needs the redis package (node-redis v5): run `npm install redis@5`',
       {
@@ -220,17 +222,17 @@ function loadCreateClient(): typeof CreateClient {
  */
 export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisReplayStore {
   if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgument('Redis replay store options are required')
+    throw invalidArgument('options', 'an object')
   }
   if ((options.client === undefined) === (options.url === undefined)) {
-    throw new InvalidArgument('give exactly one of client or url')
+    throw invalidArgument('options', 'given exactly one of client or url')
   }
   // A bad URL is a configuration error: say so now rather than retrying it forever.
   if (options.url !== undefined && !/^rediss?:\/\/./i.test(String(options.url))) {
-    throw new InvalidArgument('url must be a redis:// or rediss:// URL')
+    throw invalidArgument('url', 'a redis:// or rediss:// URL')
   }
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
-  if (typeof keyPrefix !== 'string') throw new InvalidArgument('keyPrefix must be a string')
+  if (typeof keyPrefix !== 'string') throw invalidArgument('keyPrefix', 'a string')
   const commandTimeoutMs = positive(
     'commandTimeoutMs',
     options.commandTimeoutMs,
@@ -258,7 +260,7 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
     })
   const redis = client as unknown as SetNxClient
   if (typeof redis.set !== 'function' || typeof redis.on !== 'function') {
-    throw new InvalidArgument('client must be a node-redis v5 client or cluster')
+    throw invalidArgument('client', 'a node-redis v5 client or cluster')
   }
   // Without a listener, an `error` event (connection refused, reset) would end the process.
   redis.on('error', (error) => {
@@ -283,12 +285,10 @@ export function createRedisReplayStore(options: RedisReplayStoreOptions): RedisR
     client,
 
     async checkAndRecord(jkt: string, jti: string, ttlMs: number): Promise<boolean> {
-      if (typeof jkt !== 'string' || typeof jti !== 'string') {
-        throw new InvalidArgument('jkt and jti must be strings')
-      }
-      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs)) {
-        throw new InvalidArgument('ttlMs must be a finite number')
-      }
+      if (typeof jkt !== 'string') throw invalidArgument('jkt', 'a string')
+      if (typeof jti !== 'string') throw invalidArgument('jti', 'a string')
+      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs))
+        throw invalidArgument('ttlMs', 'a finite number')
       if (closed) throw unavailable('Redis replay store is closed')
       if (!usable()) throw unavailable('Redis replay store is not connected')
       // PX takes a positive integer; rounding up keeps the entry at least as long as the window.

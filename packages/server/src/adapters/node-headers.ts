@@ -37,6 +37,8 @@ export function requestLikeOf(req: IncomingMessage, url: string, body?: unknown)
  * Node adds one own property to `headers` per distinct lower-cased name, so fewer own names
  * than lines means some name repeated (in any case). Only own names are counted: an enumerable
  * property inherited from a polluted prototype must not make up for a repeated line.
+ * Code that rewrites a value in `req.headers` before this runs is then seen; code that adds or
+ * deletes a name makes the counts differ, and the raw lines are read as before.
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-5.3
  */
 export function headersOf(

@@ -9,9 +9,12 @@ import type { RequestLike } from '../types.js'
 
 /**
  * The `RequestLike` of a Node request, for code that calls `verifyRequest` itself (a proxy, a
- * router of its own). `headersDistinct` keeps every `Authorization` and `DPoP` line apart
- * (Node's `headers` silently drops repeated ones, which would hide a second token or proof), and
- * the record is marked as lower-case, so reading a header needs no walk over the names.
+ * router of its own). Every `Authorization` and `DPoP` line stays apart: Node's `headers` joins
+ * or silently drops repeated lines (which would hide a second token or proof), so when any
+ * header name repeats, `headersDistinct` (one array per name) is read instead. Otherwise the two
+ * hold the same values and `headers`, which a framework has usually built already, is taken, so
+ * Node builds no second record per request. The record is marked as lower-case, so reading a
+ * header needs no walk over the names.
  *
  * @example
  * ```ts
@@ -22,11 +25,30 @@ import type { RequestLike } from '../types.js'
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.2
  */
 export function requestLikeOf(req: IncomingMessage, url: string, body?: unknown): RequestLike {
-  const headers = req.headersDistinct
+  const headers = headersOf(req)
   markLowerCaseHeaders(headers)
   const request: RequestLike = { method: req.method ?? '', url, headers }
   if (body !== undefined) request.body = body
   return request
+}
+
+/**
+ * `req.headers` when every raw field line has a name of its own, else `req.headersDistinct`.
+ * Node adds one own property to `headers` per distinct lower-cased name, so fewer own names
+ * than lines means some name repeated (in any case). Only own names are counted: an enumerable
+ * property inherited from a polluted prototype must not make up for a repeated line.
+ * Code that rewrites a value in `req.headers` before this runs is then seen; code that adds or
+ * deletes a name makes the counts differ, and the raw lines are read as before.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-5.3
+ */
+export function headersOf(
+  req: IncomingMessage,
+): IncomingMessage['headers'] | IncomingMessage['headersDistinct'] {
+  const headers = req.headers
+  let names = 0
+  // for-in walks the names without building an array of them.
+  for (const name in headers) if (Object.hasOwn(headers, name)) names++
+  return names * 2 === req.rawHeaders.length ? headers : req.headersDistinct
 }
 
 /** Where verdict headers go: a Node `ServerResponse`, or an adapter's view of its reply. */

@@ -4,13 +4,13 @@
  */
 import type { RequestLike } from '../types.js'
 
-// Records whose names are all lower-case already (Node's `headersDistinct`), marked by the
-// adapters that pass them: a look-up is then one property read.
+// Records whose names are all lower-case already (Node's `headers` or `headersDistinct`),
+// marked by the adapters that pass them: a look-up is then one property read.
 const lowerCaseRecords = new WeakSet<object>()
 
 /**
- * Marks a header record whose names are all lower-case, one array of values per name (Node's
- * `headersDistinct`), so that reading a header needs no walk over the names.
+ * Marks a header record whose names are all lower-case (Node's `headersDistinct`, or its
+ * `headers` when no name repeats), so that reading a header needs no walk over the names.
  * @example
  * ```ts
  * markLowerCaseHeaders(req.headersDistinct)

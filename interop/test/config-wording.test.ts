@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, parseConfig, resolveConfig } from '@keybound/authorization-server'
+import { ConfigInvalid } from '@keybound/config-kit'
 import { GatewayConfigError, loadGatewayConfig, resolveGatewayConfig } from '@keybound/gateway'
 import { describe, expect, it } from 'vitest'
 
@@ -37,7 +38,7 @@ function gatewayProblems(document: Record<string, unknown>): readonly string[] {
   try {
     resolveGatewayConfig({ ...GATEWAY_BASE, ...document }, {})
   } catch (error) {
-    if (error instanceof GatewayConfigError) return error.problems
+    if (error instanceof GatewayConfigError) return error.issues
     throw error
   }
   throw new Error('the gateway accepted a bad config')
@@ -124,7 +125,7 @@ describe('one wording for both config files (D52)', () => {
       })()
       const fromGateway = await loadGatewayConfig(file, {}).then(
         () => [],
-        (error: GatewayConfigError) => error.problems,
+        (error: GatewayConfigError) => error.issues,
       )
       expect(fromServer).toHaveLength(1)
       expect(fromServer[0]).toMatch(/^\(file\): not valid JSON or YAML: /)
@@ -132,5 +133,34 @@ describe('one wording for both config files (D52)', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('both refusals are one error shape: ConfigInvalid with issues, each with its own code', () => {
+    const bad = { listen: { port: 70_000 } }
+    const errors = [
+      (() => {
+        try {
+          resolveConfig({ metrics: { port: 70_000 } }, {})
+        } catch (error) {
+          return error
+        }
+        return undefined
+      })(),
+      (() => {
+        try {
+          resolveGatewayConfig({ ...GATEWAY_BASE, ...bad }, {})
+        } catch (error) {
+          return error
+        }
+        return undefined
+      })(),
+    ] as ConfigInvalid[]
+    expect(errors.map((error) => error instanceof ConfigInvalid)).toEqual([true, true])
+    expect(errors.map((error) => [error.code, error.reason])).toEqual([
+      ['ERR_DPOP_AS_CONFIG_INVALID', 'invalid fields'],
+      ['ERR_DPOP_GATEWAY_CONFIG_INVALID', 'invalid fields'],
+    ])
+    expect(errors[0]!.message).toBe(`invalid configuration:\n  ${errors[0]!.issues.join('\n  ')}`)
+    expect(errors[1]!.message).toBe(`invalid gateway config:\n  ${errors[1]!.issues.join('\n  ')}`)
   })
 })

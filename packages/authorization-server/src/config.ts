@@ -12,10 +12,11 @@
  */
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { KeyboundError, SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import { SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
 import {
   Checker,
   checkUrl,
+  ConfigInvalid,
   describeUnparsable,
   describeUnset,
   findUnknownKeys,
@@ -305,16 +306,13 @@ export interface RateLimitConfig {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc7591#section-2
  */
-export class ConfigError extends KeyboundError {
+export class ConfigError extends ConfigInvalid {
   /** The stable code of this error class. */
   static code: AuthorizationServerErrorCode = 'ERR_DPOP_AS_CONFIG_INVALID'
   /** The stable code of this error. */
   declare readonly code: AuthorizationServerErrorCode
-  /** Every bad field, as `path: problem`. */
-  readonly issues: readonly string[]
-  constructor(issues: string[]) {
-    super(`invalid configuration:\n  ${issues.join('\n  ')}`, { reason: 'invalid fields' })
-    this.issues = issues
+  constructor(issues: readonly string[]) {
+    super('configuration', issues)
   }
 }
 

@@ -32,3 +32,4 @@ export {
 export { describeUnparsable, mergeIssues } from './issues.js'
 export { Checker, type ConfigObject, type StringListRule } from './checker.js'
 export { checkUrl, URL_RULES, type UrlRule } from './urls.js'
+export { ConfigInvalid } from './config-invalid.js'

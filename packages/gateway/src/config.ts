@@ -7,10 +7,10 @@
  */
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
-import { KeyboundError } from '@keybound/core'
 import { parse as parseYaml } from 'yaml'
 import {
   Checker,
+  ConfigInvalid,
   describeUnparsable,
   describeUnset,
   findUnknownKeys,
@@ -325,30 +325,28 @@ export interface ConfigUse {
 export type GatewayErrorCode = 'ERR_DPOP_GATEWAY_CONFIG_INVALID'
 
 /**
- * Thrown when the configuration is invalid. `problems` lists every bad field by its path
- * (`upstream.url`, `routes[2].methods`), so one run shows everything to fix.
+ * Thrown when the configuration is invalid. `issues` lists every bad field by its path
+ * (`upstream.url: …`, `routes[2].methods: …`), so one run shows everything to fix.
  *
  * @example
  * ```ts
  * try { resolveGatewayConfig(input) } catch (error) {
- *   if (error instanceof GatewayConfigError) console.error(error.problems.join('\n'))
+ *   if (error instanceof GatewayConfigError) console.error(error.issues.join('\n'))
  * }
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  */
-export class GatewayConfigError extends KeyboundError {
+export class GatewayConfigError extends ConfigInvalid {
   /** The stable code of this error class. */
   static code: GatewayErrorCode = 'ERR_DPOP_GATEWAY_CONFIG_INVALID'
   /** The stable code of this error. */
   declare readonly code: GatewayErrorCode
-  /** Every bad field, as `path: problem`. */
-  readonly problems: readonly string[]
-  constructor(problems: readonly string[], source?: string) {
+  constructor(issues: readonly string[], source?: string) {
     super(
-      `invalid gateway config${source === undefined ? '' : ` (${source})`}:\n  ${problems.join('\n  ')}`,
-      { reason: 'invalid fields', ...(source === undefined ? {} : { details: { source } }) },
+      `gateway config${source === undefined ? '' : ` (${source})`}`,
+      issues,
+      source === undefined ? undefined : { source },
     )
-    this.problems = problems
   }
 }
 

@@ -16,7 +16,7 @@ function problemsOf(input: unknown, env: NodeJS.ProcessEnv = {}): readonly strin
   try {
     resolveGatewayConfig(input, env)
   } catch (error) {
-    if (error instanceof GatewayConfigError) return error.problems
+    if (error instanceof GatewayConfigError) return error.issues
     throw error
   }
   return []

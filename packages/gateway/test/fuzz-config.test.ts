@@ -32,7 +32,7 @@ function expectConfigOrError(load: () => unknown): void {
     load()
   } catch (error) {
     expect(error).toBeInstanceOf(GatewayConfigError)
-    expect((error as GatewayConfigError).problems.length).toBeGreaterThan(0)
+    expect((error as GatewayConfigError).issues.length).toBeGreaterThan(0)
   }
 }
 

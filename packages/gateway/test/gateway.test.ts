@@ -433,7 +433,7 @@ describe('configuration', () => {
       error = caught
     }
     expect(error).toBeInstanceOf(GatewayConfigError)
-    const problems = (error as GatewayConfigError).problems.join('\n')
+    const problems = (error as GatewayConfigError).issues.join('\n')
     for (const field of [
       'surprise: is not a known setting',
       'publicBaseUrl: must be an absolute http or https URL',

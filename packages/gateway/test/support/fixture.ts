@@ -62,7 +62,7 @@ export function configProblems(input: object): readonly string[] {
     resolveGatewayConfig(input, {})
     return []
   } catch (error) {
-    if (error instanceof GatewayConfigError) return error.problems
+    if (error instanceof GatewayConfigError) return error.issues
     throw error
   }
 }

@@ -95,7 +95,9 @@ async function main() {
     process.exit(1)
   }
   const map = libCoverage.createCoverageMap(JSON.parse(readFileSync(vitestReport, 'utf8')))
-  const dumps = existsSync(childrenDir) ? readdirSync(childrenDir).filter((f) => f.endsWith('.json')) : []
+  const dumps = existsSync(childrenDir)
+    ? readdirSync(childrenDir).filter((f) => f.endsWith('.json'))
+    : []
   for (const dump of dumps) await convertChildDump(join(childrenDir, dump), map)
   mkdirSync(join(root, 'coverage'), { recursive: true })
   writeFileSync(mergedReport, JSON.stringify(map.toJSON()))

@@ -1,22 +1,14 @@
 /**
  * The MCP client's authorization-code grant (RFC 9449 §10, PKCE, RFC 7591 self-registration)
  * against the real Keybound authorization server over loopback HTTP, on every Node: the
- * conformance suite exercises the same path only on Node 22 and later (there with
- * self-registration). `authorize` signs alice
+ * conformance suite exercises the same path only on Node 22 and later. `authorize` signs alice
  * in on the AS's own login form, as a user's browser would, and hands back the redirect.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import {
-  createAuthorizationServer,
-  hashPassword,
-  type AuthorizationServer,
-} from '@keybound/authorization-server'
+import { hashPassword } from '@keybound/authorization-server'
 import { generateKeyPair } from '@keybound/core'
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startMcpStack, type McpStack } from '@keybound/test-kit/mcp-stack'
 import {
   authorizationCodeGrant,
   connectMcpClient,
@@ -29,19 +21,11 @@ const INITIAL_ACCESS_TOKEN = 'initial-access-token-0123456789'
 // Never listened on: the AS redirects here and the test reads the Location header.
 const REDIRECT_URI = 'http://127.0.0.1:9876/callback'
 
-let dataDir: string
-let as: AuthorizationServer
-let issuer: string
-let http: Server
-let base: string
+let stack: McpStack
 
 beforeAll(async () => {
-  http = createServer()
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
-  dataDir = await mkdtemp(join(tmpdir(), 'kb-mcp-code-'))
-  as = await createAuthorizationServer(
-    {
+  stack = await startMcpStack({
+    authorizationServer: {
       clients: [
         {
           client_id: 'mcp-app',
@@ -61,21 +45,12 @@ beforeAll(async () => {
         },
       ],
       registration: { initialAccessToken: INITIAL_ACCESS_TOKEN, allowedScopes: ['mcp'] },
-      resources: [{ identifier: `${base}/mcp` }],
       passwords: { scryptLogN: 14 },
-      storage: { dataDir },
     },
-    { logger: false as never, env: {} },
-  )
-  issuer = await as.listen()
-  http.on('request', createMcpApp({ publicBaseUrl: base, issuer }).app)
+    createApp: (base, issuer) => createMcpApp({ publicBaseUrl: base, issuer }).app,
+  })
 })
-afterAll(async () => {
-  http?.closeAllConnections()
-  await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()))
-  await as?.close()
-  await rm(dataDir, { recursive: true, force: true })
-})
+afterAll(() => stack?.close())
 
 /** Posts one of the AS's HTML forms with the sign-in cookie, not following the redirect. */
 function postForm(url: URL, cookie: string, form: Record<string, string>): Promise<Response> {
@@ -110,9 +85,18 @@ async function signInAlice(authorizationUrl: string): Promise<string> {
   return new URL(consent.headers.get('location')!, authorizationUrl).href
 }
 
+/** Calls `whoami` and returns what the MCP server saw of the token. */
+async function whoami(
+  client: Client,
+): Promise<{ subject: string; clientId: string; scope: string[] }> {
+  const answer = await client.callTool({ name: 'whoami', arguments: {} })
+  const [content] = answer.content as Array<{ text: string }>
+  return JSON.parse(content!.text)
+}
+
 describe('authorizationCodeGrant for the MCP client', () => {
   it('signs the user in, redeems a DPoP-bound code and calls a tool', async () => {
-    const { client, close } = await connectMcpClient(`${base}/mcp`, {
+    const { client, close } = await connectMcpClient(stack.resource, {
       key: await generateKeyPair('ES256'),
       allowInsecureHttp: true,
       scope: 'mcp',
@@ -125,8 +109,29 @@ describe('authorizationCodeGrant for the MCP client', () => {
     try {
       const { tools } = await client.listTools()
       expect(tools.map((tool) => tool.name)).toContain('whoami')
-      const answer = await client.callTool({ name: 'whoami', arguments: {} })
-      expect(JSON.stringify(answer.content)).toContain('user-alice')
+      expect(await whoami(client)).toMatchObject({ subject: 'user-alice', clientId: 'mcp-app' })
+    } finally {
+      await close()
+    }
+  })
+
+  // The server's 401 names no scope and no `scope` option is set: the client registers and asks
+  // for the resource's scopes_supported (["mcp"]), which this AS lets registered clients have.
+  it('registers itself with the scope the resource lists, signs in and calls a tool', async () => {
+    const { client, close } = await connectMcpClient(stack.resource, {
+      key: await generateKeyPair('ES256'),
+      allowInsecureHttp: true,
+      obtainToken: authorizationCodeGrant({
+        redirectUri: REDIRECT_URI,
+        clientName: 'mcp-code-test',
+        initialAccessToken: INITIAL_ACCESS_TOKEN,
+        authorize: signInAlice,
+      }),
+    })
+    try {
+      const seen = await whoami(client)
+      expect(seen).toMatchObject({ subject: 'user-alice', scope: ['mcp'] })
+      expect(seen.clientId).not.toBe('mcp-app') // the id the AS gave the registration
     } finally {
       await close()
     }
@@ -134,23 +139,45 @@ describe('authorizationCodeGrant for the MCP client', () => {
 
   // Self-registration (RFC 7591) without the initial access token this AS requires.
   it('registering itself at an AS that wants an initial access token fails with its 401', async () => {
-    const connecting = connectMcpClient(`${base}/mcp`, {
+    const connecting = connectMcpClient(stack.resource, {
       key: await generateKeyPair('ES256'),
       allowInsecureHttp: true,
       obtainToken: authorizationCodeGrant({ redirectUri: REDIRECT_URI, authorize: signInAlice }),
     })
     await expect(connecting).rejects.toMatchObject({ status: 401 })
   })
+
+  // A registration endpoint that answers 201 with no client_id is broken; the client stops there.
+  it('refuses a registration response without a client_id', async () => {
+    const withoutClientId: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init)
+      if (!String(input).endsWith('/register')) return response
+      const { client_id: _dropped, ...rest } = (await response.json()) as Record<string, unknown>
+      return Response.json(rest, { status: response.status })
+    }
+    const connecting = connectMcpClient(stack.resource, {
+      key: await generateKeyPair('ES256'),
+      allowInsecureHttp: true,
+      obtainToken: authorizationCodeGrant({
+        redirectUri: REDIRECT_URI,
+        initialAccessToken: INITIAL_ACCESS_TOKEN,
+        fetch: withoutClientId,
+        authorize: signInAlice,
+      }),
+    })
+    await expect(connecting).rejects.toThrow('the registration response has no client_id')
+  })
 })
 
 describe('listenMcpApp', () => {
   it('listens on a free port and serves the app there until closed', async () => {
-    const { url, close } = await listenMcpApp(createMcpApp({ publicBaseUrl: base, issuer }).app, 0)
+    const app = createMcpApp({ publicBaseUrl: stack.base, issuer: stack.issuer }).app
+    const { url, close } = await listenMcpApp(app, 0)
     try {
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       const metadata = await fetch(`${url}/.well-known/oauth-protected-resource/mcp`)
       expect(metadata.status).toBe(200)
-      expect(await metadata.json()).toMatchObject({ resource: `${base}/mcp` })
+      expect(await metadata.json()).toMatchObject({ resource: stack.resource })
     } finally {
       await close()
     }

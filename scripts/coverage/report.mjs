@@ -1,10 +1,11 @@
 // Merges vitest's in-process coverage with the raw V8 coverage of the child processes the tests
-// spawn, prints lines covered per workspace against its floor, and exits 1 when one is missed.
+// spawn (and of the page scripts they run in Chromium), prints lines covered per workspace against its floor, and exits 1 when one is missed.
 // Children run dist/*.js; tsc's source maps take their counts back to src/*.ts, the same files
 // vitest reports, so a line counts as covered when either side ran it. See docs/adr/0051-coverage.md.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import v8Coverage from '@bcoe/v8-coverage'
 import libCoverage from 'istanbul-lib-coverage'
 import v8ToIstanbul from 'v8-to-istanbul'
 
@@ -40,20 +41,52 @@ function isBuiltModule(url) {
   return /^(packages|apps)\/[^/]+\/dist\/.+\.js$/.test(path)
 }
 
-/** Converts one child process's V8 dump into istanbul coverage of the src files it ran. */
-async function convertChildDump(file, map) {
-  const dump = JSON.parse(readFileSync(file, 'utf8'))
-  for (const script of dump.result ?? []) {
-    if (!isBuiltModule(script.url)) continue
-    const path = fileURLToPath(script.url)
-    if (!existsSync(path)) continue
-    const converter = v8ToIstanbul(path, 0)
-    await converter.load()
-    converter.applyCoverage(script.functions)
-    const converted = converter.toIstanbul()
-    for (const [source, data] of Object.entries(converted)) {
-      if (isMeasuredSource(source)) map.merge({ [source]: data })
+/**
+ * A page script Chromium ran (test-kit/src/page-coverage.ts): a bundle served from memory, so
+ * the dump carries its text, whose inline source map leads from the file it was built as (a
+ * workspace's src/, never written) back to the TypeScript.
+ */
+function isPageBundle(script) {
+  if (typeof script.source !== 'string' || !script.url.startsWith('file://')) return false
+  const path = relative(root, fileURLToPath(script.url)).split(sep).join('/')
+  return /^(packages|apps)\/[^/]+\/src\/.+\.js$/.test(path)
+}
+
+/** Adds one script's istanbul coverage of measured src files to the map. */
+async function addConverted(converter, functions, map) {
+  await converter.load()
+  converter.applyCoverage(functions)
+  for (const [source, data] of Object.entries(converter.toIstanbul())) {
+    if (isMeasuredSource(source)) map.merge({ [source]: data })
+  }
+}
+
+/**
+ * Converts the V8 dumps: each Node child's scripts one by one, and the page bundles merged per
+ * bundle first. A page's counts are taken several times (after each test), each take holding
+ * only what ran since the last one; v8-to-istanbul counts a line outside every listed range as
+ * run, so a take on its own would mark the whole bundle covered. Merged as V8 ranges (as c8
+ * merges processes), the first take's zero-count ranges stay zero until a later take runs them.
+ */
+async function convertDumps(files, map) {
+  const pages = new Map()
+  for (const file of files) {
+    const dump = JSON.parse(readFileSync(file, 'utf8'))
+    for (const script of dump.result ?? []) {
+      if (isPageBundle(script)) {
+        const takes = pages.get(script.url) ?? { source: script.source, covs: [] }
+        takes.covs.push({
+          result: [{ scriptId: '0', url: script.url, functions: script.functions }],
+        })
+        pages.set(script.url, takes)
+      } else if (isBuiltModule(script.url) && existsSync(fileURLToPath(script.url))) {
+        await addConverted(v8ToIstanbul(fileURLToPath(script.url), 0), script.functions, map)
+      }
     }
+  }
+  for (const [url, { source, covs }] of pages) {
+    const [merged] = v8Coverage.mergeProcessCovs(covs).result
+    await addConverted(v8ToIstanbul(fileURLToPath(url), 0, { source }), merged.functions, map)
   }
 }
 
@@ -98,7 +131,10 @@ async function main() {
   const dumps = existsSync(childrenDir)
     ? readdirSync(childrenDir).filter((f) => f.endsWith('.json'))
     : []
-  for (const dump of dumps) await convertChildDump(join(childrenDir, dump), map)
+  await convertDumps(
+    dumps.map((dump) => join(childrenDir, dump)),
+    map,
+  )
   mkdirSync(join(root, 'coverage'), { recursive: true })
   writeFileSync(mergedReport, JSON.stringify(map.toJSON()))
   const missed = printTable(sumLinesPerWorkspace(map))

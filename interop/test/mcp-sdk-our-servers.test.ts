@@ -4,11 +4,6 @@
  * SDK's server transport behind @keybound/server) with tokens from our authorization server;
  * and the SDK's client on its own, which presents tokens as Bearer only. Real HTTP on loopback.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createAuthorizationServer, type AuthorizationServer } from '@keybound/authorization-server'
 import {
   clientCredentialsGrant,
   clientSecretBasic,
@@ -21,25 +16,19 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { afterAll, beforeAll, describe, expect } from 'vitest'
 import { compatSuite } from './support/compat.js'
-import { closeServer, listen } from '@keybound/test-kit/net'
+import { startMcpStack, type McpStack } from '@keybound/test-kit/mcp-stack'
 
 const PEER = '@modelcontextprotocol/sdk'
 const SECRET = 'interop-mcp-secret-0123456789abcdef'
 const compat = compatSuite('mcp-sdk-our-servers')
 
-let dataDir: string
-let as: AuthorizationServer
+let stack: McpStack
 let issuer: string
-let http: Server
 let resource: string
 
 beforeAll(async () => {
-  http = createServer()
-  const base = (await listen(http)).url
-  resource = `${base}/mcp`
-  dataDir = await mkdtemp(join(tmpdir(), 'kb-interop-mcp-'))
-  as = await createAuthorizationServer(
-    {
+  stack = await startMcpStack({
+    authorizationServer: {
       clients: [
         {
           client_id: 'agent',
@@ -49,19 +38,12 @@ beforeAll(async () => {
           dpop_bound_access_tokens: true,
         },
       ],
-      resources: [{ identifier: resource }],
-      storage: { dataDir },
     },
-    { logger: false as never, env: {} },
-  )
-  issuer = await as.listen()
-  http.on('request', createMcpApp({ publicBaseUrl: base, issuer }).app)
+    createApp: (base, as) => createMcpApp({ publicBaseUrl: base, issuer: as }).app,
+  })
+  ;({ issuer, resource } = stack)
 })
-afterAll(async () => {
-  await closeServer(http)
-  await as?.close()
-  await rm(dataDir, { recursive: true, force: true })
-})
+afterAll(() => stack?.close())
 
 describe('MCP SDK with our servers', () => {
   compat.it(

@@ -29,7 +29,10 @@ const PAGE_DIR = new URL('../src/page/', import.meta.url)
 
 /**
  * Bundles the page script for browsers. The `browser` condition makes `@keybound/core` resolve
- * to its WebCrypto entry; the check afterwards makes sure `node:crypto` never slipped in.
+ * to its WebCrypto entry; the check afterwards makes sure `node:crypto` never slipped in. The
+ * bundle carries an inline source map (through the packages' own maps, back to their
+ * TypeScript), so the browser's developer tools show the sources and the tests' coverage of the
+ * page, taken in Chromium, counts lines of `src/page/*.ts` (docs/adr/0051-coverage.md).
  * @example
  * ```ts
  * const script = await bundlePageScript()
@@ -39,8 +42,14 @@ const PAGE_DIR = new URL('../src/page/', import.meta.url)
 export async function bundlePageScript(): Promise<string> {
   const result = await build({
     entryPoints: [new URL('main.ts', PAGE_DIR).pathname],
+    // Never written: the name only places the map's `sources` relative to src/page/, where the
+    // page serves the bundle as `app.js`.
+    outfile: new URL('app.js', PAGE_DIR).pathname,
     bundle: true,
     write: false,
+    sourcemap: 'inline',
+    // The sources are read from disk when mapped; embedding them would triple what is served.
+    sourcesContent: false,
     format: 'esm',
     platform: 'browser',
     target: 'es2022',

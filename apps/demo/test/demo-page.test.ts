@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { BrowserContext, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { launchChromium } from '@keybound/test-kit/chromium'
+import { startPageCoverage, type PageCoverage } from '@keybound/test-kit/page-coverage'
 import { REPO_ROOT, servePorts, startServe, type ServeProcess } from './support/stack.js'
 
 const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url))
@@ -26,6 +27,7 @@ let stack: ServeProcess
 let context: BrowserContext
 let page: Page
 let dataDir: string
+let pageCoverage: PageCoverage | undefined
 const cspViolations: string[] = []
 
 beforeAll(async () => {
@@ -43,6 +45,12 @@ beforeAll(async () => {
     }),
   ])
   page = context.pages()[0] ?? (await context.newPage())
+  // The page script runs only here; page-server.ts builds it as src/page/app.js.
+  pageCoverage = await startPageCoverage(page, {
+    [new URL('/app.js', stack.urls.page).href]: fileURLToPath(
+      new URL('../src/page/app.js', import.meta.url),
+    ),
+  })
   page.setDefaultTimeout(10_000)
   page.on('console', (message) => {
     if (message.text().includes('Content Security Policy')) cspViolations.push(message.text())
@@ -52,7 +60,10 @@ beforeAll(async () => {
   })
 }, 60_000)
 
+afterEach(() => pageCoverage?.collect())
+
 afterAll(async () => {
+  await pageCoverage?.stop()
   await context?.close()
   const code = await stack?.stop()
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true })

@@ -14,6 +14,7 @@ import {
   InvalidResponse,
   OAuthResponseError,
   type AuthorizationServerMetadata,
+  type GrantContext,
   type ObtainToken,
   type ProofKey,
   type ResourceFetch,
@@ -95,6 +96,12 @@ export interface AuthorizationCodeGrantOptions {
   /** The name a self-registered client gives itself. */
   clientName?: string
   /**
+   * The initial access token an authorization server that protects its registration endpoint
+   * hands out to the client's developer; sent as a Bearer token with the registration.
+   * @see https://www.rfc-editor.org/rfc/rfc7591#section-3
+   */
+  initialAccessToken?: string
+  /**
    * Takes the user through the authorization URL and resolves with the callback URL (with
    * `code`, `state`, `iss`). In an app this opens a browser and waits for the redirect.
    */
@@ -103,9 +110,32 @@ export interface AuthorizationCodeGrantOptions {
   fetch?: FetchLike
 }
 
+/**
+ * The scope to register and to ask for, chosen as the MCP authorization specification says: the
+ * scope of the 401 challenge (or the `scope` option), else every scope the resource's metadata
+ * lists (RFC 9728 §2 `scopes_supported`), else none. A self-registered client must register the
+ * scope it will ask for: an authorization server grants a client only the scope it registered.
+ */
+function selectScope(context: GrantContext): string | undefined {
+  if (context.scope !== undefined) return context.scope
+  const supported = context.resourceMetadata.scopes_supported ?? []
+  return supported.length === 0 ? undefined : supported.join(' ')
+}
+
+function registrationHeaders(options: AuthorizationCodeGrantOptions): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json',
+  }
+  if (options.initialAccessToken !== undefined)
+    headers.authorization = `Bearer ${options.initialAccessToken}`
+  return headers
+}
+
 async function registerClient(
   authorizationServer: AuthorizationServerMetadata,
   options: AuthorizationCodeGrantOptions,
+  scope: string | undefined,
 ): Promise<string> {
   const endpoint = authorizationServer.registration_endpoint
   if (typeof endpoint !== 'string')
@@ -113,9 +143,10 @@ async function registerClient(
   const callFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const response = await callFetch(endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    headers: registrationHeaders(options),
     body: JSON.stringify({
       client_name: options.clientName ?? 'keybound-mcp-client',
+      ...(scope === undefined ? {} : { scope }),
       redirect_uris: [options.redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
@@ -141,7 +172,8 @@ async function registerClient(
 
 /**
  * An {@link ObtainToken} for the authorization-code grant with PKCE and a DPoP-bound code
- * (RFC 9449 §10): it registers the client first when no `clientId` is given (RFC 7591), lets
+ * (RFC 9449 §10): it registers the client first when no `clientId` is given (RFC 7591), with
+ * the scope it asks for (the challenge's, else the resource's `scopes_supported`), lets
  * `authorize` take the user through the authorization URL, and redeems the code with a proof.
  *
  * @example
@@ -155,13 +187,14 @@ async function registerClient(
  */
 export function authorizationCodeGrant(options: AuthorizationCodeGrantOptions): ObtainToken {
   return async (context) => {
+    const scope = selectScope(context)
     const clientId =
-      options.clientId ?? (await registerClient(context.authorizationServer, options))
+      options.clientId ?? (await registerClient(context.authorizationServer, options, scope))
     const tokens = context.createTokenClient({ clientId })
     const request = await tokens.createAuthorizationRequest({
       redirectUri: options.redirectUri,
       resource: context.resource,
-      ...(context.scope === undefined ? {} : { scope: context.scope }),
+      ...(scope === undefined ? {} : { scope }),
     })
     await tokens.handleCallback(await options.authorize(request.url), request)
     return tokens

@@ -4,11 +4,6 @@
  * authorization server (SQLite in a temp folder) issuing DPoP-bound tokens for the MCP
  * endpoint (RFC 8707 resource), and the MCP client on @keybound/client starting from a 401.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createAuthorizationServer, type AuthorizationServer } from '@keybound/authorization-server'
 import {
   clientCredentialsGrant,
   clientSecretBasic,
@@ -19,25 +14,19 @@ import { generateKeyPair, type DPoPKeyPair } from '@keybound/core'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startMcpStack, type McpStack } from '@keybound/test-kit/mcp-stack'
 import { connectMcpClient, createMcpApp } from '../src/index.js'
-import { closeServer, listen } from '@keybound/test-kit/net'
 
 const SECRET = 'mcp-agent-secret-0123456789abcdef'
 
-let dataDir: string
-let as: AuthorizationServer
+let stack: McpStack
 let issuer: string
-let http: Server
 let base: string
 let key: DPoPKeyPair
 
 beforeAll(async () => {
-  // The MCP server's URL is its resource identifier, so it listens first and is wired after.
-  http = createServer()
-  base = (await listen(http)).url
-  dataDir = await mkdtemp(join(tmpdir(), 'kb-mcp-'))
-  as = await createAuthorizationServer(
-    {
+  stack = await startMcpStack({
+    authorizationServer: {
       clients: [
         {
           client_id: 'agent',
@@ -47,20 +36,13 @@ beforeAll(async () => {
           dpop_bound_access_tokens: true,
         },
       ],
-      resources: [{ identifier: `${base}/mcp` }],
-      storage: { dataDir },
     },
-    { logger: false as never, env: {} },
-  )
-  issuer = await as.listen()
-  http.on('request', createMcpApp({ publicBaseUrl: base, issuer }).app)
+    createApp: (origin, as) => createMcpApp({ publicBaseUrl: origin, issuer: as }).app,
+  })
+  ;({ issuer, base } = stack)
   key = await generateKeyPair('ES256')
 })
-afterAll(async () => {
-  await closeServer(http)
-  await as?.close()
-  await rm(dataDir, { recursive: true, force: true })
-})
+afterAll(() => stack?.close())
 
 function agentGrant() {
   return clientCredentialsGrant({

@@ -28,10 +28,18 @@ const floors = [
   ['apps/mcp', 85],
 ]
 
-/** A measured source file: under a workspace's src/, TypeScript, not a declaration. */
+/**
+ * A measured source file: under a workspace's src/, TypeScript, not a declaration, and still
+ * there: a dist/ file left from before a source moved maps to a path that no longer exists,
+ * which would count as an uncovered file in a working copy (never in a fresh clone).
+ */
 function isMeasuredSource(file) {
   const path = relative(root, file).split(sep).join('/')
-  return /^(packages|apps)\/[^/]+\/src\/.+\.ts$/.test(path) && !path.endsWith('.d.ts')
+  return (
+    /^(packages|apps)\/[^/]+\/src\/.+\.ts$/.test(path) &&
+    !path.endsWith('.d.ts') &&
+    existsSync(file)
+  )
 }
 
 /** A built module a child process ran, whose source map leads back to src/. */
@@ -127,7 +135,10 @@ async function main() {
     console.error(`coverage: ${vitestReport} is missing; run \`vitest run --coverage\` first`)
     process.exit(1)
   }
-  const map = libCoverage.createCoverageMap(JSON.parse(readFileSync(vitestReport, 'utf8')))
+  const inProcess = JSON.parse(readFileSync(vitestReport, 'utf8'))
+  const map = libCoverage.createCoverageMap(
+    Object.fromEntries(Object.entries(inProcess).filter(([file]) => isMeasuredSource(file))),
+  )
   const dumps = existsSync(childrenDir)
     ? readdirSync(childrenDir).filter((f) => f.endsWith('.json'))
     : []

@@ -6,9 +6,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from '@keybound/test-kit/net'
 
 /** Where Debian's libtpm2-pkcs11-1 puts the module. */
 export const TPM_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so'
@@ -43,6 +43,68 @@ function canRun(command: string, args: string[], env: NodeJS.ProcessEnv): boolea
   }
 }
 
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * Two consecutive free loopback ports (swtpm serves `port` and its control channel `port + 1`),
+ * below Linux's ephemeral range (32768 and up): there no client connection of another test can
+ * hold the second one, or leave it in TIME_WAIT, which swtpm's bind does not tolerate.
+ */
+async function findPortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + 2 * Math.floor(Math.random() * 5_000)
+    if ((await canListen(port)) && (await canListen(port + 1))) return port
+  }
+  throw new Error('software TPM: found no two free consecutive ports')
+}
+
+/**
+ * Starts swtpm and waits until it answers. A port can still be taken between the check and
+ * swtpm's bind; swtpm then exits, and it is started again on other ports (three tries).
+ */
+async function startSwtpm(state: string): Promise<{ child: ChildProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await findPortPair()
+    const child = spawn(
+      'swtpm',
+      [
+        'socket',
+        '--tpm2',
+        '--tpmstate',
+        `dir=${state}`,
+        '--server',
+        `type=tcp,port=${port},bindaddr=127.0.0.1`,
+        '--ctrl',
+        `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+        '--flags',
+        'not-need-init,startup-clear',
+      ],
+      { stdio: 'ignore' },
+    )
+    let exited = false
+    child.once('exit', () => void (exited = true))
+    try {
+      await waitFor(
+        () =>
+          exited ||
+          canRun('tpm2_getrandom', ['-T', `swtpm:host=127.0.0.1,port=${port}`, '4'], process.env),
+        'swtpm',
+      )
+    } catch (error) {
+      child.kill()
+      throw error
+    }
+    if (!exited) return { child, port }
+    if (attempt === 3) throw new Error('software TPM: swtpm exited at start three times')
+  }
+}
+
 /**
  * Starts the TPM stack and creates token `label` with user PIN `pin`. Sets the environment the
  * tpm2-pkcs11 module reads at C_Initialize (TCTI, store, D-Bus address) for this process.
@@ -64,36 +126,15 @@ export async function startSoftwareTpm(label: string, pin: string): Promise<Soft
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const port = await freePort()
-    const control = port + 1 // The swtpm TCTI always talks to the control channel on port + 1.
-    children.push(
-      spawn(
-        'swtpm',
-        [
-          'socket',
-          '--tpm2',
-          '--tpmstate',
-          `dir=${join(dir, 'state')}`,
-          '--server',
-          `type=tcp,port=${port},bindaddr=127.0.0.1`,
-          '--ctrl',
-          `type=tcp,port=${control},bindaddr=127.0.0.1`,
-          '--flags',
-          'not-need-init,startup-clear',
-        ],
-        { stdio: 'ignore' },
-      ),
-    )
     const bus = `unix:path=${join(dir, 'bus')}`
     children.push(
       spawn('dbus-daemon', ['--session', '--nofork', `--address=${bus}`], { stdio: 'ignore' }),
     )
     await waitFor(() => existsSync(join(dir, 'bus')), 'dbus-daemon')
     const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: bus }
-    await waitFor(
-      () => canRun('tpm2_getrandom', ['-T', `swtpm:host=127.0.0.1,port=${port}`, '4'], env),
-      'swtpm',
-    )
+    const swtpm = await startSwtpm(join(dir, 'state'))
+    children.push(swtpm.child)
+    const port = swtpm.port
     const root = process.getuid?.() === 0 ? ['--allow-root'] : []
     children.push(
       spawn(

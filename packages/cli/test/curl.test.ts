@@ -250,9 +250,10 @@ describe('keybound curl names why a request failed', () => {
   it('an untrusted certificate: the TLS code, and NODE_EXTRA_CA_CERTS, which fixes it', async () => {
     const refused = await runCli(['curl', `${tlsUrl}/notes`])
     expect(refused.code).toBe(2)
+    // The words in parentheses are Node's own, and Node 24 added a hint about --use-system-ca.
     expect(refused.stderr).toMatch(
       new RegExp(
-        `^keybound: request to ${tlsUrl} failed: DEPTH_ZERO_SELF_SIGNED_CERT \\(self[- ]signed certificate\\): to trust a private CA, set NODE_EXTRA_CA_CERTS=<ca\\.pem>\n`,
+        `^keybound: request to ${tlsUrl} failed: DEPTH_ZERO_SELF_SIGNED_CERT \\(self[- ]signed certificate[^)\n]*\\): to trust a private CA, set NODE_EXTRA_CA_CERTS=<ca\\.pem>\n`,
         'm',
       ),
     )

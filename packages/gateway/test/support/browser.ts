@@ -44,13 +44,19 @@ export async function openBrowserPage(): Promise<BrowserPage> {
     return await attachPage(socket, async () => {
       socket.close()
       await stop(child)
-      await rm(profile, { recursive: true, force: true })
+      await removeProfile(profile)
     })
   } catch (error) {
     await stop(child)
-    await rm(profile, { recursive: true, force: true })
+    await removeProfile(profile)
     throw error
   }
+}
+
+// Chromium's helper processes can still be writing to the profile just after the browser
+// process exits (a run on Node 26 failed with ENOTEMPTY); rm retries on that by itself.
+function removeProfile(profile: string): Promise<void> {
+  return rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
 }
 
 /** The browser's DevTools WebSocket URL, from the line Chromium prints on start. */

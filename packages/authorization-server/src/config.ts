@@ -13,6 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { SUPPORTED_ALGORITHMS, type DPoPAlgorithm } from '@keybound/core'
+import { NQCHAR_TOKEN } from '@keybound/core/internal'
 import {
   Checker,
   checkUrl,
@@ -27,7 +28,7 @@ import {
   type ConfigObject,
 } from '@keybound/config-kit'
 import { parse as parseYaml } from 'yaml'
-import { checkClient, SCOPE_TOKEN } from './clients/metadata.js'
+import { checkClient } from './clients/metadata.js'
 import { AUTHORIZATION_SERVER_SHAPE, SIGNING_ALGORITHMS } from './config/shape.js'
 import type { AuthorizationServerErrorCode } from './errors.js'
 import {
@@ -718,7 +719,7 @@ function checkRegistrationPolicy(checker: Checker, registration: ConfigObject): 
       checker,
       registration.allowedScopes,
       'registration.allowedScopes',
-      SCOPE_TOKEN,
+      NQCHAR_TOKEN,
       'must be a scope token (RFC 6749 §3.3)',
     ),
     allowClientCredentials: checker.boolean(

@@ -4,7 +4,7 @@
  * that talks to many hosts does not grow without limit.
  * @packageDocumentation
  */
-import { invalidArgument } from '@keybound/core/internal'
+import { invalidArgument, NQCHAR_TOKEN } from '@keybound/core/internal'
 
 /** Options of {@link createNonceCache}. */
 export interface NonceCacheOptions {
@@ -24,9 +24,6 @@ export interface NonceCache {
   readonly size: number
 }
 
-// RFC 9449 §8.1: nonce = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E.
-const NONCE = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-
 /**
  * True when `value` is a syntactically valid `DPoP-Nonce` (RFC 9449 §8.1: `1*NQCHAR`).
  * @example
@@ -37,7 +34,7 @@ const NONCE = /^[\x21\x23-\x5B\x5D-\x7E]+$/
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-8.1
  */
 export function isValidNonce(value: string): boolean {
-  return value.length <= 4096 && NONCE.test(value)
+  return value.length <= 4096 && NQCHAR_TOKEN.test(value)
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
+import { NQCHAR_TOKEN } from '@keybound/core/internal'
 import { parse as parseYaml } from 'yaml'
 import {
   Checker,
@@ -388,7 +389,7 @@ const METHODS: StringListRule = {
 }
 const SCOPES: StringListRule = {
   nonEmpty: true,
-  accepts: /^[\x21\x23-\x5B\x5D-\x7E]+$/,
+  accepts: NQCHAR_TOKEN,
   problem: 'must be a scope token (RFC 6749 §3.3)',
 }
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

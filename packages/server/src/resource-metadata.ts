@@ -8,7 +8,12 @@
  * @packageDocumentation
  */
 import { InvalidArgument } from '@keybound/core'
-import { invalidArgument, isLoopbackHost, SUPPORTED_ALGORITHMS } from '@keybound/core/internal'
+import {
+  invalidArgument,
+  isLoopbackHost,
+  NQCHAR_TOKEN,
+  SUPPORTED_ALGORITHMS,
+} from '@keybound/core/internal'
 
 /** The RFC 9728 §2 `bearer_methods_supported` values (RFC 6750 §2.1–§2.3). */
 export type BearerMethod = 'header' | 'body' | 'query'
@@ -101,8 +106,6 @@ export interface ProtectedResourceMetadata {
 
 const WELL_KNOWN = '/.well-known/oauth-protected-resource'
 const BEARER_METHODS: readonly string[] = ['header', 'body', 'query']
-// RFC 6749 §3.3 scope-token (NQCHAR).
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 // Printable ASCII without quotes or backslashes: the URL goes into a quoted auth-param.
 const QUOTABLE = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 
@@ -190,7 +193,7 @@ function checkOptions(
     problems.add('authorizationServers', 'must name at least one authorization server')
   if (options.scopesSupported !== undefined)
     checkStringList(problems, options.scopesSupported, 'scopesSupported', (entry, at) => {
-      if (typeof entry !== 'string' || !SCOPE_TOKEN.test(entry))
+      if (typeof entry !== 'string' || !NQCHAR_TOKEN.test(entry))
         problems.add(at, 'must be an RFC 6749 scope token')
     })
   const bearerMethods = options.bearerMethodsSupported ?? ['header']

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { InvalidArgument } from '@keybound/core'
-import { invalidArgument } from '@keybound/core/internal'
+import { invalidArgument, NQCHAR_TOKEN } from '@keybound/core/internal'
 import type { ClaimRequirements, ClaimValue, RouteOptions } from './types.js'
 
 /**
@@ -21,7 +21,6 @@ export interface CheckedRouteOptions<Claims extends object = Record<string, unkn
 }
 
 // RFC 6749 §3.3 scope-token: NQCHAR, which also keeps `scope="…"` safe in a challenge.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const KNOWN_OPTIONS = new Set(['scopes', 'scopeMatch', 'claims', 'credentialsRequired'])
 // Options checked once (by an adapter at start-up) are not checked again on every request.
 const CHECKED = new WeakSet<object>()
@@ -55,7 +54,7 @@ function checkScopes(scopes: unknown, problems: string[]): readonly string[] {
     return []
   }
   scopes.forEach((scope: unknown, index) => {
-    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope))
+    if (typeof scope !== 'string' || !NQCHAR_TOKEN.test(scope))
       problems.push(`scopes[${index}] is not an RFC 6749 scope token`)
   })
   return Object.freeze([...(scopes as string[])])

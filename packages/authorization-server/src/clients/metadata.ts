@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { Checker, URL_RULES } from '@keybound/config-kit'
+import { NQCHAR_TOKEN } from '@keybound/core/internal'
 import type { ClientAuthMethod, ClientConfig, GrantType } from '../config.js'
 import { holdClientToFapi2, PROFILES, type ProfileName } from '../profiles/fapi2.js'
 import { TOKEN_EXCHANGE_GRANT } from '../grants/token-exchange-config.js'
@@ -24,8 +25,6 @@ export const GRANT_TYPES: readonly GrantType[] = [
   'client_credentials',
   'urn:ietf:params:oauth:grant-type:token-exchange',
 ]
-/** One scope token (RFC 6749 §3.3): visible ASCII except `"` and `\\`. */
-export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const CLIENT_ID = /^[\x21-\x7E]{1,255}$/
 
 /**
@@ -43,7 +42,7 @@ export function checkScope(checker: Checker, value: unknown, path: string): stri
   const scope = checker.string(value, path)
   if (scope === undefined) return ''
   for (const token of scope.split(' ')) {
-    if (!SCOPE_TOKEN.test(token)) {
+    if (!NQCHAR_TOKEN.test(token)) {
       checker.fail(path, 'must be space-separated scope tokens (RFC 6749 §3.3)')
       return ''
     }

@@ -2,6 +2,7 @@
  * Form parameters (RFC 6749 §3.1): every parameter at most once, strings only.
  * @packageDocumentation
  */
+import { NQCHAR_TOKEN } from '@keybound/core/internal'
 import { OAuthError } from '../http/wire.js'
 
 /** Parameters of a form-encoded request or of a query. */
@@ -82,7 +83,7 @@ export function grantScope(requested: string | undefined, allowed: string): stri
   if (requested === undefined) return [...allowedTokens].join(' ')
   const tokens = splitScope(requested)
   for (const token of tokens) {
-    if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(token) || !allowedTokens.has(token)) {
+    if (!NQCHAR_TOKEN.test(token) || !allowedTokens.has(token)) {
       throw new OAuthError('invalid_scope', 'requested scope is not allowed for this client')
     }
   }

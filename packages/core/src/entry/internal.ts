@@ -18,3 +18,4 @@ export { SUPPORTED_ALGORITHMS, findAlgorithm, type AlgorithmSpec } from '../algo
 export { signParamsOf as webCryptoSignParams } from '../backends/webcrypto.js'
 export { normalizeHtu, stripQueryAndFragment, isLoopbackHost } from '../htu.js'
 export { invalidArgument } from '../lib/arguments.js'
+export { NQCHAR_TOKEN } from '../lib/nqchar.js'

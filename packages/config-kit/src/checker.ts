@@ -6,6 +6,7 @@
  * @see https://json-schema.org/draft-07/json-schema-validation
  * @packageDocumentation
  */
+import { isPlainObject } from './schema.js'
 import { checkUrl, type UrlRule } from './urls.js'
 
 /** A parsed JSON or YAML object, before its members are checked. */
@@ -24,10 +25,6 @@ export interface StringListRule {
 }
 
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
-
-function isConfigObject(value: unknown): value is ConfigObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.trim() !== ''
@@ -63,7 +60,7 @@ export class Checker {
   /** A required object: `is required` when absent, `must be an object` when not one. */
   object(value: unknown, path: string): ConfigObject | undefined {
     if (value === undefined) return this.fail(path, 'is required')
-    return isConfigObject(value) ? value : this.fail(path, 'must be an object')
+    return isPlainObject(value) ? value : this.fail(path, 'must be an object')
   }
 
   /** An optional object: `{}` when absent, and also when it is not an object (named). */

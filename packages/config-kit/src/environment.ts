@@ -6,7 +6,7 @@
  * @see https://pubs.opengroup.org/onlinepubs/9799919799/utilities/V3_chap02.html#tag_19_06_02
  * @packageDocumentation
  */
-import { memberPath } from './schema.js'
+import { isPlainObject, memberPath } from './schema.js'
 
 /** A `${NAME}` reference whose variable is not set, and the path of the value holding it. */
 export interface UnsetReference {
@@ -137,10 +137,7 @@ function writeAtPath(target: Record<string, unknown>, path: string, value: strin
   let node = target
   for (const part of parts.slice(0, -1)) {
     const next = node[part]
-    node =
-      typeof next === 'object' && next !== null && !Array.isArray(next)
-        ? (next as Record<string, unknown>)
-        : (node[part] = {})
+    node = isPlainObject(next) ? next : (node[part] = {})
   }
   node[parts.at(-1)!] = value
 }

@@ -124,7 +124,8 @@ export function memberPath(parent: string, key: string): string {
   return parent === '' ? key : `${parent}.${key}`
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** A JSON object: not `null`, not an array. Shared inside the kit, not exported by it. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 

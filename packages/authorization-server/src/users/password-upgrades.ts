@@ -7,22 +7,18 @@
  * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html#upgrading-legacy-hashes
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { UserConfig } from '../config.js'
-import { epochSeconds } from '../lib/crypto.js'
+import { epochSeconds, hashHandle } from '../lib/crypto.js'
 import type { Database } from '../storage/database.js'
 import { deleteSetting, findSetting, replaceSetting } from '../storage/settings.js'
 import { inTransaction } from '../storage/transaction.js'
 import { replacePasswordHash, replaceUsers } from '../storage/users.js'
 import { hashPassword, type ScryptCost } from './passwords.js'
 
+// One setting per user, named by a hash of the username.
 function upgradeSettingName(username: string): string {
-  return `password_upgrade:${createHash('sha256').update(username).digest('base64url')}`
-}
-
-function fingerprint(hash: string): string {
-  return createHash('sha256').update(hash).digest('base64url')
+  return `password_upgrade:${hashHandle(username)}`
 }
 
 /**
@@ -49,7 +45,7 @@ export async function storeUpgradedHash(
     // The fingerprint stays that of the config hash, however often the hash is upgraded.
     const replaces =
       earlier === undefined
-        ? fingerprint(verifiedHash)
+        ? hashHandle(verifiedHash)
         : (JSON.parse(earlier) as { replaces: string }).replaces
     await replaceSetting(trx, name, JSON.stringify({ replaces, hash }))
     await replacePasswordHash(trx, { username, current: verifiedHash, next: hash, now: nowSeconds })
@@ -75,7 +71,7 @@ export async function effectiveHash(
   const stored = await findSetting(db, name)
   if (stored === undefined) return configured
   const upgrade = JSON.parse(stored) as { replaces: string; hash: string }
-  if (upgrade.replaces === fingerprint(configured)) return upgrade.hash
+  if (upgrade.replaces === hashHandle(configured)) return upgrade.hash
   await deleteSetting(db, name)
   return configured
 }

@@ -27,7 +27,15 @@ import { childNodeFlags, stopChild } from '../lib/child-process.js'
 import { AUDIENCE, freePort, startIssuer } from '../lib/http-fixtures.js'
 import { median } from '../lib/measure.js'
 import { dpopRequestPool, generateKeys, type BenchKey } from '../lib/proofs.js'
-import { evaluateTargets, type CaseResult, type MeasurementRow, type Suite } from '../lib/suite.js'
+import {
+  evaluateTargets,
+  loadRows,
+  throughputTurnOf,
+  type CaseResult,
+  type MeasurementRow,
+  type Suite,
+  type ThroughputTurn,
+} from '../lib/suite.js'
 
 const CHILD = fileURLToPath(new URL('../children/server-http-child.js', import.meta.url))
 const CONNECTIONS = 64
@@ -111,15 +119,6 @@ interface App {
   readonly port: number
 }
 
-interface Turn {
-  readonly rps: number
-  readonly perCpuSecond: number
-  readonly p50: number
-  readonly p99: number
-  readonly non2xx: number
-  readonly errors: number
-}
-
 type Headers = Record<string, string>
 
 async function startApp(kind: AppKind, issuer: string, jwksUri: string): Promise<App> {
@@ -167,7 +166,7 @@ async function turn(
   contender: HttpContender,
   pool: Headers[],
   seconds: number,
-): Promise<Turn> {
+): Promise<ThroughputTurn> {
   let next = 0
   const before = await cpuSeconds(app)
   const result = await autocannon({
@@ -185,35 +184,17 @@ async function turn(
       },
     ],
   })
-  const cpu = (await cpuSeconds(app)) - before
-  const ok = result['2xx']
-  return {
-    rps: ok / result.duration,
-    perCpuSecond: cpu > 0 ? ok / cpu : 0,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  }
+  return throughputTurnOf(result, (await cpuSeconds(app)) - before)
 }
 
 function rows(
   contenders: readonly HttpContender[],
-  turns: Map<HttpContender, Turn[]>,
+  turns: Map<HttpContender, ThroughputTurn[]>,
 ): MeasurementRow[] {
-  return contenders.map((contender) => {
-    const list = turns.get(contender)!
-    const failures = list.reduce((sum, each) => sum + each.non2xx + each.errors, 0)
-    const p50 = median(list.map((each) => each.p50))
-    const p99 = median(list.map((each) => each.p99))
-    return {
-      name: contender.name,
-      value: median(list.map((each) => each.rps)),
-      rounds: list.map((each) => each.rps),
-      perCpuSecond: median(list.map((each) => each.perCpuSecond)),
-      note: `p50 ${p50} ms, p99 ${p99} ms${failures > 0 ? `, ${failures} non-2xx/errors` : ''}`,
-    }
-  })
+  return loadRows(contenders, turns, (turn) => turn.rps).map((row, i) => ({
+    ...row,
+    perCpuSecond: median(turns.get(contenders[i]!)!.map((each) => each.perCpuSecond)),
+  }))
 }
 
 /**
@@ -224,7 +205,7 @@ function comparison(
   title: string,
   baseline: HttpContender,
   contender: HttpContender,
-  turns: Map<HttpContender, Turn[]>,
+  turns: Map<HttpContender, ThroughputTurn[]>,
   minRatio: number,
   references: readonly HttpContender[] = [],
 ): CaseResult {
@@ -275,7 +256,7 @@ export const serverHttp: Suite = {
           clients,
           Math.ceil(Math.max(fastest.get(contender) ?? 10_000, 4000) * turnSeconds * 2) + 1000,
         )
-      const record = (contender: HttpContender, result: Turn): void => {
+      const record = (contender: HttpContender, result: ThroughputTurn): void => {
         fastest.set(contender, Math.max(fastest.get(contender) ?? 0, result.rps))
       }
 
@@ -286,7 +267,9 @@ export const serverHttp: Suite = {
           await turn(apps.get(contender.app)!, contender, await poolFor(contender, 1), 1),
         )
       }
-      const turns = new Map<HttpContender, Turn[]>(CONTENDERS.map((contender) => [contender, []]))
+      const turns = new Map<HttpContender, ThroughputTurn[]>(
+        CONTENDERS.map((contender) => [contender, []]),
+      )
       for (let round = 0; round < rounds; round++) {
         context.log(
           `  round ${round + 1}/${rounds}: ${CONTENDERS.length} contenders × ${seconds} s`,
